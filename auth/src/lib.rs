@@ -1,0 +1,1 @@
+//! Users, roles, apps, API keys, JWT and audit (the security issue). Empty until then.

@@ -1,0 +1,168 @@
+//! `unmogrowp-bench`: ingest benchmark of the appliance against two ceilings measured by the
+//! same open-loop generator in the same run. See docs/benchmarks.md.
+
+mod body;
+mod loadgen;
+mod servers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use crate::body::BodyTemplate;
+use crate::loadgen::{LoadResult, LoadSpec};
+
+#[derive(Parser)]
+#[command(name = "unmogrowp-bench")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the hello-world ceiling.
+    ServeHello { #[arg(long)] addr: SocketAddr },
+    /// Serve the parse-only ceiling.
+    ServeParse { #[arg(long)] addr: SocketAddr },
+    /// Run the ingest comparison and print a markdown table.
+    Ingest {
+        /// The appliance binary (release build).
+        #[arg(long, default_value = "target/release/unmogrowp")]
+        bin: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+        batches: Vec<usize>,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Only these targets (hello, parse, appliance).
+        #[arg(long, value_delimiter = ',', default_value = "hello,parse,appliance")]
+        targets: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.cmd {
+        Cmd::ServeHello { addr } => rt.block_on(servers::hello(addr)),
+        Cmd::ServeParse { addr } => rt.block_on(servers::parse_only(addr)),
+        Cmd::Ingest { bin, batches, connections, duration, targets } => {
+            rt.block_on(ingest(bin, batches, connections, Duration::from_secs(duration), targets))
+        }
+    }
+}
+
+struct Target {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+}
+
+fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", port()).parse()?;
+    let me = std::env::current_exe()?;
+    let (child, dir) = match name {
+        "hello" => (Command::new(me).args(["serve-hello", "--addr", &addr.to_string()]).spawn()?, None),
+        "parse" => (Command::new(me).args(["serve-parse", "--addr", &addr.to_string()]).spawn()?, None),
+        _ => {
+            let dir = tempfile::tempdir_in(std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into()))?;
+            let c = Command::new(bin)
+                .args(["serve", "--data-dir"])
+                .arg(dir.path())
+                .args(["--http-addr", &addr.to_string()])
+                .stderr(Stdio::null())
+                .spawn()?;
+            (c, Some(dir))
+        }
+    };
+    let t = Target { name, child, addr, _dir: dir };
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        anyhow::ensure!(t0.elapsed() < Duration::from_secs(60), "{name} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok(t)
+}
+
+fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nhost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn measure(t: &Target, template: Arc<BodyTemplate>, connections: usize, rate: Option<f64>, duration: Duration) -> anyhow::Result<LoadResult> {
+    let spec = LoadSpec {
+        addr: t.addr.to_string(),
+        path: "/v1/events".into(),
+        connections,
+        rate,
+        duration,
+        warmup: Duration::from_secs(2),
+    };
+    loadgen::run(&spec, template).await
+}
+
+async fn ingest(bin: PathBuf, batches: Vec<usize>, connections: usize, duration: Duration, targets: Vec<String>) -> anyhow::Result<()> {
+    println!("| target | batch | max events/s | max req/s | p50 / p99 / p999 ms at max | events/s at half rate | p50 / p99 / p999 ms at half rate | errors | events per fsync |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut rows: Vec<(String, usize, f64, f64)> = Vec::new();
+    for &batch in &batches {
+        let template = Arc::new(BodyTemplate::new("bench_app", batch, 42 + batch as u64));
+        for name in ["hello", "parse", "appliance"] {
+            if !targets.iter().any(|t| t == name) {
+                continue;
+            }
+            let t = start(name, &bin)?;
+            let max = measure(&t, template.clone(), connections, None, duration).await?;
+            let half_rate = max.requests_per_sec() / 2.0;
+            let half = measure(&t, template.clone(), connections, Some(half_rate.max(1.0)), duration).await?;
+            let epf = if name == "appliance" {
+                metric(t.addr, "unmogrowp_events_per_fsync").map_or("?".into(), |v| format!("{v:.0}"))
+            } else {
+                "–".into()
+            };
+            println!(
+                "| {} | {batch} | {:.0} | {:.0} | {:.2} / {:.2} / {:.2} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {epf} |",
+                t.name, max.events_per_sec(), max.requests_per_sec(), max.ms(0.5), max.ms(0.99), max.ms(0.999),
+                half.events_per_sec(), half.ms(0.5), half.ms(0.99), half.ms(0.999), max.errors + half.errors
+            );
+            rows.push((name.to_string(), batch, max.events_per_sec(), half.ms(0.99)));
+        }
+    }
+    println!();
+    println!("| batch | appliance / parse-only (events/s) | appliance / hello-world (req/s) | appliance p99 at half rate (ms) |");
+    println!("|---|---|---|---|");
+    for &batch in &batches {
+        let get = |n: &str| rows.iter().find(|r| r.0 == n && r.1 == batch).map(|r| (r.2, r.3));
+        if let (Some(a), Some(p), Some(h)) = (get("appliance"), get("parse"), get("hello")) {
+            println!("| {batch} | {:.2} | {:.2} | {:.2} |", a.0 / p.0, (a.0 / batch as f64) / (h.0 / batch as f64), a.1);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The two ceilings the appliance is compared with, served by the same axum/tokio stack:
+//! a hello-world server, and a parse-only server that decodes and validates bodies exactly as
+//! `POST /v1/events` does and then stores nothing.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use unmogrowp_server::ingest::{parse_events, IngestLimits, RequestContext};
+
+pub async fn hello(addr: SocketAddr) -> anyhow::Result<()> {
+    let app = Router::new().route("/v1/events", post(|_b: Bytes| async { (StatusCode::ACCEPTED, "{}") }));
+    axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await?;
+    Ok(())
+}
+
+pub async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
+    let limits = IngestLimits::default();
+    let app = Router::new().route(
+        "/v1/events",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let limits = limits.clone();
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+                let ctx = RequestContext {
+                    received_at_ms: chrono_now_ms(),
+                    peer_ip: None,
+                    user_agent: h("user-agent"),
+                };
+                let work = move || parse_events(&body, h("content-type").as_deref(), h("content-encoding").as_deref(), &limits, &ctx);
+                // Same placement as the appliance: large bodies are parsed off the reactor.
+                let res = if body_len_hint(&headers) > 64 * 1024 {
+                    tokio::task::spawn_blocking(work).await.ok()
+                } else {
+                    Some(work())
+                };
+                match res {
+                    Some(Ok((events, rejected))) => (
+                        StatusCode::ACCEPTED,
+                        Json(serde_json::json!({"accepted": events.len(), "duplicates": 0, "rejected": rejected})),
+                    ),
+                    _ => (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": {"code": "bad", "message": "bad"}}))),
+                }
+            }
+        }),
+    );
+    axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await?;
+    Ok(())
+}
+
+fn body_len_hint(h: &HeaderMap) -> usize {
+    h.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

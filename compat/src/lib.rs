@@ -1,0 +1,1 @@
+//! Postgres / ClickHouse / Kafka mirrors. Empty until their issue.

@@ -1,0 +1,53 @@
+use serde::{Deserialize, Serialize};
+
+use crate::crash::CrashPoints;
+
+/// Engine settings (`[engine]` in the config file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    /// Rotate the memtable into a Parquet flush at this many rows.
+    pub flush_rows: usize,
+    /// ... or at this many (approximate) bytes.
+    pub flush_bytes: usize,
+    /// ... or when its oldest row is this old, so replay after a crash stays short.
+    pub flush_interval_secs: u64,
+    /// zstd level of new segments (1 = fastest).
+    pub zstd_level: i32,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// Check size and xxh3 of every segment when opening (detects damaged files at start).
+    pub verify_segments_on_open: bool,
+    /// Fault-test hooks; never set in production.
+    #[serde(skip)]
+    pub crash_points: CrashPoints,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            flush_rows: 1_000_000,
+            flush_bytes: 512 << 20,
+            flush_interval_secs: 60,
+            zstd_level: 1,
+            row_group_rows: 128 * 1024,
+            verify_segments_on_open: true,
+            crash_points: CrashPoints::default(),
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.flush_rows == 0 || self.flush_bytes == 0 {
+            return Err("engine.flush_rows and engine.flush_bytes must be positive".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return Err("engine.zstd_level must be within 1..=22".into());
+        }
+        if self.row_group_rows < 1024 {
+            return Err("engine.row_group_rows must be at least 1024".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,456 @@
+//! [`Engine`]: applies event batches to the memtable, flushes them to Parquet segments in the
+//! background, and hands readers a consistent view (segments + in-memory batches).
+//!
+//! Layout under the engine directory:
+//! ```text
+//! CURRENT                      name of the live generation (replaced atomically)
+//! gen-<n>/manifest.json        segment list, flushed index, owner checkpoint
+//! gen-<n>/segments/app=<app>/day=<YYYY-MM-DD>/<id>.parquet
+//! ```
+//! A new generation is only created when a snapshot is installed.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::EngineConfig;
+use crate::error::{EngineError, Result};
+use crate::event::{ApplyOutcome, Event};
+use crate::manifest::{self, sync_dir, write_synced, Manifest, SegmentMeta};
+use crate::memtable::Memtable;
+use crate::segment::{self, SegmentFormat, SEGMENTS_DIR};
+
+const CURRENT_FILE: &str = "CURRENT";
+
+/// Entries applied together: `(log index, events of that entry)`.
+pub struct ApplyBatch<'a> {
+    pub entries: Vec<(u64, &'a [Event])>,
+    /// Index of the last entry applied by this call (entries without events included).
+    pub last_index: u64,
+    /// Owner state to record with the flush that covers `last_index`.
+    pub checkpoint: serde_json::Value,
+}
+
+/// What a reader sees: immutable segment files plus in-memory rows, with no overlap.
+#[derive(Debug, Clone)]
+pub struct ReadView {
+    pub root: PathBuf,
+    pub segments: Vec<SegmentMeta>,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl ReadView {
+    pub fn segment_path(&self, s: &SegmentMeta) -> PathBuf {
+        self.root.join(&s.path)
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    pub flushes: AtomicU64,
+    pub flush_micros_total: AtomicU64,
+    pub rows_flushed: AtomicU64,
+    pub duplicates: AtomicU64,
+}
+
+struct Rotated {
+    batches: Vec<RecordBatch>,
+    flushed_index: u64,
+    checkpoint: serde_json::Value,
+}
+
+struct State {
+    root: PathBuf,
+    manifest: Manifest,
+    active: Memtable,
+    active_since: Option<Instant>,
+    rotated: VecDeque<Arc<Rotated>>,
+    dedupe: HashSet<u128>,
+    applied_index: Option<u64>,
+    checkpoint: serde_json::Value,
+    failed: Option<String>,
+}
+
+struct Inner {
+    base: PathBuf,
+    cfg: EngineConfig,
+    state: Mutex<State>,
+    flushed: Condvar,
+    flush_tx: Mutex<mpsc::Sender<Arc<Rotated>>>,
+    stats: EngineStats,
+}
+
+/// Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn dedupe_key(app_id: &str, event_id: &str) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(app_id.as_bytes());
+    h.update(&[0]);
+    h.update(event_id.as_bytes());
+    h.digest128()
+}
+
+impl Engine {
+    pub fn open(base: impl AsRef<Path>, cfg: EngineConfig) -> Result<Self> {
+        cfg.validate().map_err(EngineError::Config)?;
+        let base = base.as_ref().to_path_buf();
+        std::fs::create_dir_all(&base).map_err(|e| EngineError::io(&base, e))?;
+        let root = resolve_generation(&base)?;
+        let (manifest, dedupe) = load_generation(&root, &cfg)?;
+        tracing::info!(root = %root.display(), segments = manifest.segments.len(),
+            flushed_index = ?manifest.flushed_index, dedupe_keys = dedupe.len(), "engine opened");
+        let (tx, rx) = mpsc::channel();
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                base,
+                cfg,
+                state: Mutex::new(State {
+                    root,
+                    applied_index: manifest.flushed_index,
+                    checkpoint: manifest.checkpoint.clone(),
+                    manifest,
+                    active: Memtable::new(),
+                    active_since: None,
+                    rotated: VecDeque::new(),
+                    dedupe,
+                    failed: None,
+                }),
+                flushed: Condvar::new(),
+                flush_tx: Mutex::new(tx),
+                stats: EngineStats::default(),
+            }),
+        };
+        let weak = Arc::downgrade(&engine.inner);
+        std::thread::Builder::new()
+            .name("engine-flush".into())
+            .spawn(move || flush_loop(weak, rx))
+            .map_err(|e| EngineError::io(&engine.inner.base, e))?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.inner.stats
+    }
+
+    /// The durable manifest (what survives a crash).
+    pub fn manifest(&self) -> Manifest {
+        self.inner.state.lock().manifest.clone()
+    }
+
+    pub fn memtable_rows(&self) -> usize {
+        let s = self.inner.state.lock();
+        s.active.rows() + s.rotated.iter().map(|r| r.batches.iter().map(|b| b.num_rows()).sum::<usize>()).sum::<usize>()
+    }
+
+    /// Applies entries in log order. Events whose `(app_id, event_id)` was stored before are
+    /// counted as duplicates and skipped. Deterministic: replicas and replays decide alike.
+    pub fn apply(&self, batch: ApplyBatch<'_>) -> Result<Vec<ApplyOutcome>> {
+        let mut s = self.inner.state.lock();
+        if let Some(f) = &s.failed {
+            return Err(EngineError::FlushFailed(f.clone()));
+        }
+        let mut outcomes = Vec::with_capacity(batch.entries.len());
+        for (index, events) in &batch.entries {
+            let mut out = ApplyOutcome::default();
+            for e in events.iter() {
+                if let Some(id) = &e.event_id {
+                    if !s.dedupe.insert(dedupe_key(&e.app_id, id)) {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                }
+                s.active.push(e, *index)?;
+                out.accepted += 1;
+            }
+            if out.accepted > 0 && s.active_since.is_none() {
+                s.active_since = Some(Instant::now());
+            }
+            self.inner.stats.duplicates.fetch_add(out.duplicates, Ordering::Relaxed);
+            outcomes.push(out);
+        }
+        s.applied_index = Some(batch.last_index);
+        s.checkpoint = batch.checkpoint;
+        let cfg = &self.inner.cfg;
+        let due = s.active.rows() >= cfg.flush_rows || s.active.approx_bytes() >= cfg.flush_bytes;
+        if due {
+            self.rotate_locked(&mut s)?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Rotates the memtable if it is older than the flush interval. Call periodically.
+    pub fn tick(&self) -> Result<()> {
+        let mut s = self.inner.state.lock();
+        let interval = Duration::from_secs(self.inner.cfg.flush_interval_secs);
+        let old = s.active_since.is_some_and(|t| t.elapsed() >= interval);
+        if old && s.rotated.is_empty() {
+            self.rotate_locked(&mut s)?;
+        }
+        Ok(())
+    }
+
+    fn rotate_locked(&self, s: &mut State) -> Result<()> {
+        let Some(applied) = s.applied_index else {
+            return Ok(());
+        };
+        let already = s
+            .rotated
+            .back()
+            .map(|r| r.flushed_index)
+            .or(s.manifest.flushed_index);
+        if already == Some(applied) && s.active.rows() == 0 {
+            return Ok(());
+        }
+        let mut old = std::mem::replace(&mut s.active, Memtable::new());
+        s.active_since = None;
+        let rotated = Arc::new(Rotated {
+            batches: old.batches()?,
+            flushed_index: applied,
+            checkpoint: s.checkpoint.clone(),
+        });
+        s.rotated.push_back(rotated.clone());
+        self.inner
+            .flush_tx
+            .lock()
+            .send(rotated)
+            .map_err(|_| EngineError::FlushFailed("flush thread exited".into()))
+    }
+
+    /// Makes everything applied so far durable in segments and waits for it.
+    pub fn flush(&self) -> Result<Manifest> {
+        let mut s = self.inner.state.lock();
+        self.rotate_locked(&mut s)?;
+        while !s.rotated.is_empty() && s.failed.is_none() {
+            self.inner.flushed.wait(&mut s);
+        }
+        if let Some(f) = &s.failed {
+            return Err(EngineError::FlushFailed(f.clone()));
+        }
+        Ok(s.manifest.clone())
+    }
+
+    /// A consistent view for a query: the durable segments and all in-memory rows.
+    pub fn read_view(&self) -> Result<ReadView> {
+        let mut s = self.inner.state.lock();
+        let mut batches: Vec<RecordBatch> = s
+            .rotated
+            .iter()
+            .flat_map(|r| r.batches.iter().cloned())
+            .collect();
+        batches.extend(s.active.batches()?);
+        Ok(ReadView {
+            root: s.root.clone(),
+            segments: s.manifest.segments.clone(),
+            batches,
+        })
+    }
+
+    /// Directory of the live generation (segment paths in the manifest are relative to it).
+    pub fn root(&self) -> PathBuf {
+        self.inner.state.lock().root.clone()
+    }
+
+    /// Replaces the whole table with the generation prepared in `staged` (a directory holding
+    /// `manifest.json` and `segments/`), atomically: the staged directory becomes a new
+    /// generation and `CURRENT` is switched with an atomic rename.
+    pub fn install(&self, staged: &Path) -> Result<Manifest> {
+        self.flush()?;
+        let mut s = self.inner.state.lock();
+        let next_gen = next_generation_name(&self.inner.base)?;
+        let new_root = self.inner.base.join(&next_gen);
+        std::fs::rename(staged, &new_root).map_err(|e| EngineError::io(staged, e))?;
+        sync_dir(&self.inner.base)?;
+        let (manifest, dedupe) = load_generation(&new_root, &self.inner.cfg)?;
+        set_current(&self.inner.base, &next_gen)?;
+        let old_root = std::mem::replace(&mut s.root, new_root);
+        s.manifest = manifest.clone();
+        s.dedupe = dedupe;
+        s.active = Memtable::new();
+        s.active_since = None;
+        s.applied_index = manifest.flushed_index;
+        s.checkpoint = manifest.checkpoint.clone();
+        drop(s);
+        if let Err(e) = std::fs::remove_dir_all(&old_root) {
+            tracing::warn!(path = %old_root.display(), error = %e, "could not remove old generation");
+        }
+        Ok(manifest)
+    }
+
+    /// A fresh directory (inside the engine base, same file system) to stage a snapshot into.
+    pub fn staging_dir(&self) -> Result<PathBuf> {
+        let p = self.inner.base.join(format!("staging-{}", std::process::id()));
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
+        }
+        std::fs::create_dir_all(p.join(SEGMENTS_DIR)).map_err(|e| EngineError::io(&p, e))?;
+        Ok(p)
+    }
+}
+
+/// Reads `CURRENT` (creating generation `gen-1` on first start) and removes stale generations
+/// and staging directories left by an interrupted snapshot install.
+fn resolve_generation(base: &Path) -> Result<PathBuf> {
+    let current = base.join(CURRENT_FILE);
+    let name = match std::fs::read_to_string(&current) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let name = "gen-1".to_string();
+            std::fs::create_dir_all(base.join(&name)).map_err(|e| EngineError::io(base, e))?;
+            sync_dir(base)?;
+            set_current(base, &name)?;
+            name
+        }
+        Err(e) => return Err(EngineError::io(&current, e)),
+    };
+    if !name.starts_with("gen-") || name.contains('/') {
+        return Err(EngineError::Corrupt {
+            what: "CURRENT file",
+            path: current,
+            reason: format!("names {name:?}, not a generation"),
+        });
+    }
+    for entry in std::fs::read_dir(base).map_err(|e| EngineError::io(base, e))? {
+        let entry = entry.map_err(|e| EngineError::io(base, e))?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if (n.starts_with("gen-") && n != name) || n.starts_with("staging-") {
+            tracing::info!(dir = %n, "removing stale engine directory");
+            std::fs::remove_dir_all(entry.path()).map_err(|e| EngineError::io(entry.path(), e))?;
+        }
+    }
+    let root = base.join(&name);
+    if !root.is_dir() {
+        return Err(EngineError::Corrupt {
+            what: "CURRENT file",
+            path: current,
+            reason: format!("generation {name} does not exist"),
+        });
+    }
+    Ok(root)
+}
+
+fn next_generation_name(base: &Path) -> Result<String> {
+    let mut max = 0u64;
+    for entry in std::fs::read_dir(base).map_err(|e| EngineError::io(base, e))? {
+        let entry = entry.map_err(|e| EngineError::io(base, e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(|n| n.strip_prefix("gen-")).and_then(|n| n.parse::<u64>().ok()) {
+            max = max.max(n);
+        }
+    }
+    Ok(format!("gen-{}", max + 1))
+}
+
+fn set_current(base: &Path, name: &str) -> Result<()> {
+    let tmp = base.join(format!("{CURRENT_FILE}.tmp"));
+    write_synced(&tmp, name.as_bytes())?;
+    let cur = base.join(CURRENT_FILE);
+    std::fs::rename(&tmp, &cur).map_err(|e| EngineError::io(&cur, e))?;
+    sync_dir(base)
+}
+
+/// Loads a generation: its manifest, removing segment files no manifest names (left by a flush
+/// that crashed before its manifest edit; their rows are still in the log), verifying the rest,
+/// and rebuilding the dedupe set from the stored event ids.
+fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, HashSet<u128>)> {
+    let manifest = manifest::load(root)?.unwrap_or_default();
+    let _ = std::fs::remove_file(root.join(format!("{}.tmp", manifest::MANIFEST_FILE)));
+    let listed: HashSet<PathBuf> = manifest.segments.iter().map(|s| root.join(&s.path)).collect();
+    remove_orphans(&root.join(SEGMENTS_DIR), &listed)?;
+    let mut dedupe = HashSet::new();
+    for seg in &manifest.segments {
+        if cfg.verify_segments_on_open {
+            segment::verify(root, seg)?;
+        } else if !root.join(&seg.path).exists() {
+            return Err(EngineError::Corrupt {
+                what: "segment",
+                path: root.join(&seg.path),
+                reason: "listed in the manifest but missing".into(),
+            });
+        }
+        segment::read_event_ids(root, seg, |app, id| {
+            dedupe.insert(dedupe_key(app, id));
+        })?;
+    }
+    Ok((manifest, dedupe))
+}
+
+fn remove_orphans(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            remove_orphans(&path, listed)?;
+        } else if !listed.contains(&path) {
+            tracing::warn!(path = %path.display(), "removing segment file not named by the manifest (interrupted flush)");
+            std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {
+    while let Ok(job) = rx.recv() {
+        let Some(inner) = inner.upgrade() else { return };
+        let t0 = Instant::now();
+        match flush_one(&inner, &job) {
+            Ok(rows) => {
+                inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                inner.stats.rows_flushed.fetch_add(rows, Ordering::Relaxed);
+                inner.stats.flush_micros_total.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flush failed; the engine stops accepting writes");
+                inner.state.lock().failed = Some(e.to_string());
+            }
+        }
+        inner.flushed.notify_all();
+    }
+}
+
+fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
+    let crash = &inner.cfg.crash_points;
+    let (root, mut manifest) = {
+        let s = inner.state.lock();
+        (s.root.clone(), s.manifest.clone())
+    };
+    crash.hit("flush.before_segments");
+    let fmt = SegmentFormat {
+        zstd_level: inner.cfg.zstd_level,
+        row_group_rows: inner.cfg.row_group_rows,
+    };
+    let parts = segment::partition(&job.batches)?;
+    let mut rows = 0;
+    for part in &parts {
+        let id = manifest.next_segment_id;
+        manifest.next_segment_id += 1;
+        let meta = segment::write_segment(&root, id, part, &fmt, crash)?;
+        rows += meta.rows;
+        manifest.segments.push(meta);
+    }
+    crash.hit("flush.before_manifest");
+    manifest.edit += 1;
+    manifest.flushed_index = Some(job.flushed_index);
+    manifest.checkpoint = job.checkpoint.clone();
+    manifest::store(&root, &manifest, crash)?;
+    crash.hit("flush.after_manifest");
+    let mut s = inner.state.lock();
+    s.manifest = manifest;
+    s.rotated.pop_front();
+    Ok(rows)
+}

@@ -1,0 +1,24 @@
+//! `engine`: UnMoGrowP's columnar event store. Event batches are applied (in log order) to an
+//! Arrow memtable, flushed in the background to zstd Parquet segments partitioned by app and
+//! UTC day, and listed in an atomically replaced manifest that also records how far the log is
+//! flushed. Readers get a [`ReadView`] of segments plus in-memory batches.
+//!
+//! The engine knows nothing of the log, of Raft or of HTTP. See README.md.
+
+mod config;
+mod crash;
+mod engine;
+mod error;
+mod event;
+mod manifest;
+mod memtable;
+mod schema;
+mod segment;
+
+pub use config::EngineConfig;
+pub use crash::CrashPoints;
+pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
+pub use error::{EngineError, ErrorKind, Result};
+pub use event::{ApplyOutcome, Attribution, Event};
+pub use manifest::{Manifest, SegmentMeta};
+pub use schema::{events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP};

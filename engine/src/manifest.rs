@@ -1,0 +1,117 @@
+//! The manifest: which Parquet segments make up the table, and how far the log is flushed.
+//!
+//! Stored as `manifest.json` with a checksum header, replaced atomically on every edit:
+//! write `manifest.json.tmp`, fsync it, rename over `manifest.json`, fsync the directory.
+//! A segment file exists on disk (fsynced, directory fsynced) before any manifest names it.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crash::CrashPoints;
+use crate::error::{EngineError, Result};
+
+const MAGIC: &[u8; 8] = b"UMGPMANI";
+const FORMAT_VERSION: u32 = 1;
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
+
+/// One immutable Parquet file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    pub id: u64,
+    /// Path relative to the engine directory.
+    pub path: String,
+    pub app_id: String,
+    /// UTC day of every row, `YYYY-MM-DD`.
+    pub day: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// xxh3-64 of the whole file.
+    pub xxh3: u64,
+    pub min_ts_ms: i64,
+    pub max_ts_ms: i64,
+    /// Range of log indexes whose rows this segment holds.
+    pub min_log_index: u64,
+    pub max_log_index: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Number of edits made so far.
+    pub edit: u64,
+    pub next_segment_id: u64,
+    /// Every log entry at or below this index is in the segments listed here.
+    pub flushed_index: Option<u64>,
+    /// Opaque state of the owner recorded with the flush (e.g. the Raft log id and membership).
+    pub checkpoint: serde_json::Value,
+    pub segments: Vec<SegmentMeta>,
+}
+
+pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(EngineError::io(&path, e)),
+    };
+    let corrupt = |reason: String| EngineError::Corrupt {
+        what: "manifest",
+        path: path.clone(),
+        reason,
+    };
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(corrupt("bad magic or short file".into()));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(corrupt(format!("unsupported format version {version}")));
+    }
+    let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    let body = &bytes[16..];
+    if (xxhash_rust::xxh3::xxh3_64(body) as u32) != crc {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| corrupt(format!("does not decode: {e}")))
+}
+
+/// Durably replaces the manifest (crash points: `manifest.after_tmp`, `manifest.after_rename`).
+pub(crate) fn store(dir: &Path, m: &Manifest, crash: &CrashPoints) -> Result<()> {
+    let body = serde_json::to_vec(m).map_err(|e| EngineError::Corrupt {
+        what: "manifest",
+        path: dir.join(MANIFEST_FILE),
+        reason: format!("does not encode: {e}"),
+    })?;
+    let mut out = Vec::with_capacity(body.len() + 16);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(xxhash_rust::xxh3::xxh3_64(&body) as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
+    write_synced(&tmp, &out)?;
+    crash.hit("manifest.after_tmp");
+    let path = dir.join(MANIFEST_FILE);
+    std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))?;
+    crash.hit("manifest.after_rename");
+    sync_dir(dir)
+}
+
+pub(crate) fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| EngineError::io(path, e))?;
+    f.write_all(bytes).map_err(|e| EngineError::io(path, e))?;
+    f.sync_all().map_err(|e| EngineError::io(path, e))
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| EngineError::io(dir, e))
+}

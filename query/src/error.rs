@@ -1,0 +1,55 @@
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL does not parse, names something unknown, or uses a forbidden statement.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// The query ran out of a resource limit.
+    #[error("query exceeded a resource limit: {0}")]
+    ResourcesExhausted(String),
+    #[error("storage error: {0}")]
+    Engine(#[from] engine::EngineError),
+    #[error("query execution failed: {0}")]
+    Execution(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidInput,
+    ResourcesExhausted,
+    Internal,
+}
+
+impl QueryError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            QueryError::InvalidQuery(_) => ErrorKind::InvalidInput,
+            QueryError::ResourcesExhausted(_) => ErrorKind::ResourcesExhausted,
+            QueryError::Engine(_) | QueryError::Execution(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Stable machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::InvalidQuery(_) => "invalid_query",
+            QueryError::ResourcesExhausted(_) => "resources_exhausted",
+            QueryError::Engine(_) => "storage_error",
+            QueryError::Execution(_) => "execution_error",
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for QueryError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as D;
+        match e.find_root() {
+            D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
+                QueryError::InvalidQuery(e.strip_backtrace().to_string())
+            }
+            D::ResourcesExhausted(m) => QueryError::ResourcesExhausted(m.clone()),
+            _ => QueryError::Execution(e.strip_backtrace().to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;

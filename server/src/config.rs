@@ -1,0 +1,217 @@
+//! Server configuration: defaults → TOML file (`--config`) → environment (`UNMOGROWP_…`) →
+//! command-line flags. Every setting is documented in `config/example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::IngestLimits;
+
+/// Environment variables with this prefix override config keys: `UNMOGROWP_HTTP_ADDR` sets
+/// `http_addr`; a double underscore enters a section: `UNMOGROWP_ENGINE__FLUSH_ROWS`.
+pub const ENV_PREFIX: &str = "UNMOGROWP_";
+/// Variables with the prefix that are not config keys.
+const ENV_NOT_CONFIG: &[&str] = &["UNMOGROWP_CRASH_POINTS", "UNMOGROWP_LOG", "UNMOGROWP_ADMIN_PASSWORD"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Raft node id of this node.
+    pub node_id: u64,
+    /// Directory holding the log, the table and snapshots.
+    pub data_dir: PathBuf,
+    /// HTTP listen address (API, dashboard, metrics).
+    pub http_addr: SocketAddr,
+    pub ingest: IngestLimits,
+    pub raft: RaftSettings,
+    pub wal: wal::WalOptions,
+    pub engine: engine::EngineConfig,
+    pub query: query::QueryConfig,
+}
+
+/// Raft timing (`[raft]`), sized for a loaded 2-core machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSettings {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot (flush + purge the log below it) once the log holds this many bytes.
+    pub snapshot_log_bytes: u64,
+    /// Entries kept in the log below a snapshot, for followers slightly behind.
+    pub keep_after_snapshot: u64,
+    /// Most ingest requests coalesced into one log entry.
+    pub max_requests_per_entry: usize,
+    /// Most events coalesced into one log entry.
+    pub max_events_per_entry: usize,
+    /// Log entries being replicated/applied at once by the ingest proposer.
+    pub max_inflight_entries: usize,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 300,
+            election_timeout_min_ms: 1500,
+            election_timeout_max_ms: 3000,
+            snapshot_log_bytes: 512 << 20,
+            keep_after_snapshot: 1000,
+            max_requests_per_entry: 256,
+            max_events_per_entry: 20_000,
+            max_inflight_entries: 16,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            data_dir: PathBuf::from("./data"),
+            http_addr: "127.0.0.1:8080".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            ingest: IngestLimits::default(),
+            raft: RaftSettings::default(),
+            wal: wal::WalOptions::default(),
+            engine: engine::EngineConfig::default(),
+            query: query::QueryConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config: {0}")]
+    Parse(String),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Builds the configuration from the optional file and the given environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut doc = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, val) in env {
+            let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
+            if ENV_NOT_CONFIG.contains(&key.as_str()) || rest.is_empty() {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut doc, &path, parse_env_value(&val))
+                .map_err(|e| ConfigError::Parse(format!("{key}: {e}")))?;
+        }
+        let cfg: ServerConfig = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let inv = |s: String| Err(ConfigError::Invalid(s));
+        if !self.http_addr.ip().is_loopback() {
+            return inv(format!(
+                "http_addr {} is not a loopback address. Until authentication is enabled the \
+                 appliance only listens on 127.0.0.1/::1, so nobody else can write or read data.",
+                self.http_addr
+            ));
+        }
+        self.ingest.validate().map_err(ConfigError::Invalid)?;
+        self.wal.validate().map_err(ConfigError::Invalid)?;
+        self.engine.validate().map_err(ConfigError::Invalid)?;
+        let r = &self.raft;
+        if r.election_timeout_min_ms <= r.heartbeat_interval_ms * 2
+            || r.election_timeout_max_ms <= r.election_timeout_min_ms
+        {
+            return inv("raft: need heartbeat*2 < election_timeout_min < election_timeout_max".into());
+        }
+        if r.max_requests_per_entry == 0 || r.max_events_per_entry == 0 || r.max_inflight_entries == 0 {
+            return inv("raft.max_* settings must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("log")
+    }
+    pub fn engine_dir(&self) -> PathBuf {
+        self.data_dir.join("table")
+    }
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn set_path(doc: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            doc.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = doc
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("{first} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_nested_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "data_dir = \"/x\"\n[engine]\nflush_rows = 5\n").unwrap();
+        let env = vec![
+            ("UNMOGROWP_ENGINE__FLUSH_ROWS".to_string(), "7".to_string()),
+            ("UNMOGROWP_HTTP_ADDR".to_string(), "127.0.0.1:9999".to_string()),
+            ("UNMOGROWP_CRASH_POINTS".to_string(), "x".to_string()),
+            ("OTHER".to_string(), "1".to_string()),
+        ];
+        let c = ServerConfig::load(Some(&p), env).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/x"));
+        assert_eq!(c.engine.flush_rows, 7);
+        assert_eq!(c.http_addr.port(), 9999);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let env = vec![("UNMOGROWP_NOPE".to_string(), "1".to_string())];
+        assert!(ServerConfig::load(None, env).is_err());
+    }
+
+    #[test]
+    fn non_loopback_refused_without_auth() {
+        let env = vec![("UNMOGROWP_HTTP_ADDR".to_string(), "0.0.0.0:8080".to_string())];
+        let c = ServerConfig::load(None, env).unwrap();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! The one place where errors of every crate become HTTP statuses and JSON bodies:
+//! `{"error":{"code":…,"message":…}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::ingest::proposer::ProposeError;
+use crate::ingest::BodyError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after_secs: None }
+    }
+
+    pub fn not_found(path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {path}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after_secs {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let status = match e {
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<ProposeError> for ApiError {
+    fn from(e: ProposeError) -> Self {
+        let mut a = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string());
+        a.retry_after_secs = Some(1);
+        if matches!(e, ProposeError::NoLeader(_)) {
+            a.code = "no_leader";
+        }
+        a
+    }
+}
+
+impl From<query::QueryError> for ApiError {
+    fn from(e: query::QueryError) -> Self {
+        let status = match e.kind() {
+            query::ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+            query::ErrorKind::ResourcesExhausted => StatusCode::UNPROCESSABLE_ENTITY,
+            query::ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}

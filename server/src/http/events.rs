@@ -1,0 +1,55 @@
+//! `POST /v1/events`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::{read_body, ApiError};
+use crate::ingest::{parse_events, IngestResponse, RequestContext};
+use crate::node::AppState;
+
+fn header_str(req: &Request, name: header::HeaderName) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+pub(crate) async fn ingest(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let limits = &state.cfg.ingest;
+    let ctx = RequestContext {
+        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        peer_ip: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        user_agent: header_str(&req, header::USER_AGENT),
+    };
+    let content_type = header_str(&req, header::CONTENT_TYPE);
+    let content_encoding = header_str(&req, header::CONTENT_ENCODING);
+    let body = read_body(req.into_body(), limits.max_body_bytes).await?;
+    let limits_owned = limits.clone();
+    // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
+    let parsed = if body.len() > 64 * 1024 {
+        tokio::task::spawn_blocking(move || {
+            parse_events(&body, content_type.as_deref(), content_encoding.as_deref(), &limits_owned, &ctx)
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    } else {
+        parse_events(&body, content_type.as_deref(), content_encoding.as_deref(), &limits_owned, &ctx)
+    };
+    let (events, rejected) = parsed?;
+    let m = &state.metrics;
+    m.events_rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    if events.is_empty() {
+        let body = IngestResponse { accepted: 0, duplicates: 0, rejected };
+        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+    }
+    let outcome = state.proposer.propose(events).await?;
+    m.events_accepted.fetch_add(outcome.accepted, Ordering::Relaxed);
+    m.events_duplicate.fetch_add(outcome.duplicates, Ordering::Relaxed);
+    let body = IngestResponse { accepted: outcome.accepted, duplicates: outcome.duplicates, rejected };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}

@@ -1,0 +1,57 @@
+use serde::{Deserialize, Serialize};
+
+/// Limits enforced on `POST /v1/events` (`[ingest]`). Every violation is reported, per event or
+/// per request; nothing is dropped silently.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestLimits {
+    /// Largest request body as sent (compressed or not), bytes.
+    pub max_body_bytes: usize,
+    /// Largest body after gzip decompression, bytes.
+    pub max_decompressed_bytes: usize,
+    /// Most events in one request.
+    pub max_batch_events: usize,
+    /// Longest string value (ids, attribution fields, event_data values), bytes.
+    pub max_string_bytes: usize,
+    /// Longest `event_type`, bytes.
+    pub max_event_type_bytes: usize,
+    /// Longest `user_agent`, bytes.
+    pub max_user_agent_bytes: usize,
+    /// Most keys in `event_data`.
+    pub max_event_data_keys: usize,
+    /// Longest `event_data` key, bytes.
+    pub max_key_bytes: usize,
+    /// Earliest accepted event time, ms since the epoch (default 2000-01-01).
+    pub min_timestamp_ms: i64,
+    /// How far in the future (relative to the receiving node's clock) an event may be, ms.
+    pub max_future_ms: i64,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 << 20,
+            max_decompressed_bytes: 32 << 20,
+            max_batch_events: 10_000,
+            max_string_bytes: 1024,
+            max_event_type_bytes: 128,
+            max_user_agent_bytes: 2048,
+            max_event_data_keys: 100,
+            max_key_bytes: 128,
+            min_timestamp_ms: 946_684_800_000,
+            max_future_ms: 86_400_000,
+        }
+    }
+}
+
+impl IngestLimits {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_body_bytes == 0 || self.max_batch_events == 0 {
+            return Err("ingest.max_body_bytes and ingest.max_batch_events must be positive".into());
+        }
+        if self.max_decompressed_bytes < self.max_body_bytes {
+            return Err("ingest.max_decompressed_bytes must be >= ingest.max_body_bytes".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The ingest proposer: concurrent ingest requests are coalesced into one Raft log entry
+//! (bounded by request and event counts), several entries are kept in flight, and each request
+//! is answered with its own outcome once its entry is committed and applied.
+
+use std::sync::Arc;
+
+use engine::{ApplyOutcome, Event};
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::raft::{NodeId, Raft, Request, Response};
+
+/// Why a batch was not committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    /// This node is not the leader (or there is none right now); the client should retry.
+    #[error("no leader is available to commit the write ({0}); retry shortly")]
+    NoLeader(String),
+    /// The node is shutting down or its Raft core stopped.
+    #[error("the node cannot accept writes: {0}")]
+    Unavailable(String),
+}
+
+struct Proposal {
+    events: Vec<Event>,
+    reply: oneshot::Sender<Result<ApplyOutcome, ProposeError>>,
+}
+
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::Sender<Proposal>,
+}
+
+impl Proposer {
+    pub fn start(raft: Raft, max_requests: usize, max_events: usize, max_inflight: usize) -> Self {
+        let (tx, rx) = mpsc::channel(max_requests * max_inflight * 4);
+        tokio::spawn(run(raft, rx, max_requests, max_events, max_inflight));
+        Self { tx }
+    }
+
+    /// Replicates `events` and returns how many were stored and how many were duplicates.
+    pub async fn propose(&self, events: Vec<Event>) -> Result<ApplyOutcome, ProposeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Proposal { events, reply })
+            .await
+            .map_err(|_| ProposeError::Unavailable("proposer stopped".into()))?;
+        rx.await
+            .map_err(|_| ProposeError::Unavailable("the write was abandoned".into()))?
+    }
+}
+
+async fn run(
+    raft: Raft,
+    mut rx: mpsc::Receiver<Proposal>,
+    max_requests: usize,
+    max_events: usize,
+    max_inflight: usize,
+) {
+    let slots = Arc::new(Semaphore::new(max_inflight));
+    while let Some(first) = rx.recv().await {
+        let mut events = first.events.len();
+        let mut group = vec![first];
+        while group.len() < max_requests && events < max_events {
+            match rx.try_recv() {
+                Ok(p) => {
+                    events += p.events.len();
+                    group.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        // More requests may have queued while we waited for a slot.
+        while group.len() < max_requests && events < max_events {
+            match rx.try_recv() {
+                Ok(p) => {
+                    events += p.events.len();
+                    group.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let mut batches = Vec::with_capacity(group.len());
+            let mut replies = Vec::with_capacity(group.len());
+            for p in group {
+                batches.push(p.events);
+                replies.push(p.reply);
+            }
+            let res = raft.client_write(Request::Ingest { batches }).await;
+            drop(permit);
+            match res {
+                Ok(resp) => match resp.data {
+                    Response::Ingest { outcomes } if outcomes.len() == replies.len() => {
+                        for (r, o) in replies.into_iter().zip(outcomes) {
+                            let _ = r.send(Ok(o));
+                        }
+                    }
+                    other => {
+                        tracing::error!(?other, "state machine answered an ingest entry with the wrong shape");
+                        for r in replies {
+                            let _ = r.send(Err(ProposeError::Unavailable("internal response mismatch".into())));
+                        }
+                    }
+                },
+                Err(e) => {
+                    let err = classify(e);
+                    for r in replies {
+                        let _ = r.send(Err(err.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn classify(e: RaftError<NodeId, ClientWriteError<NodeId, openraft::BasicNode>>) -> ProposeError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ProposeError::NoLeader(match f.leader_id {
+                Some(l) => format!("node {l} is the leader"),
+                None => "election in progress".into(),
+            })
+        }
+        RaftError::APIError(other) => ProposeError::Unavailable(other.to_string()),
+        RaftError::Fatal(f) => ProposeError::Unavailable(f.to_string()),
+    }
+}

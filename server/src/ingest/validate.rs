@@ -1,0 +1,274 @@
+//! One JSON value → one [`engine::Event`], or a message saying exactly what is wrong.
+
+use serde_json::{Map, Value};
+
+use engine::{Attribution, Event};
+
+use super::limits::IngestLimits;
+
+/// Facts about the request that events default to.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub received_at_ms: i64,
+    /// Peer address, used when an event carries no `ip`.
+    pub peer_ip: Option<String>,
+    /// `User-Agent` header, used when an event carries no `user_agent`.
+    pub user_agent: Option<String>,
+}
+
+const PLATFORMS: &[&str] = &["ios", "android", "web", "other"];
+const ATTRIBUTION_KEYS: &[&str] = &["campaign", "source", "medium", "content", "term"];
+const KNOWN: &[&str] = &[
+    "event_type", "app_id", "user_id", "device_id", "session_id", "attribution", "timestamp",
+    "platform", "app_version", "event_data", "ip", "user_agent", "event_id",
+];
+
+type R<T> = Result<T, String>;
+
+fn opt_string(obj: &mut Map<String, Value>, key: &str, max: usize) -> R<Option<String>> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            if s.len() > max {
+                Err(format!("{key}: longer than {max} bytes"))
+            } else if s.is_empty() {
+                Ok(None)
+            } else {
+                Ok(Some(s))
+            }
+        }
+        Some(_) => Err(format!("{key}: must be a string")),
+    }
+}
+
+fn req_string(obj: &mut Map<String, Value>, key: &str, max: usize) -> R<String> {
+    opt_string(obj, key, max)?.ok_or_else(|| format!("{key}: required (a non-empty string)"))
+}
+
+fn valid_app_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+fn timestamp(v: Option<Value>, limits: &IngestLimits, ctx: &RequestContext) -> R<i64> {
+    let ms = match v {
+        None | Some(Value::Null) => return Ok(ctx.received_at_ms),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i,
+            (None, Some(f)) if f.is_finite() && f.abs() < 9.0e15 => f.trunc() as i64,
+            _ => return Err("timestamp: not a representable number of milliseconds".into()),
+        },
+        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(&s)
+            .map_err(|e| format!("timestamp: {s:?} is not RFC 3339 ({e})"))?
+            .timestamp_millis(),
+        Some(_) => return Err("timestamp: must be epoch milliseconds or an RFC 3339 string".into()),
+    };
+    if ms < limits.min_timestamp_ms {
+        return Err(format!("timestamp: {ms} is before the earliest accepted time {}", limits.min_timestamp_ms));
+    }
+    if ms > ctx.received_at_ms + limits.max_future_ms {
+        return Err(format!("timestamp: {ms} is more than {} ms in the future", limits.max_future_ms));
+    }
+    Ok(ms)
+}
+
+fn attribution(v: Option<Value>, limits: &IngestLimits) -> R<Attribution> {
+    let mut obj = match v {
+        None | Some(Value::Null) => return Ok(Attribution::default()),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err("attribution: must be an object".into()),
+    };
+    if let Some(k) = obj.keys().find(|k| !ATTRIBUTION_KEYS.contains(&k.as_str())) {
+        return Err(format!("attribution.{k}: unknown field (allowed: {})", ATTRIBUTION_KEYS.join(", ")));
+    }
+    let mut f = |k: &str| opt_string(&mut obj, k, limits.max_string_bytes).map_err(|e| format!("attribution.{e}"));
+    Ok(Attribution {
+        campaign: f("campaign")?,
+        source: f("source")?,
+        medium: f("medium")?,
+        content: f("content")?,
+        term: f("term")?,
+    })
+}
+
+struct EventData {
+    pairs: Vec<(String, String)>,
+    revenue: Option<f64>,
+    currency: Option<String>,
+}
+
+fn event_data(v: Option<Value>, limits: &IngestLimits) -> R<EventData> {
+    let obj = match v {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err("event_data: must be an object".into()),
+    };
+    if obj.len() > limits.max_event_data_keys {
+        return Err(format!("event_data: {} keys, at most {} allowed", obj.len(), limits.max_event_data_keys));
+    }
+    let mut out = EventData { pairs: Vec::with_capacity(obj.len()), revenue: None, currency: None };
+    for (k, v) in obj {
+        if k.is_empty() || k.len() > limits.max_key_bytes {
+            return Err(format!("event_data: key {k:?} must be 1..={} bytes", limits.max_key_bytes));
+        }
+        let s = match v {
+            Value::Null => continue,
+            Value::String(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!("event_data.{k}: values must be scalars (string, number, boolean)"))
+            }
+        };
+        if s.len() > limits.max_string_bytes {
+            return Err(format!("event_data.{k}: longer than {} bytes", limits.max_string_bytes));
+        }
+        match k.as_str() {
+            "revenue" => {
+                let r: f64 = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("event_data.revenue: {s:?} is not a number"))?;
+                if !r.is_finite() {
+                    return Err("event_data.revenue: must be finite".into());
+                }
+                out.revenue = Some(r);
+            }
+            "currency" => {
+                if s.len() != 3 || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(format!("event_data.currency: {s:?} is not an ISO 4217 code"));
+                }
+                out.currency = Some(s.to_ascii_uppercase());
+            }
+            _ => {}
+        }
+        out.pairs.push((k, s));
+    }
+    Ok(out)
+}
+
+/// Validates one event per PRODUCT.md. Unknown top-level fields are errors (they are usually
+/// typos that would otherwise lose data quietly).
+pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> R<Event> {
+    let mut obj = match v {
+        Value::Object(o) => o,
+        _ => return Err("event must be a JSON object".into()),
+    };
+    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(format!("{k}: unknown field"));
+    }
+    let s = limits.max_string_bytes;
+    let event_type = req_string(&mut obj, "event_type", limits.max_event_type_bytes)?;
+    let app_id = req_string(&mut obj, "app_id", 64)?;
+    if !valid_app_id(&app_id) {
+        return Err("app_id: 1-64 characters from A-Z a-z 0-9 _ - .".into());
+    }
+    let device_id = req_string(&mut obj, "device_id", s)?;
+    let user_id = opt_string(&mut obj, "user_id", s)?;
+    let session_id = opt_string(&mut obj, "session_id", s)?;
+    let platform = match opt_string(&mut obj, "platform", 16)? {
+        None => "other".to_string(),
+        Some(p) => {
+            let p = p.to_ascii_lowercase();
+            if !PLATFORMS.contains(&p.as_str()) {
+                return Err(format!("platform: {p:?} is not one of {}", PLATFORMS.join(", ")));
+            }
+            p
+        }
+    };
+    let app_version = opt_string(&mut obj, "app_version", 64)?;
+    let ip = match opt_string(&mut obj, "ip", 64)? {
+        Some(ip) => {
+            ip.parse::<std::net::IpAddr>().map_err(|_| format!("ip: {ip:?} is not an IP address"))?;
+            Some(ip)
+        }
+        None => ctx.peer_ip.clone(),
+    };
+    let user_agent = opt_string(&mut obj, "user_agent", limits.max_user_agent_bytes)?
+        .or_else(|| ctx.user_agent.clone().filter(|u| u.len() <= limits.max_user_agent_bytes));
+    let event_id = match opt_string(&mut obj, "event_id", 64)? {
+        Some(id) => Some(
+            uuid::Uuid::parse_str(&id)
+                .map_err(|_| format!("event_id: {id:?} is not a UUID"))?
+                .hyphenated()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let timestamp_ms = timestamp(obj.remove("timestamp"), limits, ctx)?;
+    let attribution = attribution(obj.remove("attribution"), limits)?;
+    let data = event_data(obj.remove("event_data"), limits)?;
+    Ok(Event {
+        timestamp_ms,
+        app_id,
+        event_type,
+        user_id,
+        session_id,
+        device_id,
+        platform,
+        app_version,
+        attribution,
+        event_data: data.pairs,
+        revenue: data.revenue,
+        currency: data.currency,
+        ip,
+        user_agent,
+        received_at_ms: ctx.received_at_ms,
+        event_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> RequestContext {
+        RequestContext { received_at_ms: 1_763_700_000_000, peer_ip: Some("127.0.0.1".into()), user_agent: None }
+    }
+
+    fn ok(v: Value) -> Event {
+        validate_event(v, &IngestLimits::default(), &ctx()).unwrap()
+    }
+
+    fn err(v: Value) -> String {
+        validate_event(v, &IngestLimits::default(), &ctx()).unwrap_err()
+    }
+
+    #[test]
+    fn full_event() {
+        let e = ok(json!({
+            "event_type": "purchase", "app_id": "app1", "device_id": "d1", "user_id": "u1",
+            "platform": "IOS", "timestamp": "2025-11-21T10:00:00Z",
+            "attribution": {"campaign": "c", "source": "s"},
+            "event_data": {"revenue": "9.99", "currency": "usd", "n": 3, "ok": true, "none": null},
+            "event_id": "9F3C1D2E-4B5A-4C6D-8E7F-0A1B2C3D4E5F"
+        }));
+        assert_eq!(e.platform, "ios");
+        assert_eq!(e.revenue, Some(9.99));
+        assert_eq!(e.currency.as_deref(), Some("USD"));
+        assert_eq!(e.event_data.len(), 4);
+        assert_eq!(e.event_id.as_deref(), Some("9f3c1d2e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"));
+        assert_eq!(e.ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(e.timestamp_ms, 1_763_719_200_000);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = || json!({"event_type": "x", "app_id": "a", "device_id": "d"});
+        assert!(err(json!({"app_id": "a", "device_id": "d"})).starts_with("event_type"));
+        let mut v = base(); v["platform"] = json!("tv");
+        assert!(err(v).starts_with("platform"));
+        let mut v = base(); v["event_data"] = json!({"x": {"y": 1}});
+        assert!(err(v).starts_with("event_data.x"));
+        let mut v = base(); v["evnt"] = json!(1);
+        assert!(err(v).contains("unknown field"));
+        let mut v = base(); v["timestamp"] = json!(5);
+        assert!(err(v).starts_with("timestamp"));
+        let mut v = base(); v["event_id"] = json!("nope");
+        assert!(err(v).starts_with("event_id"));
+        let mut v = base(); v["device_id"] = json!("x".repeat(5000));
+        assert!(err(v).starts_with("device_id"));
+        let mut v = base(); v["app_id"] = json!("../etc");
+        assert!(err(v).starts_with("app_id"));
+    }
+}

@@ -1,0 +1,15 @@
+//! `server`: UnMoGrowP's HTTP API, cluster wiring and the `unmogrowp` binary.
+//!
+//! Data flows one way: HTTP → ingest validation → proposer → Raft log (`wal`) → state machine
+//! → `engine` → `query` → HTTP.
+
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod node;
+pub mod raft;
+
+pub use config::ServerConfig;
+pub use http::router;
+pub use node::{AppState, Node};

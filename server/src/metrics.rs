@@ -1,0 +1,68 @@
+//! Process metrics in Prometheus text format (`GET /metrics`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 2).expect("static histogram bounds")
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub events_accepted: AtomicU64,
+    pub events_duplicate: AtomicU64,
+    pub events_rejected: AtomicU64,
+    /// Requests per (route, status).
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Request latency per route, microseconds.
+    latency: Mutex<BTreeMap<&'static str, Histogram<u64>>>,
+}
+
+impl Metrics {
+    pub fn record_request(&self, route: &'static str, status: u16, took: Duration) {
+        *self.requests.lock().entry((route, status)).or_insert(0) += 1;
+        self.latency
+            .lock()
+            .entry(route)
+            .or_insert_with(hist)
+            .saturating_record((took.as_micros() as u64).max(1));
+    }
+}
+
+pub const QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999];
+
+/// Writes a summary (quantiles in seconds, count) for a microsecond histogram.
+pub fn write_summary(out: &mut String, name: &str, labels: &str, h: &Histogram<u64>, scale: f64) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for q in QUANTILES {
+        let _ = writeln!(out, "{name}{{{labels}{sep}quantile=\"{q}\"}} {}", h.value_at_quantile(*q) as f64 * scale);
+    }
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.len());
+}
+
+pub fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
+impl Metrics {
+    pub fn render_into(&self, out: &mut String) {
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP unmogrowp_ingest_events_total Events received by outcome.\n# TYPE unmogrowp_ingest_events_total counter");
+        let _ = writeln!(out, "unmogrowp_ingest_events_total{{outcome=\"accepted\"}} {}", c(&self.events_accepted));
+        let _ = writeln!(out, "unmogrowp_ingest_events_total{{outcome=\"duplicate\"}} {}", c(&self.events_duplicate));
+        let _ = writeln!(out, "unmogrowp_ingest_events_total{{outcome=\"rejected\"}} {}", c(&self.events_rejected));
+        let _ = writeln!(out, "# HELP unmogrowp_http_requests_total HTTP requests by route and status.\n# TYPE unmogrowp_http_requests_total counter");
+        for ((route, status), n) in self.requests.lock().iter() {
+            let _ = writeln!(out, "unmogrowp_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP unmogrowp_http_request_duration_seconds Request latency by route.\n# TYPE unmogrowp_http_request_duration_seconds summary");
+        for (route, h) in self.latency.lock().iter() {
+            write_summary(out, "unmogrowp_http_request_duration_seconds", &format!("route=\"{route}\""), h, 1e-6);
+        }
+    }
+}

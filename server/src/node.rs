@@ -1,0 +1,176 @@
+//! Assembling one node: the log, the engine, the state machine, Raft, the proposer and the
+//! query service, plus the background housekeeping task.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::{BasicNode, SnapshotPolicy};
+
+use crate::config::ServerConfig;
+use crate::ingest::proposer::Proposer;
+use crate::metrics::Metrics;
+use crate::raft::network::SingleNodeNetwork;
+use crate::raft::state_machine::EventStateMachine;
+use crate::raft::{LogStore, Raft};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("data directory {0} is in use by another unmogrowp process")]
+    Locked(String),
+    #[error("cannot open the log: {0}")]
+    Log(#[from] wal::WalError),
+    #[error("cannot open the table: {0}")]
+    Engine(#[from] engine::EngineError),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("query: {0}")]
+    Query(#[from] query::QueryError),
+}
+
+/// Everything request handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<ServerConfig>,
+    pub raft: Raft,
+    pub log: LogStore,
+    pub engine: engine::Engine,
+    pub proposer: Proposer,
+    pub query: query::QueryService,
+    pub metrics: Arc<Metrics>,
+    /// Highest index known committed when the node started; the node is ready once it has
+    /// applied at least this far (it then serves no older view than before the restart).
+    pub recovered_commit: Option<u64>,
+    pub started: Instant,
+}
+
+pub struct Node {
+    pub state: AppState,
+    _lock: File,
+}
+
+fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
+    let dir = cfg.data_dir.display().to_string();
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let f = File::create(cfg.data_dir.join("LOCK")).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    if f.try_lock().is_err() {
+        return Err(StartError::Locked(dir));
+    }
+    Ok(f)
+}
+
+impl Node {
+    pub async fn start(cfg: ServerConfig) -> Result<Self, StartError> {
+        let lock = lock_data_dir(&cfg)?;
+        let cfg = Arc::new(cfg);
+        let log = LogStore::open(cfg.log_dir(), cfg.wal.clone())?;
+        let recovered_commit = {
+            let mut l = log.clone();
+            use openraft::storage::RaftLogStorage;
+            l.read_committed().await.map_err(|e| StartError::Raft(e.to_string()))?.map(|c| c.index)
+        };
+        let mut ecfg = cfg.engine.clone();
+        if let Ok(points) = std::env::var("UNMOGROWP_CRASH_POINTS") {
+            ecfg.crash_points = engine::CrashPoints::new(points.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+        }
+        let engine = engine::Engine::open(cfg.engine_dir(), ecfg)?;
+        let sm = EventStateMachine::open(engine.clone(), cfg.snapshot_dir()).map_err(|e| StartError::Raft(e.to_string()))?;
+        let r = &cfg.raft;
+        let raft_cfg = openraft::Config {
+            cluster_name: "unmogrowp".into(),
+            heartbeat_interval: r.heartbeat_interval_ms,
+            election_timeout_min: r.election_timeout_min_ms,
+            election_timeout_max: r.election_timeout_max_ms,
+            // Snapshots are triggered by log size from the housekeeping task.
+            snapshot_policy: SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: r.keep_after_snapshot,
+            purge_batch_size: 64,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), SingleNodeNetwork, log.clone(), sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        if !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+            let mut members = BTreeMap::new();
+            members.insert(cfg.node_id, BasicNode { addr: cfg.http_addr.to_string() });
+            raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+            tracing::info!(node_id = cfg.node_id, "initialised a new single-node cluster");
+        }
+        let proposer = Proposer::start(
+            raft.clone(),
+            r.max_requests_per_entry,
+            r.max_events_per_entry,
+            r.max_inflight_entries,
+        );
+        let query = query::QueryService::new(engine.clone(), cfg.query.clone())?;
+        let state = AppState {
+            cfg: cfg.clone(),
+            raft: raft.clone(),
+            log,
+            engine,
+            proposer,
+            query,
+            metrics: Arc::new(Metrics::default()),
+            recovered_commit,
+            started: Instant::now(),
+        };
+        tokio::spawn(housekeeping(state.clone()));
+        Ok(Node { state, _lock: lock })
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.state.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}
+
+impl AppState {
+    /// Whether this node has recovered and can accept writes.
+    pub fn readiness(&self) -> (bool, String) {
+        let m = self.raft.metrics().borrow().clone();
+        if let Err(e) = &m.running_state {
+            return (false, format!("raft stopped: {e}"));
+        }
+        let Some(leader) = m.current_leader else {
+            return (false, "no leader elected yet".into());
+        };
+        let applied = m.last_applied.map(|l| l.index);
+        if let Some(c) = self.recovered_commit {
+            if applied.is_none_or(|a| a < c) {
+                return (false, format!("replaying the log: applied {applied:?} of {c}"));
+            }
+        }
+        (true, format!("leader is node {leader}"))
+    }
+}
+
+/// Rotates old memtables into Parquet and takes a snapshot (which purges the log) once the log
+/// has grown past `raft.snapshot_log_bytes`.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_trigger: Option<Instant> = None;
+    loop {
+        tick.tick().await;
+        if state.raft.metrics().borrow().running_state.is_err() {
+            return;
+        }
+        if let Err(e) = state.engine.tick() {
+            tracing::error!(error = %e, "memtable rotation failed");
+        }
+        let bytes = state.log.wal().disk_bytes();
+        let cooled = last_trigger.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+        if bytes >= state.cfg.raft.snapshot_log_bytes && cooled {
+            last_trigger = Some(Instant::now());
+            tracing::info!(log_bytes = bytes, "log size reached the snapshot threshold; taking a snapshot");
+            if let Err(e) = state.raft.trigger().snapshot().await {
+                tracing::error!(error = %e, "snapshot trigger failed");
+            }
+        }
+    }
+}

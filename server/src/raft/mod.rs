@@ -1,0 +1,41 @@
+//! Raft wiring: the type configuration, what log entries carry, the state machine over the
+//! engine, snapshots, and the peer network.
+
+pub mod archive;
+pub mod network;
+pub mod state_machine;
+
+use engine::{ApplyOutcome, Event};
+use serde::{Deserialize, Serialize};
+
+/// What a log entry carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// Event batches from one or more ingest requests, coalesced into one entry; each inner
+    /// vector is one request's accepted events, answered separately.
+    Ingest { batches: Vec<Vec<Event>> },
+}
+
+/// What applying an entry answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub enum Response {
+    #[default]
+    None,
+    Ingest { outcomes: Vec<ApplyOutcome> },
+}
+
+openraft::declare_raft_types!(
+    /// Type configuration of UnMoGrowP's Raft group.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type NodeId = u64;
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type LogStore = wal::raft::RaftLogStore<TypeConfig>;

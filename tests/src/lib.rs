@@ -1,0 +1,248 @@
+//! Black-box test harness: starts real `unmogrowp serve` processes on free loopback ports,
+//! talks to them over HTTP, and kills them for real (`kill -9`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of the `unmogrowp` binary: `$UNMOGROWP_BIN`, else next to the test executable's
+/// target directory (`target/<profile>/unmogrowp`).
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("UNMOGROWP_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("unmogrowp");
+    assert!(bin.exists(), "{} not found: run `cargo build --bin unmogrowp` first or set UNMOGROWP_BIN", bin.display());
+    bin
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// One server process and its data directory.
+pub struct TestNode {
+    pub data_dir: PathBuf,
+    pub port: u16,
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// An HTTP answer: status and parsed JSON body (Null if not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl TestNode {
+    /// A node that is configured but not started.
+    pub fn new(data_dir: impl Into<PathBuf>, env: &[(&str, &str)]) -> Self {
+        let data_dir = data_dir.into();
+        std::fs::create_dir_all(&data_dir).expect("mkdir");
+        let log = data_dir.with_extension("log");
+        Self {
+            data_dir,
+            port: free_port(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            child: None,
+            log,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Spawns the process (does not wait for readiness).
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn unmogrowp"));
+    }
+
+    /// Spawns and waits until `/ready` answers 200.
+    pub fn start(&mut self) {
+        self.spawn();
+        self.wait_ready(Duration::from_secs(120));
+    }
+
+    pub fn wait_ready(&mut self, limit: Duration) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("node exited during start with {status}; log:\n{}", self.log_tail());
+            }
+            if let Ok(a) = self.try_get("/ready") {
+                if a.status == 200 {
+                    return;
+                }
+            }
+            assert!(t0.elapsed() < limit, "node not ready after {limit:?}; log:\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the process to exit by itself (e.g. at a crash point) and returns its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if let Some(s) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = c.try_wait().expect("wait") {
+                return s;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = c.kill();
+                panic!("node did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(2))
+            .timeout(Duration::from_secs(60))
+            .build()
+    }
+
+    fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<Answer, String> {
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => return Err(e.to_string()),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        let text = resp.into_string().map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Answer { status, body, headers })
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Answer, String> {
+        Self::answer(Self::agent().get(&format!("{}{path}", self.base())).call())
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// POSTs raw bytes with the given headers.
+    pub fn try_post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Answer, String> {
+        let mut req = Self::agent().post(&format!("{}{path}", self.base()));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Self::answer(req.send_bytes(body))
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Answer {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.try_post(path, &[("content-type", "application/json")], &bytes)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Runs SQL and returns the rows, panicking on any error.
+    pub fn sql(&self, sql: &str) -> Vec<Vec<Value>> {
+        let a = self.post_json("/api/analytics/query", &serde_json::json!({ "sql": sql }));
+        assert_eq!(a.status, 200, "query {sql} failed: {}", a.body);
+        a.body["rows"].as_array().expect("rows").iter().map(|r| r.as_array().expect("row").clone()).collect()
+    }
+
+    pub fn count(&self, sql: &str) -> u64 {
+        self.sql(sql)[0][0].as_u64().expect("count")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A deterministic UUID for (client, seq): distinct per pair.
+pub fn event_uuid(client: u64, seq: u64) -> String {
+    uuid::Uuid::from_u128(((client as u128) << 64) | seq as u128 | (0x4000u128 << 64)).hyphenated().to_string()
+}
+
+/// A realistic attribution event.
+pub fn event(app: &str, client: u64, seq: u64, ts_ms: i64) -> Value {
+    let kinds = ["app_open", "ad_click", "install", "purchase", "session_start"];
+    let kind = kinds[(seq % kinds.len() as u64) as usize];
+    let mut e = serde_json::json!({
+        "event_type": kind,
+        "app_id": app,
+        "device_id": format!("dev-{client}-{}", seq % 97),
+        "user_id": format!("user-{}", seq % 1013),
+        "session_id": format!("s-{client}-{}", seq / 20),
+        "platform": ["ios", "android", "web"][(seq % 3) as usize],
+        "app_version": "3.2.1",
+        "timestamp": ts_ms,
+        "attribution": {"campaign": format!("camp-{}", seq % 7), "source": "google", "medium": "cpc"},
+        "event_id": event_uuid(client, seq),
+    });
+    if kind == "purchase" {
+        e["event_data"] = serde_json::json!({"revenue": (seq % 50) as f64 + 0.99, "currency": "USD", "sku": "gold"});
+    }
+    e
+}

@@ -1,0 +1,22 @@
+//! `wal`: the segmented, checksummed, group-committed write-ahead log of UnMoGrowP, and a thin
+//! adapter that makes it openraft's `RaftLogStorage`.
+//!
+//! The log itself ([`Wal`]) knows nothing of Raft: it stores `(index, bytes)` records.
+//! [`raft::RaftLogStore`] encodes openraft entries into records and keeps the vote and purge
+//! point in a [`MetaFile`]. See README.md for what reaches disk and when.
+
+mod error;
+mod format;
+mod fsio;
+mod log;
+mod meta;
+mod metrics;
+pub mod raft;
+mod recovery;
+
+pub use error::{ErrorKind, Result, WalError};
+pub use fsio::{sync_dir, write_atomic};
+pub use log::{Done, Wal, WalOptions};
+pub use meta::MetaFile;
+pub use metrics::WalMetrics;
+pub use recovery::RecoveryReport;

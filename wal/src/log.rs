@@ -1,0 +1,597 @@
+//! [`Wal`]: a segmented, checksummed, group-committed log of `(index, payload)` records.
+//!
+//! Appends are made readable at once (an in-memory tail) and handed to one writer thread,
+//! which drains every queued append, writes them with one `write` and one `fdatasync`, and
+//! only then runs their completion callbacks. Many concurrent appends therefore share one
+//! fsync ("group commit"). Truncate, purge and barriers go through the same queue, so all
+//! write IO is applied in the order it was issued.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use crate::error::{Result, WalError};
+use crate::format::{decode_record, encode_header, encode_record, segment_path, Decoded, HEADER_LEN};
+use crate::fsio::{read_exact_at, sync_dir};
+use crate::metrics::WalMetrics;
+use crate::recovery::{recover, RecoveryReport};
+
+/// Tuning of the log; see `config/example.toml` (`[wal]`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct WalOptions {
+    /// A segment is sealed and a new one started once it reaches this size.
+    pub segment_bytes: u64,
+    /// Largest record accepted; also bounds allocations when reading a damaged length field.
+    pub max_record_bytes: u32,
+    /// Bytes of recent (already durable) records kept in memory for readers.
+    pub cache_bytes: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 << 20,
+            max_record_bytes: 64 << 20,
+            cache_bytes: 128 << 20,
+        }
+    }
+}
+
+impl WalOptions {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.segment_bytes < 4096 {
+            return Err("wal.segment_bytes must be at least 4096".into());
+        }
+        if self.max_record_bytes < 1024 {
+            return Err("wal.max_record_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+/// Completion callback of a queued write.
+pub type Done = Box<dyn FnOnce(Result<()>) + Send + 'static>;
+
+enum Cmd {
+    Append { count: usize, done: Done },
+    Truncate { from: u64, done: Done },
+    Purge { upto: u64, done: Done },
+    Barrier { done: Done },
+}
+
+struct SegmentState {
+    first_index: u64,
+    path: PathBuf,
+    file: Arc<File>,
+    offsets: Vec<u64>,
+    size: u64,
+}
+
+impl SegmentState {
+    fn end_index(&self) -> u64 {
+        self.first_index + self.offsets.len() as u64
+    }
+}
+
+/// State shared between callers, readers and the writer thread.
+struct Shared {
+    segments: BTreeMap<u64, SegmentState>,
+    /// Recent records, oldest first: every not-yet-written record plus durable ones up to
+    /// `cache_bytes`.
+    tail: VecDeque<(u64, Bytes)>,
+    tail_bytes: usize,
+    /// Index the next append must carry; `None` for a log that has never held a record.
+    next_index: Option<u64>,
+    /// First index not yet written by the writer thread.
+    written_end: Option<u64>,
+    /// Records at or below this index are logically gone.
+    purged_upto: Option<u64>,
+    failed: Option<String>,
+}
+
+/// A handle to an open log; cheap to clone.
+#[derive(Clone)]
+pub struct Wal {
+    dir: PathBuf,
+    opts: WalOptions,
+    shared: Arc<RwLock<Shared>>,
+    tx: mpsc::Sender<Cmd>,
+    metrics: Arc<WalMetrics>,
+    report: RecoveryReport,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("dir", &self.dir).finish()
+    }
+}
+
+impl Wal {
+    /// Opens (creating if needed) the log in `dir`, validating every segment.
+    /// `purged_upto` is the purge point recorded by the owner of the log, if any.
+    pub fn open(dir: impl AsRef<Path>, opts: WalOptions, purged_upto: Option<u64>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| WalError::io(&dir, e))?;
+        sync_dir(&dir)?;
+        let (recovered, report) = recover(&dir, opts.max_record_bytes)?;
+        let mut segments = BTreeMap::new();
+        for seg in recovered {
+            let file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&seg.path)
+                .map_err(|e| WalError::io(&seg.path, e))?;
+            segments.insert(
+                seg.first_index,
+                SegmentState {
+                    first_index: seg.first_index,
+                    path: seg.path,
+                    file: Arc::new(file),
+                    offsets: seg.offsets,
+                    size: seg.size,
+                },
+            );
+        }
+        let end = segments.values().next_back().map(SegmentState::end_index);
+        let next_index = match (end, purged_upto) {
+            (Some(e), Some(p)) => Some(e.max(p + 1)),
+            (Some(e), None) => Some(e),
+            (None, Some(p)) => Some(p + 1),
+            (None, None) => None,
+        };
+        let metrics = Arc::new(WalMetrics::default());
+        let shared = Arc::new(RwLock::new(Shared {
+            segments,
+            tail: VecDeque::new(),
+            tail_bytes: 0,
+            next_index,
+            written_end: next_index,
+            purged_upto,
+            failed: None,
+        }));
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            dir: dir.clone(),
+            opts: opts.clone(),
+            shared: shared.clone(),
+            metrics: metrics.clone(),
+            buf: Vec::with_capacity(1 << 20),
+        };
+        std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| WalError::io(&dir, e))?;
+        tracing::info!(dir = %dir.display(), segments = report.segments, records = report.records,
+            torn_tail_bytes = report.torn_tail_bytes_truncated, "log recovered");
+        Ok(Self {
+            dir,
+            opts,
+            shared,
+            tx,
+            metrics,
+            report,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> &WalOptions {
+        &self.opts
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    pub fn metrics(&self) -> &Arc<WalMetrics> {
+        &self.metrics
+    }
+
+    /// The half-open range of indexes that can be read: `(purged_upto + 1)..next_index`.
+    pub fn range(&self) -> Range<u64> {
+        let s = self.shared.read();
+        let next = s.next_index.unwrap_or(0);
+        let first = s
+            .purged_upto
+            .map(|p| p + 1)
+            .or_else(|| s.segments.values().next().map(|g| g.first_index))
+            .or_else(|| s.tail.front().map(|(i, _)| *i))
+            .unwrap_or(next);
+        first.min(next)..next
+    }
+
+    /// Queues records `first..first+payloads.len()`. They are readable when this returns;
+    /// `done` runs once they are written and fsynced (or the write failed).
+    pub fn append(&self, first: u64, payloads: Vec<Bytes>, done: Done) -> Result<()> {
+        if payloads.is_empty() {
+            done(Ok(()));
+            return Ok(());
+        }
+        let count = payloads.len();
+        {
+            let mut s = self.shared.write();
+            if let Some(f) = &s.failed {
+                return Err(WalError::WriterStopped(f.clone()));
+            }
+            if let Some(next) = s.next_index {
+                if first != next {
+                    return Err(WalError::InvalidAppend(format!(
+                        "append at index {first}, but the next index is {next}"
+                    )));
+                }
+            } else {
+                s.written_end = Some(first);
+            }
+            for (i, p) in payloads.into_iter().enumerate() {
+                if p.len() > self.opts.max_record_bytes as usize {
+                    return Err(WalError::InvalidAppend(format!(
+                        "record of {} bytes exceeds wal.max_record_bytes {}",
+                        p.len(),
+                        self.opts.max_record_bytes
+                    )));
+                }
+                s.tail_bytes += p.len();
+                s.tail.push_back((first + i as u64, p));
+            }
+            s.next_index = Some(first + count as u64);
+        }
+        self.send(Cmd::Append { count, done })
+    }
+
+    /// Removes every record at or after `from`; `done` runs once that is durable.
+    pub fn truncate(&self, from: u64, done: Done) -> Result<()> {
+        self.send(Cmd::Truncate { from, done })
+    }
+
+    /// Drops records at or below `upto`; whole segments are deleted once all their records are.
+    pub fn purge(&self, upto: u64, done: Done) -> Result<()> {
+        self.send(Cmd::Purge { upto, done })
+    }
+
+    /// `done` runs after every earlier queued write is durable.
+    pub fn barrier(&self, done: Done) -> Result<()> {
+        self.send(Cmd::Barrier { done })
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<()> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| WalError::WriterStopped("writer thread exited".into()))
+    }
+
+    /// Reads the records in `range` that exist (clamped to [`Wal::range`]).
+    pub fn read(&self, range: Range<u64>) -> Result<Vec<(u64, Bytes)>> {
+        let s = self.shared.read();
+        let live = {
+            let next = s.next_index.unwrap_or(0);
+            let first = s.purged_upto.map(|p| p + 1).unwrap_or(0);
+            range.start.max(first)..range.end.min(next)
+        };
+        let mut out = Vec::with_capacity(live.end.saturating_sub(live.start) as usize);
+        let tail_first = s.tail.front().map(|(i, _)| *i).unwrap_or(u64::MAX);
+        let mut idx = live.start;
+        while idx < live.end {
+            if idx >= tail_first {
+                let pos = (idx - tail_first) as usize;
+                if let Some((i, p)) = s.tail.get(pos) {
+                    debug_assert_eq!(*i, idx);
+                    out.push((idx, p.clone()));
+                    idx += 1;
+                    continue;
+                }
+                break;
+            }
+            let Some((_, seg)) = s.segments.range(..=idx).next_back() else {
+                idx += 1;
+                continue;
+            };
+            if idx >= seg.end_index() {
+                idx += 1;
+                continue;
+            }
+            let stop = live.end.min(seg.end_index()).min(tail_first);
+            for j in idx..stop {
+                out.push((j, read_record(seg, j, self.opts.max_record_bytes)?));
+            }
+            idx = stop;
+        }
+        Ok(out)
+    }
+}
+
+fn read_record(seg: &SegmentState, index: u64, max: u32) -> Result<Bytes> {
+    let pos = (index - seg.first_index) as usize;
+    let start = seg.offsets[pos];
+    let end = seg.offsets.get(pos + 1).copied().unwrap_or(seg.size);
+    let mut buf = vec![0u8; (end - start) as usize];
+    read_exact_at(&seg.file, &mut buf, start, &seg.path)?;
+    match decode_record(&buf, max) {
+        Decoded::Record { index: got, payload } if got == index => {
+            Ok(Bytes::from(buf).slice(payload))
+        }
+        other => Err(WalError::Corrupt {
+            path: seg.path.clone(),
+            offset: start,
+            reason: format!("record {index} unreadable after recovery: {other:?}"),
+        }),
+    }
+}
+
+/// The single thread that performs all write IO.
+struct Writer {
+    dir: PathBuf,
+    opts: WalOptions,
+    shared: Arc<RwLock<Shared>>,
+    metrics: Arc<WalMetrics>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Cmd>) {
+        let mut deferred: Option<Cmd> = None;
+        loop {
+            let cmd = match deferred.take() {
+                Some(c) => c,
+                None => match rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => return,
+                },
+            };
+            match cmd {
+                Cmd::Append { count, done } => {
+                    let mut total = count;
+                    let mut dones = vec![done];
+                    while let Ok(next) = rx.try_recv() {
+                        match next {
+                            Cmd::Append { count, done } => {
+                                total += count;
+                                dones.push(done);
+                            }
+                            other => {
+                                deferred = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    let res = self.guard(|w| w.write_batch(total));
+                    self.metrics.record_group(dones.len() as u64, total as u64);
+                    for d in dones {
+                        d(res.as_ref().map(|_| ()).map_err(clone_err));
+                    }
+                }
+                Cmd::Truncate { from, done } => done(self.guard(|w| w.truncate(from))),
+                Cmd::Purge { upto, done } => done(self.guard(|w| w.purge(upto))),
+                Cmd::Barrier { done } => done(self.guard(|_| Ok(()))),
+            }
+        }
+    }
+
+    /// Runs `f` unless an earlier write failed; a failure stops all later writes
+    /// (a failed fsync is never retried).
+    fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        if let Some(msg) = self.shared.read().failed.clone() {
+            return Err(WalError::WriterStopped(msg));
+        }
+        let res = f(self);
+        if let Err(e) = &res {
+            tracing::error!(error = %e, "log write failed; the log refuses further writes");
+            self.shared.write().failed = Some(e.to_string());
+        }
+        res
+    }
+
+    fn write_batch(&mut self, count: usize) -> Result<()> {
+        let (records, start): (Vec<(u64, Bytes)>, u64) = {
+            let s = self.shared.read();
+            let start = s.written_end.unwrap_or(0);
+            let first_tail = s.tail.front().map(|(i, _)| *i).unwrap_or(start);
+            let skip = (start - first_tail) as usize;
+            let recs: Vec<_> = s.tail.iter().skip(skip).take(count).cloned().collect();
+            (recs, start)
+        };
+        let mut new_offsets: Vec<(u64, Vec<u64>)> = Vec::new();
+        let mut active = self.active_segment(start)?;
+        let mut offs: Vec<u64> = Vec::with_capacity(records.len());
+        let mut pos = active.2;
+        self.buf.clear();
+        let t0 = Instant::now();
+        for (index, payload) in &records {
+            if pos >= self.opts.segment_bytes && (!offs.is_empty() || active.3 > 0) {
+                // Seal the current segment: its records must be durable before we move on.
+                self.flush_buf(&active.1, &active.0)?;
+                new_offsets.push((active.4, std::mem::take(&mut offs)));
+                active = self.create_segment(*index)?;
+                pos = active.2;
+            }
+            offs.push(pos);
+            let before = self.buf.len();
+            encode_record(&mut self.buf, *index, payload);
+            pos += (self.buf.len() - before) as u64;
+        }
+        self.flush_buf(&active.1, &active.0)?;
+        new_offsets.push((active.4, offs));
+        self.metrics.record_fsync(t0.elapsed());
+
+        let end = start + records.len() as u64;
+        let mut s = self.shared.write();
+        for (first, offs) in new_offsets {
+            if let Some(seg) = s.segments.get_mut(&first) {
+                seg.offsets.extend(offs);
+            }
+        }
+        if let Some(seg) = s.segments.get_mut(&active.4) {
+            seg.size = pos;
+        }
+        s.written_end = Some(end);
+        evict_tail(&mut s, self.opts.cache_bytes);
+        Ok(())
+    }
+
+    fn flush_buf(&mut self, file: &Arc<File>, path: &Path) -> Result<()> {
+        let mut f: &File = file;
+        f.write_all(&self.buf).map_err(|e| WalError::io(path, e))?;
+        f.sync_data().map_err(|e| WalError::io(path, e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Returns (path, file, current size, records in it, first index) of the segment the next
+    /// record (`index`) goes to, creating one if there is none.
+    fn active_segment(&mut self, index: u64) -> Result<(PathBuf, Arc<File>, u64, usize, u64)> {
+        {
+            let s = self.shared.read();
+            if let Some(seg) = s.segments.values().next_back() {
+                return Ok((
+                    seg.path.clone(),
+                    seg.file.clone(),
+                    seg.size,
+                    seg.offsets.len(),
+                    seg.first_index,
+                ));
+            }
+        }
+        self.create_segment(index)
+    }
+
+    /// Creates segment `first`: header written and fsynced, then the directory fsynced.
+    fn create_segment(&mut self, first: u64) -> Result<(PathBuf, Arc<File>, u64, usize, u64)> {
+        let path = segment_path(&self.dir, first);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| WalError::io(&path, e))?;
+        file.write_all(&encode_header(first))
+            .map_err(|e| WalError::io(&path, e))?;
+        file.sync_all().map_err(|e| WalError::io(&path, e))?;
+        sync_dir(&self.dir)?;
+        let file = Arc::new(file);
+        self.shared.write().segments.insert(
+            first,
+            SegmentState {
+                first_index: first,
+                path: path.clone(),
+                file: file.clone(),
+                offsets: Vec::new(),
+                size: HEADER_LEN,
+            },
+        );
+        self.metrics.segments_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok((path, file, HEADER_LEN, 0, first))
+    }
+
+    fn truncate(&mut self, from: u64) -> Result<()> {
+        let mut s = self.shared.write();
+        let doomed: Vec<u64> = s.segments.range(from..).map(|(k, _)| *k).collect();
+        let mut dir_changed = false;
+        for first in doomed {
+            if let Some(seg) = s.segments.remove(&first) {
+                std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+                dir_changed = true;
+            }
+        }
+        if let Some((_, seg)) = s.segments.range_mut(..from).next_back() {
+            if from < seg.end_index() {
+                let pos = (from - seg.first_index) as usize;
+                let cut = seg.offsets[pos];
+                seg.file.set_len(cut).map_err(|e| WalError::io(&seg.path, e))?;
+                seg.file.sync_all().map_err(|e| WalError::io(&seg.path, e))?;
+                seg.offsets.truncate(pos);
+                seg.size = cut;
+            }
+        }
+        if dir_changed {
+            sync_dir(&self.dir)?;
+        }
+        while s.tail.back().is_some_and(|(i, _)| *i >= from) {
+            if let Some((_, p)) = s.tail.pop_back() {
+                s.tail_bytes -= p.len();
+            }
+        }
+        let cur_next = s.next_index.unwrap_or(from);
+        let floor = s.purged_upto.map(|p| p + 1).unwrap_or(0);
+        let new_next = from.min(cur_next).max(floor);
+        s.next_index = Some(new_next);
+        s.written_end = Some(new_next);
+        if s.segments.is_empty() && s.tail.is_empty() && s.purged_upto.is_none() {
+            s.next_index = None;
+            s.written_end = None;
+        }
+        Ok(())
+    }
+
+    fn purge(&mut self, upto: u64) -> Result<()> {
+        let mut s = self.shared.write();
+        s.purged_upto = Some(s.purged_upto.map_or(upto, |p| p.max(upto)));
+        let firsts: Vec<u64> = s.segments.keys().copied().collect();
+        let mut dir_changed = false;
+        for (i, first) in firsts.iter().enumerate() {
+            let end = match firsts.get(i + 1) {
+                Some(next_first) => *next_first,
+                None => s.segments[first].end_index(),
+            };
+            let is_last = i + 1 == firsts.len();
+            // The newest segment is only dropped if the log is empty past the purge point.
+            let all_purged = end <= upto + 1 && (!is_last || s.next_index.is_none_or(|n| n <= upto + 1));
+            if !all_purged {
+                break;
+            }
+            if let Some(seg) = s.segments.remove(first) {
+                std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+                dir_changed = true;
+            }
+        }
+        if dir_changed {
+            sync_dir(&self.dir)?;
+        }
+        while s.tail.front().is_some_and(|(i, _)| *i <= upto) {
+            if let Some((_, p)) = s.tail.pop_front() {
+                s.tail_bytes -= p.len();
+            }
+        }
+        let next = s.next_index.map_or(upto + 1, |n| n.max(upto + 1));
+        s.next_index = Some(next);
+        if s.written_end.is_none_or(|w| w < next) && s.tail.is_empty() {
+            s.written_end = Some(next);
+        }
+        Ok(())
+    }
+}
+
+/// Drops durable records from the front of the in-memory tail beyond the cache budget.
+fn evict_tail(s: &mut Shared, budget: usize) {
+    let written_end = s.written_end.unwrap_or(0);
+    while s.tail_bytes > budget {
+        match s.tail.front() {
+            Some((i, _)) if *i < written_end => {
+                if let Some((_, p)) = s.tail.pop_front() {
+                    s.tail_bytes -= p.len();
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
+fn clone_err(e: &WalError) -> WalError {
+    WalError::WriterStopped(e.to_string())
+}
+
+impl Wal {
+    /// Bytes held by the segment files on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.shared.read().segments.values().map(|s| s.size).sum()
+    }
+}
