@@ -16,7 +16,7 @@ step "layering (docs/architecture.md)"
 python3 .ci/check_layering.py
 step "build"
 cargo build --workspace --all-targets --locked
-export UNMOGROWP_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
+export TEST_SERVER_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
 step "tests"
 # Process-level fault suites start real servers; two at a time keeps a 2-core box responsive.
 cargo nextest run --workspace --locked --no-fail-fast --test-threads 2 \

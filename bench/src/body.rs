@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 const ID_PREFIX: &str = "00000000-0000-4000-8000-";
 
-pub struct BodyTemplate {
+pub(crate) struct BodyTemplate {
     bytes: Vec<u8>,
     /// Offsets of the 12 hex digits to patch, one per event.
     id_offsets: Vec<usize>,
@@ -15,10 +15,20 @@ pub struct BodyTemplate {
 
 impl BodyTemplate {
     /// A JSON array (or one object when `batch == 1`) of `batch` events for `app`.
-    pub fn new(app: &str, batch: usize, seed: u64) -> Self {
+    pub(crate) fn new(app: &str, batch: usize, seed: u64) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let kinds = ["app_open", "ad_click", "ad_impression", "install", "purchase", "session_start", "level_up"];
-        let sources = ["google", "facebook", "tiktok", "unity", "applovin", "organic"];
+        let kinds = [
+            "app_open",
+            "ad_click",
+            "ad_impression",
+            "install",
+            "purchase",
+            "session_start",
+            "level_up",
+        ];
+        let sources = [
+            "google", "facebook", "tiktok", "unity", "applovin", "organic",
+        ];
         let mut out = String::new();
         if batch > 1 {
             out.push('[');
@@ -29,13 +39,14 @@ impl BodyTemplate {
             }
             let kind = kinds[rng.gen_range(0..kinds.len())];
             let user = rng.gen_range(0..1_000_000u32);
+            let platform = ["ios", "android", "web"][rng.gen_range(0..3)];
             let mut e = serde_json::json!({
                 "event_type": kind,
                 "app_id": app,
                 "device_id": format!("d-{:08x}", rng.gen::<u32>()),
                 "user_id": format!("u-{user}"),
                 "session_id": format!("s-{:08x}", rng.gen::<u32>()),
-                "platform": ["ios", "android", "web"][rng.gen_range(0..3)],
+                "platform": platform,
                 "app_version": "4.12.0",
                 "timestamp": 1_763_700_000_000i64 + rng.gen_range(0..86_400_000i64),
                 "attribution": {
@@ -50,7 +61,8 @@ impl BodyTemplate {
             if kind == "purchase" {
                 e["event_data"] = serde_json::json!({"revenue": rng.gen_range(99..9999) as f64 / 100.0, "currency": "USD", "sku": "gems_500"});
             } else if kind == "level_up" {
-                e["event_data"] = serde_json::json!({"level": rng.gen_range(1..80), "character": "mage"});
+                e["event_data"] =
+                    serde_json::json!({"level": rng.gen_range(1..80), "character": "mage"});
             }
             out.push_str(&e.to_string());
         }
@@ -69,12 +81,12 @@ impl BodyTemplate {
         Self { bytes, id_offsets }
     }
 
-    pub fn events(&self) -> usize {
+    pub(crate) fn events(&self) -> usize {
         self.id_offsets.len()
     }
 
     /// A body whose event ids are `base`, `base+1`, …  (`base` makes them unique per run).
-    pub fn render(&self, base: u64) -> Bytes {
+    pub(crate) fn render(&self, base: u64) -> Bytes {
         let mut b = self.bytes.clone();
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, off) in self.id_offsets.iter().enumerate() {

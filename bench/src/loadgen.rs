@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -17,56 +16,78 @@ use parking_lot::Mutex;
 use crate::body::BodyTemplate;
 
 #[derive(Debug, Clone)]
-pub struct LoadSpec {
-    pub addr: String,
-    pub path: String,
-    pub connections: usize,
+pub(crate) struct LoadSpec {
+    pub(crate) addr: String,
+    pub(crate) path: String,
+    pub(crate) connections: usize,
     /// Requests per second over all connections; `None` = as fast as possible.
-    pub rate: Option<f64>,
-    pub duration: Duration,
-    pub warmup: Duration,
+    pub(crate) rate: Option<f64>,
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
 }
 
 #[derive(Debug, Clone)]
-pub struct LoadResult {
-    pub requests: u64,
-    pub events: u64,
-    pub errors: u64,
-    pub elapsed: Duration,
-    pub hist: Histogram<u64>,
+pub(crate) struct LoadResult {
+    pub(crate) requests: u64,
+    pub(crate) events: u64,
+    pub(crate) errors: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) hist: Histogram<u64>,
 }
 
 impl LoadResult {
-    pub fn events_per_sec(&self) -> f64 {
+    pub(crate) fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
-    pub fn requests_per_sec(&self) -> f64 {
+    pub(crate) fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
     /// Latency quantile in milliseconds.
-    pub fn ms(&self, q: f64) -> f64 {
+    pub(crate) fn ms(&self, q: f64) -> f64 {
         self.hist.value_at_quantile(q) as f64 / 1000.0
     }
 }
 
 static RUN_ID: AtomicU64 = AtomicU64::new(0);
 
-pub async fn run(spec: &LoadSpec, template: Arc<BodyTemplate>) -> anyhow::Result<LoadResult> {
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?));
+pub(crate) async fn run(
+    spec: &LoadSpec,
+    template: Arc<BodyTemplate>,
+) -> anyhow::Result<LoadResult> {
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1,
+        120_000_000,
+        3,
+    )?));
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
     let start = Instant::now() + Duration::from_millis(50);
     let measure_from = start + spec.warmup;
     let end = measure_from + spec.duration;
     // Unique event ids across runs and connections: high bits from time, then counters.
     let run = RUN_ID.fetch_add(1, Ordering::Relaxed);
-    let epoch = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() & 0xffff) << 32;
+    let epoch = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        & 0xffff)
+        << 32;
     let mut tasks = Vec::new();
     for c in 0..spec.connections {
         let spec = spec.clone();
         let (hist, counters, template) = (hist.clone(), counters.clone(), template.clone());
         let id_base = epoch | ((run & 0xff) << 24) | ((c as u64) << 40);
         tasks.push(tokio::spawn(async move {
-            connection(spec, c, start, measure_from, end, hist, counters, template, id_base).await
+            connection(
+                spec,
+                c,
+                start,
+                measure_from,
+                end,
+                hist,
+                counters,
+                template,
+                id_base,
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -100,9 +121,14 @@ async fn connection(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let interval = spec.rate.map(|r| Duration::from_secs_f64(spec.connections as f64 / r));
+    let interval = spec
+        .rate
+        .map(|r| Duration::from_secs_f64(spec.connections as f64 / r));
     // Spread connections over one interval so they do not fire in lockstep.
-    let mut next = start + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / spec.connections as f64));
+    let mut next = start
+        + interval.map_or(Duration::ZERO, |i| {
+            i.mul_f64(c as f64 / spec.connections as f64)
+        });
     let mut local = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut seq: u64 = 0;
     let n_events = template.events() as u64;
@@ -115,7 +141,11 @@ async fn connection(
         if interval.is_some() && next > now {
             tokio::time::sleep_until(next.into()).await;
         }
-        let intended = if interval.is_some() { next } else { Instant::now() };
+        let intended = if interval.is_some() {
+            next
+        } else {
+            Instant::now()
+        };
         let body = template.render(id_base + seq * n_events);
         seq += 1;
         let req = Request::post(&spec.path)

@@ -26,9 +26,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve the hello-world ceiling.
-    ServeHello { #[arg(long)] addr: SocketAddr },
+    ServeHello {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
     /// Serve the parse-only ceiling.
-    ServeParse { #[arg(long)] addr: SocketAddr },
+    ServeParse {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
     /// Run the ingest comparison and print a markdown table.
     Ingest {
         /// The appliance binary (release build).
@@ -49,13 +55,25 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.cmd {
         Cmd::ServeHello { addr } => rt.block_on(servers::hello(addr)),
         Cmd::ServeParse { addr } => rt.block_on(servers::parse_only(addr)),
-        Cmd::Ingest { bin, batches, connections, duration, targets } => {
-            rt.block_on(ingest(bin, batches, connections, Duration::from_secs(duration), targets))
-        }
+        Cmd::Ingest {
+            bin,
+            batches,
+            connections,
+            duration,
+            targets,
+        } => rt.block_on(ingest(
+            bin,
+            batches,
+            connections,
+            Duration::from_secs(duration),
+            targets,
+        )),
     }
 }
 
@@ -74,17 +92,32 @@ impl Drop for Target {
 }
 
 fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
 }
 
 fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
     let addr: SocketAddr = format!("127.0.0.1:{}", port()).parse()?;
     let me = std::env::current_exe()?;
     let (child, dir) = match name {
-        "hello" => (Command::new(me).args(["serve-hello", "--addr", &addr.to_string()]).spawn()?, None),
-        "parse" => (Command::new(me).args(["serve-parse", "--addr", &addr.to_string()]).spawn()?, None),
+        "hello" => (
+            Command::new(me)
+                .args(["serve-hello", "--addr", &addr.to_string()])
+                .spawn()?,
+            None,
+        ),
+        "parse" => (
+            Command::new(me)
+                .args(["serve-parse", "--addr", &addr.to_string()])
+                .spawn()?,
+            None,
+        ),
         _ => {
-            let dir = tempfile::tempdir_in(std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into()))?;
+            let dir = tempfile::tempdir_in(
+                std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into()),
+            )?;
             let c = Command::new(bin)
                 .args(["serve", "--data-dir"])
                 .arg(dir.path())
@@ -94,10 +127,18 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
             (c, Some(dir))
         }
     };
-    let t = Target { name, child, addr, _dir: dir };
+    let t = Target {
+        name,
+        child,
+        addr,
+        _dir: dir,
+    };
     let t0 = Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
-        anyhow::ensure!(t0.elapsed() < Duration::from_secs(60), "{name} did not start");
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{name} did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1500));
@@ -107,7 +148,8 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
 fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nhost: x\r\n\r\n").ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nhost: x\r\n\r\n")
+        .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.lines()
@@ -116,7 +158,13 @@ fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn measure(t: &Target, template: Arc<BodyTemplate>, connections: usize, rate: Option<f64>, duration: Duration) -> anyhow::Result<LoadResult> {
+async fn measure(
+    t: &Target,
+    template: Arc<BodyTemplate>,
+    connections: usize,
+    rate: Option<f64>,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
     let spec = LoadSpec {
         addr: t.addr.to_string(),
         path: "/v1/events".into(),
@@ -128,7 +176,13 @@ async fn measure(t: &Target, template: Arc<BodyTemplate>, connections: usize, ra
     loadgen::run(&spec, template).await
 }
 
-async fn ingest(bin: PathBuf, batches: Vec<usize>, connections: usize, duration: Duration, targets: Vec<String>) -> anyhow::Result<()> {
+async fn ingest(
+    bin: PathBuf,
+    batches: Vec<usize>,
+    connections: usize,
+    duration: Duration,
+    targets: Vec<String>,
+) -> anyhow::Result<()> {
     println!("| target | batch | max events/s | max req/s | p50 / p99 / p999 ms at max | events/s at half rate | p50 / p99 / p999 ms at half rate | errors | events per fsync |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut rows: Vec<(String, usize, f64, f64)> = Vec::new();
@@ -141,9 +195,17 @@ async fn ingest(bin: PathBuf, batches: Vec<usize>, connections: usize, duration:
             let t = start(name, &bin)?;
             let max = measure(&t, template.clone(), connections, None, duration).await?;
             let half_rate = max.requests_per_sec() / 2.0;
-            let half = measure(&t, template.clone(), connections, Some(half_rate.max(1.0)), duration).await?;
+            let half = measure(
+                &t,
+                template.clone(),
+                connections,
+                Some(half_rate.max(1.0)),
+                duration,
+            )
+            .await?;
             let epf = if name == "appliance" {
-                metric(t.addr, "unmogrowp_events_per_fsync").map_or("?".into(), |v| format!("{v:.0}"))
+                metric(t.addr, "unmogrowp_events_per_fsync")
+                    .map_or("?".into(), |v| format!("{v:.0}"))
             } else {
                 "–".into()
             };
@@ -159,9 +221,18 @@ async fn ingest(bin: PathBuf, batches: Vec<usize>, connections: usize, duration:
     println!("| batch | appliance / parse-only (events/s) | appliance / hello-world (req/s) | appliance p99 at half rate (ms) |");
     println!("|---|---|---|---|");
     for &batch in &batches {
-        let get = |n: &str| rows.iter().find(|r| r.0 == n && r.1 == batch).map(|r| (r.2, r.3));
+        let get = |n: &str| {
+            rows.iter()
+                .find(|r| r.0 == n && r.1 == batch)
+                .map(|r| (r.2, r.3))
+        };
         if let (Some(a), Some(p), Some(h)) = (get("appliance"), get("parse"), get("hello")) {
-            println!("| {batch} | {:.2} | {:.2} | {:.2} |", a.0 / p.0, (a.0 / batch as f64) / (h.0 / batch as f64), a.1);
+            println!(
+                "| {batch} | {:.2} | {:.2} | {:.2} |",
+                a.0 / p.0,
+                (a.0 / batch as f64) / (h.0 / batch as f64),
+                a.1
+            );
         }
     }
     Ok(())

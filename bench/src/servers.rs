@@ -10,13 +10,16 @@ use axum::routing::post;
 use axum::{Json, Router};
 use unmogrowp_server::ingest::{parse_events, IngestLimits, RequestContext};
 
-pub async fn hello(addr: SocketAddr) -> anyhow::Result<()> {
-    let app = Router::new().route("/v1/events", post(|_b: Bytes| async { (StatusCode::ACCEPTED, "{}") }));
+pub(crate) async fn hello(addr: SocketAddr) -> anyhow::Result<()> {
+    let app = Router::new().route(
+        "/v1/events",
+        post(|_b: Bytes| async { (StatusCode::ACCEPTED, "{}") }),
+    );
     axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await?;
     Ok(())
 }
 
-pub async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
     let limits = IngestLimits::default();
     let app = Router::new().route(
         "/v1/events",
@@ -29,7 +32,8 @@ pub async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
                     peer_ip: None,
                     user_agent: h("user-agent"),
                 };
-                let work = move || parse_events(&body, h("content-type").as_deref(), h("content-encoding").as_deref(), &limits, &ctx);
+                let (ct, ce) = (h("content-type"), h("content-encoding"));
+                let work = move || parse_events(&body, ct.as_deref(), ce.as_deref(), &limits, &ctx);
                 // Same placement as the appliance: large bodies are parsed off the reactor.
                 let res = if body_len_hint(&headers) > 64 * 1024 {
                     tokio::task::spawn_blocking(work).await.ok()
@@ -51,7 +55,10 @@ pub async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
 }
 
 fn body_len_hint(h: &HeaderMap) -> usize {
-    h.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    h.get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn chrono_now_ms() -> i64 {

@@ -4,7 +4,7 @@ use crate::crash::CrashPoints;
 
 /// Engine settings (`[engine]` in the config file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Rotate the memtable into a Parquet flush at this many rows.
     pub flush_rows: usize,

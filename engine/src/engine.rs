@@ -153,7 +153,11 @@ impl Engine {
 
     pub fn memtable_rows(&self) -> usize {
         let s = self.inner.state.lock();
-        s.active.rows() + s.rotated.iter().map(|r| r.batches.iter().map(|b| b.num_rows()).sum::<usize>()).sum::<usize>()
+        s.active.rows()
+            + s.rotated
+                .iter()
+                .map(|r| r.batches.iter().map(|b| b.num_rows()).sum::<usize>())
+                .sum::<usize>()
     }
 
     /// Applies entries in log order. Events whose `(app_id, event_id)` was stored before are
@@ -179,7 +183,10 @@ impl Engine {
             if out.accepted > 0 && s.active_since.is_none() {
                 s.active_since = Some(Instant::now());
             }
-            self.inner.stats.duplicates.fetch_add(out.duplicates, Ordering::Relaxed);
+            self.inner
+                .stats
+                .duplicates
+                .fetch_add(out.duplicates, Ordering::Relaxed);
             outcomes.push(out);
         }
         s.applied_index = Some(batch.last_index);
@@ -292,7 +299,10 @@ impl Engine {
 
     /// A fresh directory (inside the engine base, same file system) to stage a snapshot into.
     pub fn staging_dir(&self) -> Result<PathBuf> {
-        let p = self.inner.base.join(format!("staging-{}", std::process::id()));
+        let p = self
+            .inner
+            .base
+            .join(format!("staging-{}", std::process::id()));
         if p.exists() {
             std::fs::remove_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
         }
@@ -346,7 +356,12 @@ fn next_generation_name(base: &Path) -> Result<String> {
     let mut max = 0u64;
     for entry in std::fs::read_dir(base).map_err(|e| EngineError::io(base, e))? {
         let entry = entry.map_err(|e| EngineError::io(base, e))?;
-        if let Some(n) = entry.file_name().to_str().and_then(|n| n.strip_prefix("gen-")).and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix("gen-"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             max = max.max(n);
         }
     }
@@ -367,7 +382,11 @@ fn set_current(base: &Path, name: &str) -> Result<()> {
 fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, HashSet<u128>)> {
     let manifest = manifest::load(root)?.unwrap_or_default();
     let _ = std::fs::remove_file(root.join(format!("{}.tmp", manifest::MANIFEST_FILE)));
-    let listed: HashSet<PathBuf> = manifest.segments.iter().map(|s| root.join(&s.path)).collect();
+    let listed: HashSet<PathBuf> = manifest
+        .segments
+        .iter()
+        .map(|s| root.join(&s.path))
+        .collect();
     remove_orphans(&root.join(SEGMENTS_DIR), &listed)?;
     let mut dedupe = HashSet::new();
     for seg in &manifest.segments {
@@ -412,7 +431,10 @@ fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {
             Ok(rows) => {
                 inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
                 inner.stats.rows_flushed.fetch_add(rows, Ordering::Relaxed);
-                inner.stats.flush_micros_total.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                inner
+                    .stats
+                    .flush_micros_total
+                    .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
             }
             Err(e) => {
                 tracing::error!(error = %e, "flush failed; the engine stops accepting writes");

@@ -21,4 +21,6 @@ pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
 pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, Event};
 pub use manifest::{Manifest, SegmentMeta};
-pub use schema::{events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP};
+pub use schema::{
+    events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP,
+};

@@ -49,6 +49,13 @@ pub struct Manifest {
     pub segments: Vec<SegmentMeta>,
 }
 
+impl Manifest {
+    /// Writes this manifest durably as `dir/manifest.json` (used to build snapshot directories).
+    pub fn store_in(&self, dir: &Path) -> Result<()> {
+        store(dir, self, &CrashPoints::default())
+    }
+}
+
 pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = match std::fs::read(&path) {

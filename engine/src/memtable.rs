@@ -76,7 +76,8 @@ impl Builders {
         self.device_id.append_value(&e.device_id);
         self.platform.append_value(&e.platform);
         self.app_version.append_option(e.app_version.as_deref());
-        self.campaign.append_option(e.attribution.campaign.as_deref());
+        self.campaign
+            .append_option(e.attribution.campaign.as_deref());
         self.source.append_option(e.attribution.source.as_deref());
         self.medium.append_option(e.attribution.medium.as_deref());
         self.content.append_option(e.attribution.content.as_deref());
@@ -195,5 +196,8 @@ fn approx_size(e: &Event) -> usize {
         + o(&e.ip)
         + o(&e.user_agent)
         + o(&e.event_id)
-        + e.event_data.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()
+        + e.event_data
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>()
 }

@@ -17,7 +17,9 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
 use crate::manifest::{sync_dir, write_synced, SegmentMeta};
-use crate::schema::{events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP};
+use crate::schema::{
+    events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP,
+};
 
 const DAY_MS: i64 = 86_400_000;
 pub(crate) const SEGMENTS_DIR: &str = "segments";
@@ -59,21 +61,36 @@ pub(crate) fn partition(batches: &[RecordBatch]) -> Result<Vec<Partition>> {
         let part = take_record_batch(&all, &UInt32Array::from(rows))?;
         let order = lexsort_to_indices(
             &[
-                SortColumn { values: column(&part, COL_EVENT_TYPE)?.clone(), options: None },
-                SortColumn { values: column(&part, COL_TIMESTAMP)?.clone(), options: None },
-                SortColumn { values: column(&part, COL_LOG_INDEX)?.clone(), options: None },
+                SortColumn {
+                    values: column(&part, COL_EVENT_TYPE)?.clone(),
+                    options: None,
+                },
+                SortColumn {
+                    values: column(&part, COL_TIMESTAMP)?.clone(),
+                    options: None,
+                },
+                SortColumn {
+                    values: column(&part, COL_LOG_INDEX)?.clone(),
+                    options: None,
+                },
             ],
             None,
         )?;
         let sorted = take_record_batch(&part, &order)?;
-        out.push(Partition { app_id, day: day_string(day), batch: sorted });
+        out.push(Partition {
+            app_id,
+            day: day_string(day),
+            batch: sorted,
+        });
     }
     Ok(out)
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
     b.column_by_name(name).ok_or_else(|| {
-        EngineError::Arrow(arrow::error::ArrowError::SchemaError(format!("missing column {name}")))
+        EngineError::Arrow(arrow::error::ArrowError::SchemaError(format!(
+            "missing column {name}"
+        )))
     })
 }
 
@@ -87,7 +104,9 @@ fn day_string(day: i64) -> String {
 fn app_dir(app_id: &str) -> String {
     let safe = !app_id.is_empty()
         && !app_id.starts_with('.')
-        && app_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        && app_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
     if safe {
         format!("app={app_id}")
     } else {
@@ -121,12 +140,21 @@ pub(crate) fn write_segment(
         .build();
     let mut buf = Vec::with_capacity(part.batch.get_array_memory_size() / 4);
     {
-        let mut w = ArrowWriter::try_new(&mut buf, part.batch.schema(), Some(props))
-            .map_err(|e| EngineError::Parquet { path: path.clone(), source: e })?;
-        w.write(&part.batch)
-            .map_err(|e| EngineError::Parquet { path: path.clone(), source: e })?;
-        w.close()
-            .map_err(|e| EngineError::Parquet { path: path.clone(), source: e })?;
+        let mut w =
+            ArrowWriter::try_new(&mut buf, part.batch.schema(), Some(props)).map_err(|e| {
+                EngineError::Parquet {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
+        w.write(&part.batch).map_err(|e| EngineError::Parquet {
+            path: path.clone(),
+            source: e,
+        })?;
+        w.close().map_err(|e| EngineError::Parquet {
+            path: path.clone(),
+            source: e,
+        })?;
     }
     create_dirs_durably(root, rel.parent().unwrap_or(Path::new(SEGMENTS_DIR)))?;
     write_synced(&path, &buf)?;
@@ -188,9 +216,16 @@ pub(crate) fn verify(root: &Path, meta: &SegmentMeta) -> Result<()> {
 }
 
 /// Reads the (app_id, event_id) pairs of a segment, for rebuilding the dedupe set.
-pub(crate) fn read_event_ids(root: &Path, meta: &SegmentMeta, mut f: impl FnMut(&str, &str)) -> Result<()> {
+pub(crate) fn read_event_ids(
+    root: &Path,
+    meta: &SegmentMeta,
+    mut f: impl FnMut(&str, &str),
+) -> Result<()> {
     let path = root.join(&meta.path);
-    let pq = |e| EngineError::Parquet { path: path.clone(), source: e };
+    let pq = |e| EngineError::Parquet {
+        path: path.clone(),
+        source: e,
+    };
     let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
     let schema = events_schema();

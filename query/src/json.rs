@@ -30,7 +30,13 @@ macro_rules! prim {
     ($arr:expr, $t:ty, $conv:expr) => {{
         let a = $arr.as_primitive::<$t>();
         (0..a.len())
-            .map(|i| if a.is_null(i) { Value::Null } else { $conv(a.value(i)) })
+            .map(|i| {
+                if a.is_null(i) {
+                    Value::Null
+                } else {
+                    $conv(a.value(i))
+                }
+            })
             .collect()
     }};
 }
@@ -41,7 +47,15 @@ fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
         DataType::Null => vec![Value::Null; n],
         DataType::Boolean => {
             let a = arr.as_boolean();
-            (0..n).map(|i| if a.is_null(i) { Value::Null } else { Value::Bool(a.value(i)) }).collect()
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Bool(a.value(i))
+                    }
+                })
+                .collect()
         }
         DataType::Int8 => prim!(arr, Int8Type, |v: i8| Value::from(v)),
         DataType::Int16 => prim!(arr, Int16Type, |v: i16| Value::from(v)),
@@ -55,15 +69,39 @@ fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
         DataType::Float64 => prim!(arr, Float64Type, float),
         DataType::Utf8 => {
             let a = arr.as_string::<i32>();
-            (0..n).map(|i| if a.is_null(i) { Value::Null } else { Value::String(a.value(i).to_string()) }).collect()
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(a.value(i).to_string())
+                    }
+                })
+                .collect()
         }
         DataType::LargeUtf8 => {
             let a = arr.as_string::<i64>();
-            (0..n).map(|i| if a.is_null(i) { Value::Null } else { Value::String(a.value(i).to_string()) }).collect()
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(a.value(i).to_string())
+                    }
+                })
+                .collect()
         }
         DataType::Utf8View => {
             let a = arr.as_string_view();
-            (0..n).map(|i| if a.is_null(i) { Value::Null } else { Value::String(a.value(i).to_string()) }).collect()
+            (0..n)
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(a.value(i).to_string())
+                    }
+                })
+                .collect()
         }
         DataType::Map(_, _) => {
             let m = arr.as_map();
@@ -94,7 +132,13 @@ fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
             let f = ArrayFormatter::try_new(arr, &opts)
                 .map_err(|e| QueryError::Execution(e.to_string()))?;
             (0..n)
-                .map(|i| if arr.is_null(i) { Value::Null } else { Value::String(f.value(i).to_string()) })
+                .map(|i| {
+                    if arr.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(f.value(i).to_string())
+                    }
+                })
                 .collect()
         }
     })

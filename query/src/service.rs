@@ -15,7 +15,7 @@ use crate::table::EventsTable;
 
 /// Query settings (`[query]` in the config file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueryConfig {
     /// Most rows a JSON answer may carry; larger results are an error asking for a LIMIT.
     pub max_result_rows: usize,

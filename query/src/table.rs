@@ -65,7 +65,8 @@ impl TableProvider for EventsTable {
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !view.segments.is_empty() {
             let groups_n = state.config().target_partitions().max(1);
-            let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_n.min(view.segments.len())];
+            let mut groups: Vec<Vec<PartitionedFile>> =
+                vec![Vec::new(); groups_n.min(view.segments.len())];
             let n = groups.len();
             for (i, seg) in view.segments.iter().enumerate() {
                 let abs = view.segment_path(seg);

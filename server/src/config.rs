@@ -12,7 +12,11 @@ use crate::ingest::IngestLimits;
 /// `http_addr`; a double underscore enters a section: `UNMOGROWP_ENGINE__FLUSH_ROWS`.
 pub const ENV_PREFIX: &str = "UNMOGROWP_";
 /// Variables with the prefix that are not config keys.
-const ENV_NOT_CONFIG: &[&str] = &["UNMOGROWP_CRASH_POINTS", "UNMOGROWP_LOG", "UNMOGROWP_ADMIN_PASSWORD"];
+const ENV_NOT_CONFIG: &[&str] = &[
+    "UNMOGROWP_CRASH_POINTS",
+    "UNMOGROWP_LOG",
+    "UNMOGROWP_ADMIN_PASSWORD",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -69,7 +73,9 @@ impl Default for ServerConfig {
         Self {
             node_id: 1,
             data_dir: PathBuf::from("./data"),
-            http_addr: "127.0.0.1:8080".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            http_addr: "127.0.0.1:8080"
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
             ingest: IngestLimits::default(),
             raft: RaftSettings::default(),
             wal: wal::WalOptions::default(),
@@ -97,14 +103,17 @@ impl ServerConfig {
     ) -> Result<Self, ConfigError> {
         let mut doc = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
                 text.parse::<toml::Table>()
                     .map_err(|e| ConfigError::Parse(format!("{}: {e}", p.display())))?
             }
             None => toml::Table::new(),
         };
         for (key, val) in env {
-            let Some(rest) = key.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             if ENV_NOT_CONFIG.contains(&key.as_str()) || rest.is_empty() {
                 continue;
             }
@@ -134,9 +143,14 @@ impl ServerConfig {
         if r.election_timeout_min_ms <= r.heartbeat_interval_ms * 2
             || r.election_timeout_max_ms <= r.election_timeout_min_ms
         {
-            return inv("raft: need heartbeat*2 < election_timeout_min < election_timeout_max".into());
+            return inv(
+                "raft: need heartbeat*2 < election_timeout_min < election_timeout_max".into(),
+            );
         }
-        if r.max_requests_per_entry == 0 || r.max_events_per_entry == 0 || r.max_inflight_entries == 0 {
+        if r.max_requests_per_entry == 0
+            || r.max_events_per_entry == 0
+            || r.max_inflight_entries == 0
+        {
             return inv("raft.max_* settings must be positive".into());
         }
         Ok(())
@@ -191,7 +205,10 @@ mod tests {
         std::fs::write(&p, "data_dir = \"/x\"\n[engine]\nflush_rows = 5\n").unwrap();
         let env = vec![
             ("UNMOGROWP_ENGINE__FLUSH_ROWS".to_string(), "7".to_string()),
-            ("UNMOGROWP_HTTP_ADDR".to_string(), "127.0.0.1:9999".to_string()),
+            (
+                "UNMOGROWP_HTTP_ADDR".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
             ("UNMOGROWP_CRASH_POINTS".to_string(), "x".to_string()),
             ("OTHER".to_string(), "1".to_string()),
         ];
@@ -202,6 +219,41 @@ mod tests {
         c.validate().unwrap();
     }
 
+    /// `config/example.toml` documents every setting with its default value.
+    #[test]
+    fn example_toml_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
+        let mut from_file = ServerConfig::load(Some(&path), Vec::new()).unwrap();
+        let defaults = ServerConfig::default();
+        // The one machine-dependent default (number of cores).
+        from_file.query.target_partitions = defaults.query.target_partitions;
+        assert_eq!(
+            toml::to_string(&from_file).unwrap(),
+            toml::to_string(&defaults).unwrap(),
+            "config/example.toml and the defaults in code disagree"
+        );
+        // And every key in code appears in the file.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let table: toml::Table = toml::to_string(&defaults).unwrap().parse().unwrap();
+        for (k, v) in &table {
+            match v {
+                toml::Value::Table(t) => {
+                    assert!(text.contains(&format!("[{k}]")), "section [{k}] missing");
+                    for key in t.keys() {
+                        assert!(
+                            text.contains(&format!("\n{key} = ")),
+                            "{k}.{key} missing from example.toml"
+                        );
+                    }
+                }
+                _ => assert!(
+                    text.contains(&format!("\n{k} = ")),
+                    "{k} missing from example.toml"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         let env = vec![("UNMOGROWP_NOPE".to_string(), "1".to_string())];
@@ -210,7 +262,10 @@ mod tests {
 
     #[test]
     fn non_loopback_refused_without_auth() {
-        let env = vec![("UNMOGROWP_HTTP_ADDR".to_string(), "0.0.0.0:8080".to_string())];
+        let env = vec![(
+            "UNMOGROWP_HTTP_ADDR".to_string(),
+            "0.0.0.0:8080".to_string(),
+        )];
         let c = ServerConfig::load(None, env).unwrap();
         assert!(c.validate().is_err());
     }

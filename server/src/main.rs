@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use unmogrowp_server::{router, Node, ServerConfig};
 
 #[derive(Parser)]
-#[command(name = "unmogrowp", version, about = "On-prem attribution analytics appliance")]
+#[command(
+    name = "unmogrowp",
+    version,
+    about = "On-prem attribution analytics appliance"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -77,14 +82,19 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
     let addr = cfg.http_addr;
+    // Bind first: a taken port fails fast, before any data is opened.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let node = Node::start(cfg).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "unmogrowp is serving: dashboard and API at http://{addr}/");
     let app = router(node.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    tracing::info!("HTTP stopped; shutting down raft (every acknowledged write is already durable)");
+    tracing::info!(
+        "HTTP stopped; shutting down raft (every acknowledged write is already durable)"
+    );
     node.shutdown().await;
     Ok(())
 }

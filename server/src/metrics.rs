@@ -40,29 +40,63 @@ pub const QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999];
 pub fn write_summary(out: &mut String, name: &str, labels: &str, h: &Histogram<u64>, scale: f64) {
     let sep = if labels.is_empty() { "" } else { "," };
     for q in QUANTILES {
-        let _ = writeln!(out, "{name}{{{labels}{sep}quantile=\"{q}\"}} {}", h.value_at_quantile(*q) as f64 * scale);
+        let _ = writeln!(
+            out,
+            "{name}{{{labels}{sep}quantile=\"{q}\"}} {}",
+            h.value_at_quantile(*q) as f64 * scale
+        );
     }
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.len());
 }
 
-pub fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+pub fn write_metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 impl Metrics {
     pub fn render_into(&self, out: &mut String) {
         let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(out, "# HELP unmogrowp_ingest_events_total Events received by outcome.\n# TYPE unmogrowp_ingest_events_total counter");
-        let _ = writeln!(out, "unmogrowp_ingest_events_total{{outcome=\"accepted\"}} {}", c(&self.events_accepted));
-        let _ = writeln!(out, "unmogrowp_ingest_events_total{{outcome=\"duplicate\"}} {}", c(&self.events_duplicate));
-        let _ = writeln!(out, "unmogrowp_ingest_events_total{{outcome=\"rejected\"}} {}", c(&self.events_rejected));
+        let _ = writeln!(
+            out,
+            "unmogrowp_ingest_events_total{{outcome=\"accepted\"}} {}",
+            c(&self.events_accepted)
+        );
+        let _ = writeln!(
+            out,
+            "unmogrowp_ingest_events_total{{outcome=\"duplicate\"}} {}",
+            c(&self.events_duplicate)
+        );
+        let _ = writeln!(
+            out,
+            "unmogrowp_ingest_events_total{{outcome=\"rejected\"}} {}",
+            c(&self.events_rejected)
+        );
         let _ = writeln!(out, "# HELP unmogrowp_http_requests_total HTTP requests by route and status.\n# TYPE unmogrowp_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().iter() {
-            let _ = writeln!(out, "unmogrowp_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "unmogrowp_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP unmogrowp_http_request_duration_seconds Request latency by route.\n# TYPE unmogrowp_http_request_duration_seconds summary");
         for (route, h) in self.latency.lock().iter() {
-            write_summary(out, "unmogrowp_http_request_duration_seconds", &format!("route=\"{route}\""), h, 1e-6);
+            write_summary(
+                out,
+                "unmogrowp_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+                h,
+                1e-6,
+            );
         }
     }
 }

@@ -55,7 +55,8 @@ pub struct Node {
 fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
     let dir = cfg.data_dir.display().to_string();
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
-    let f = File::create(cfg.data_dir.join("LOCK")).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let f =
+        File::create(cfg.data_dir.join("LOCK")).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     if f.try_lock().is_err() {
         return Err(StartError::Locked(dir));
     }
@@ -70,14 +71,23 @@ impl Node {
         let recovered_commit = {
             let mut l = log.clone();
             use openraft::storage::RaftLogStorage;
-            l.read_committed().await.map_err(|e| StartError::Raft(e.to_string()))?.map(|c| c.index)
+            l.read_committed()
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?
+                .map(|c| c.index)
         };
         let mut ecfg = cfg.engine.clone();
         if let Ok(points) = std::env::var("UNMOGROWP_CRASH_POINTS") {
-            ecfg.crash_points = engine::CrashPoints::new(points.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+            ecfg.crash_points = engine::CrashPoints::new(
+                points
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+            );
         }
         let engine = engine::Engine::open(cfg.engine_dir(), ecfg)?;
-        let sm = EventStateMachine::open(engine.clone(), cfg.snapshot_dir()).map_err(|e| StartError::Raft(e.to_string()))?;
+        let sm = EventStateMachine::open(engine.clone(), cfg.snapshot_dir())
+            .map_err(|e| StartError::Raft(e.to_string()))?;
         let r = &cfg.raft;
         let raft_cfg = openraft::Config {
             cluster_name: "unmogrowp".into(),
@@ -92,14 +102,34 @@ impl Node {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), SingleNodeNetwork, log.clone(), sm)
+        let raft = Raft::new(
+            cfg.node_id,
+            Arc::new(raft_cfg),
+            SingleNodeNetwork,
+            log.clone(),
+            sm,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        if !raft
+            .is_initialized()
             .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+            .map_err(|e| StartError::Raft(e.to_string()))?
+        {
             let mut members = BTreeMap::new();
-            members.insert(cfg.node_id, BasicNode { addr: cfg.http_addr.to_string() });
-            raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
-            tracing::info!(node_id = cfg.node_id, "initialised a new single-node cluster");
+            members.insert(
+                cfg.node_id,
+                BasicNode {
+                    addr: cfg.http_addr.to_string(),
+                },
+            );
+            raft.initialize(members)
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?;
+            tracing::info!(
+                node_id = cfg.node_id,
+                "initialised a new single-node cluster"
+            );
         }
         let proposer = Proposer::start(
             raft.clone(),
@@ -143,7 +173,10 @@ impl AppState {
         let applied = m.last_applied.map(|l| l.index);
         if let Some(c) = self.recovered_commit {
             if applied.is_none_or(|a| a < c) {
-                return (false, format!("replaying the log: applied {applied:?} of {c}"));
+                return (
+                    false,
+                    format!("replaying the log: applied {applied:?} of {c}"),
+                );
             }
         }
         (true, format!("leader is node {leader}"))
@@ -167,7 +200,10 @@ async fn housekeeping(state: AppState) {
         let cooled = last_trigger.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
         if bytes >= state.cfg.raft.snapshot_log_bytes && cooled {
             last_trigger = Some(Instant::now());
-            tracing::info!(log_bytes = bytes, "log size reached the snapshot threshold; taking a snapshot");
+            tracing::info!(
+                log_bytes = bytes,
+                "log size reached the snapshot threshold; taking a snapshot"
+            );
             if let Err(e) = state.raft.trigger().snapshot().await {
                 tracing::error!(error = %e, "snapshot trigger failed");
             }

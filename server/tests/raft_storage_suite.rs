@@ -9,10 +9,15 @@ use unmogrowp_server::raft::{LogStore, NodeId, TypeConfig};
 struct Builder;
 
 impl StoreBuilder<TypeConfig, LogStore, EventStateMachine, tempfile::TempDir> for Builder {
-    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, EventStateMachine), StorageError<NodeId>> {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, EventStateMachine), StorageError<NodeId>> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = LogStore::open(dir.path().join("log"), wal::WalOptions::default()).expect("open log");
-        let engine = engine::Engine::open(dir.path().join("table"), engine::EngineConfig::default()).expect("open engine");
+        let log =
+            LogStore::open(dir.path().join("log"), wal::WalOptions::default()).expect("open log");
+        let engine =
+            engine::Engine::open(dir.path().join("table"), engine::EngineConfig::default())
+                .expect("open engine");
         let sm = EventStateMachine::open(engine, dir.path().join("snapshots"))?;
         Ok((dir, log, sm))
     }

@@ -7,16 +7,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Path of the `unmogrowp` binary: `$UNMOGROWP_BIN`, else next to the test executable's
+/// Path of the `unmogrowp` binary: `$TEST_SERVER_BIN`, else next to the test executable's
 /// target directory (`target/<profile>/unmogrowp`).
 pub fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("UNMOGROWP_BIN") {
+    if let Ok(p) = std::env::var("TEST_SERVER_BIN") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = profile_dir.join("unmogrowp");
-    assert!(bin.exists(), "{} not found: run `cargo build --bin unmogrowp` first or set UNMOGROWP_BIN", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --bin unmogrowp` first or set TEST_SERVER_BIN",
+        bin.display()
+    );
     bin
 }
 
@@ -44,7 +51,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -57,7 +67,10 @@ impl TestNode {
         Self {
             data_dir,
             port: free_port(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
             log,
         }
@@ -70,7 +83,11 @@ impl TestNode {
     /// Spawns the process (does not wait for readiness).
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .arg("--data-dir")
@@ -78,7 +95,8 @@ impl TestNode {
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{}", self.port))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
+            .stderr(Stdio::from(log))
+            .env("RUST_BACKTRACE", "0");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -91,18 +109,54 @@ impl TestNode {
         self.wait_ready(Duration::from_secs(120));
     }
 
+    /// Spawns and waits until the node is ready (`true`) or has exited by itself (`false`).
+    pub fn start_or_exit(&mut self, limit: Duration) -> bool {
+        self.spawn();
+        let t0 = Instant::now();
+        loop {
+            if self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some()
+            {
+                self.child = None;
+                return false;
+            }
+            if self.try_get("/ready").is_ok_and(|a| a.status == 200) {
+                return true;
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "node neither ready nor exited after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn wait_ready(&mut self, limit: Duration) {
         let t0 = Instant::now();
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("node exited during start with {status}; log:\n{}", self.log_tail());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "node exited during start with {status}; log:\n{}",
+                    self.log_tail()
+                );
             }
             if let Ok(a) = self.try_get("/ready") {
                 if a.status == 200 {
                     return;
                 }
             }
-            assert!(t0.elapsed() < limit, "node not ready after {limit:?}; log:\n{}", self.log_tail());
+            assert!(
+                t0.elapsed() < limit,
+                "node not ready after {limit:?}; log:\n{}",
+                self.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -111,7 +165,11 @@ impl TestNode {
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let t0 = Instant::now();
         while t0.elapsed() < limit {
-            if let Some(s) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(s) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Some(s);
             }
@@ -121,7 +179,9 @@ impl TestNode {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// `kill -9`.
@@ -135,7 +195,10 @@ impl TestNode {
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let t0 = Instant::now();
         loop {
             if let Some(s) = c.try_wait().expect("wait") {
@@ -174,9 +237,15 @@ impl TestNode {
             .into_iter()
             .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
             .collect();
-        let text = resp.into_string().map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut resp.into_reader(), &mut text)
+            .map_err(|e| e.to_string())?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Answer { status, body, headers })
+        Ok(Answer {
+            status,
+            body,
+            headers,
+        })
     }
 
     pub fn try_get(&self, path: &str) -> Result<Answer, String> {
@@ -184,11 +253,17 @@ impl TestNode {
     }
 
     pub fn get(&self, path: &str) -> Answer {
-        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        self.try_get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     /// POSTs raw bytes with the given headers.
-    pub fn try_post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Answer, String> {
+    pub fn try_post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, String> {
         let mut req = Self::agent().post(&format!("{}{path}", self.base()));
         for (k, v) in headers {
             req = req.set(k, v);
@@ -206,7 +281,12 @@ impl TestNode {
     pub fn sql(&self, sql: &str) -> Vec<Vec<Value>> {
         let a = self.post_json("/api/analytics/query", &serde_json::json!({ "sql": sql }));
         assert_eq!(a.status, 200, "query {sql} failed: {}", a.body);
-        a.body["rows"].as_array().expect("rows").iter().map(|r| r.as_array().expect("row").clone()).collect()
+        a.body["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r.as_array().expect("row").clone())
+            .collect()
     }
 
     pub fn count(&self, sql: &str) -> u64 {
@@ -222,20 +302,29 @@ impl Drop for TestNode {
 
 /// A deterministic UUID for (client, seq): distinct per pair.
 pub fn event_uuid(client: u64, seq: u64) -> String {
-    uuid::Uuid::from_u128(((client as u128) << 64) | seq as u128 | (0x4000u128 << 64)).hyphenated().to_string()
+    uuid::Uuid::from_u128(((client as u128) << 64) | seq as u128 | (0x4000u128 << 64))
+        .hyphenated()
+        .to_string()
 }
 
 /// A realistic attribution event.
 pub fn event(app: &str, client: u64, seq: u64, ts_ms: i64) -> Value {
-    let kinds = ["app_open", "ad_click", "install", "purchase", "session_start"];
+    let kinds = [
+        "app_open",
+        "ad_click",
+        "install",
+        "purchase",
+        "session_start",
+    ];
     let kind = kinds[(seq % kinds.len() as u64) as usize];
+    let platform = ["ios", "android", "web"][(seq % 3) as usize];
     let mut e = serde_json::json!({
         "event_type": kind,
         "app_id": app,
         "device_id": format!("dev-{client}-{}", seq % 97),
         "user_id": format!("user-{}", seq % 1013),
         "session_id": format!("s-{client}-{}", seq / 20),
-        "platform": ["ios", "android", "web"][(seq % 3) as usize],
+        "platform": platform,
         "app_version": "3.2.1",
         "timestamp": ts_ms,
         "attribution": {"campaign": format!("camp-{}", seq % 7), "source": "google", "medium": "cpc"},

@@ -8,7 +8,10 @@ use unmogrowp_tests::{event, event_uuid, TestNode};
 
 fn node() -> (tempfile::TempDir, TestNode) {
     let dir = tempfile::tempdir().unwrap();
-    let mut n = TestNode::new(dir.path().join("node"), &[("UNMOGROWP_INGEST__MAX_BODY_BYTES", "200000")]);
+    let mut n = TestNode::new(
+        dir.path().join("node"),
+        &[("UNMOGROWP_INGEST__MAX_BODY_BYTES", "200000")],
+    );
     n.start();
     (dir, n)
 }
@@ -24,7 +27,12 @@ fn ingest_shapes_errors_dedupe_and_visibility() {
 
     // --- phase: one object, an array, NDJSON, gzip
     let a = n.post_json("/v1/events", &event("app1", 1, 1, ts));
-    assert_eq!((a.status, a.body["accepted"].as_u64()), (202, Some(1)), "{}", a.body);
+    assert_eq!(
+        (a.status, a.body["accepted"].as_u64()),
+        (202, Some(1)),
+        "{}",
+        a.body
+    );
     assert_eq!(a.body["rejected"], json!([]));
     // Visible as soon as the 202 is sent.
     assert_eq!(n.count("SELECT count(*) FROM events"), 1);
@@ -33,26 +41,61 @@ fn ingest_shapes_errors_dedupe_and_visibility() {
     let a = n.post_json("/v1/events", &Value::Array(arr));
     assert_eq!(a.body["accepted"].as_u64(), Some(10));
 
-    let nd: String = (12..15).map(|s| event("app1", 1, s, ts).to_string() + "\n").collect();
-    let a = post(&n, &[("content-type", "application/x-ndjson")], nd.as_bytes());
-    assert_eq!((a.status, a.body["accepted"].as_u64()), (202, Some(3)), "{}", a.body);
+    let nd: String = (12..15)
+        .map(|s| event("app1", 1, s, ts).to_string() + "\n")
+        .collect();
+    let a = post(
+        &n,
+        &[("content-type", "application/x-ndjson")],
+        nd.as_bytes(),
+    );
+    assert_eq!(
+        (a.status, a.body["accepted"].as_u64()),
+        (202, Some(3)),
+        "{}",
+        a.body
+    );
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(Value::Array((15..20).map(|s| event("app1", 1, s, ts)).collect()).to_string().as_bytes()).unwrap();
-    let a = post(&n, &[("content-type", "application/json"), ("content-encoding", "gzip")], &gz.finish().unwrap());
-    assert_eq!((a.status, a.body["accepted"].as_u64()), (202, Some(5)), "{}", a.body);
+    gz.write_all(
+        Value::Array((15..20).map(|s| event("app1", 1, s, ts)).collect())
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let a = post(
+        &n,
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        &gz.finish().unwrap(),
+    );
+    assert_eq!(
+        (a.status, a.body["accepted"].as_u64()),
+        (202, Some(5)),
+        "{}",
+        a.body
+    );
     assert_eq!(n.count("SELECT count(*) FROM events"), 19);
 
     // --- phase: partial rejection names index and field
     let mut bad = event("app1", 1, 100, ts);
     bad["platform"] = json!("toaster");
-    let a = n.post_json("/v1/events", &json!([event("app1", 1, 101, ts), bad, {"event_type": "x"}]));
+    let a = n.post_json(
+        "/v1/events",
+        &json!([event("app1", 1, 101, ts), bad, {"event_type": "x"}]),
+    );
     assert_eq!(a.status, 202);
     assert_eq!(a.body["accepted"].as_u64(), Some(1));
     let rej = a.body["rejected"].as_array().unwrap();
     assert_eq!(rej.len(), 2);
     assert_eq!(rej[0]["index"], 1);
-    assert!(rej[0]["error"].as_str().unwrap().starts_with("platform"), "{}", rej[0]);
+    assert!(
+        rej[0]["error"].as_str().unwrap().starts_with("platform"),
+        "{}",
+        rej[0]
+    );
     assert_eq!(rej[1]["index"], 2);
 
     // --- phase: nothing valid → 400 in the same shape
@@ -62,7 +105,11 @@ fn ingest_shapes_errors_dedupe_and_visibility() {
     assert_eq!(a.body["rejected"][0]["index"], 0);
 
     // --- phase: malformed JSON, oversize body, bad gzip, wrong shape → JSON errors
-    let a = post(&n, &[("content-type", "application/json")], b"{\"event_type\": ");
+    let a = post(
+        &n,
+        &[("content-type", "application/json")],
+        b"{\"event_type\": ",
+    );
     assert_eq!(a.status, 400);
     assert_eq!(a.body["error"]["code"], "malformed_json", "{}", a.body);
     let huge = vec![b' '; 300_000];
@@ -77,28 +124,48 @@ fn ingest_shapes_errors_dedupe_and_visibility() {
     assert!(a.body["error"]["message"].as_str().is_some());
 
     // --- phase: retry with the same event ids → duplicates, stored once
-    let a = n.post_json("/v1/events", &Value::Array((2..12).map(|s| event("app1", 1, s, ts)).collect()));
-    assert_eq!((a.body["accepted"].as_u64(), a.body["duplicates"].as_u64()), (Some(0), Some(10)));
+    let a = n.post_json(
+        "/v1/events",
+        &Value::Array((2..12).map(|s| event("app1", 1, s, ts)).collect()),
+    );
+    assert_eq!(
+        (a.body["accepted"].as_u64(), a.body["duplicates"].as_u64()),
+        (Some(0), Some(10))
+    );
     // Same event id under another app is a different event.
     let a = n.post_json("/v1/events", &event("app2", 1, 2, ts));
     assert_eq!(a.body["accepted"].as_u64(), Some(1));
     // Duplicates inside one batch count once.
     let e = event("app1", 9, 1, ts);
     let a = n.post_json("/v1/events", &json!([e.clone(), e]));
-    assert_eq!((a.body["accepted"].as_u64(), a.body["duplicates"].as_u64()), (Some(1), Some(1)));
-    assert_eq!(n.count(&format!("SELECT count(*) FROM events WHERE event_id = '{}'", event_uuid(9, 1))), 1);
+    assert_eq!(
+        (a.body["accepted"].as_u64(), a.body["duplicates"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        n.count(&format!(
+            "SELECT count(*) FROM events WHERE event_id = '{}'",
+            event_uuid(9, 1)
+        )),
+        1
+    );
 }
 
 #[test]
 fn query_answers_and_errors() {
     let (_d, n) = node();
     let ts = 1_763_000_000_000i64;
-    let evs: Vec<Value> = (0..50).map(|s| event(if s < 30 { "a" } else { "b" }, 1, s, ts + s as i64)).collect();
+    let evs: Vec<Value> = (0..50)
+        .map(|s| event(if s < 30 { "a" } else { "b" }, 1, s, ts + s as i64))
+        .collect();
     assert_eq!(n.post_json("/v1/events", &Value::Array(evs)).status, 202);
 
     let a = n.post_json("/api/analytics/query", &json!({"sql": "SELECT app_id, count(*) AS n, sum(revenue) AS r FROM events GROUP BY app_id ORDER BY app_id"}));
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body["columns"][0], json!({"name": "app_id", "type": "Utf8"}));
+    assert_eq!(
+        a.body["columns"][0],
+        json!({"name": "app_id", "type": "Utf8"})
+    );
     assert_eq!(a.body["columns"][1]["name"], "n");
     assert_eq!(a.body["row_count"], 2);
     assert_eq!(a.body["rows"][0][0], "a");
@@ -110,10 +177,19 @@ fn query_answers_and_errors() {
     assert_eq!(rows[0][0], "USD");
     assert!(rows[0][1].as_str().unwrap().starts_with("2025-11-"));
 
-    for bad in ["SELEC 1", "SELECT nope FROM events", "SELECT * FROM nowhere", ""] {
+    for bad in [
+        "SELEC 1",
+        "SELECT nope FROM events",
+        "SELECT * FROM nowhere",
+        "",
+    ] {
         let a = n.post_json("/api/analytics/query", &json!({"sql": bad}));
         assert_eq!(a.status, 400, "{bad}: {}", a.body);
-        assert!(a.body["error"]["code"].is_string() && a.body["error"]["message"].is_string(), "{}", a.body);
+        assert!(
+            a.body["error"]["code"].is_string() && a.body["error"]["message"].is_string(),
+            "{}",
+            a.body
+        );
     }
     // Statements that would change state or touch files are refused at planning time.
     for bad in [
@@ -126,7 +202,9 @@ fn query_answers_and_errors() {
         let a = n.post_json("/api/analytics/query", &json!({"sql": bad}));
         assert_eq!(a.status, 400, "{bad}: {}", a.body);
     }
-    let a = n.try_post("/api/analytics/query", &[], b"not json").unwrap();
+    let a = n
+        .try_post("/api/analytics/query", &[], b"not json")
+        .unwrap();
     assert_eq!(a.status, 400);
     assert_eq!(a.body["error"]["code"], "invalid_request");
 }
@@ -161,6 +239,8 @@ fn second_process_on_same_data_dir_is_refused() {
     let (d, _n) = node();
     let mut other = TestNode::new(d.path().join("node"), &[]);
     other.spawn();
-    let st = other.wait_exit(std::time::Duration::from_secs(30)).expect("second process must exit");
+    let st = other
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("second process must exit");
     assert!(!st.success());
 }

@@ -19,17 +19,24 @@ fn wal_segments(dir: &Path) -> Vec<PathBuf> {
 
 fn ingest_some(n: &TestNode, rounds: u64) {
     for r in 0..rounds {
-        let evs: Vec<Value> = (0..50).map(|s| event("app", r, s, 1_763_000_000_000)).collect();
+        let evs: Vec<Value> = (0..50)
+            .map(|s| event("app", r, s, 1_763_000_000_000))
+            .collect();
         assert_eq!(n.post_json("/v1/events", &Value::Array(evs)).status, 202);
     }
 }
 
 fn refuses(node: &mut TestNode, needle: &str) {
     node.spawn();
-    let st = node.wait_exit(Duration::from_secs(60)).expect("node must refuse to start");
+    let st = node
+        .wait_exit(Duration::from_secs(60))
+        .expect("node must refuse to start");
     assert!(!st.success());
     let log = node.log_tail();
-    assert!(log.contains(needle), "log should mention {needle:?}:\n{log}");
+    assert!(
+        log.contains(needle),
+        "log should mention {needle:?}:\n{log}"
+    );
 }
 
 #[test]
@@ -75,7 +82,9 @@ fn damaged_parquet_segment_is_detected() {
     let t0 = std::time::Instant::now();
     loop {
         let m = node.get("/metrics").body.as_str().unwrap().to_string();
-        if m.lines().any(|l| l.starts_with("unmogrowp_engine_segments ") && !l.ends_with(" 0")) {
+        if m.lines()
+            .any(|l| l.starts_with("unmogrowp_engine_segments ") && !l.ends_with(" 0"))
+        {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "no flush happened");
@@ -86,7 +95,11 @@ fn damaged_parquet_segment_is_detected() {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(d).unwrap().flatten() {
             let p = e.path();
-            if p.is_dir() { walk(&p, out) } else if p.extension().is_some_and(|x| x == "parquet") { out.push(p) }
+            if p.is_dir() {
+                walk(&p, out)
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p)
+            }
         }
     }
     walk(&data.join("table"), &mut files);

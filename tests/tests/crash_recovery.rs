@@ -22,22 +22,46 @@ struct Ledger {
     unknown: HashSet<String>,
 }
 
-fn client_loop(port: Arc<AtomicU64>, client: u64, stop: Arc<AtomicBool>, ledger: Arc<Mutex<Ledger>>, seq: Arc<AtomicU64>) {
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
+fn client_loop(
+    port: Arc<AtomicU64>,
+    client: u64,
+    stop: Arc<AtomicBool>,
+    ledger: Arc<Mutex<Ledger>>,
+    seq: Arc<AtomicU64>,
+) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
     let base_ts = 1_763_000_000_000i64;
     while !stop.load(Ordering::Relaxed) {
         let first = seq.fetch_add(BATCH, Ordering::Relaxed);
         let events: Vec<Value> = (first..first + BATCH)
-            .map(|s| event(if s % 2 == 0 { "shop" } else { "game" }, client, s, base_ts + s as i64 * 1000))
+            .map(|s| {
+                event(
+                    if s % 2 == 0 { "shop" } else { "game" },
+                    client,
+                    s,
+                    base_ts + s as i64 * 1000,
+                )
+            })
             .collect();
-        let ids: Vec<String> = (first..first + BATCH).map(|s| event_uuid(client, s)).collect();
-        let url = format!("http://127.0.0.1:{}/v1/events", port.load(Ordering::Relaxed));
+        let ids: Vec<String> = (first..first + BATCH)
+            .map(|s| event_uuid(client, s))
+            .collect();
+        let url = format!(
+            "http://127.0.0.1:{}/v1/events",
+            port.load(Ordering::Relaxed)
+        );
         let res = agent.post(&url).send_json(Value::Array(events));
         let mut l = ledger.lock().unwrap();
         match res {
             Ok(r) if r.status() == 202 => {
                 let body: Value = r.into_json().unwrap();
-                assert_eq!(body["accepted"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap(), BATCH, "{body}");
+                assert_eq!(
+                    body["accepted"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap(),
+                    BATCH,
+                    "{body}"
+                );
                 l.acked.extend(ids);
             }
             Ok(r) => panic!("unexpected status {}", r.status()),
@@ -62,7 +86,11 @@ fn check(node: &TestNode, ledger: &Ledger) -> (usize, usize) {
         present.insert(id);
     }
     let lost: Vec<_> = ledger.acked.difference(&present).take(5).collect();
-    assert!(lost.is_empty(), "{} acknowledged events lost, e.g. {lost:?}", ledger.acked.difference(&present).count());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {lost:?}",
+        ledger.acked.difference(&present).count()
+    );
     let phantoms: Vec<_> = present
         .iter()
         .filter(|id| !ledger.acked.contains(*id) && !ledger.unknown.contains(*id))
@@ -97,7 +125,12 @@ fn kill9_under_concurrent_ingest_loses_nothing_and_doubles_nothing() {
         let stop = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..CLIENTS)
             .map(|c| {
-                let (p, s, l, q) = (port.clone(), stop.clone(), ledger.clone(), seqs[c as usize].clone());
+                let (p, s, l, q) = (
+                    port.clone(),
+                    stop.clone(),
+                    ledger.clone(),
+                    seqs[c as usize].clone(),
+                );
                 std::thread::spawn(move || client_loop(p, c, s, l, q))
             })
             .collect();
@@ -119,18 +152,32 @@ fn kill9_under_concurrent_ingest_loses_nothing_and_doubles_nothing() {
         let (present, unknown_present) = check(&node, &l);
         eprintln!(
             "round {round}: acked {} unknown {} (present {unknown_present}) stored {present}",
-            l.acked.len(), l.unknown.len()
+            l.acked.len(),
+            l.unknown.len()
         );
     }
 
     // --- phase: retries of acknowledged batches are answered as duplicates and stored once
     let l = ledger.lock().unwrap();
-    let retry: Vec<Value> = (0..BATCH).map(|s| event(if s % 2 == 0 { "shop" } else { "game" }, 0, s, 1_763_000_000_000 + s as i64 * 1000)).collect();
+    let retry: Vec<Value> = (0..BATCH)
+        .map(|s| {
+            event(
+                if s % 2 == 0 { "shop" } else { "game" },
+                0,
+                s,
+                1_763_000_000_000 + s as i64 * 1000,
+            )
+        })
+        .collect();
     assert!(l.acked.contains(&event_uuid(0, 0)));
     let a = node.post_json("/v1/events", &Value::Array(retry));
     assert_eq!(a.status, 202);
     assert_eq!(a.body["duplicates"].as_u64(), Some(BATCH), "{}", a.body);
     assert_eq!(a.body["accepted"].as_u64(), Some(0));
     check(&node, &l);
-    assert!(l.acked.len() > 1000, "too little was acknowledged to mean anything: {}", l.acked.len());
+    assert!(
+        l.acked.len() > 1000,
+        "too little was acknowledged to mean anything: {}",
+        l.acked.len()
+    );
 }

@@ -46,36 +46,51 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
         let mut acked: HashSet<String> = HashSet::new();
         let mut unknown: HashSet<String> = HashSet::new();
         let mut seq = 0u64;
-        let mut send = |node: &TestNode, acked: &mut HashSet<String>, unknown: &mut HashSet<String>| -> bool {
-            // Two apps and two days per batch, so a flush writes several segments.
-            let events: Vec<Value> = (seq..seq + 100)
-                .map(|s| event(if s % 2 == 0 { "shop" } else { "game" }, 7, s, 1_763_000_000_000 + (s % 2) as i64 * 86_400_000))
-                .collect();
-            let ids: Vec<String> = (seq..seq + 100).map(|s| event_uuid(7, s)).collect();
-            seq += 100;
-            match node.try_post("/v1/events", &[("content-type", "application/json")], &serde_json::to_vec(&events).unwrap()) {
-                Ok(a) if a.status == 202 => {
-                    acked.extend(ids);
-                    true
+        let mut send =
+            |node: &TestNode, acked: &mut HashSet<String>, unknown: &mut HashSet<String>| -> bool {
+                // Two apps and two days per batch, so a flush writes several segments.
+                let events: Vec<Value> = (seq..seq + 100)
+                    .map(|s| {
+                        event(
+                            if s % 2 == 0 { "shop" } else { "game" },
+                            7,
+                            s,
+                            1_763_000_000_000 + (s % 2) as i64 * 86_400_000,
+                        )
+                    })
+                    .collect();
+                let ids: Vec<String> = (seq..seq + 100).map(|s| event_uuid(7, s)).collect();
+                seq += 100;
+                match node.try_post(
+                    "/v1/events",
+                    &[("content-type", "application/json")],
+                    &serde_json::to_vec(&events).unwrap(),
+                ) {
+                    Ok(a) if a.status == 202 => {
+                        acked.extend(ids);
+                        true
+                    }
+                    _ => {
+                        unknown.extend(ids);
+                        false
+                    }
                 }
-                _ => {
-                    unknown.extend(ids);
-                    false
-                }
-            }
-        };
+            };
         for _ in 0..5 {
             assert!(send(&node, &mut acked, &mut unknown));
         }
         node.terminate();
-        // --- phase: run with the crash point armed until the process aborts there
-        node.env.push(("UNMOGROWP_CRASH_POINTS".into(), point.to_string()));
-        node.start();
-        let mut died = false;
+        // --- phase: run with the crash point armed until the process aborts there (possibly
+        // already while replaying the log at start, if the first run's flush was in flight)
+        node.env
+            .push(("UNMOGROWP_CRASH_POINTS".into(), point.to_string()));
+        let mut died = !node.start_or_exit(Duration::from_secs(60));
         for _ in 0..50 {
+            if died {
+                break;
+            }
             if !send(&node, &mut acked, &mut unknown) {
                 died = node.wait_exit(Duration::from_secs(10)).is_some();
-                break;
             }
         }
         assert!(died, "crash point {point} was never reached");
@@ -85,12 +100,21 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
         let rows = node.sql("SELECT event_id, count(*) FROM events GROUP BY event_id");
         let mut present = HashSet::new();
         for r in rows {
-            assert_eq!(r[1].as_u64(), Some(1), "[{point}] event stored twice: {r:?}");
+            assert_eq!(
+                r[1].as_u64(),
+                Some(1),
+                "[{point}] event stored twice: {r:?}"
+            );
             present.insert(r[0].as_str().unwrap().to_string());
         }
         let lost = acked.difference(&present).count();
         assert_eq!(lost, 0, "[{point}] {lost} acknowledged events lost");
-        assert!(present.iter().all(|id| acked.contains(id) || unknown.contains(id)), "[{point}] phantom events");
+        assert!(
+            present
+                .iter()
+                .all(|id| acked.contains(id) || unknown.contains(id)),
+            "[{point}] phantom events"
+        );
         // Every segment file on disk is in the manifest (no orphans survive recovery).
         let mut files = Vec::new();
         parquet_files(&dir.path().join("node/table"), &mut files);
@@ -98,12 +122,24 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
         assert_eq!(listed, present.len());
         let metrics = node.get("/metrics").body;
         let text = metrics.as_str().unwrap_or_default().to_string();
-        let seg_line = text.lines().find(|l| l.starts_with("unmogrowp_engine_segments ")).unwrap();
+        let seg_line = text
+            .lines()
+            .find(|l| l.starts_with("unmogrowp_engine_segments "))
+            .unwrap();
         let segs: usize = seg_line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert_eq!(files.len(), segs, "[{point}] segment files on disk {files:?} vs manifest {segs}");
+        assert_eq!(
+            files.len(),
+            segs,
+            "[{point}] segment files on disk {files:?} vs manifest {segs}"
+        );
         // --- phase: the table keeps working: more ingest and a flush after recovery
         assert!(send(&node, &mut acked, &mut unknown));
-        eprintln!("[{n}] {point}: acked {} unknown {} present {}", acked.len(), unknown.len(), present.len());
+        eprintln!(
+            "[{n}] {point}: acked {} unknown {} present {}",
+            acked.len(),
+            unknown.len(),
+            present.len()
+        );
         node.terminate();
     }
 }

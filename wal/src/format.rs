@@ -2,8 +2,15 @@
 //!
 //! ```text
 //! segment file  = header record*
-//! header (32 B) = magic "UMGPWAL\0" | version u32 LE | reserved u32 | first_index u64 LE
-//!                 | crc32(previous 24 bytes) u32 LE | reserved u32
+//! header (32 B) = magic "UMGPWAL\0" | version u32 LE | crc32(all other header bytes) u32 LE
+//!                 | first_index u64 LE | prev_end u64 LE
+//! ```
+//!
+//! `prev_end` is the index the previous segment ended before (equal to `first_index` unless
+//! the log was rewritten with a gap); recovery checks it against the previous segment, so a
+//! missing segment is always detected.
+//!
+//! ```text
 //! record        = payload_len u32 LE | crc32(index || payload) u32 LE | index u64 LE | payload
 //! ```
 //!
@@ -35,13 +42,21 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-pub(crate) fn encode_header(first_index: u64) -> [u8; HEADER_LEN as usize] {
+fn header_crc(h: &[u8]) -> u32 {
+    let mut c = crc32fast::Hasher::new();
+    c.update(&h[0..12]);
+    c.update(&h[16..32]);
+    c.finalize()
+}
+
+pub(crate) fn encode_header(first_index: u64, prev_end: u64) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[0..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_le_bytes());
     h[16..24].copy_from_slice(&first_index.to_le_bytes());
-    let crc = crc32fast::hash(&h[0..24]);
-    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h[24..32].copy_from_slice(&prev_end.to_le_bytes());
+    let crc = header_crc(&h);
+    h[12..16].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -56,7 +71,8 @@ pub(crate) enum HeaderError {
     WrongFirstIndex(u64),
 }
 
-pub(crate) fn decode_header(buf: &[u8], expected_first: u64) -> Result<(), HeaderError> {
+/// Validates a header and returns its `prev_end`.
+pub(crate) fn decode_header(buf: &[u8], expected_first: u64) -> Result<u64, HeaderError> {
     if buf.len() < HEADER_LEN as usize {
         return Err(HeaderError::Short);
     }
@@ -71,15 +87,15 @@ pub(crate) fn decode_header(buf: &[u8], expected_first: u64) -> Result<(), Heade
     if version != VERSION {
         return Err(HeaderError::BadVersion(version));
     }
-    let crc = u32::from_le_bytes([h[24], h[25], h[26], h[27]]);
-    if crc != crc32fast::hash(&h[0..24]) {
+    let crc = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
+    if crc != header_crc(h) {
         return Err(HeaderError::BadCrc);
     }
     let first = u64::from_le_bytes(read8(&h[16..24]));
     if first != expected_first {
         return Err(HeaderError::WrongFirstIndex(first));
     }
-    Ok(())
+    Ok(u64::from_le_bytes(read8(&h[24..32])))
 }
 
 fn read8(b: &[u8]) -> [u8; 8] {
@@ -107,7 +123,10 @@ pub(crate) fn encode_record(out: &mut Vec<u8>, index: u64, payload: &[u8]) {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Decoded {
     /// A whole, checksummed record: its index and payload range within `buf`.
-    Record { index: u64, payload: std::ops::Range<usize> },
+    Record {
+        index: u64,
+        payload: std::ops::Range<usize>,
+    },
     /// `buf` ends inside the record.
     Truncated,
     /// The bytes are not a valid record (bad checksum or impossible length).
@@ -154,7 +173,10 @@ mod tests {
         encode_record(&mut buf, 7, b"hello");
         assert_eq!(
             decode_record(&buf, 1 << 20),
-            Decoded::Record { index: 7, payload: 16..21 }
+            Decoded::Record {
+                index: 7,
+                payload: 16..21
+            }
         );
         assert_eq!(decode_record(&buf[..20], 1 << 20), Decoded::Truncated);
         buf[17] ^= 1;
@@ -163,8 +185,8 @@ mod tests {
 
     #[test]
     fn header_roundtrip() {
-        let h = encode_header(5);
-        assert_eq!(decode_header(&h, 5), Ok(()));
+        let h = encode_header(5, 3);
+        assert_eq!(decode_header(&h, 5), Ok(3));
         assert_eq!(decode_header(&h, 6), Err(HeaderError::WrongFirstIndex(5)));
         assert_eq!(decode_header(&[0u8; 32], 5), Err(HeaderError::AllZero));
         assert_eq!(decode_header(&h[..10], 5), Err(HeaderError::Short));

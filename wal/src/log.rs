@@ -6,7 +6,7 @@
 //! fsync ("group commit"). Truncate, purge and barriers go through the same queue, so all
 //! write IO is applied in the order it was issued.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::ops::Range;
@@ -19,14 +19,16 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 
 use crate::error::{Result, WalError};
-use crate::format::{decode_record, encode_header, encode_record, segment_path, Decoded, HEADER_LEN};
+use crate::format::{
+    decode_record, encode_header, encode_record, segment_path, Decoded, HEADER_LEN,
+};
 use crate::fsio::{read_exact_at, sync_dir};
 use crate::metrics::WalMetrics;
 use crate::recovery::{recover, RecoveryReport};
 
 /// Tuning of the log; see `config/example.toml` (`[wal]`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WalOptions {
     /// A segment is sealed and a new one started once it reaches this size.
     pub segment_bytes: u64,
@@ -85,9 +87,8 @@ impl SegmentState {
 /// State shared between callers, readers and the writer thread.
 struct Shared {
     segments: BTreeMap<u64, SegmentState>,
-    /// Recent records, oldest first: every not-yet-written record plus durable ones up to
-    /// `cache_bytes`.
-    tail: VecDeque<(u64, Bytes)>,
+    /// Recent records: every not-yet-written record plus durable ones up to `cache_bytes`.
+    tail: BTreeMap<u64, Bytes>,
     tail_bytes: usize,
     /// Index the next append must carry; `None` for a log that has never held a record.
     next_index: Option<u64>,
@@ -151,7 +152,7 @@ impl Wal {
         let metrics = Arc::new(WalMetrics::default());
         let shared = Arc::new(RwLock::new(Shared {
             segments,
-            tail: VecDeque::new(),
+            tail: BTreeMap::new(),
             tail_bytes: 0,
             next_index,
             written_end: next_index,
@@ -206,7 +207,7 @@ impl Wal {
             .purged_upto
             .map(|p| p + 1)
             .or_else(|| s.segments.values().next().map(|g| g.first_index))
-            .or_else(|| s.tail.front().map(|(i, _)| *i))
+            .or_else(|| s.tail.keys().next().copied())
             .unwrap_or(next);
         first.min(next)..next
     }
@@ -224,10 +225,12 @@ impl Wal {
             if let Some(f) = &s.failed {
                 return Err(WalError::WriterStopped(f.clone()));
             }
+            // A record may never replace an existing one (truncate first); a gap is allowed and
+            // starts a new segment whose header records where the previous one ended.
             if let Some(next) = s.next_index {
-                if first != next {
+                if first < next {
                     return Err(WalError::InvalidAppend(format!(
-                        "append at index {first}, but the next index is {next}"
+                        "append at index {first} would overwrite; the next index is {next} (truncate first)"
                     )));
                 }
             } else {
@@ -242,7 +245,7 @@ impl Wal {
                     )));
                 }
                 s.tail_bytes += p.len();
-                s.tail.push_back((first + i as u64, p));
+                s.tail.insert(first + i as u64, p);
             }
             s.next_index = Some(first + count as u64);
         }
@@ -278,33 +281,33 @@ impl Wal {
             let first = s.purged_upto.map(|p| p + 1).unwrap_or(0);
             range.start.max(first)..range.end.min(next)
         };
-        let mut out = Vec::with_capacity(live.end.saturating_sub(live.start) as usize);
-        let tail_first = s.tail.front().map(|(i, _)| *i).unwrap_or(u64::MAX);
+        let mut out = Vec::with_capacity(live.end.saturating_sub(live.start).min(4096) as usize);
         let mut idx = live.start;
         while idx < live.end {
-            if idx >= tail_first {
-                let pos = (idx - tail_first) as usize;
-                if let Some((i, p)) = s.tail.get(pos) {
-                    debug_assert_eq!(*i, idx);
-                    out.push((idx, p.clone()));
-                    idx += 1;
-                    continue;
+            if let Some(p) = s.tail.get(&idx) {
+                out.push((idx, p.clone()));
+                idx += 1;
+                continue;
+            }
+            match s.segments.range(..=idx).next_back() {
+                Some((_, seg)) if idx < seg.end_index() => {
+                    let stop = live.end.min(seg.end_index());
+                    for j in idx..stop {
+                        out.push((j, read_record(seg, j, self.opts.max_record_bytes)?));
+                    }
+                    idx = stop;
                 }
-                break;
+                _ => {
+                    // Not present (a gap): continue at the next index that exists.
+                    let next_seg = s.segments.range(idx + 1..).next().map(|(k, _)| *k);
+                    let next_tail = s.tail.range(idx + 1..).next().map(|(k, _)| *k);
+                    idx = match (next_seg, next_tail) {
+                        (Some(a), Some(b)) => a.min(b),
+                        (Some(a), None) | (None, Some(a)) => a,
+                        (None, None) => live.end,
+                    };
+                }
             }
-            let Some((_, seg)) = s.segments.range(..=idx).next_back() else {
-                idx += 1;
-                continue;
-            };
-            if idx >= seg.end_index() {
-                idx += 1;
-                continue;
-            }
-            let stop = live.end.min(seg.end_index()).min(tail_first);
-            for j in idx..stop {
-                out.push((j, read_record(seg, j, self.opts.max_record_bytes)?));
-            }
-            idx = stop;
         }
         Ok(out)
     }
@@ -317,15 +320,25 @@ fn read_record(seg: &SegmentState, index: u64, max: u32) -> Result<Bytes> {
     let mut buf = vec![0u8; (end - start) as usize];
     read_exact_at(&seg.file, &mut buf, start, &seg.path)?;
     match decode_record(&buf, max) {
-        Decoded::Record { index: got, payload } if got == index => {
-            Ok(Bytes::from(buf).slice(payload))
-        }
+        Decoded::Record {
+            index: got,
+            payload,
+        } if got == index => Ok(Bytes::from(buf).slice(payload)),
         other => Err(WalError::Corrupt {
             path: seg.path.clone(),
             offset: start,
             reason: format!("record {index} unreadable after recovery: {other:?}"),
         }),
     }
+}
+
+/// The segment being appended to.
+struct Active {
+    path: PathBuf,
+    file: Arc<File>,
+    size: u64,
+    count: usize,
+    first: u64,
 }
 
 /// The single thread that performs all write IO.
@@ -392,48 +405,54 @@ impl Writer {
     }
 
     fn write_batch(&mut self, count: usize) -> Result<()> {
-        let (records, start): (Vec<(u64, Bytes)>, u64) = {
+        let records: Vec<(u64, Bytes)> = {
             let s = self.shared.read();
             let start = s.written_end.unwrap_or(0);
-            let first_tail = s.tail.front().map(|(i, _)| *i).unwrap_or(start);
-            let skip = (start - first_tail) as usize;
-            let recs: Vec<_> = s.tail.iter().skip(skip).take(count).cloned().collect();
-            (recs, start)
+            s.tail
+                .range(start..)
+                .take(count)
+                .map(|(i, p)| (*i, p.clone()))
+                .collect()
+        };
+        let Some(&(first_index, _)) = records.first() else {
+            return Ok(());
         };
         let mut new_offsets: Vec<(u64, Vec<u64>)> = Vec::new();
-        let mut active = self.active_segment(start)?;
+        let mut active = self.active_segment(first_index)?;
         let mut offs: Vec<u64> = Vec::with_capacity(records.len());
-        let mut pos = active.2;
+        let mut pos = active.size;
+        let mut expected = active.first + active.count as u64;
         self.buf.clear();
         let t0 = Instant::now();
         for (index, payload) in &records {
-            if pos >= self.opts.segment_bytes && (!offs.is_empty() || active.3 > 0) {
-                // Seal the current segment: its records must be durable before we move on.
-                self.flush_buf(&active.1, &active.0)?;
-                new_offsets.push((active.4, std::mem::take(&mut offs)));
-                active = self.create_segment(*index)?;
-                pos = active.2;
+            let full = pos >= self.opts.segment_bytes && (active.count > 0 || !offs.is_empty());
+            if full || *index != expected {
+                // Seal the current segment (its records durable first) and start the next one.
+                self.flush_buf(&active.file, &active.path)?;
+                new_offsets.push((active.first, std::mem::take(&mut offs)));
+                active = self.create_segment(*index, expected)?;
+                pos = active.size;
             }
             offs.push(pos);
             let before = self.buf.len();
             encode_record(&mut self.buf, *index, payload);
             pos += (self.buf.len() - before) as u64;
+            expected = index + 1;
         }
-        self.flush_buf(&active.1, &active.0)?;
-        new_offsets.push((active.4, offs));
+        self.flush_buf(&active.file, &active.path)?;
+        new_offsets.push((active.first, offs));
         self.metrics.record_fsync(t0.elapsed());
 
-        let end = start + records.len() as u64;
         let mut s = self.shared.write();
         for (first, offs) in new_offsets {
             if let Some(seg) = s.segments.get_mut(&first) {
                 seg.offsets.extend(offs);
             }
         }
-        if let Some(seg) = s.segments.get_mut(&active.4) {
+        if let Some(seg) = s.segments.get_mut(&active.first) {
             seg.size = pos;
         }
-        s.written_end = Some(end);
+        s.written_end = Some(expected);
         evict_tail(&mut s, self.opts.cache_bytes);
         Ok(())
     }
@@ -446,26 +465,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Returns (path, file, current size, records in it, first index) of the segment the next
-    /// record (`index`) goes to, creating one if there is none.
-    fn active_segment(&mut self, index: u64) -> Result<(PathBuf, Arc<File>, u64, usize, u64)> {
+    /// The segment the next record goes to (the newest one), creating one at `index` if the
+    /// log has none.
+    fn active_segment(&mut self, index: u64) -> Result<Active> {
         {
             let s = self.shared.read();
             if let Some(seg) = s.segments.values().next_back() {
-                return Ok((
-                    seg.path.clone(),
-                    seg.file.clone(),
-                    seg.size,
-                    seg.offsets.len(),
-                    seg.first_index,
-                ));
+                return Ok(Active {
+                    path: seg.path.clone(),
+                    file: seg.file.clone(),
+                    size: seg.size,
+                    count: seg.offsets.len(),
+                    first: seg.first_index,
+                });
             }
         }
-        self.create_segment(index)
+        self.create_segment(index, index)
     }
 
     /// Creates segment `first`: header written and fsynced, then the directory fsynced.
-    fn create_segment(&mut self, first: u64) -> Result<(PathBuf, Arc<File>, u64, usize, u64)> {
+    fn create_segment(&mut self, first: u64, prev_end: u64) -> Result<Active> {
         let path = segment_path(&self.dir, first);
         let mut file = OpenOptions::new()
             .read(true)
@@ -473,7 +492,7 @@ impl Writer {
             .create_new(true)
             .open(&path)
             .map_err(|e| WalError::io(&path, e))?;
-        file.write_all(&encode_header(first))
+        file.write_all(&encode_header(first, prev_end))
             .map_err(|e| WalError::io(&path, e))?;
         file.sync_all().map_err(|e| WalError::io(&path, e))?;
         sync_dir(&self.dir)?;
@@ -488,8 +507,16 @@ impl Writer {
                 size: HEADER_LEN,
             },
         );
-        self.metrics.segments_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok((path, file, HEADER_LEN, 0, first))
+        self.metrics
+            .segments_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Active {
+            path,
+            file,
+            size: HEADER_LEN,
+            count: 0,
+            first,
+        })
     }
 
     fn truncate(&mut self, from: u64) -> Result<()> {
@@ -506,8 +533,12 @@ impl Writer {
             if from < seg.end_index() {
                 let pos = (from - seg.first_index) as usize;
                 let cut = seg.offsets[pos];
-                seg.file.set_len(cut).map_err(|e| WalError::io(&seg.path, e))?;
-                seg.file.sync_all().map_err(|e| WalError::io(&seg.path, e))?;
+                seg.file
+                    .set_len(cut)
+                    .map_err(|e| WalError::io(&seg.path, e))?;
+                seg.file
+                    .sync_all()
+                    .map_err(|e| WalError::io(&seg.path, e))?;
                 seg.offsets.truncate(pos);
                 seg.size = cut;
             }
@@ -515,20 +546,18 @@ impl Writer {
         if dir_changed {
             sync_dir(&self.dir)?;
         }
-        while s.tail.back().is_some_and(|(i, _)| *i >= from) {
-            if let Some((_, p)) = s.tail.pop_back() {
-                s.tail_bytes -= p.len();
-            }
+        for (_, p) in s.tail.split_off(&from) {
+            s.tail_bytes -= p.len();
         }
-        let cur_next = s.next_index.unwrap_or(from);
-        let floor = s.purged_upto.map(|p| p + 1).unwrap_or(0);
-        let new_next = from.min(cur_next).max(floor);
-        s.next_index = Some(new_next);
-        s.written_end = Some(new_next);
-        if s.segments.is_empty() && s.tail.is_empty() && s.purged_upto.is_none() {
-            s.next_index = None;
-            s.written_end = None;
-        }
+        // The log now ends after its last remaining record (or at the purge point).
+        let end = last_present(&s).map(|l| l + 1);
+        let floor = s.purged_upto.map(|p| p + 1);
+        let new_next = match (end, floor) {
+            (Some(e), Some(f)) => Some(e.max(f)),
+            (e, f) => e.or(f),
+        };
+        s.next_index = new_next;
+        s.written_end = new_next;
         Ok(())
     }
 
@@ -544,7 +573,8 @@ impl Writer {
             };
             let is_last = i + 1 == firsts.len();
             // The newest segment is only dropped if the log is empty past the purge point.
-            let all_purged = end <= upto + 1 && (!is_last || s.next_index.is_none_or(|n| n <= upto + 1));
+            let all_purged =
+                end <= upto + 1 && (!is_last || s.next_index.is_none_or(|n| n <= upto + 1));
             if !all_purged {
                 break;
             }
@@ -556,11 +586,9 @@ impl Writer {
         if dir_changed {
             sync_dir(&self.dir)?;
         }
-        while s.tail.front().is_some_and(|(i, _)| *i <= upto) {
-            if let Some((_, p)) = s.tail.pop_front() {
-                s.tail_bytes -= p.len();
-            }
-        }
+        let keep = s.tail.split_off(&(upto + 1));
+        let dropped = std::mem::replace(&mut s.tail, keep);
+        s.tail_bytes -= dropped.values().map(Bytes::len).sum::<usize>();
         let next = s.next_index.map_or(upto + 1, |n| n.max(upto + 1));
         s.next_index = Some(next);
         if s.written_end.is_none_or(|w| w < next) && s.tail.is_empty() {
@@ -570,13 +598,25 @@ impl Writer {
     }
 }
 
+/// Index of the last record held (in the tail or on disk), if any.
+fn last_present(s: &Shared) -> Option<u64> {
+    let in_tail = s.tail.last_key_value().map(|(k, _)| *k);
+    let on_disk = s
+        .segments
+        .values()
+        .rev()
+        .find(|g| !g.offsets.is_empty())
+        .map(|g| g.end_index() - 1);
+    in_tail.max(on_disk)
+}
+
 /// Drops durable records from the front of the in-memory tail beyond the cache budget.
 fn evict_tail(s: &mut Shared, budget: usize) {
     let written_end = s.written_end.unwrap_or(0);
     while s.tail_bytes > budget {
-        match s.tail.front() {
+        match s.tail.first_key_value() {
             Some((i, _)) if *i < written_end => {
-                if let Some((_, p)) = s.tail.pop_front() {
+                if let Some((_, p)) = s.tail.pop_first() {
                     s.tail_bytes -= p.len();
                 }
             }
@@ -590,6 +630,18 @@ fn clone_err(e: &WalError) -> WalError {
 }
 
 impl Wal {
+    /// Index of the last record in the log (not counting purged ones), if any.
+    pub fn last_index(&self) -> Option<u64> {
+        let s = self.shared.read();
+        let floor = s.purged_upto;
+        last_present(&s).filter(|l| floor.is_none_or(|p| *l > p))
+    }
+
+    /// The index the next append must carry at least (`None` for a never-written log).
+    pub fn next_index(&self) -> Option<u64> {
+        self.shared.read().next_index
+    }
+
     /// Bytes held by the segment files on disk.
     pub fn disk_bytes(&self) -> u64 {
         self.shared.read().segments.values().map(|s| s.size).sum()

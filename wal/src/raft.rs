@@ -126,9 +126,8 @@ where
     }
 
     fn decode(index: u64, bytes: &[u8]) -> Result<Entry<C>, StorageError<C::NodeId>> {
-        bincode::deserialize(bytes).map_err(|e| {
-            StorageIOError::read_log_at_index(index, AnyError::new(&e)).into()
-        })
+        bincode::deserialize(bytes)
+            .map_err(|e| StorageIOError::read_log_at_index(index, AnyError::new(&e)).into())
     }
 }
 
@@ -158,10 +157,7 @@ where
             .wal
             .read(to_range(&range))
             .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-        records
-            .iter()
-            .map(|(i, b)| Self::decode(*i, b))
-            .collect()
+        records.iter().map(|(i, b)| Self::decode(*i, b)).collect()
     }
 }
 
@@ -173,9 +169,7 @@ where
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
         let last_purged = self.meta.lock().durable.last_purged.clone();
-        let range = self.wal.range();
-        let last = if range.end > range.start {
-            let idx = range.end - 1;
+        let last = if let Some(idx) = self.wal.last_index() {
             let recs = self
                 .wal
                 .read(idx..idx + 1)
@@ -244,9 +238,21 @@ where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        // Entries at or below the purge point are already covered by the state machine's
+        // snapshot; storing them would only create records nobody may read.
+        let purged = self
+            .meta
+            .lock()
+            .durable
+            .last_purged
+            .as_ref()
+            .map(|l| l.index);
         let mut first = None;
         let mut payloads = Vec::new();
         for entry in entries {
+            if purged.is_some_and(|p| entry.log_id.index <= p) {
+                continue;
+            }
             first.get_or_insert(entry.log_id.index);
             let bytes = bincode::serialize(&entry).map_err(|e| {
                 StorageIOError::write_log_entry(entry.log_id.clone(), AnyError::new(&e))
@@ -257,6 +263,13 @@ where
             callback.log_io_completed(Ok(()));
             return Ok(());
         };
+        // openraft truncates a conflicting suffix before appending; a caller that appends over
+        // existing entries directly gets the same: the old suffix is durably removed first.
+        if self.wal.next_index().is_some_and(|next| first < next) {
+            self.wait(|d| self.wal.truncate(first, d))
+                .await
+                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        }
         self.wal
             .append(
                 first,

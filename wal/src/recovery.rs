@@ -23,6 +23,8 @@ use crate::format::{
 #[derive(Debug)]
 pub(crate) struct RecoveredSegment {
     pub(crate) first_index: u64,
+    /// Where the previous segment ended when this one was created.
+    pub(crate) prev_end: u64,
     pub(crate) path: PathBuf,
     /// File offset of record `first_index + i`.
     pub(crate) offsets: Vec<u64>,
@@ -63,11 +65,15 @@ pub(crate) fn recover(
         let seg = recover_segment(&path, first, is_last, max_record_len, &mut report)?;
         if let Some(prev) = out.last() {
             let expected = prev.first_index + prev.offsets.len() as u64;
-            if seg.first_index != expected {
+            let prev_ok = seg.prev_end == expected
+                || (seg.prev_end == PREV_END_UNKNOWN && seg.first_index == expected);
+            if !prev_ok || seg.first_index < expected {
                 return Err(WalError::Gap(format!(
-                    "segment {} starts at index {} but the previous segment ends before {}",
+                    "segment {} (first index {}) was written after a segment ending before {}, \
+                     but the segment before it on disk ends before {}: a segment is missing or truncated",
                     path.display(),
                     seg.first_index,
+                    seg.prev_end,
                     expected
                 )));
             }
@@ -92,17 +98,20 @@ fn recover_segment(
         offset,
         reason,
     };
-    match decode_header(&buf, first) {
-        Ok(()) => {}
+    let prev_end = match decode_header(&buf, first) {
+        Ok(p) => p,
         Err(HeaderError::Short) | Err(HeaderError::AllZero)
             if is_last && buf.iter().all(|b| *b == 0) =>
         {
             tracing::warn!(path = %path.display(), len = buf.len(),
                 "newest log segment has no durable header (crash during creation); rewriting it");
-            rewrite_header(path, first)?;
+            // Its predecessor is whatever is on disk before it (checked by the caller's
+            // continuity rule only when it matters: an empty newest segment holds nothing).
+            rewrite_header(path, first, first)?;
             report.headers_rewritten += 1;
             return Ok(RecoveredSegment {
                 first_index: first,
+                prev_end: PREV_END_UNKNOWN,
                 path: path.to_path_buf(),
                 offsets: Vec::new(),
                 size: HEADER_LEN,
@@ -117,7 +126,7 @@ fn recover_segment(
                 ),
             ))
         }
-    }
+    };
 
     let mut offsets = Vec::new();
     let mut pos = HEADER_LEN as usize;
@@ -136,7 +145,10 @@ fn recover_segment(
             Decoded::Invalid(why) => why.to_string(),
         };
         if !is_last {
-            return Err(corrupt(pos as u64, format!("{problem} in a sealed segment")));
+            return Err(corrupt(
+                pos as u64,
+                format!("{problem} in a sealed segment"),
+            ));
         }
         if let Some(later) = find_valid_record_after(&buf, pos + 1, expected, max_record_len) {
             return Err(corrupt(
@@ -154,6 +166,7 @@ fn recover_segment(
         report.torn_tail_bytes_truncated += dropped as u64;
         return Ok(RecoveredSegment {
             first_index: first,
+            prev_end,
             path: path.to_path_buf(),
             offsets,
             size: pos as u64,
@@ -161,6 +174,7 @@ fn recover_segment(
     }
     Ok(RecoveredSegment {
         first_index: first,
+        prev_end,
         path: path.to_path_buf(),
         offsets,
         size: buf.len() as u64,
@@ -182,17 +196,23 @@ fn find_valid_record_after(
         let index = u64::from_le_bytes(idx);
         index >= expected
             && index <= max_plausible
-            && matches!(decode_record(&buf[p..], max_record_len), Decoded::Record { .. })
+            && matches!(
+                decode_record(&buf[p..], max_record_len),
+                Decoded::Record { .. }
+            )
     })
 }
 
-fn rewrite_header(path: &Path, first: u64) -> Result<()> {
+/// `prev_end` of a newest segment whose header was rewritten after a crash during creation.
+const PREV_END_UNKNOWN: u64 = u64::MAX;
+
+fn rewrite_header(path: &Path, first: u64, prev_end: u64) -> Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .truncate(true)
         .open(path)
         .map_err(|e| WalError::io(path, e))?;
-    f.write_all(&encode_header(first))
+    f.write_all(&encode_header(first, prev_end))
         .map_err(|e| WalError::io(path, e))?;
     f.sync_all().map_err(|e| WalError::io(path, e))
 }

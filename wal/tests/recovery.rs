@@ -9,7 +9,11 @@ use bytes::Bytes;
 use unmogrowp_wal::{Wal, WalError, WalOptions};
 
 fn opts() -> WalOptions {
-    WalOptions { segment_bytes: 4096, max_record_bytes: 1 << 20, cache_bytes: 0 }
+    WalOptions {
+        segment_bytes: 4096,
+        max_record_bytes: 1 << 20,
+        cache_bytes: 0,
+    }
 }
 
 fn payload(i: u64) -> Bytes {
@@ -20,7 +24,8 @@ fn payload(i: u64) -> Bytes {
 fn append_sync(wal: &Wal, from: u64, to: u64) {
     let (tx, rx) = mpsc::channel();
     let payloads = (from..to).map(payload).collect();
-    wal.append(from, payloads, Box::new(move |r| tx.send(r).unwrap())).unwrap();
+    wal.append(from, payloads, Box::new(move |r| tx.send(r).unwrap()))
+        .unwrap();
     rx.recv().unwrap().unwrap();
 }
 
@@ -36,7 +41,10 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 
 fn check_prefix(wal: &Wal, expect_end: u64) {
     let r = wal.range();
-    assert_eq!(r.end, expect_end, "recovered log should end at {expect_end}");
+    assert_eq!(
+        r.end, expect_end,
+        "recovered log should end at {expect_end}"
+    );
     for (i, p) in wal.read(r.clone()).unwrap() {
         assert_eq!(p, payload(i), "record {i} differs");
     }
@@ -126,12 +134,22 @@ fn wal05_bitflip_mid_tail_segment_with_valid_records_after_is_fatal() {
     let d = fresh(150);
     let last = segments(d.path()).pop().unwrap();
     let mut bytes = std::fs::read(&last).unwrap();
-    assert!(bytes.len() > 32 + 200, "tail segment too small for the test");
+    assert!(
+        bytes.len() > 32 + 200,
+        "tail segment too small for the test"
+    );
     bytes[32 + 20] ^= 0x01; // first record of the tail segment; later records are valid
     std::fs::write(&last, &bytes).unwrap();
     let before = bytes.len();
-    assert!(matches!(Wal::open(d.path(), opts(), None), Err(WalError::Corrupt { .. })));
-    assert_eq!(std::fs::metadata(&last).unwrap().len() as usize, before, "must not truncate");
+    assert!(matches!(
+        Wal::open(d.path(), opts(), None),
+        Err(WalError::Corrupt { .. })
+    ));
+    assert_eq!(
+        std::fs::metadata(&last).unwrap().len() as usize,
+        before,
+        "must not truncate"
+    );
 }
 
 #[test]
@@ -141,7 +159,10 @@ fn wal05_bitflip_in_header_of_sealed_segment_is_fatal() {
     let mut bytes = std::fs::read(&segs[0]).unwrap();
     bytes[3] ^= 0xff;
     std::fs::write(&segs[0], &bytes).unwrap();
-    assert!(matches!(Wal::open(d.path(), opts(), None), Err(WalError::Corrupt { .. })));
+    assert!(matches!(
+        Wal::open(d.path(), opts(), None),
+        Err(WalError::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -166,7 +187,10 @@ fn wal06_zero_byte_sealed_segment_is_fatal() {
     let segs = segments(d.path());
     std::fs::write(&segs[1], b"").unwrap();
     let err = Wal::open(d.path(), opts(), None).unwrap_err();
-    assert!(matches!(err, WalError::Corrupt { .. } | WalError::Gap(_)), "{err:?}");
+    assert!(
+        matches!(err, WalError::Corrupt { .. } | WalError::Gap(_)),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -174,7 +198,10 @@ fn wal06_missing_middle_segment_is_a_gap() {
     let d = fresh(300);
     let segs = segments(d.path());
     std::fs::remove_file(&segs[1]).unwrap();
-    assert!(matches!(Wal::open(d.path(), opts(), None), Err(WalError::Gap(_))));
+    assert!(matches!(
+        Wal::open(d.path(), opts(), None),
+        Err(WalError::Gap(_))
+    ));
 }
 
 #[test]
@@ -185,14 +212,18 @@ fn group_commit_shares_fsyncs() {
     let (tx, rx) = mpsc::channel();
     for i in 1..=n {
         let tx = tx.clone();
-        wal.append(i, vec![payload(i)], Box::new(move |r| tx.send(r).unwrap())).unwrap();
+        wal.append(i, vec![payload(i)], Box::new(move |r| tx.send(r).unwrap()))
+            .unwrap();
     }
     for _ in 0..n {
         rx.recv().unwrap().unwrap();
     }
     let m = wal.metrics();
     let fsyncs = m.fsyncs.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(fsyncs < n / 4, "{fsyncs} fsyncs for {n} appends: appends are not grouped");
+    assert!(
+        fsyncs < n / 4,
+        "{fsyncs} fsyncs for {n} appends: appends are not grouped"
+    );
     drop(wal);
     let wal = Wal::open(d.path(), WalOptions::default(), None).unwrap();
     check_prefix(&wal, n + 1);
@@ -204,9 +235,11 @@ fn truncate_and_purge_survive_reopen() {
     let wal = Wal::open(d.path(), opts(), None).unwrap();
     let (tx, rx) = mpsc::channel();
     let t = tx.clone();
-    wal.truncate(250, Box::new(move |r| t.send(r).unwrap())).unwrap();
+    wal.truncate(250, Box::new(move |r| t.send(r).unwrap()))
+        .unwrap();
     rx.recv().unwrap().unwrap();
-    wal.purge(100, Box::new(move |r| tx.send(r).unwrap())).unwrap();
+    wal.purge(100, Box::new(move |r| tx.send(r).unwrap()))
+        .unwrap();
     rx.recv().unwrap().unwrap();
     assert_eq!(wal.range(), 101..250);
     drop(wal);
@@ -214,5 +247,7 @@ fn truncate_and_purge_survive_reopen() {
     assert_eq!(wal.range(), 101..250);
     check_prefix(&wal, 250);
     // The first segment (all records <= 100) is gone from disk.
-    assert!(segments(d.path())[0].file_name().unwrap().to_str().unwrap() != format!("{:020}.wal", 1));
+    assert!(
+        segments(d.path())[0].file_name().unwrap().to_str().unwrap() != format!("{:020}.wal", 1)
+    );
 }

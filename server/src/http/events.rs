@@ -13,10 +13,16 @@ use crate::ingest::{parse_events, IngestResponse, RequestContext};
 use crate::node::AppState;
 
 fn header_str(req: &Request, name: header::HeaderName) -> Option<String> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
-pub(crate) async fn ingest(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+pub(crate) async fn ingest(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let limits = &state.cfg.ingest;
     let ctx = RequestContext {
         received_at_ms: chrono::Utc::now().timestamp_millis(),
@@ -33,23 +39,46 @@ pub(crate) async fn ingest(State(state): State<AppState>, req: Request) -> Resul
     // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
     let parsed = if body.len() > 64 * 1024 {
         tokio::task::spawn_blocking(move || {
-            parse_events(&body, content_type.as_deref(), content_encoding.as_deref(), &limits_owned, &ctx)
+            parse_events(
+                &body,
+                content_type.as_deref(),
+                content_encoding.as_deref(),
+                &limits_owned,
+                &ctx,
+            )
         })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
     } else {
-        parse_events(&body, content_type.as_deref(), content_encoding.as_deref(), &limits_owned, &ctx)
+        parse_events(
+            &body,
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+            &limits_owned,
+            &ctx,
+        )
     };
     let (events, rejected) = parsed?;
     let m = &state.metrics;
-    m.events_rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    m.events_rejected
+        .fetch_add(rejected.len() as u64, Ordering::Relaxed);
     if events.is_empty() {
-        let body = IngestResponse { accepted: 0, duplicates: 0, rejected };
+        let body = IngestResponse {
+            accepted: 0,
+            duplicates: 0,
+            rejected,
+        };
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
     let outcome = state.proposer.propose(events).await?;
-    m.events_accepted.fetch_add(outcome.accepted, Ordering::Relaxed);
-    m.events_duplicate.fetch_add(outcome.duplicates, Ordering::Relaxed);
-    let body = IngestResponse { accepted: outcome.accepted, duplicates: outcome.duplicates, rejected };
+    m.events_accepted
+        .fetch_add(outcome.accepted, Ordering::Relaxed);
+    m.events_duplicate
+        .fetch_add(outcome.duplicates, Ordering::Relaxed);
+    let body = IngestResponse {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        rejected,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

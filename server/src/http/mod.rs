@@ -41,12 +41,17 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     };
     let t0 = Instant::now();
     let resp = next.run(req).await;
-    state.metrics.record_request(route, resp.status().as_u16(), t0.elapsed());
+    state
+        .metrics
+        .record_request(route, resp.status().as_u16(), t0.elapsed());
     resp
 }
 
 /// Reads a whole body up to `limit` bytes, answering 413 beyond it.
-pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
@@ -58,7 +63,11 @@ pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<by
                 format!("request body is larger than {limit} bytes"),
             )
         } else {
-            ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_body", format!("could not read the request body: {e}"))
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("could not read the request body: {e}"),
+            )
         }
     })
 }

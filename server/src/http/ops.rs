@@ -19,8 +19,15 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
 
 pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let (ok, detail) = state.readiness();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"status": if ok { "ready" } else { "not_ready" }, "detail": detail})))
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"status": if ok { "ready" } else { "not_ready" }, "detail": detail})),
+    )
 }
 
 pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
@@ -32,40 +39,178 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     state.metrics.render_into(&mut out);
     let wm = state.log.wal().metrics();
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    write_metric(&mut out, "unmogrowp_wal_fsyncs_total", "counter", "Group commits (one fdatasync each).", c(&wm.fsyncs));
-    write_metric(&mut out, "unmogrowp_wal_records_total", "counter", "Log records made durable.", c(&wm.records));
-    write_metric(&mut out, "unmogrowp_wal_appends_total", "counter", "Append calls made durable.", c(&wm.appends));
-    write_metric(&mut out, "unmogrowp_wal_segments_created_total", "counter", "Log segment files created.", c(&wm.segments_created));
-    write_metric(&mut out, "unmogrowp_wal_disk_bytes", "gauge", "Bytes in log segment files.", state.log.wal().disk_bytes());
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_fsyncs_total",
+        "counter",
+        "Group commits (one fdatasync each).",
+        c(&wm.fsyncs),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_records_total",
+        "counter",
+        "Log records made durable.",
+        c(&wm.records),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_appends_total",
+        "counter",
+        "Append calls made durable.",
+        c(&wm.appends),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_segments_created_total",
+        "counter",
+        "Log segment files created.",
+        c(&wm.segments_created),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_disk_bytes",
+        "gauge",
+        "Bytes in log segment files.",
+        state.log.wal().disk_bytes(),
+    );
     let _ = writeln!(out, "# HELP unmogrowp_wal_fsync_duration_seconds Write+fdatasync time per group commit.\n# TYPE unmogrowp_wal_fsync_duration_seconds summary");
-    write_summary(&mut out, "unmogrowp_wal_fsync_duration_seconds", "", &wm.fsync_micros.lock(), 1e-6);
+    write_summary(
+        &mut out,
+        "unmogrowp_wal_fsync_duration_seconds",
+        "",
+        &wm.fsync_micros.lock(),
+        1e-6,
+    );
     let _ = writeln!(out, "# HELP unmogrowp_wal_appends_per_fsync Append calls sharing one fsync.\n# TYPE unmogrowp_wal_appends_per_fsync summary");
-    write_summary(&mut out, "unmogrowp_wal_appends_per_fsync", "", &wm.group_sizes.lock(), 1.0);
+    write_summary(
+        &mut out,
+        "unmogrowp_wal_appends_per_fsync",
+        "",
+        &wm.group_sizes.lock(),
+        1.0,
+    );
     let recs = c(&wm.records);
     let fs = c(&wm.fsyncs).max(1);
     let accepted = c(&state.metrics.events_accepted);
-    write_metric(&mut out, "unmogrowp_wal_records_per_fsync", "gauge", "Average log records per fsync since start.", recs as f64 / fs as f64);
-    write_metric(&mut out, "unmogrowp_events_per_fsync", "gauge", "Average accepted events per fsync since start.", accepted as f64 / fs as f64);
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_records_per_fsync",
+        "gauge",
+        "Average log records per fsync since start.",
+        recs as f64 / fs as f64,
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_events_per_fsync",
+        "gauge",
+        "Average accepted events per fsync since start.",
+        accepted as f64 / fs as f64,
+    );
 
     let m = state.raft.metrics().borrow().clone();
     let opt = |o: Option<u64>| o.map_or(-1i64, |v| v as i64);
-    write_metric(&mut out, "unmogrowp_raft_last_log_index", "gauge", "Last index in the local log.", opt(m.last_log_index));
-    write_metric(&mut out, "unmogrowp_raft_applied_index", "gauge", "Last index applied to the state machine.", opt(m.last_applied.map(|l| l.index)));
-    write_metric(&mut out, "unmogrowp_raft_snapshot_index", "gauge", "Last index covered by a snapshot.", opt(m.snapshot.map(|l| l.index)));
-    write_metric(&mut out, "unmogrowp_raft_purged_index", "gauge", "Last purged log index.", opt(m.purged.map(|l| l.index)));
-    write_metric(&mut out, "unmogrowp_raft_term", "gauge", "Current term.", m.current_term);
-    write_metric(&mut out, "unmogrowp_raft_is_leader", "gauge", "1 if this node is the leader.", u8::from(m.current_leader == Some(m.id)));
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_last_log_index",
+        "gauge",
+        "Last index in the local log.",
+        opt(m.last_log_index),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_applied_index",
+        "gauge",
+        "Last index applied to the state machine.",
+        opt(m.last_applied.map(|l| l.index)),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_snapshot_index",
+        "gauge",
+        "Last index covered by a snapshot.",
+        opt(m.snapshot.map(|l| l.index)),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_purged_index",
+        "gauge",
+        "Last purged log index.",
+        opt(m.purged.map(|l| l.index)),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_term",
+        "gauge",
+        "Current term.",
+        m.current_term,
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_is_leader",
+        "gauge",
+        "1 if this node is the leader.",
+        u8::from(m.current_leader == Some(m.id)),
+    );
 
     let manifest = state.engine.manifest();
     let st = state.engine.stats();
-    write_metric(&mut out, "unmogrowp_engine_flushed_index", "gauge", "Last log index flushed to Parquet.", opt(manifest.flushed_index));
-    write_metric(&mut out, "unmogrowp_engine_segments", "gauge", "Parquet segments in the table.", manifest.segments.len());
-    write_metric(&mut out, "unmogrowp_engine_segment_bytes", "gauge", "Bytes in Parquet segments.", manifest.segments.iter().map(|s| s.bytes).sum::<u64>());
-    write_metric(&mut out, "unmogrowp_engine_memtable_rows", "gauge", "Rows not yet flushed to Parquet.", state.engine.memtable_rows());
-    write_metric(&mut out, "unmogrowp_engine_flushes_total", "counter", "Memtable flushes.", c(&st.flushes));
-    write_metric(&mut out, "unmogrowp_engine_rows_flushed_total", "counter", "Rows written to Parquet.", c(&st.rows_flushed));
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_flushed_index",
+        "gauge",
+        "Last log index flushed to Parquet.",
+        opt(manifest.flushed_index),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_segments",
+        "gauge",
+        "Parquet segments in the table.",
+        manifest.segments.len(),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_segment_bytes",
+        "gauge",
+        "Bytes in Parquet segments.",
+        manifest.segments.iter().map(|s| s.bytes).sum::<u64>(),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_memtable_rows",
+        "gauge",
+        "Rows not yet flushed to Parquet.",
+        state.engine.memtable_rows(),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_flushes_total",
+        "counter",
+        "Memtable flushes.",
+        c(&st.flushes),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_rows_flushed_total",
+        "counter",
+        "Rows written to Parquet.",
+        c(&st.rows_flushed),
+    );
     let rr = state.log.wal().recovery_report();
-    write_metric(&mut out, "unmogrowp_wal_torn_tail_bytes_truncated", "gauge", "Bytes of torn tail dropped at the last start.", rr.torn_tail_bytes_truncated);
-    write_metric(&mut out, "unmogrowp_uptime_seconds", "gauge", "Seconds since the node started.", state.started.elapsed().as_secs_f64());
+    write_metric(
+        &mut out,
+        "unmogrowp_wal_torn_tail_bytes_truncated",
+        "gauge",
+        "Bytes of torn tail dropped at the last start.",
+        rr.torn_tail_bytes_truncated,
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_uptime_seconds",
+        "gauge",
+        "Seconds since the node started.",
+        state.started.elapsed().as_secs_f64(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

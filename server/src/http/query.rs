@@ -19,15 +19,29 @@ pub(crate) struct QueryAnswer {
     elapsed_ms: f64,
 }
 
-pub(crate) async fn run(State(state): State<AppState>, req: Request) -> Result<Json<QueryAnswer>, ApiError> {
+pub(crate) async fn run(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Json<QueryAnswer>, ApiError> {
     let body = read_body(req.into_body(), MAX_QUERY_BODY).await?;
     let q: query::QueryRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("expected {{\"sql\": \"…\"}}: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("expected {{\"sql\": \"…\"}}: {e}"),
+        )
     })?;
     if q.sql.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "sql is empty"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "sql is empty",
+        ));
     }
     let t0 = Instant::now();
     let result = state.query.query_json(&q.sql).await?;
-    Ok(Json(QueryAnswer { result, elapsed_ms: t0.elapsed().as_secs_f64() * 1e3 }))
+    Ok(Json(QueryAnswer {
+        result,
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1e3,
+    }))
 }

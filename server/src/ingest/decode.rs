@@ -70,7 +70,9 @@ pub fn decode_body(
     limits: &IngestLimits,
 ) -> Result<Vec<Value>, BodyError> {
     if body.len() > limits.max_body_bytes {
-        return Err(BodyError::TooLarge { limit: limits.max_body_bytes });
+        return Err(BodyError::TooLarge {
+            limit: limits.max_body_bytes,
+        });
     }
     let owned;
     let bytes: &[u8] = match content_encoding.map(|s| s.trim().to_ascii_lowercase()) {
@@ -87,7 +89,10 @@ pub fn decode_body(
         let v = v.map_err(|e| BodyError::MalformedJson(e.to_string()))?;
         values.push(v);
         if values.len() > limits.max_batch_events {
-            return Err(BodyError::TooManyEvents { got: values.len(), limit: limits.max_batch_events });
+            return Err(BodyError::TooManyEvents {
+                got: values.len(),
+                limit: limits.max_batch_events,
+            });
         }
     }
     let events = match values.len() {
@@ -105,7 +110,10 @@ pub fn decode_body(
         return Err(BodyError::Empty);
     }
     if events.len() > limits.max_batch_events {
-        return Err(BodyError::TooManyEvents { got: events.len(), limit: limits.max_batch_events });
+        return Err(BodyError::TooManyEvents {
+            got: events.len(),
+            limit: limits.max_batch_events,
+        });
     }
     Ok(events)
 }
@@ -115,19 +123,50 @@ mod tests {
     use super::*;
 
     fn l() -> IngestLimits {
-        IngestLimits { max_batch_events: 3, ..IngestLimits::default() }
+        IngestLimits {
+            max_batch_events: 3,
+            ..IngestLimits::default()
+        }
     }
 
     #[test]
     fn shapes() {
-        assert_eq!(decode_body(br#"{"a":1}"#, None, None, &l()).unwrap().len(), 1);
-        assert_eq!(decode_body(br#"[{"a":1},{"a":2}]"#, None, None, &l()).unwrap().len(), 2);
-        assert_eq!(decode_body(b"{\"a\":1}\n{\"a\":2}\n", None, None, &l()).unwrap().len(), 2);
-        assert!(matches!(decode_body(b"[]", None, None, &l()), Err(BodyError::Empty)));
-        assert!(matches!(decode_body(b"  ", None, None, &l()), Err(BodyError::Empty)));
-        assert!(matches!(decode_body(b"5", None, None, &l()), Err(BodyError::WrongShape(_))));
-        assert!(matches!(decode_body(b"{\"a\":", None, None, &l()), Err(BodyError::MalformedJson(_))));
-        assert!(matches!(decode_body(b"[{},{},{},{}]", None, None, &l()), Err(BodyError::TooManyEvents { .. })));
+        assert_eq!(
+            decode_body(br#"{"a":1}"#, None, None, &l()).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            decode_body(br#"[{"a":1},{"a":2}]"#, None, None, &l())
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            decode_body(b"{\"a\":1}\n{\"a\":2}\n", None, None, &l())
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(matches!(
+            decode_body(b"[]", None, None, &l()),
+            Err(BodyError::Empty)
+        ));
+        assert!(matches!(
+            decode_body(b"  ", None, None, &l()),
+            Err(BodyError::Empty)
+        ));
+        assert!(matches!(
+            decode_body(b"5", None, None, &l()),
+            Err(BodyError::WrongShape(_))
+        ));
+        assert!(matches!(
+            decode_body(b"{\"a\":", None, None, &l()),
+            Err(BodyError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            decode_body(b"[{},{},{},{}]", None, None, &l()),
+            Err(BodyError::TooManyEvents { .. })
+        ));
     }
 
     #[test]
@@ -137,11 +176,20 @@ mod tests {
         enc.write_all(br#"[{"a":1}]"#).unwrap();
         let gz = enc.finish().unwrap();
         assert_eq!(decode_body(&gz, None, Some("gzip"), &l()).unwrap().len(), 1);
-        assert!(matches!(decode_body(b"nope", None, Some("gzip"), &l()), Err(BodyError::BadGzip(_))));
-        assert!(matches!(decode_body(b"{}", None, Some("br"), &l()), Err(BodyError::UnsupportedEncoding(_))));
+        assert!(matches!(
+            decode_body(b"nope", None, Some("gzip"), &l()),
+            Err(BodyError::BadGzip(_))
+        ));
+        assert!(matches!(
+            decode_body(b"{}", None, Some("br"), &l()),
+            Err(BodyError::UnsupportedEncoding(_))
+        ));
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(&vec![b' '; 64 << 20]).unwrap();
         let bomb = enc.finish().unwrap();
-        assert!(matches!(decode_body(&bomb, None, Some("gzip"), &l()), Err(BodyError::TooLarge { .. })));
+        assert!(matches!(
+            decode_body(&bomb, None, Some("gzip"), &l()),
+            Err(BodyError::TooLarge { .. })
+        ));
     }
 }

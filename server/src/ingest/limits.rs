@@ -47,7 +47,9 @@ impl Default for IngestLimits {
 impl IngestLimits {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_body_bytes == 0 || self.max_batch_events == 0 {
-            return Err("ingest.max_body_bytes and ingest.max_batch_events must be positive".into());
+            return Err(
+                "ingest.max_body_bytes and ingest.max_batch_events must be positive".into(),
+            );
         }
         if self.max_decompressed_bytes < self.max_body_bytes {
             return Err("ingest.max_decompressed_bytes must be >= ingest.max_body_bytes".into());

@@ -70,7 +70,9 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         // More requests may have queued while we waited for a slot.
         while group.len() < max_requests && events < max_events {
             match rx.try_recv() {
@@ -99,9 +101,14 @@ async fn run(
                         }
                     }
                     other => {
-                        tracing::error!(?other, "state machine answered an ingest entry with the wrong shape");
+                        tracing::error!(
+                            ?other,
+                            "state machine answered an ingest entry with the wrong shape"
+                        );
                         for r in replies {
-                            let _ = r.send(Err(ProposeError::Unavailable("internal response mismatch".into())));
+                            let _ = r.send(Err(ProposeError::Unavailable(
+                                "internal response mismatch".into(),
+                            )));
                         }
                     }
                 },

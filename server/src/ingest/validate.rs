@@ -19,8 +19,19 @@ pub struct RequestContext {
 const PLATFORMS: &[&str] = &["ios", "android", "web", "other"];
 const ATTRIBUTION_KEYS: &[&str] = &["campaign", "source", "medium", "content", "term"];
 const KNOWN: &[&str] = &[
-    "event_type", "app_id", "user_id", "device_id", "session_id", "attribution", "timestamp",
-    "platform", "app_version", "event_data", "ip", "user_agent", "event_id",
+    "event_type",
+    "app_id",
+    "user_id",
+    "device_id",
+    "session_id",
+    "attribution",
+    "timestamp",
+    "platform",
+    "app_version",
+    "event_data",
+    "ip",
+    "user_agent",
+    "event_id",
 ];
 
 type R<T> = Result<T, String>;
@@ -46,7 +57,9 @@ fn req_string(obj: &mut Map<String, Value>, key: &str, max: usize) -> R<String> 
 }
 
 fn valid_app_id(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 fn timestamp(v: Option<Value>, limits: &IngestLimits, ctx: &RequestContext) -> R<i64> {
@@ -60,13 +73,21 @@ fn timestamp(v: Option<Value>, limits: &IngestLimits, ctx: &RequestContext) -> R
         Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(&s)
             .map_err(|e| format!("timestamp: {s:?} is not RFC 3339 ({e})"))?
             .timestamp_millis(),
-        Some(_) => return Err("timestamp: must be epoch milliseconds or an RFC 3339 string".into()),
+        Some(_) => {
+            return Err("timestamp: must be epoch milliseconds or an RFC 3339 string".into())
+        }
     };
     if ms < limits.min_timestamp_ms {
-        return Err(format!("timestamp: {ms} is before the earliest accepted time {}", limits.min_timestamp_ms));
+        return Err(format!(
+            "timestamp: {ms} is before the earliest accepted time {}",
+            limits.min_timestamp_ms
+        ));
     }
     if ms > ctx.received_at_ms + limits.max_future_ms {
-        return Err(format!("timestamp: {ms} is more than {} ms in the future", limits.max_future_ms));
+        return Err(format!(
+            "timestamp: {ms} is more than {} ms in the future",
+            limits.max_future_ms
+        ));
     }
     Ok(ms)
 }
@@ -78,9 +99,14 @@ fn attribution(v: Option<Value>, limits: &IngestLimits) -> R<Attribution> {
         Some(_) => return Err("attribution: must be an object".into()),
     };
     if let Some(k) = obj.keys().find(|k| !ATTRIBUTION_KEYS.contains(&k.as_str())) {
-        return Err(format!("attribution.{k}: unknown field (allowed: {})", ATTRIBUTION_KEYS.join(", ")));
+        return Err(format!(
+            "attribution.{k}: unknown field (allowed: {})",
+            ATTRIBUTION_KEYS.join(", ")
+        ));
     }
-    let mut f = |k: &str| opt_string(&mut obj, k, limits.max_string_bytes).map_err(|e| format!("attribution.{e}"));
+    let mut f = |k: &str| {
+        opt_string(&mut obj, k, limits.max_string_bytes).map_err(|e| format!("attribution.{e}"))
+    };
     Ok(Attribution {
         campaign: f("campaign")?,
         source: f("source")?,
@@ -103,12 +129,23 @@ fn event_data(v: Option<Value>, limits: &IngestLimits) -> R<EventData> {
         Some(_) => return Err("event_data: must be an object".into()),
     };
     if obj.len() > limits.max_event_data_keys {
-        return Err(format!("event_data: {} keys, at most {} allowed", obj.len(), limits.max_event_data_keys));
+        return Err(format!(
+            "event_data: {} keys, at most {} allowed",
+            obj.len(),
+            limits.max_event_data_keys
+        ));
     }
-    let mut out = EventData { pairs: Vec::with_capacity(obj.len()), revenue: None, currency: None };
+    let mut out = EventData {
+        pairs: Vec::with_capacity(obj.len()),
+        revenue: None,
+        currency: None,
+    };
     for (k, v) in obj {
         if k.is_empty() || k.len() > limits.max_key_bytes {
-            return Err(format!("event_data: key {k:?} must be 1..={} bytes", limits.max_key_bytes));
+            return Err(format!(
+                "event_data: key {k:?} must be 1..={} bytes",
+                limits.max_key_bytes
+            ));
         }
         let s = match v {
             Value::Null => continue,
@@ -116,11 +153,16 @@ fn event_data(v: Option<Value>, limits: &IngestLimits) -> R<EventData> {
             Value::Bool(b) => b.to_string(),
             Value::Number(n) => n.to_string(),
             Value::Array(_) | Value::Object(_) => {
-                return Err(format!("event_data.{k}: values must be scalars (string, number, boolean)"))
+                return Err(format!(
+                    "event_data.{k}: values must be scalars (string, number, boolean)"
+                ))
             }
         };
         if s.len() > limits.max_string_bytes {
-            return Err(format!("event_data.{k}: longer than {} bytes", limits.max_string_bytes));
+            return Err(format!(
+                "event_data.{k}: longer than {} bytes",
+                limits.max_string_bytes
+            ));
         }
         match k.as_str() {
             "revenue" => {
@@ -135,7 +177,9 @@ fn event_data(v: Option<Value>, limits: &IngestLimits) -> R<EventData> {
             }
             "currency" => {
                 if s.len() != 3 || !s.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    return Err(format!("event_data.currency: {s:?} is not an ISO 4217 code"));
+                    return Err(format!(
+                        "event_data.currency: {s:?} is not an ISO 4217 code"
+                    ));
                 }
                 out.currency = Some(s.to_ascii_uppercase());
             }
@@ -170,7 +214,10 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
         Some(p) => {
             let p = p.to_ascii_lowercase();
             if !PLATFORMS.contains(&p.as_str()) {
-                return Err(format!("platform: {p:?} is not one of {}", PLATFORMS.join(", ")));
+                return Err(format!(
+                    "platform: {p:?} is not one of {}",
+                    PLATFORMS.join(", ")
+                ));
             }
             p
         }
@@ -178,13 +225,18 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
     let app_version = opt_string(&mut obj, "app_version", 64)?;
     let ip = match opt_string(&mut obj, "ip", 64)? {
         Some(ip) => {
-            ip.parse::<std::net::IpAddr>().map_err(|_| format!("ip: {ip:?} is not an IP address"))?;
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("ip: {ip:?} is not an IP address"))?;
             Some(ip)
         }
         None => ctx.peer_ip.clone(),
     };
-    let user_agent = opt_string(&mut obj, "user_agent", limits.max_user_agent_bytes)?
-        .or_else(|| ctx.user_agent.clone().filter(|u| u.len() <= limits.max_user_agent_bytes));
+    let user_agent =
+        opt_string(&mut obj, "user_agent", limits.max_user_agent_bytes)?.or_else(|| {
+            ctx.user_agent
+                .clone()
+                .filter(|u| u.len() <= limits.max_user_agent_bytes)
+        });
     let event_id = match opt_string(&mut obj, "event_id", 64)? {
         Some(id) => Some(
             uuid::Uuid::parse_str(&id)
@@ -223,7 +275,11 @@ mod tests {
     use serde_json::json;
 
     fn ctx() -> RequestContext {
-        RequestContext { received_at_ms: 1_763_700_000_000, peer_ip: Some("127.0.0.1".into()), user_agent: None }
+        RequestContext {
+            received_at_ms: 1_763_700_000_000,
+            peer_ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        }
     }
 
     fn ok(v: Value) -> Event {
@@ -247,7 +303,10 @@ mod tests {
         assert_eq!(e.revenue, Some(9.99));
         assert_eq!(e.currency.as_deref(), Some("USD"));
         assert_eq!(e.event_data.len(), 4);
-        assert_eq!(e.event_id.as_deref(), Some("9f3c1d2e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"));
+        assert_eq!(
+            e.event_id.as_deref(),
+            Some("9f3c1d2e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
+        );
         assert_eq!(e.ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(e.timestamp_ms, 1_763_719_200_000);
     }
@@ -256,19 +315,26 @@ mod tests {
     fn errors_name_the_field() {
         let base = || json!({"event_type": "x", "app_id": "a", "device_id": "d"});
         assert!(err(json!({"app_id": "a", "device_id": "d"})).starts_with("event_type"));
-        let mut v = base(); v["platform"] = json!("tv");
+        let mut v = base();
+        v["platform"] = json!("tv");
         assert!(err(v).starts_with("platform"));
-        let mut v = base(); v["event_data"] = json!({"x": {"y": 1}});
+        let mut v = base();
+        v["event_data"] = json!({"x": {"y": 1}});
         assert!(err(v).starts_with("event_data.x"));
-        let mut v = base(); v["evnt"] = json!(1);
+        let mut v = base();
+        v["evnt"] = json!(1);
         assert!(err(v).contains("unknown field"));
-        let mut v = base(); v["timestamp"] = json!(5);
+        let mut v = base();
+        v["timestamp"] = json!(5);
         assert!(err(v).starts_with("timestamp"));
-        let mut v = base(); v["event_id"] = json!("nope");
+        let mut v = base();
+        v["event_id"] = json!("nope");
         assert!(err(v).starts_with("event_id"));
-        let mut v = base(); v["device_id"] = json!("x".repeat(5000));
+        let mut v = base();
+        v["device_id"] = json!("x".repeat(5000));
         assert!(err(v).starts_with("device_id"));
-        let mut v = base(); v["app_id"] = json!("../etc");
+        let mut v = base();
+        v["app_id"] = json!("../etc");
         assert!(err(v).starts_with("app_id"));
     }
 }

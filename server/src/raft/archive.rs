@@ -43,14 +43,18 @@ pub fn pack(out: &Path, files: &[(String, PathBuf)]) -> Result<(), ArchiveError>
     for (name, path) in files {
         let data = std::fs::read(path).map_err(io(path))?;
         w.write_all(&[1]).map_err(io(out))?;
-        w.write_all(&(name.len() as u32).to_le_bytes()).map_err(io(out))?;
+        w.write_all(&(name.len() as u32).to_le_bytes())
+            .map_err(io(out))?;
         w.write_all(name.as_bytes()).map_err(io(out))?;
-        w.write_all(&(data.len() as u64).to_le_bytes()).map_err(io(out))?;
+        w.write_all(&(data.len() as u64).to_le_bytes())
+            .map_err(io(out))?;
         w.write_all(&data).map_err(io(out))?;
-        w.write_all(&crc32fast::hash(&data).to_le_bytes()).map_err(io(out))?;
+        w.write_all(&crc32fast::hash(&data).to_le_bytes())
+            .map_err(io(out))?;
     }
     w.write_all(&[0]).map_err(io(out))?;
-    w.write_all(&(files.len() as u32).to_le_bytes()).map_err(io(out))?;
+    w.write_all(&(files.len() as u32).to_le_bytes())
+        .map_err(io(out))?;
     let f = w.into_inner().map_err(|e| ArchiveError::Io {
         path: out.to_path_buf(),
         source: e.into_error(),
@@ -70,7 +74,9 @@ pub fn unpack(src: &Path, dest: &Path) -> Result<Vec<String>, ArchiveError> {
     }
     let version = read_u32(&mut r, src)?;
     if version != VERSION {
-        return Err(ArchiveError::Malformed(format!("unsupported version {version}")));
+        return Err(ArchiveError::Malformed(format!(
+            "unsupported version {version}"
+        )));
     }
     let mut names = Vec::new();
     loop {
@@ -100,17 +106,23 @@ pub fn unpack(src: &Path, dest: &Path) -> Result<Vec<String>, ArchiveError> {
             .map_err(|_| ArchiveError::Malformed("file name is not UTF-8".into()))?;
         let rel = Path::new(&name);
         if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(ArchiveError::Malformed(format!("unsafe file name {name:?}")));
+            return Err(ArchiveError::Malformed(format!(
+                "unsafe file name {name:?}"
+            )));
         }
         let len = read_u64(&mut r, src)?;
         if len > total {
-            return Err(ArchiveError::Malformed(format!("file {name} claims {len} bytes")));
+            return Err(ArchiveError::Malformed(format!(
+                "file {name} claims {len} bytes"
+            )));
         }
         let mut data = vec![0u8; len as usize];
         r.read_exact(&mut data).map_err(io(src))?;
         let crc = read_u32(&mut r, src)?;
         if crc32fast::hash(&data) != crc {
-            return Err(ArchiveError::Malformed(format!("checksum mismatch in {name}")));
+            return Err(ArchiveError::Malformed(format!(
+                "checksum mismatch in {name}"
+            )));
         }
         let out = dest.join(rel);
         if let Some(parent) = out.parent() {

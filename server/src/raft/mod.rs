@@ -21,7 +21,9 @@ pub enum Request {
 pub enum Response {
     #[default]
     None,
-    Ingest { outcomes: Vec<ApplyOutcome> },
+    Ingest {
+        outcomes: Vec<ApplyOutcome>,
+    },
 }
 
 openraft::declare_raft_types!(

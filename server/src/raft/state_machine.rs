@@ -16,8 +16,8 @@ use std::sync::Arc;
 use engine::{ApplyBatch, Engine, Event};
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError,
-    StorageIOError, StoredMembership,
+    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder,
+    StorageError, StorageIOError, StoredMembership,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,7 @@ impl SnapshotStore {
             }
             std::fs::hard_link(root.join(&seg.path), &dst).map_err(snap_err)?;
         }
-        std::fs::copy(root.join("manifest.json"), building.join("manifest.json")).map_err(snap_err)?;
+        manifest.store_in(&building).map_err(snap_err)?;
         let meta_bytes = serde_json::to_vec(meta).map_err(snap_err)?;
         wal::write_atomic(&building.join("meta.json"), &meta_bytes).map_err(snap_err)?;
         let current = self.current();
@@ -127,7 +127,10 @@ impl SnapshotStore {
     }
 
     /// Packs (once) and opens the archive of the current snapshot.
-    fn open_archive(&self, meta: &SnapshotMeta<NodeId, BasicNode>) -> Result<std::fs::File, StorageError<NodeId>> {
+    fn open_archive(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+    ) -> Result<std::fs::File, StorageError<NodeId>> {
         let path = self.archive_path(&meta.snapshot_id);
         if !path.exists() {
             let current = self.current();
@@ -168,7 +171,10 @@ pub struct EventStateMachine {
 
 impl EventStateMachine {
     /// Opens the state machine; its applied position is what the engine has flushed.
-    pub fn open(engine: Engine, snapshot_dir: impl Into<PathBuf>) -> Result<Self, StorageError<NodeId>> {
+    pub fn open(
+        engine: Engine,
+        snapshot_dir: impl Into<PathBuf>,
+    ) -> Result<Self, StorageError<NodeId>> {
         let dir = snapshot_dir.into();
         std::fs::create_dir_all(&dir).map_err(snap_err)?;
         let cp = Checkpoint::from_manifest(&engine.manifest())?;
@@ -196,15 +202,16 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>> {
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    {
         let a = self.applied.lock();
         Ok((a.last_applied, a.membership.clone()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<NodeId>>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
-        I::IntoIter: Send,
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
         let Some(last) = entries.last().map(|e| e.log_id) else {
@@ -244,7 +251,9 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                 last_index: last.index,
                 checkpoint,
             })
-            .map_err(|e| -> StorageError<NodeId> { StorageIOError::apply(last, AnyError::new(&e)).into() })?;
+            .map_err(|e| -> StorageError<NodeId> {
+                StorageIOError::apply(last, AnyError::new(&e)).into()
+            })?;
         let mut it = outcomes.into_iter();
         Ok(shape
             .into_iter()
@@ -261,7 +270,9 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
         let path = self
             .snapshots
             .dir
@@ -282,11 +293,19 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
-        let received = self.snapshots.dir.join(format!("received-{}.snap", meta.snapshot_id));
+        let received = self
+            .snapshots
+            .dir
+            .join(format!("received-{}.snap", meta.snapshot_id));
         {
-            snapshot.seek(std::io::SeekFrom::Start(0)).await.map_err(snap_err)?;
+            snapshot
+                .seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(snap_err)?;
             let mut out = tokio::fs::File::create(&received).await.map_err(snap_err)?;
-            tokio::io::copy(&mut *snapshot, &mut out).await.map_err(snap_err)?;
+            tokio::io::copy(&mut *snapshot, &mut out)
+                .await
+                .map_err(snap_err)?;
             out.sync_all().await.map_err(snap_err)?;
         }
         let staged = self.engine.staging_dir().map_err(sm_err)?;
@@ -303,7 +322,9 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let Some(meta) = self.snapshots.load_meta()? else {
             return Ok(None);
         };
