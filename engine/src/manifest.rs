@@ -54,6 +54,11 @@ impl Manifest {
     pub fn store_in(&self, dir: &Path) -> Result<()> {
         store(dir, self, &CrashPoints::default())
     }
+
+    /// Reads `dir/manifest.json`; a missing file is an empty manifest.
+    pub fn load_from(dir: &Path) -> Result<Self> {
+        Ok(load(dir)?.unwrap_or_default())
+    }
 }
 
 pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {

@@ -1,8 +1,8 @@
 //! Raft wiring: the type configuration, what log entries carry, the state machine over the
 //! engine, snapshots, and the peer network.
 
-pub mod archive;
 pub mod network;
+pub mod snapshot;
 pub mod state_machine;
 
 use engine::{ApplyOutcome, Event};
@@ -34,7 +34,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = tokio::fs::File,
+        SnapshotData = snapshot::SnapshotDir,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

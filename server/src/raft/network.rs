@@ -2,13 +2,14 @@
 //! another node reports it unreachable. (The multi-node HTTP transport is the subject of the
 //! cluster issue; nothing here pretends a message was delivered.)
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::future::Future;
+
+use openraft::error::{Fatal, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, OptionalSend, Snapshot, Vote};
 
 use super::{NodeId, TypeConfig};
 
@@ -42,15 +43,16 @@ impl RaftNetwork<TypeConfig> for NoPeerClient {
         Err(unreachable(self.0))
     }
 
-    async fn install_snapshot(
+    async fn full_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _vote: Vote<NodeId>,
+        _snapshot: Snapshot<TypeConfig>,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
-        Err(unreachable(self.0))
+    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        Err(StreamingError::Unreachable(Unreachable::new(&NoPeer(
+            self.0,
+        ))))
     }
 
     async fn vote(
