@@ -133,6 +133,7 @@ async fn connection(
     let mut seq: u64 = 0;
     let n_events = template.events() as u64;
     let mut last_err = None;
+    let mut reported = false;
     loop {
         let now = Instant::now();
         if now >= end {
@@ -155,8 +156,21 @@ async fn connection(
         let ok = match sender.send_request(req).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let _ = resp.into_body().collect().await;
-                status == 202 || status == 200
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let ok = status == 202 || status == 200;
+                if !ok && !reported {
+                    reported = true;
+                    eprintln!(
+                        "connection {c}: HTTP {status}: {}",
+                        String::from_utf8_lossy(&body[..body.len().min(300)])
+                    );
+                }
+                ok
             }
             Err(e) => {
                 last_err = Some(e.to_string());

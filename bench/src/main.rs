@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 
 use crate::body::BodyTemplate;
+
+/// Same allocator as the appliance, so the ceilings are measured on equal terms.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::loadgen::{LoadResult, LoadSpec};
 
 #[derive(Parser)]
@@ -34,6 +38,20 @@ enum Cmd {
     ServeParse {
         #[arg(long)]
         addr: SocketAddr,
+    },
+    /// Drive load against a running server and print throughput and latency.
+    Load {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Requests per second (open loop); omit to saturate.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Run the ingest comparison and print a markdown table.
     Ingest {
@@ -61,6 +79,33 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::ServeHello { addr } => rt.block_on(servers::hello(addr)),
         Cmd::ServeParse { addr } => rt.block_on(servers::parse_only(addr)),
+        Cmd::Load {
+            addr,
+            batch,
+            connections,
+            duration,
+            rate,
+        } => rt.block_on(async {
+            let spec = LoadSpec {
+                addr,
+                path: "/v1/events".into(),
+                connections,
+                rate,
+                duration: Duration::from_secs(duration),
+                warmup: Duration::from_secs(1),
+            };
+            let r = loadgen::run(&spec, Arc::new(BodyTemplate::new("bench_app", batch, 7))).await?;
+            println!(
+                "events/s {:.0}  req/s {:.0}  p50 {:.2} ms  p99 {:.2} ms  p999 {:.2} ms  errors {}",
+                r.events_per_sec(),
+                r.requests_per_sec(),
+                r.ms(0.5),
+                r.ms(0.99),
+                r.ms(0.999),
+                r.errors
+            );
+            Ok(())
+        }),
         Cmd::Ingest {
             bin,
             batches,

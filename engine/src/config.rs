@@ -18,6 +18,9 @@ pub struct EngineConfig {
     pub row_group_rows: usize,
     /// Check size and xxh3 of every segment when opening (detects damaged files at start).
     pub verify_segments_on_open: bool,
+    /// Nice value of the background flush thread (0–19; higher yields more CPU to ingest and
+    /// queries). Flushing is throughput work; acknowledgement latency should not wait for it.
+    pub flush_thread_nice: i32,
     /// Fault-test hooks; never set in production.
     #[serde(skip)]
     pub crash_points: CrashPoints,
@@ -32,6 +35,7 @@ impl Default for EngineConfig {
             zstd_level: 1,
             row_group_rows: 128 * 1024,
             verify_segments_on_open: true,
+            flush_thread_nice: 10,
             crash_points: CrashPoints::default(),
         }
     }
@@ -44,6 +48,9 @@ impl EngineConfig {
         }
         if !(1..=22).contains(&self.zstd_level) {
             return Err("engine.zstd_level must be within 1..=22".into());
+        }
+        if !(0..=19).contains(&self.flush_thread_nice) {
+            return Err("engine.flush_thread_nice must be within 0..=19".into());
         }
         if self.row_group_rows < 1024 {
             return Err("engine.row_group_rows must be at least 1024".into());

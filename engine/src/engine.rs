@@ -19,6 +19,7 @@ use arrow::array::RecordBatch;
 use parking_lot::{Condvar, Mutex};
 
 use crate::config::EngineConfig;
+use crate::dedupe::{self, DedupeSet};
 use crate::error::{EngineError, Result};
 use crate::event::{ApplyOutcome, Event};
 use crate::manifest::{self, sync_dir, write_synced, Manifest, SegmentMeta};
@@ -71,7 +72,7 @@ struct State {
     active: Memtable,
     active_since: Option<Instant>,
     rotated: VecDeque<Arc<Rotated>>,
-    dedupe: HashSet<u128>,
+    dedupe: DedupeSet,
     applied_index: Option<u64>,
     checkpoint: serde_json::Value,
     failed: Option<String>,
@@ -90,14 +91,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
-}
-
-fn dedupe_key(app_id: &str, event_id: &str) -> u128 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(app_id.as_bytes());
-    h.update(&[0]);
-    h.update(event_id.as_bytes());
-    h.digest128()
 }
 
 impl Engine {
@@ -131,9 +124,13 @@ impl Engine {
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
+        let nice = engine.inner.cfg.flush_thread_nice;
         std::thread::Builder::new()
             .name("engine-flush".into())
-            .spawn(move || flush_loop(weak, rx))
+            .spawn(move || {
+                lower_thread_priority(nice);
+                flush_loop(weak, rx)
+            })
             .map_err(|e| EngineError::io(&engine.inner.base, e))?;
         Ok(engine)
     }
@@ -172,7 +169,7 @@ impl Engine {
             let mut out = ApplyOutcome::default();
             for e in events.iter() {
                 if let Some(id) = &e.event_id {
-                    if !s.dedupe.insert(dedupe_key(&e.app_id, id)) {
+                    if !s.dedupe.insert(dedupe::key(&e.app_id, id)) {
                         out.duplicates += 1;
                         continue;
                     }
@@ -379,7 +376,7 @@ fn set_current(base: &Path, name: &str) -> Result<()> {
 /// Loads a generation: its manifest, removing segment files no manifest names (left by a flush
 /// that crashed before its manifest edit; their rows are still in the log), verifying the rest,
 /// and rebuilding the dedupe set from the stored event ids.
-fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, HashSet<u128>)> {
+fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeSet)> {
     let manifest = manifest::load(root)?.unwrap_or_default();
     let _ = std::fs::remove_file(root.join(format!("{}.tmp", manifest::MANIFEST_FILE)));
     let listed: HashSet<PathBuf> = manifest
@@ -388,7 +385,7 @@ fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, HashSet
         .map(|s| root.join(&s.path))
         .collect();
     remove_orphans(&root.join(SEGMENTS_DIR), &listed)?;
-    let mut dedupe = HashSet::new();
+    let mut dedupe = DedupeSet::new();
     for seg in &manifest.segments {
         if cfg.verify_segments_on_open {
             segment::verify(root, seg)?;
@@ -400,7 +397,7 @@ fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, HashSet
             });
         }
         segment::read_event_ids(root, seg, |app, id| {
-            dedupe.insert(dedupe_key(app, id));
+            dedupe.insert(dedupe::key(app, id));
         })?;
     }
     Ok((manifest, dedupe))
@@ -421,6 +418,22 @@ fn remove_orphans(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sets the calling thread's nice value (Linux: per thread). Failure only costs latency.
+#[allow(unsafe_code)]
+fn lower_thread_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if rc != 0 {
+        tracing::warn!(nice, "could not lower the flush thread's priority");
+    }
 }
 
 fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {

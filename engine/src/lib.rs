@@ -7,6 +7,7 @@
 
 mod config;
 mod crash;
+mod dedupe;
 mod engine;
 mod error;
 mod event;

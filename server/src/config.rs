@@ -49,7 +49,8 @@ pub struct RaftSettings {
     pub max_requests_per_entry: usize,
     /// Most events coalesced into one log entry.
     pub max_events_per_entry: usize,
-    /// Log entries being replicated/applied at once by the ingest proposer.
+    /// Log entries being replicated/applied at once by the ingest proposer; requests arriving
+    /// meanwhile are coalesced into the next entry.
     pub max_inflight_entries: usize,
 }
 
@@ -63,7 +64,7 @@ impl Default for RaftSettings {
             keep_after_snapshot: 1000,
             max_requests_per_entry: 256,
             max_events_per_entry: 20_000,
-            max_inflight_entries: 16,
+            max_inflight_entries: 1,
         }
     }
 }

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use unmogrowp_server::{router, Node, ServerConfig};
 
+/// Ingest and queries allocate many small, short-lived objects (JSON values, strings, Arrow
+/// buffers); mimalloc handles that pattern far better than glibc malloc (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "unmogrowp",

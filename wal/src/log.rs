@@ -123,7 +123,20 @@ impl Wal {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| WalError::io(&dir, e))?;
         sync_dir(&dir)?;
-        let (recovered, report) = recover(&dir, opts.max_record_bytes)?;
+        let (mut recovered, report) = recover(&dir, opts.max_record_bytes)?;
+        // Segments wholly at or below the purge point were dropped before a crash but not yet
+        // unlinked: remove them now (the newest segment always stays).
+        if let Some(p) = purged_upto {
+            let mut removed = false;
+            while recovered.len() > 1 && recovered[1].first_index <= p + 1 {
+                let seg = recovered.remove(0);
+                std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+                removed = true;
+            }
+            if removed {
+                sync_dir(&dir)?;
+            }
+        }
         let mut segments = BTreeMap::new();
         for seg in recovered {
             let file = OpenOptions::new()
@@ -159,8 +172,15 @@ impl Wal {
             purged_upto,
             failed: None,
         }));
+        let (del_tx, del_rx) = mpsc::channel::<PathBuf>();
+        let del_dir = dir.clone();
+        std::thread::Builder::new()
+            .name("wal-deleter".into())
+            .spawn(move || delete_loop(&del_dir, del_rx))
+            .map_err(|e| WalError::io(&dir, e))?;
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
+            deleter: del_tx,
             dir: dir.clone(),
             opts: opts.clone(),
             shared: shared.clone(),
@@ -343,6 +363,8 @@ struct Active {
 
 /// The single thread that performs all write IO.
 struct Writer {
+    /// Segment files dropped by a purge, removed off the append path.
+    deleter: mpsc::Sender<PathBuf>,
     dir: PathBuf,
     opts: WalOptions,
     shared: Arc<RwLock<Shared>>,
@@ -565,7 +587,6 @@ impl Writer {
         let mut s = self.shared.write();
         s.purged_upto = Some(s.purged_upto.map_or(upto, |p| p.max(upto)));
         let firsts: Vec<u64> = s.segments.keys().copied().collect();
-        let mut dir_changed = false;
         for (i, first) in firsts.iter().enumerate() {
             let end = match firsts.get(i + 1) {
                 Some(next_first) => *next_first,
@@ -579,12 +600,14 @@ impl Writer {
                 break;
             }
             if let Some(seg) = s.segments.remove(first) {
-                std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
-                dir_changed = true;
+                // The purge point is already durable (the owner stores it first) and the files
+                // are out of the index, so unlinking can happen off the append path; files left
+                // by a crash are removed by the next open.
+                if self.deleter.send(seg.path.clone()).is_err() {
+                    std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+                    sync_dir(&self.dir)?;
+                }
             }
-        }
-        if dir_changed {
-            sync_dir(&self.dir)?;
         }
         let keep = s.tail.split_off(&(upto + 1));
         let dropped = std::mem::replace(&mut s.tail, keep);
@@ -595,6 +618,22 @@ impl Writer {
             s.written_end = Some(next);
         }
         Ok(())
+    }
+}
+
+/// Removes purged segment files in the background, fsyncing the directory after each batch.
+fn delete_loop(dir: &Path, rx: mpsc::Receiver<PathBuf>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        for p in &batch {
+            if let Err(e) = std::fs::remove_file(p) {
+                tracing::warn!(path = %p.display(), error = %e, "could not remove purged log segment");
+            }
+        }
+        if let Err(e) = sync_dir(dir) {
+            tracing::warn!(error = %e, "could not fsync the log directory after purging");
+        }
     }
 }
 

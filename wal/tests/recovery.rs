@@ -251,3 +251,27 @@ fn truncate_and_purge_survive_reopen() {
         segments(d.path())[0].file_name().unwrap().to_str().unwrap() != format!("{:020}.wal", 1)
     );
 }
+
+#[test]
+fn segments_below_the_purge_point_left_by_a_crash_are_removed_at_open() {
+    let d = fresh(300);
+    let before = segments(d.path()).len();
+    assert!(before >= 3);
+    // As if the purge point (200) was stored but the process died before unlinking.
+    let wal = Wal::open(d.path(), opts(), Some(200)).unwrap();
+    assert_eq!(wal.range(), 201..301);
+    check_prefix(&wal, 301);
+    let after = segments(d.path());
+    assert!(after.len() < before, "no segment was removed");
+    let first_kept: u64 = after[0]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        first_kept <= 201,
+        "a segment holding live records was removed"
+    );
+}
