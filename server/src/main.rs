@@ -92,7 +92,7 @@ async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let node = Node::start(cfg).await?;
-    tracing::info!(%addr, "unmogrowp is serving: dashboard and API at http://{addr}/");
+    tracing::info!(%addr, "unmogrowp is serving: API at http://{addr}/ (see GET /)");
     let app = router(node.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -213,6 +213,7 @@ fn query_answers_and_errors() {
 fn ops_endpoints() {
     let (_d, n) = node();
     assert_eq!(n.get("/health").body["status"], "ok");
+    assert_eq!(n.get("/").body["endpoints"]["ingest"], "POST /v1/events");
     assert_eq!(n.get("/ready").status, 200);
     let a = n.get("/no/such/route");
     assert_eq!(a.status, 404);

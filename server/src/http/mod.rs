@@ -19,6 +19,7 @@ use crate::node::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(ops::index))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -13,6 +13,21 @@ use super::ApiError;
 use crate::metrics::{write_metric, write_summary};
 use crate::node::AppState;
 
+/// `GET /`: what this server is and where its endpoints are.
+pub(crate) async fn index() -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "unmogrowp",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": {
+            "ingest": "POST /v1/events",
+            "query": "POST /api/analytics/query",
+            "health": "GET /health",
+            "ready": "GET /ready",
+            "metrics": "GET /metrics"
+        }
+    }))
+}
+
 pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
