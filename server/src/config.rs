@@ -43,7 +43,9 @@ pub struct RaftSettings {
     pub election_timeout_max_ms: u64,
     /// Take a snapshot (flush + purge the log below it) once the log holds this many bytes.
     pub snapshot_log_bytes: u64,
-    /// Entries kept in the log below a snapshot, for followers slightly behind.
+    /// Entries kept in the log below a snapshot, for followers slightly behind. Entries can
+    /// hold up to `max_events_per_entry` events, so keep this small: a follower further behind
+    /// catches up from the snapshot instead.
     pub keep_after_snapshot: u64,
     /// Most ingest requests coalesced into one log entry.
     pub max_requests_per_entry: usize,
@@ -61,7 +63,7 @@ impl Default for RaftSettings {
             election_timeout_min_ms: 1500,
             election_timeout_max_ms: 3000,
             snapshot_log_bytes: 512 << 20,
-            keep_after_snapshot: 1000,
+            keep_after_snapshot: 100,
             max_requests_per_entry: 256,
             max_events_per_entry: 20_000,
             max_inflight_entries: 1,

@@ -198,7 +198,12 @@ async fn housekeeping(state: AppState) {
         }
         let bytes = state.log.wal().disk_bytes();
         let cooled = last_trigger.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
-        if bytes >= state.cfg.raft.snapshot_log_bytes && cooled {
+        // Only when a snapshot would let the log be purged further than it already is.
+        let m = state.raft.metrics().borrow().clone();
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let covered = m.snapshot.map_or(0, |l| l.index);
+        let progress = applied.saturating_sub(covered) > state.cfg.raft.keep_after_snapshot;
+        if bytes >= state.cfg.raft.snapshot_log_bytes && cooled && progress {
             last_trigger = Some(Instant::now());
             tracing::info!(
                 log_bytes = bytes,
