@@ -75,7 +75,13 @@ fn bit_flip_in_sealed_log_segment_is_detected() {
 fn damaged_parquet_segment_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
-    let mut node = TestNode::new(&data, &[("UNMOGROWP_ENGINE__FLUSH_ROWS", "100")]);
+    let mut node = TestNode::new(
+        &data,
+        &[
+            ("UNMOGROWP_ENGINE__FLUSH_ROWS", "100"),
+            ("UNMOGROWP_ENGINE__FLUSH_INTERVAL_SECS", "1"),
+        ],
+    );
     node.start();
     ingest_some(&node, 4);
     // Wait for the background flush to list a segment.

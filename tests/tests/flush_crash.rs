@@ -115,23 +115,31 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
                 .all(|id| acked.contains(id) || unknown.contains(id)),
             "[{point}] phantom events"
         );
-        // Every segment file on disk is in the manifest (no orphans survive recovery).
-        let mut files = Vec::new();
-        parquet_files(&dir.path().join("node/table"), &mut files);
+        // Every segment file on disk is in the manifest (no orphans survive recovery). A flush
+        // started by the replay may be between writing its file and its manifest edit, so wait
+        // for the two to agree; an orphan left by the crash would never be listed.
         let listed = node.count("SELECT count(*) FROM events") as usize;
         assert_eq!(listed, present.len());
-        let metrics = node.get("/metrics").body;
-        let text = metrics.as_str().unwrap_or_default().to_string();
-        let seg_line = text
-            .lines()
-            .find(|l| l.starts_with("unmogrowp_engine_segments "))
-            .unwrap();
-        let segs: usize = seg_line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert_eq!(
-            files.len(),
-            segs,
-            "[{point}] segment files on disk {files:?} vs manifest {segs}"
-        );
+        let t0 = std::time::Instant::now();
+        loop {
+            let mut files = Vec::new();
+            parquet_files(&dir.path().join("node/table"), &mut files);
+            let metrics = node.get("/metrics").body;
+            let text = metrics.as_str().unwrap_or_default().to_string();
+            let seg_line = text
+                .lines()
+                .find(|l| l.starts_with("unmogrowp_engine_segments "))
+                .unwrap();
+            let segs: usize = seg_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            if files.len() == segs {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "[{point}] segment files on disk {files:?} vs {segs} in the manifest"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         // --- phase: the table keeps working: more ingest and a flush after recovery
         assert!(send(&node, &mut acked, &mut unknown));
         eprintln!(
