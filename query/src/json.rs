@@ -41,6 +41,19 @@ macro_rules! prim {
     }};
 }
 
+/// One JSON string (or null) per row of a text column.
+fn text<'a>(arr: &'a dyn Array, value: impl Fn(usize) -> &'a str) -> Vec<Value> {
+    (0..arr.len())
+        .map(|i| {
+            if arr.is_null(i) {
+                Value::Null
+            } else {
+                Value::String(value(i).to_string())
+            }
+        })
+        .collect()
+}
+
 fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
     let n = arr.len();
     Ok(match arr.data_type() {
@@ -67,42 +80,9 @@ fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
         DataType::UInt64 => prim!(arr, UInt64Type, |v: u64| Value::from(v)),
         DataType::Float32 => prim!(arr, Float32Type, |v: f32| float(v as f64)),
         DataType::Float64 => prim!(arr, Float64Type, float),
-        DataType::Utf8 => {
-            let a = arr.as_string::<i32>();
-            (0..n)
-                .map(|i| {
-                    if a.is_null(i) {
-                        Value::Null
-                    } else {
-                        Value::String(a.value(i).to_string())
-                    }
-                })
-                .collect()
-        }
-        DataType::LargeUtf8 => {
-            let a = arr.as_string::<i64>();
-            (0..n)
-                .map(|i| {
-                    if a.is_null(i) {
-                        Value::Null
-                    } else {
-                        Value::String(a.value(i).to_string())
-                    }
-                })
-                .collect()
-        }
-        DataType::Utf8View => {
-            let a = arr.as_string_view();
-            (0..n)
-                .map(|i| {
-                    if a.is_null(i) {
-                        Value::Null
-                    } else {
-                        Value::String(a.value(i).to_string())
-                    }
-                })
-                .collect()
-        }
+        DataType::Utf8 => text(arr, |i| arr.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => text(arr, |i| arr.as_string::<i64>().value(i)),
+        DataType::Utf8View => text(arr, |i| arr.as_string_view().value(i)),
         DataType::Map(_, _) => {
             let m = arr.as_map();
             let mut out = Vec::with_capacity(n);

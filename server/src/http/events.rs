@@ -35,28 +35,24 @@ pub(crate) async fn ingest(
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let content_encoding = header_str(&req, header::CONTENT_ENCODING);
     let body = read_body(req.into_body(), limits.max_body_bytes).await?;
-    let limits_owned = limits.clone();
-    // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
-    let parsed = if body.len() > 64 * 1024 {
-        tokio::task::spawn_blocking(move || {
-            parse_events(
-                &body,
-                content_type.as_deref(),
-                content_encoding.as_deref(),
-                &limits_owned,
-                &ctx,
-            )
-        })
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-    } else {
+    let body_len = body.len();
+    let cfg = state.cfg.clone();
+    let parse = move || {
         parse_events(
             &body,
             content_type.as_deref(),
             content_encoding.as_deref(),
-            &limits_owned,
+            &cfg.ingest,
             &ctx,
         )
+    };
+    // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
+    let parsed = if body_len > 64 * 1024 {
+        tokio::task::spawn_blocking(parse).await.map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?
+    } else {
+        parse()
     };
     let (events, rejected) = parsed?;
     let m = &state.metrics;
