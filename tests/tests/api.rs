@@ -245,3 +245,27 @@ fn second_process_on_same_data_dir_is_refused() {
         .expect("second process must exit");
     assert!(!st.success());
 }
+
+/// A client still uploading an oversize body gets the 413 JSON answer, not a reset connection.
+#[test]
+fn oversize_body_sent_slowly_still_gets_a_413_answer() {
+    use std::io::{Read, Write};
+    let (_d, n) = node();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", n.port)).unwrap();
+    let total = 1_000_000usize; // limit in this test is 200,000 bytes
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 50_000];
+    for _ in 0..total / chunk.len() {
+        s.write_all(&chunk)
+            .expect("the server must keep reading while the client uploads");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains("\"body_too_large\""), "{resp}");
+}

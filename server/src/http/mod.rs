@@ -48,27 +48,50 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     resp
 }
 
+/// Bytes of an oversize body read and discarded before answering 413, so a client that is
+/// still uploading can finish and read the answer instead of hitting a reset connection.
+const OVERSIZE_DRAIN_BYTES: usize = 64 << 20;
+/// How long that draining may take.
+const OVERSIZE_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reads a whole body up to `limit` bytes, answering 413 beyond it.
 pub(crate) async fn read_body(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request body is larger than {limit} bytes"),
-            )
-        } else {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "bad_body",
                 format!("could not read the request body: {e}"),
             )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            // Drain (bounded in bytes and time), then refuse.
+            let mut drained = buf.len() + data.len();
+            let _ = tokio::time::timeout(OVERSIZE_DRAIN_TIME, async {
+                while drained < OVERSIZE_DRAIN_BYTES {
+                    match body.frame().await {
+                        Some(Ok(f)) => drained += f.data_ref().map_or(0, |d| d.len()),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body is larger than {limit} bytes"),
+            ));
         }
-    })
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
 }
