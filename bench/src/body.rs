@@ -85,16 +85,63 @@ impl BodyTemplate {
         self.id_offsets.len()
     }
 
-    /// A body whose event ids are `base`, `base+1`, …  (`base` makes them unique per run).
-    pub(crate) fn render(&self, base: u64) -> Bytes {
+    /// A body whose event ids are `{run:08x}-0000-4000-8000-{base+i:012x}` for event `i`:
+    /// `run` tells runs apart, `base` (< 2^48) connections and requests within a run.
+    pub(crate) fn render(&self, run: u32, base: u64) -> Bytes {
         let mut b = self.bytes.clone();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, off) in self.id_offsets.iter().enumerate() {
-            let v = base + i as u64;
-            for d in 0..12 {
-                b[off + 11 - d] = HEX[((v >> (4 * d)) & 0xf) as usize];
-            }
+            put_hex(&mut b[off - ID_PREFIX.len()..][..8], u64::from(run));
+            put_hex(&mut b[*off..][..12], base + i as u64);
         }
         Bytes::from(b)
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `v` into `out`, most significant first.
+fn put_hex(out: &mut [u8], v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = out.len();
+    for (d, slot) in out.iter_mut().rev().enumerate() {
+        *slot = HEX[((v >> (4 * d)) & 0xf) as usize];
+    }
+    debug_assert!(n == 16 || v >> (4 * n) == 0, "{v:#x} does not fit {n} hex digits");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn ids(body: &[u8]) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).expect("valid JSON");
+        let events = match v {
+            serde_json::Value::Array(a) => a,
+            one => vec![one],
+        };
+        events
+            .iter()
+            .map(|e| e["event_id"].as_str().expect("event_id").to_string())
+            .collect()
+    }
+
+    /// Every event the generator sends in a run, across connections and requests, and across
+    /// two runs, has its own id (an earlier layout overlapped the connection and time bits).
+    #[test]
+    fn event_ids_are_unique_across_connections_requests_and_runs() {
+        for batch in [1, 7] {
+            let t = BodyTemplate::new("app", batch, 1);
+            let mut seen = HashSet::new();
+            for run in [0x1234_5600, 0x1234_5601] {
+                for c in 0..64u64 {
+                    for seq in 0..50u64 {
+                        let base = super::super::loadgen::id_base(c) + seq * batch as u64;
+                        for id in ids(&t.render(run, base)) {
+                            assert!(seen.insert(id.clone()), "duplicate id {id}");
+                        }
+                    }
+                }
+            }
+            assert_eq!(seen.len(), 2 * 64 * 50 * batch);
+        }
     }
 }

@@ -50,6 +50,12 @@ impl LoadResult {
 
 static RUN_ID: AtomicU64 = AtomicU64::new(0);
 
+/// The first event-id sequence number of connection `c` (< 256): connections own disjoint
+/// ranges of 2^40 ids within the 48-bit field.
+pub(crate) fn id_base(c: u64) -> u64 {
+    c << 40
+}
+
 pub(crate) async fn run(
     spec: &LoadSpec,
     template: Arc<BodyTemplate>,
@@ -63,18 +69,19 @@ pub(crate) async fn run(
     let start = Instant::now() + Duration::from_millis(50);
     let measure_from = start + spec.warmup;
     let end = measure_from + spec.duration;
-    // Unique event ids across runs and connections: high bits from time, then counters.
-    let run = RUN_ID.fetch_add(1, Ordering::Relaxed);
-    let epoch = (std::time::SystemTime::now()
+    // Unique event ids: the run (time in seconds and a counter) fills the id's first 32 bits,
+    // the connection and its request sequence the last 48 (see `id_base`).
+    let run = ((std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        & 0xffff)
-        << 32;
+        .as_secs() as u32)
+        << 8)
+        | (RUN_ID.fetch_add(1, Ordering::Relaxed) as u32 & 0xff);
+    anyhow::ensure!(spec.connections <= 256, "at most 256 connections");
     let mut tasks = Vec::new();
     for c in 0..spec.connections {
         let spec = spec.clone();
         let (hist, counters, template) = (hist.clone(), counters.clone(), template.clone());
-        let id_base = epoch | ((run & 0xff) << 24) | ((c as u64) << 40);
+        let id_base = id_base(c as u64);
         tasks.push(tokio::spawn(async move {
             connection(
                 spec,
@@ -85,6 +92,7 @@ pub(crate) async fn run(
                 hist,
                 counters,
                 template,
+                run,
                 id_base,
             )
             .await
@@ -113,6 +121,7 @@ async fn connection(
     hist: Arc<Mutex<Histogram<u64>>>,
     counters: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
     template: Arc<BodyTemplate>,
+    run: u32,
     id_base: u64,
 ) -> anyhow::Result<()> {
     let stream = tokio::net::TcpStream::connect(&spec.addr).await?;
@@ -147,7 +156,8 @@ async fn connection(
         } else {
             Instant::now()
         };
-        let body = template.render(id_base + seq * n_events);
+        anyhow::ensure!(seq * n_events < 1 << 40, "event id space of a connection exhausted");
+        let body = template.render(run, id_base + seq * n_events);
         seq += 1;
         let req = Request::post(&spec.path)
             .header("host", "bench")

@@ -249,6 +249,13 @@ async fn ingest(
             )
             .await?;
             let epf = if name == "appliance" {
+                // Every generated event id is unique; a duplicate means the generator is
+                // broken and the cell would measure the (cheaper) duplicate path.
+                let dups = metric(t.addr, r#"unmogrowp_ingest_events_total{outcome="duplicate"}"#);
+                anyhow::ensure!(
+                    dups == Some(0.0),
+                    "the appliance counted {dups:?} duplicate events; the generator must send unique ids"
+                );
                 metric(t.addr, "unmogrowp_events_per_fsync")
                     .map_or("?".into(), |v| format!("{v:.0}"))
             } else {
