@@ -160,9 +160,9 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
             None,
         ),
         _ => {
-            let dir = tempfile::tempdir_in(
-                std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into()),
-            )?;
+            let parent = std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into());
+            std::fs::create_dir_all(&parent)?;
+            let dir = tempfile::tempdir_in(parent)?;
             let c = Command::new(bin)
                 .args(["serve", "--data-dir"])
                 .arg(dir.path())
