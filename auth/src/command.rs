@@ -1,0 +1,78 @@
+//! The replicated requests that change auth state, and what applying one produced.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::model::{ApiKey, App, Session, User, UserPatch};
+
+/// One change plus the audit records that describe it, applied atomically. Everything
+/// non-deterministic was decided by the proposing node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuthRequest {
+    pub at_ms: i64,
+    /// The node that proposed it.
+    pub node: u64,
+    pub op: AuthOp,
+    pub audit: Vec<AuditEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum AuthOp {
+    /// First start: the cluster's JWT secret (hex) and the first admin. Ignored once done.
+    Bootstrap { jwt_secret: String, admin: User },
+    CreateUser { user: User },
+    UpdateUser { id: String, patch: UserPatch },
+    DeleteUser { id: String },
+    /// Clears a lockout (the legitimate user's unlock path is an admin).
+    UnlockUser { id: String },
+    LoginSucceeded { user_id: String, session: Session },
+    /// A wrong password for `email` (which may not exist): counts towards the lockout.
+    LoginFailed { email: String },
+    RotateRefresh {
+        session_id: String,
+        presented_jti: String,
+        new_jti: String,
+        expires_at_ms: i64,
+    },
+    RevokeSession { session_id: String },
+    CreateApp { app: App, key: ApiKey },
+    UpdateApp { id: String, name: String },
+    DeleteApp { id: String },
+    /// Adds a key to an app; with `revoke_others` it replaces every active key (rotation).
+    CreateKey { key: ApiKey, revoke_others: bool },
+    RevokeKey { app_id: String, key_id: String },
+    /// Only the audit records.
+    AuditOnly,
+}
+
+/// What applying a request did. Errors of the *request* (not of the store) are outcomes, so
+/// every node reaches the same conclusion.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum AuthOutcome {
+    Ok,
+    /// Already applied before a restart; nobody is waiting for it.
+    Replayed,
+    AlreadyBootstrapped,
+    Conflict(String),
+    NotFound(String),
+    /// The account is locked until this time (ms).
+    Locked { until_ms: i64 },
+    /// A superseded refresh token was presented; the whole session is now revoked.
+    RefreshReused,
+    SessionRevoked,
+}
+
+impl AuthOutcome {
+    /// The outcome as written into audit records.
+    pub fn audit_text(&self) -> String {
+        match self {
+            AuthOutcome::Ok | AuthOutcome::Replayed => "success".into(),
+            AuthOutcome::AlreadyBootstrapped => "noop: already bootstrapped".into(),
+            AuthOutcome::Conflict(m) => format!("failure: conflict: {m}"),
+            AuthOutcome::NotFound(m) => format!("failure: not found: {m}"),
+            AuthOutcome::Locked { until_ms } => format!("failure: locked until {until_ms}"),
+            AuthOutcome::RefreshReused => "failure: refresh token reused; session revoked".into(),
+            AuthOutcome::SessionRevoked => "failure: session revoked".into(),
+        }
+    }
+}

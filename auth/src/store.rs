@@ -1,0 +1,601 @@
+//! [`AuthStore`]: the auth state in RocksDB, mirrored in memory for per-request checks.
+//!
+//! Keys (one column family, prefixed so `ldb scan` reads naturally): `m/applied` (last applied
+//! Raft index, u64 big-endian), `m/secret` (JWT secret, hex), `m/head` (audit head
+//! `[seq, hash]`), `u/<user id>`, `a/<app id>`, `k/<sha256 of key>`, `s/<session id>`,
+//! `l/<seq, 20 digits>` (audit records). Values are JSON.
+//!
+//! Durability: each applied request is one `WriteBatch` written with `sync = true` and carries
+//! the applied index, so replaying the Raft log after a crash skips what is already stored and
+//! nothing applied is lost even if the engine's flushed position is further ahead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::audit::{self, AuditRecord, VerifyReport};
+use crate::command::{AuthOp, AuthOutcome, AuthRequest};
+use crate::model::{ApiKey, App, Session, User};
+use crate::policy::{effective_permissions, Principal, Role};
+use crate::AuthError;
+
+/// Failed-login limits; part of the replicated semantics, so identical on every node.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutPolicy {
+    /// Failures within `window_secs` that lock the account.
+    pub max_failures: u32,
+    pub window_secs: u64,
+    /// First lockout; each further one doubles, up to `max_lock_secs`.
+    pub lock_secs: u64,
+    pub max_lock_secs: u64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window_secs: 900,
+            lock_secs: 60,
+            max_lock_secs: 3600,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    applied: u64,
+    secret: Option<Vec<u8>>,
+    users: HashMap<String, User>,
+    by_email: HashMap<String, String>,
+    apps: BTreeMap<String, App>,
+    /// By key hash.
+    keys: HashMap<String, ApiKey>,
+    sessions: HashMap<String, Session>,
+    head: (u64, String),
+}
+
+/// Why a credential was refused (all map to 401).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Denied {
+    #[error("unknown user")]
+    UnknownUser,
+    #[error("the user is disabled")]
+    Disabled,
+    #[error("the session was revoked or has expired")]
+    SessionInvalid,
+    #[error("unknown or revoked API key")]
+    BadKey,
+}
+
+/// Shared handle; clones share the database and the in-memory index.
+#[derive(Clone)]
+pub struct AuthStore {
+    db: Arc<DB>,
+    state: Arc<RwLock<State>>,
+    policy: LockoutPolicy,
+}
+
+fn dec<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, AuthError> {
+    serde_json::from_slice(v).map_err(|source| AuthError::Decode {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn audit_key(seq: u64) -> String {
+    format!("l/{seq:020}")
+}
+
+impl AuthStore {
+    /// Opens (creating if needed) the store at `path` and loads the index.
+    pub fn open(path: &Path, policy: LockoutPolicy) -> Result<Self, AuthError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_paranoid_checks(true);
+        opts.set_keep_log_file_num(4);
+        let db = DB::open(&opts, path)?;
+        Self::from_db(db, policy)
+    }
+
+    /// Opens read-only (for `unmogrowp audit verify` next to a running node).
+    pub fn open_read_only(path: &Path) -> Result<Self, AuthError> {
+        let mut opts = Options::default();
+        opts.set_paranoid_checks(true);
+        let db = DB::open_for_read_only(&opts, path, false)?;
+        Self::from_db(db, LockoutPolicy::default())
+    }
+
+    fn from_db(db: DB, policy: LockoutPolicy) -> Result<Self, AuthError> {
+        let mut st = State {
+            head: (0, audit::GENESIS_HASH.to_string()),
+            ..State::default()
+        };
+        for item in db.iterator(IteratorMode::Start) {
+            let (k, v) = item?;
+            match k.get(..2) {
+                Some(b"u/") => {
+                    let u: User = dec(&k, &v)?;
+                    st.by_email.insert(u.email.clone(), u.id.clone());
+                    st.users.insert(u.id.clone(), u);
+                }
+                Some(b"a/") => {
+                    let a: App = dec(&k, &v)?;
+                    st.apps.insert(a.id.clone(), a);
+                }
+                Some(b"k/") => {
+                    let key: ApiKey = dec(&k, &v)?;
+                    st.keys.insert(key.hash.clone(), key);
+                }
+                Some(b"s/") => {
+                    let s: Session = dec(&k, &v)?;
+                    st.sessions.insert(s.id.clone(), s);
+                }
+                Some(b"m/") => match &k[..] {
+                    b"m/applied" => {
+                        let b: [u8; 8] = v[..].try_into().map_err(|_| {
+                            AuthError::Corrupt("m/applied is not 8 bytes".into())
+                        })?;
+                        st.applied = u64::from_be_bytes(b);
+                    }
+                    b"m/secret" => {
+                        let s: String = dec(&k, &v)?;
+                        st.secret = Some(hex::decode(s).map_err(|e| {
+                            AuthError::Corrupt(format!("m/secret: {e}"))
+                        })?);
+                    }
+                    b"m/head" => st.head = dec(&k, &v)?,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        Ok(Self {
+            db: Arc::new(db),
+            state: Arc::new(RwLock::new(st)),
+            policy,
+        })
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.state.read().applied
+    }
+
+    pub fn is_bootstrapped(&self) -> bool {
+        self.state.read().secret.is_some()
+    }
+
+    /// The cluster's JWT signing secret (after bootstrap).
+    pub fn jwt_secret(&self) -> Option<Vec<u8>> {
+        self.state.read().secret.clone()
+    }
+
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        self.policy
+    }
+
+    pub fn user(&self, id: &str) -> Option<User> {
+        self.state.read().users.get(id).cloned()
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Option<User> {
+        let st = self.state.read();
+        st.by_email
+            .get(&email.to_lowercase())
+            .and_then(|id| st.users.get(id))
+            .cloned()
+    }
+
+    pub fn users(&self) -> Vec<User> {
+        let mut v: Vec<User> = self.state.read().users.values().cloned().collect();
+        v.sort_by(|a, b| a.email.cmp(&b.email));
+        v
+    }
+
+    pub fn app(&self, id: &str) -> Option<App> {
+        self.state.read().apps.get(id).cloned()
+    }
+
+    pub fn apps(&self) -> Vec<App> {
+        self.state.read().apps.values().cloned().collect()
+    }
+
+    pub fn app_keys(&self, app_id: &str) -> Vec<ApiKey> {
+        let mut v: Vec<ApiKey> = self
+            .state
+            .read()
+            .keys
+            .values()
+            .filter(|k| k.app_id == app_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|k| k.created_at_ms);
+        v
+    }
+
+    pub fn session(&self, id: &str) -> Option<Session> {
+        self.state.read().sessions.get(id).cloned()
+    }
+
+    /// Resolves an access token's subject and session against the current state.
+    pub fn principal(&self, user_id: &str, session_id: &str, now_ms: i64) -> Result<Principal, Denied> {
+        let st = self.state.read();
+        let u = st.users.get(user_id).ok_or(Denied::UnknownUser)?;
+        if u.disabled {
+            return Err(Denied::Disabled);
+        }
+        let s = st.sessions.get(session_id).ok_or(Denied::SessionInvalid)?;
+        if s.revoked || s.user_id != u.id || s.expires_at_ms <= now_ms {
+            return Err(Denied::SessionInvalid);
+        }
+        let admin = u.roles.contains(&Role::Admin);
+        Ok(Principal {
+            user_id: u.id.clone(),
+            email: u.email.clone(),
+            roles: u.roles.iter().copied().collect(),
+            permissions: effective_permissions(&u.roles, &u.permissions),
+            app_access: (!admin).then(|| u.app_access.iter().cloned().collect()),
+            session_id: s.id.clone(),
+        })
+    }
+
+    /// The (key id, app id) of an active API key, given the presented secret's hash.
+    pub fn key_by_hash(&self, hash: &str) -> Result<(String, String), Denied> {
+        let st = self.state.read();
+        match st.keys.get(hash) {
+            Some(k) if k.revoked_at_ms.is_none() && st.apps.contains_key(&k.app_id) => {
+                Ok((k.id.clone(), k.app_id.clone()))
+            }
+            _ => Err(Denied::BadKey),
+        }
+    }
+
+    /// Audit records with `seq > after`, oldest first, at most `limit`.
+    pub fn audit_page(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, AuthError> {
+        let start = audit_key(after + 1);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(start.as_bytes(), Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(b"l/") || out.len() >= limit {
+                break;
+            }
+            out.push(dec(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn audit_head(&self) -> (u64, String) {
+        self.state.read().head.clone()
+    }
+
+    /// Walks the whole audit chain (see [`audit::verify`]).
+    pub fn verify_audit(&self, checkpoint: Option<(u64, String)>) -> Result<VerifyReport, AuthError> {
+        let mut raw = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(b"l/", Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(b"l/") {
+                break;
+            }
+            let seq = std::str::from_utf8(&k[2..])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| AuthError::Corrupt(format!("bad audit key {:?}", String::from_utf8_lossy(&k))))?;
+            raw.push((seq, v.to_vec()));
+        }
+        let head = self.state.read().head.clone();
+        Ok(audit::verify(raw, Some(head), checkpoint))
+    }
+
+    /// Applies the request at Raft log index `index`. Deterministic; idempotent across replay.
+    pub fn apply(&self, index: u64, req: &AuthRequest) -> Result<AuthOutcome, AuthError> {
+        let mut st = self.state.write();
+        if index <= st.applied {
+            return Ok(AuthOutcome::Replayed);
+        }
+        let mut wb = WriteBatch::default();
+        let outcome = apply_op(&mut st, &mut wb, &self.policy, req);
+        // Audit records, chained onto the head, with the outcome decided above.
+        let (mut seq, mut prev) = st.head.clone();
+        for ev in &req.audit {
+            seq += 1;
+            let mut rec = AuditRecord {
+                seq,
+                at_ms: req.at_ms,
+                node: req.node,
+                actor: audit::sanitize(&ev.actor, audit::MAX_FIELD_CHARS),
+                source_ip: audit::sanitize(&ev.source_ip, audit::MAX_FIELD_CHARS),
+                action: audit::sanitize(&ev.action, audit::MAX_FIELD_CHARS),
+                target: audit::sanitize(&ev.target, audit::MAX_FIELD_CHARS),
+                outcome: audit::sanitize(
+                    &ev.outcome.clone().unwrap_or_else(|| outcome.audit_text()),
+                    audit::MAX_FIELD_CHARS,
+                ),
+                detail: audit::sanitize(&ev.detail, audit::MAX_DETAIL_CHARS),
+                log_index: index,
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            rec.hash = rec.compute_hash();
+            prev = rec.hash.clone();
+            wb.put(audit_key(seq), enc(&rec));
+        }
+        st.head = (seq, prev);
+        wb.put(b"m/head", enc(&st.head));
+        st.applied = index;
+        wb.put(b"m/applied", index.to_be_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(wb, &wo)?;
+        Ok(outcome)
+    }
+
+    /// Makes everything written so far durable (used before a snapshot).
+    pub fn sync(&self) -> Result<(), AuthError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+}
+
+fn put_user(wb: &mut WriteBatch, u: &User) {
+    wb.put(format!("u/{}", u.id), enc(u));
+}
+
+fn put_session(wb: &mut WriteBatch, s: &Session) {
+    wb.put(format!("s/{}", s.id), enc(s));
+}
+
+fn put_key(wb: &mut WriteBatch, k: &ApiKey) {
+    wb.put(format!("k/{}", k.hash), enc(k));
+}
+
+fn apply_op(st: &mut State, wb: &mut WriteBatch, policy: &LockoutPolicy, req: &AuthRequest) -> AuthOutcome {
+    let now = req.at_ms;
+    match &req.op {
+        AuthOp::AuditOnly => AuthOutcome::Ok,
+        AuthOp::Bootstrap { jwt_secret, admin } => {
+            if st.secret.is_some() {
+                return AuthOutcome::AlreadyBootstrapped;
+            }
+            let Ok(secret) = hex::decode(jwt_secret) else {
+                return AuthOutcome::Conflict("malformed secret".into());
+            };
+            wb.put(b"m/secret", enc(jwt_secret));
+            st.secret = Some(secret);
+            if !st.by_email.contains_key(&admin.email) {
+                put_user(wb, admin);
+                st.by_email.insert(admin.email.clone(), admin.id.clone());
+                st.users.insert(admin.id.clone(), admin.clone());
+            }
+            AuthOutcome::Ok
+        }
+        AuthOp::CreateUser { user } => {
+            if st.by_email.contains_key(&user.email) {
+                return AuthOutcome::Conflict(format!("a user with email {} exists", user.email));
+            }
+            if st.users.contains_key(&user.id) {
+                return AuthOutcome::Conflict("user id exists".into());
+            }
+            put_user(wb, user);
+            st.by_email.insert(user.email.clone(), user.id.clone());
+            st.users.insert(user.id.clone(), user.clone());
+            AuthOutcome::Ok
+        }
+        AuthOp::UpdateUser { id, patch } => {
+            let Some(u) = st.users.get_mut(id) else {
+                return AuthOutcome::NotFound(format!("user {id}"));
+            };
+            if let Some(v) = &patch.name {
+                u.name = v.clone();
+            }
+            if let Some(v) = &patch.roles {
+                u.roles = v.clone();
+            }
+            if let Some(v) = &patch.permissions {
+                u.permissions = v.clone();
+            }
+            if let Some(v) = &patch.app_access {
+                u.app_access = v.clone();
+            }
+            if let Some(v) = patch.disabled {
+                u.disabled = v;
+            }
+            if let Some(v) = &patch.password_hash {
+                u.password_hash = v.clone();
+            }
+            let u = u.clone();
+            put_user(wb, &u);
+            // A disabled user or a new password ends every session.
+            if patch.disabled == Some(true) || patch.password_hash.is_some() {
+                revoke_user_sessions(st, wb, &u.id);
+            }
+            AuthOutcome::Ok
+        }
+        AuthOp::DeleteUser { id } => {
+            let Some(u) = st.users.remove(id) else {
+                return AuthOutcome::NotFound(format!("user {id}"));
+            };
+            st.by_email.remove(&u.email);
+            wb.delete(format!("u/{id}"));
+            revoke_user_sessions(st, wb, id);
+            AuthOutcome::Ok
+        }
+        AuthOp::UnlockUser { id } => {
+            let Some(u) = st.users.get_mut(id) else {
+                return AuthOutcome::NotFound(format!("user {id}"));
+            };
+            u.lockout = Default::default();
+            let u = u.clone();
+            put_user(wb, &u);
+            AuthOutcome::Ok
+        }
+        AuthOp::LoginSucceeded { user_id, session } => {
+            let Some(u) = st.users.get_mut(user_id) else {
+                return AuthOutcome::NotFound(format!("user {user_id}"));
+            };
+            if u.lockout.locked_until_ms > now {
+                return AuthOutcome::Locked { until_ms: u.lockout.locked_until_ms };
+            }
+            u.lockout = Default::default();
+            u.last_login_at_ms = Some(now);
+            let u = u.clone();
+            put_user(wb, &u);
+            put_session(wb, session);
+            st.sessions.insert(session.id.clone(), session.clone());
+            AuthOutcome::Ok
+        }
+        AuthOp::LoginFailed { email } => {
+            let Some(id) = st.by_email.get(email).cloned() else {
+                return AuthOutcome::NotFound("unknown account".into());
+            };
+            let Some(u) = st.users.get_mut(&id) else {
+                return AuthOutcome::NotFound("unknown account".into());
+            };
+            let l = &mut u.lockout;
+            if now - l.window_start_ms > (policy.window_secs * 1000) as i64 {
+                l.failures = 0;
+                l.window_start_ms = now;
+            }
+            l.failures += 1;
+            let mut outcome = AuthOutcome::Conflict("wrong password".into());
+            if l.failures >= policy.max_failures {
+                let secs = policy
+                    .lock_secs
+                    .saturating_mul(1u64 << l.lockouts.min(20))
+                    .min(policy.max_lock_secs);
+                l.locked_until_ms = now + (secs * 1000) as i64;
+                l.lockouts += 1;
+                l.failures = 0;
+                l.window_start_ms = now;
+                outcome = AuthOutcome::Locked { until_ms: l.locked_until_ms };
+            }
+            let u = u.clone();
+            put_user(wb, &u);
+            outcome
+        }
+        AuthOp::RotateRefresh { session_id, presented_jti, new_jti, expires_at_ms } => {
+            let Some(s) = st.sessions.get_mut(session_id) else {
+                return AuthOutcome::SessionRevoked;
+            };
+            if s.revoked || s.expires_at_ms <= now {
+                return AuthOutcome::SessionRevoked;
+            }
+            if &s.current_jti != presented_jti {
+                s.revoked = true;
+                let s = s.clone();
+                put_session(wb, &s);
+                return AuthOutcome::RefreshReused;
+            }
+            s.current_jti = new_jti.clone();
+            s.expires_at_ms = *expires_at_ms;
+            let s = s.clone();
+            put_session(wb, &s);
+            AuthOutcome::Ok
+        }
+        AuthOp::RevokeSession { session_id } => {
+            let Some(s) = st.sessions.get_mut(session_id) else {
+                return AuthOutcome::NotFound("session".into());
+            };
+            s.revoked = true;
+            let s = s.clone();
+            put_session(wb, &s);
+            AuthOutcome::Ok
+        }
+        AuthOp::CreateApp { app, key } => {
+            if st.apps.contains_key(&app.id) {
+                return AuthOutcome::Conflict(format!("app {} exists", app.id));
+            }
+            if st.apps.values().any(|a| a.name == app.name) {
+                return AuthOutcome::Conflict(format!("an app named {:?} exists", app.name));
+            }
+            wb.put(format!("a/{}", app.id), enc(app));
+            st.apps.insert(app.id.clone(), app.clone());
+            put_key(wb, key);
+            st.keys.insert(key.hash.clone(), key.clone());
+            AuthOutcome::Ok
+        }
+        AuthOp::UpdateApp { id, name } => {
+            if st.apps.values().any(|a| &a.name == name && &a.id != id) {
+                return AuthOutcome::Conflict(format!("an app named {name:?} exists"));
+            }
+            let Some(a) = st.apps.get_mut(id) else {
+                return AuthOutcome::NotFound(format!("app {id}"));
+            };
+            a.name = name.clone();
+            let a = a.clone();
+            wb.put(format!("a/{id}"), enc(&a));
+            AuthOutcome::Ok
+        }
+        AuthOp::DeleteApp { id } => {
+            if st.apps.remove(id).is_none() {
+                return AuthOutcome::NotFound(format!("app {id}"));
+            }
+            wb.delete(format!("a/{id}"));
+            let gone: Vec<String> = st.keys.values().filter(|k| &k.app_id == id).map(|k| k.hash.clone()).collect();
+            for h in gone {
+                st.keys.remove(&h);
+                wb.delete(format!("k/{h}"));
+            }
+            AuthOutcome::Ok
+        }
+        AuthOp::CreateKey { key, revoke_others } => {
+            if !st.apps.contains_key(&key.app_id) {
+                return AuthOutcome::NotFound(format!("app {}", key.app_id));
+            }
+            if *revoke_others {
+                for k in st.keys.values_mut() {
+                    if k.app_id == key.app_id && k.revoked_at_ms.is_none() {
+                        k.revoked_at_ms = Some(now);
+                        put_key(wb, k);
+                    }
+                }
+            }
+            put_key(wb, key);
+            st.keys.insert(key.hash.clone(), key.clone());
+            AuthOutcome::Ok
+        }
+        AuthOp::RevokeKey { app_id, key_id } => {
+            let Some(k) = st.keys.values_mut().find(|k| &k.app_id == app_id && &k.id == key_id) else {
+                return AuthOutcome::NotFound(format!("key {key_id}"));
+            };
+            if k.revoked_at_ms.is_none() {
+                k.revoked_at_ms = Some(now);
+            }
+            put_key(wb, k);
+            AuthOutcome::Ok
+        }
+    }
+}
+
+fn revoke_user_sessions(st: &mut State, wb: &mut WriteBatch, user_id: &str) {
+    for s in st.sessions.values_mut() {
+        if s.user_id == user_id && !s.revoked {
+            s.revoked = true;
+            put_session(wb, s);
+        }
+    }
+}
+
+/// Serializable shape of the audit head for clients (checkpoints).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditCheckpoint {
+    pub seq: u64,
+    pub hash: String,
+}
+
+#[cfg(test)]
+mod tests;
