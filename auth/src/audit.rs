@@ -103,7 +103,11 @@ pub struct VerifyReport {
 /// Verifies records given in stored (key) order, each as its storage key's sequence number
 /// and raw bytes. `head` is the head recorded separately by the store; `checkpoint` an
 /// earlier `(seq, hash)` that must still be in the chain.
-pub fn verify<I>(records: I, head: Option<(u64, String)>, checkpoint: Option<(u64, String)>) -> VerifyReport
+pub fn verify<I>(
+    records: I,
+    head: Option<(u64, String)>,
+    checkpoint: Option<(u64, String)>,
+) -> VerifyReport
 where
     I: IntoIterator<Item = (u64, Vec<u8>)>,
 {
@@ -123,7 +127,14 @@ where
         n += 1;
         let rec: AuditRecord = match serde_json::from_slice(&bytes) {
             Ok(r) => r,
-            Err(e) => return fail(key_seq, format!("record {key_seq} does not decode: {e}"), n, &prev_hash),
+            Err(e) => {
+                return fail(
+                    key_seq,
+                    format!("record {key_seq} does not decode: {e}"),
+                    n,
+                    &prev_hash,
+                )
+            }
         };
         if key_seq != expected_seq || rec.seq != key_seq {
             let at = expected_seq.min(key_seq);
@@ -135,15 +146,30 @@ where
             );
         }
         if rec.prev_hash != prev_hash {
-            return fail(key_seq, format!("record {key_seq} does not link to record {}", key_seq - 1), n, &prev_hash);
+            return fail(
+                key_seq,
+                format!("record {key_seq} does not link to record {}", key_seq - 1),
+                n,
+                &prev_hash,
+            );
         }
         if rec.compute_hash() != rec.hash {
-            return fail(key_seq, format!("record {key_seq} was modified (hash mismatch)"), n, &prev_hash);
+            return fail(
+                key_seq,
+                format!("record {key_seq} was modified (hash mismatch)"),
+                n,
+                &prev_hash,
+            );
         }
         if let Some((cs, ch)) = &checkpoint {
             if *cs == key_seq {
                 if *ch != rec.hash {
-                    return fail(key_seq, format!("record {key_seq} differs from the checkpoint"), n, &prev_hash);
+                    return fail(
+                        key_seq,
+                        format!("record {key_seq} differs from the checkpoint"),
+                        n,
+                        &prev_hash,
+                    );
                 }
                 checkpoint_seen = true;
             }
@@ -154,7 +180,14 @@ where
     let last = expected_seq - 1;
     if let Some((cs, _)) = &checkpoint {
         if !checkpoint_seen && *cs > 0 {
-            return fail(last + 1, format!("the chain ends at record {last}, before checkpoint record {cs} (truncated)"), n, &prev_hash);
+            return fail(
+                last + 1,
+                format!(
+                    "the chain ends at record {last}, before checkpoint record {cs} (truncated)"
+                ),
+                n,
+                &prev_hash,
+            );
         }
     }
     if let Some((hs, hh)) = head {
@@ -212,7 +245,11 @@ mod tests {
         let c = chain(10);
         assert!(verify(raw(&c), Some((10, c[9].hash.clone())), None).ok);
         let mut edited = raw(&c);
-        edited[4].1 = serde_json::to_vec(&AuditRecord { target: "evil".into(), ..c[4].clone() }).expect("json");
+        edited[4].1 = serde_json::to_vec(&AuditRecord {
+            target: "evil".into(),
+            ..c[4].clone()
+        })
+        .expect("json");
         assert_eq!(verify(edited, None, None).first_bad_seq, Some(5));
         let mut deleted = raw(&c);
         deleted.remove(6);
@@ -230,7 +267,10 @@ mod tests {
 
     #[test]
     fn sanitize_escapes_control_characters_and_caps_length() {
-        assert_eq!(sanitize("a\r\nb\u{1b}[31m", 100), "a\\u{d}\\u{a}b\\u{1b}[31m");
+        assert_eq!(
+            sanitize("a\r\nb\u{1b}[31m", 100),
+            "a\\u{d}\\u{a}b\\u{1b}[31m"
+        );
         let long = "x".repeat(1_000_000);
         assert!(sanitize(&long, MAX_FIELD_CHARS).chars().count() < MAX_FIELD_CHARS + 20);
     }

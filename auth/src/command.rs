@@ -19,28 +19,61 @@ pub struct AuthRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum AuthOp {
     /// First start: the cluster's JWT secret (hex) and the first admin. Ignored once done.
-    Bootstrap { jwt_secret: String, admin: User },
-    CreateUser { user: User },
-    UpdateUser { id: String, patch: UserPatch },
-    DeleteUser { id: String },
+    Bootstrap {
+        jwt_secret: String,
+        admin: User,
+    },
+    CreateUser {
+        user: User,
+    },
+    UpdateUser {
+        id: String,
+        patch: UserPatch,
+    },
+    DeleteUser {
+        id: String,
+    },
     /// Clears a lockout (the legitimate user's unlock path is an admin).
-    UnlockUser { id: String },
-    LoginSucceeded { user_id: String, session: Session },
+    UnlockUser {
+        id: String,
+    },
+    LoginSucceeded {
+        user_id: String,
+        session: Session,
+    },
     /// A wrong password for `email` (which may not exist): counts towards the lockout.
-    LoginFailed { email: String },
+    LoginFailed {
+        email: String,
+    },
     RotateRefresh {
         session_id: String,
         presented_jti: String,
         new_jti: String,
         expires_at_ms: i64,
     },
-    RevokeSession { session_id: String },
-    CreateApp { app: App, key: ApiKey },
-    UpdateApp { id: String, name: String },
-    DeleteApp { id: String },
+    RevokeSession {
+        session_id: String,
+    },
+    CreateApp {
+        app: App,
+        key: ApiKey,
+    },
+    UpdateApp {
+        id: String,
+        name: String,
+    },
+    DeleteApp {
+        id: String,
+    },
     /// Adds a key to an app; with `revoke_others` it replaces every active key (rotation).
-    CreateKey { key: ApiKey, revoke_others: bool },
-    RevokeKey { app_id: String, key_id: String },
+    CreateKey {
+        key: ApiKey,
+        revoke_others: bool,
+    },
+    RevokeKey {
+        app_id: String,
+        key_id: String,
+    },
     /// Only the audit records.
     AuditOnly,
 }
@@ -56,7 +89,9 @@ pub enum AuthOutcome {
     Conflict(String),
     NotFound(String),
     /// The account is locked until this time (ms).
-    Locked { until_ms: i64 },
+    Locked {
+        until_ms: i64,
+    },
     /// A superseded refresh token was presented; the whole session is now revoked.
     RefreshReused,
     SessionRevoked,

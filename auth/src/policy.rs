@@ -141,6 +141,9 @@ mod tests {
         let ro = effective_permissions(&[Role::Readonly], &["apps:write".into(), "bogus".into()]);
         assert!(ro.contains(&Permission::AppsWrite));
         assert!(!ro.contains(&Permission::AnalyticsRead));
-        assert_eq!(effective_permissions(&[Role::Admin], &[]).len(), Permission::ALL.len());
+        assert_eq!(
+            effective_permissions(&[Role::Admin], &[]).len(),
+            Permission::ALL.len()
+        );
     }
 }

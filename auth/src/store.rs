@@ -142,16 +142,17 @@ impl AuthStore {
                 }
                 Some(b"m/") => match &k[..] {
                     b"m/applied" => {
-                        let b: [u8; 8] = v[..].try_into().map_err(|_| {
-                            AuthError::Corrupt("m/applied is not 8 bytes".into())
-                        })?;
+                        let b: [u8; 8] = v[..]
+                            .try_into()
+                            .map_err(|_| AuthError::Corrupt("m/applied is not 8 bytes".into()))?;
                         st.applied = u64::from_be_bytes(b);
                     }
                     b"m/secret" => {
                         let s: String = dec(&k, &v)?;
-                        st.secret = Some(hex::decode(s).map_err(|e| {
-                            AuthError::Corrupt(format!("m/secret: {e}"))
-                        })?);
+                        st.secret = Some(
+                            hex::decode(s)
+                                .map_err(|e| AuthError::Corrupt(format!("m/secret: {e}")))?,
+                        );
                     }
                     b"m/head" => st.head = dec(&k, &v)?,
                     _ => {}
@@ -227,7 +228,12 @@ impl AuthStore {
     }
 
     /// Resolves an access token's subject and session against the current state.
-    pub fn principal(&self, user_id: &str, session_id: &str, now_ms: i64) -> Result<Principal, Denied> {
+    pub fn principal(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now_ms: i64,
+    ) -> Result<Principal, Denied> {
         let st = self.state.read();
         let u = st.users.get(user_id).ok_or(Denied::UnknownUser)?;
         if u.disabled {
@@ -281,7 +287,10 @@ impl AuthStore {
     }
 
     /// Walks the whole audit chain (see [`audit::verify`]).
-    pub fn verify_audit(&self, checkpoint: Option<(u64, String)>) -> Result<VerifyReport, AuthError> {
+    pub fn verify_audit(
+        &self,
+        checkpoint: Option<(u64, String)>,
+    ) -> Result<VerifyReport, AuthError> {
         let mut raw = Vec::new();
         for item in self
             .db
@@ -294,7 +303,9 @@ impl AuthStore {
             let seq = std::str::from_utf8(&k[2..])
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| AuthError::Corrupt(format!("bad audit key {:?}", String::from_utf8_lossy(&k))))?;
+                .ok_or_else(|| {
+                    AuthError::Corrupt(format!("bad audit key {:?}", String::from_utf8_lossy(&k)))
+                })?;
             raw.push((seq, v.to_vec()));
         }
         let head = self.state.read().head.clone();
@@ -363,7 +374,12 @@ fn put_key(wb: &mut WriteBatch, k: &ApiKey) {
     wb.put(format!("k/{}", k.hash), enc(k));
 }
 
-fn apply_op(st: &mut State, wb: &mut WriteBatch, policy: &LockoutPolicy, req: &AuthRequest) -> AuthOutcome {
+fn apply_op(
+    st: &mut State,
+    wb: &mut WriteBatch,
+    policy: &LockoutPolicy,
+    req: &AuthRequest,
+) -> AuthOutcome {
     let now = req.at_ms;
     match &req.op {
         AuthOp::AuditOnly => AuthOutcome::Ok,
@@ -448,7 +464,9 @@ fn apply_op(st: &mut State, wb: &mut WriteBatch, policy: &LockoutPolicy, req: &A
                 return AuthOutcome::NotFound(format!("user {user_id}"));
             };
             if u.lockout.locked_until_ms > now {
-                return AuthOutcome::Locked { until_ms: u.lockout.locked_until_ms };
+                return AuthOutcome::Locked {
+                    until_ms: u.lockout.locked_until_ms,
+                };
             }
             u.lockout = Default::default();
             u.last_login_at_ms = Some(now);
@@ -481,13 +499,20 @@ fn apply_op(st: &mut State, wb: &mut WriteBatch, policy: &LockoutPolicy, req: &A
                 l.lockouts += 1;
                 l.failures = 0;
                 l.window_start_ms = now;
-                outcome = AuthOutcome::Locked { until_ms: l.locked_until_ms };
+                outcome = AuthOutcome::Locked {
+                    until_ms: l.locked_until_ms,
+                };
             }
             let u = u.clone();
             put_user(wb, &u);
             outcome
         }
-        AuthOp::RotateRefresh { session_id, presented_jti, new_jti, expires_at_ms } => {
+        AuthOp::RotateRefresh {
+            session_id,
+            presented_jti,
+            new_jti,
+            expires_at_ms,
+        } => {
             let Some(s) = st.sessions.get_mut(session_id) else {
                 return AuthOutcome::SessionRevoked;
             };
@@ -545,7 +570,12 @@ fn apply_op(st: &mut State, wb: &mut WriteBatch, policy: &LockoutPolicy, req: &A
                 return AuthOutcome::NotFound(format!("app {id}"));
             }
             wb.delete(format!("a/{id}"));
-            let gone: Vec<String> = st.keys.values().filter(|k| &k.app_id == id).map(|k| k.hash.clone()).collect();
+            let gone: Vec<String> = st
+                .keys
+                .values()
+                .filter(|k| &k.app_id == id)
+                .map(|k| k.hash.clone())
+                .collect();
             for h in gone {
                 st.keys.remove(&h);
                 wb.delete(format!("k/{h}"));
@@ -569,7 +599,11 @@ fn apply_op(st: &mut State, wb: &mut WriteBatch, policy: &LockoutPolicy, req: &A
             AuthOutcome::Ok
         }
         AuthOp::RevokeKey { app_id, key_id } => {
-            let Some(k) = st.keys.values_mut().find(|k| &k.app_id == app_id && &k.id == key_id) else {
+            let Some(k) = st
+                .keys
+                .values_mut()
+                .find(|k| &k.app_id == app_id && &k.id == key_id)
+            else {
                 return AuthOutcome::NotFound(format!("key {key_id}"));
             };
             if k.revoked_at_ms.is_none() {

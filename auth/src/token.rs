@@ -82,7 +82,8 @@ impl TokenKeys {
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(claims.typ.header_typ().into());
-        jsonwebtoken::encode(&header, claims, &self.enc).map_err(|e| AuthError::Token(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.enc)
+            .map_err(|e| AuthError::Token(e.to_string()))
     }
 
     /// Verifies signature, algorithm, issuer, audience, times and type; `now` in seconds.
@@ -92,7 +93,11 @@ impl TokenKeys {
         if header.alg != Algorithm::HS256 {
             return Err(bad("unexpected algorithm"));
         }
-        if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.kid.is_some() {
+        if header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.kid.is_some()
+        {
             return Err(bad("unexpected key reference in the header"));
         }
         if header.typ.as_deref() != Some(expected.header_typ()) {
@@ -144,7 +149,9 @@ mod tests {
     #[test]
     fn access_and_refresh_tokens_are_not_interchangeable() {
         let k = TokenKeys::new(&[7u8; 32]).expect("keys");
-        let now = 1_800_000_000;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let a = k.sign(&claims(TokenType::Access, now)).expect("sign");
         let r = k.sign(&claims(TokenType::Refresh, now)).expect("sign");
         assert!(k.verify(&a, TokenType::Access, now).is_ok());
@@ -155,9 +162,13 @@ mod tests {
         assert!(TokenKeys::new(&[1u8; 16]).is_err());
         let mut late = claims(TokenType::Access, now);
         late.exp = now - 120;
-        assert!(k.verify(&k.sign(&late).expect("sign"), TokenType::Access, now).is_err());
+        assert!(k
+            .verify(&k.sign(&late).expect("sign"), TokenType::Access, now)
+            .is_err());
         let mut future = claims(TokenType::Access, now);
         future.iat = now + 3600;
-        assert!(k.verify(&k.sign(&future).expect("sign"), TokenType::Access, now).is_err());
+        assert!(k
+            .verify(&k.sign(&future).expect("sign"), TokenType::Access, now)
+            .is_err());
     }
 }

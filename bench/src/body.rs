@@ -104,7 +104,10 @@ fn put_hex(out: &mut [u8], v: u64) {
     for (d, slot) in out.iter_mut().rev().enumerate() {
         *slot = HEX[((v >> (4 * d)) & 0xf) as usize];
     }
-    debug_assert!(n == 16 || v >> (4 * n) == 0, "{v:#x} does not fit {n} hex digits");
+    debug_assert!(
+        n == 16 || v >> (4 * n) == 0,
+        "{v:#x} does not fit {n} hex digits"
+    );
 }
 
 #[cfg(test)]

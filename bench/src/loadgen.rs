@@ -24,6 +24,8 @@ pub(crate) struct LoadSpec {
     pub(crate) rate: Option<f64>,
     pub(crate) duration: Duration,
     pub(crate) warmup: Duration,
+    /// Sent as `X-Api-Key` (the appliance requires one; the ceilings ignore it).
+    pub(crate) api_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,10 +158,17 @@ async fn connection(
         } else {
             Instant::now()
         };
-        anyhow::ensure!(seq * n_events < 1 << 40, "event id space of a connection exhausted");
+        anyhow::ensure!(
+            seq * n_events < 1 << 40,
+            "event id space of a connection exhausted"
+        );
         let body = template.render(run, id_base + seq * n_events);
         seq += 1;
-        let req = Request::post(&spec.path)
+        let mut req = Request::post(&spec.path);
+        if let Some(k) = &spec.api_key {
+            req = req.header("x-api-key", k.as_str());
+        }
+        let req = req
             .header("host", "bench")
             .header("content-type", "application/json")
             .body(Full::new(body))?;

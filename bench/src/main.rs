@@ -52,6 +52,9 @@ enum Cmd {
         /// Requests per second (open loop); omit to saturate.
         #[arg(long)]
         rate: Option<f64>,
+        /// `X-Api-Key` to send (the appliance needs the key of the app `bench_app`).
+        #[arg(long, env = "UNMOGROWP_API_KEY")]
+        api_key: Option<String>,
     },
     /// Run the ingest comparison and print a markdown table.
     Ingest {
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             connections,
             duration,
             rate,
+            api_key,
         } => rt.block_on(async {
             let spec = LoadSpec {
                 addr,
@@ -93,6 +97,7 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 duration: Duration::from_secs(duration),
                 warmup: Duration::from_secs(1),
+                api_key: api_key.clone(),
             };
             let r = loadgen::run(&spec, Arc::new(BodyTemplate::new("bench_app", batch, 7))).await?;
             println!(
@@ -127,6 +132,61 @@ struct Target {
     child: Child,
     addr: SocketAddr,
     _dir: Option<tempfile::TempDir>,
+    api_key: Option<String>,
+}
+
+const BENCH_ADMIN_PASSWORD: &str = "bench-admin-password";
+
+/// One HTTP/1.0 request with a JSON body; returns (status, body).
+fn http_json(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    let body = body.to_string();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(s, "POST {path} HTTP/1.0\r\nhost: bench\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\n\r\n{body}", body.len())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = out
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_default();
+    Ok((status, json))
+}
+
+/// Logs in as the first admin and creates the app `app`, returning its ingest key.
+fn provision_key(addr: SocketAddr, app: &str) -> anyhow::Result<String> {
+    let (st, login) = http_json(
+        addr,
+        "/api/auth/login",
+        None,
+        &serde_json::json!({"email": "admin@localhost", "password": BENCH_ADMIN_PASSWORD}),
+    )?;
+    anyhow::ensure!(st == 200, "login failed: {st} {login}");
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (st, app) = http_json(
+        addr,
+        "/api/apps",
+        Some(&token),
+        &serde_json::json!({"name": app, "id": app}),
+    )?;
+    anyhow::ensure!(st == 201, "creating the bench app failed: {st} {app}");
+    Ok(app["api_key"].as_str().unwrap_or_default().to_string())
 }
 
 impl Drop for Target {
@@ -167,16 +227,18 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
                 .args(["serve", "--data-dir"])
                 .arg(dir.path())
                 .args(["--http-addr", &addr.to_string()])
+                .env("UNMOGROWP_ADMIN_PASSWORD", BENCH_ADMIN_PASSWORD)
                 .stderr(Stdio::null())
                 .spawn()?;
             (c, Some(dir))
         }
     };
-    let t = Target {
+    let mut t = Target {
         name,
         child,
         addr,
         _dir: dir,
+        api_key: None,
     };
     let t0 = Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
@@ -187,6 +249,9 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1500));
+    if name == "appliance" {
+        t.api_key = Some(provision_key(addr, "bench_app")?);
+    }
     Ok(t)
 }
 
@@ -217,6 +282,7 @@ async fn measure(
         rate,
         duration,
         warmup: Duration::from_secs(2),
+        api_key: t.api_key.clone(),
     };
     loadgen::run(&spec, template).await
 }
@@ -251,7 +317,10 @@ async fn ingest(
             let epf = if name == "appliance" {
                 // Every generated event id is unique; a duplicate means the generator is
                 // broken and the cell would measure the (cheaper) duplicate path.
-                let dups = metric(t.addr, r#"unmogrowp_ingest_events_total{outcome="duplicate"}"#);
+                let dups = metric(
+                    t.addr,
+                    r#"unmogrowp_ingest_events_total{outcome="duplicate"}"#,
+                );
                 anyhow::ensure!(
                     dups == Some(0.0),
                     "the appliance counted {dups:?} duplicate events; the generator must send unique ids"

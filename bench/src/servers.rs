@@ -31,6 +31,7 @@ pub(crate) async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
                     received_at_ms: chrono_now_ms(),
                     peer_ip: None,
                     user_agent: h("user-agent"),
+            key_app_id: None,
                 };
                 let (ct, ce) = (h("content-type"), h("content-encoding"));
                 let work = move || parse_events(&body, ct.as_deref(), ce.as_deref(), &limits, &ctx);

@@ -8,4 +8,4 @@ mod service;
 pub mod table;
 
 pub use error::{ErrorKind, QueryError, Result};
-pub use service::{Column, QueryConfig, QueryRequest, QueryResult, QueryService};
+pub use service::{Column, QueryConfig, QueryRequest, QueryResult, QueryService, Scope};

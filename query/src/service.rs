@@ -1,10 +1,12 @@
 //! [`QueryService`]: runs analyst SQL against `events` with statements that could change the
 //! session or touch files rejected at planning time.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use engine::Engine;
 use serde::{Deserialize, Serialize};
@@ -47,23 +49,44 @@ pub struct QueryResult {
     pub row_count: usize,
 }
 
+/// What one query may see: the per-request catalog holds only these tables, so nothing
+/// else can be named, joined or listed, whatever the SQL.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Apps whose events are visible (`None`: every app, for admins).
+    pub apps: Option<Arc<BTreeSet<String>>>,
+    /// Extra in-memory tables (e.g. `audit_log` for admins).
+    pub extra_tables: Vec<(String, RecordBatch)>,
+}
+
 #[derive(Clone)]
 pub struct QueryService {
-    ctx: Arc<SessionContext>,
+    engine: Engine,
     cfg: QueryConfig,
 }
 
 impl QueryService {
     pub fn new(engine: Engine, cfg: QueryConfig) -> Result<Self> {
+        Ok(Self { engine, cfg })
+    }
+
+    /// A fresh session whose catalog holds `events` limited to the scope's apps, plus the
+    /// scope's extra tables. No `information_schema`, no URL tables, no object stores but
+    /// the local one used by the engine's own segment scans.
+    fn session(&self, scope: &Scope) -> Result<SessionContext> {
         let session = SessionConfig::new()
-            .with_target_partitions(cfg.target_partitions.max(1))
+            .with_target_partitions(self.cfg.target_partitions.max(1))
             .with_information_schema(false);
         let ctx = SessionContext::new_with_config(session);
-        ctx.register_table("events", Arc::new(EventsTable::new(engine)))?;
-        Ok(Self {
-            ctx: Arc::new(ctx),
-            cfg,
-        })
+        ctx.register_table(
+            "events",
+            Arc::new(EventsTable::scoped(self.engine.clone(), scope.apps.clone())),
+        )?;
+        for (name, batch) in &scope.extra_tables {
+            let t = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
+            ctx.register_table(name.as_str(), Arc::new(t))?;
+        }
+        Ok(ctx)
     }
 
     fn options() -> SQLOptions {
@@ -73,17 +96,32 @@ impl QueryService {
             .with_allow_statements(false)
     }
 
-    /// Plans and runs `sql`, returning Arrow batches.
+    /// Plans and runs `sql` over everything (operators and tests), returning Arrow batches.
     pub async fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let df = self.ctx.sql_with_options(sql, Self::options()).await?;
+        self.run_scoped(sql, &Scope::default()).await
+    }
+
+    /// Plans and runs `sql` within `scope`.
+    pub async fn run_scoped(
+        &self,
+        sql: &str,
+        scope: &Scope,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let ctx = self.session(scope)?;
+        let df = ctx.sql_with_options(sql, Self::options()).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         Ok((schema, batches))
     }
 
-    /// Runs `sql` and renders the answer as JSON rows.
+    /// Runs `sql` over everything and renders the answer as JSON rows.
     pub async fn query_json(&self, sql: &str) -> Result<QueryResult> {
-        let (schema, batches) = self.run(sql).await?;
+        self.query_json_scoped(sql, &Scope::default()).await
+    }
+
+    /// Runs `sql` within `scope` and renders the answer as JSON rows.
+    pub async fn query_json_scoped(&self, sql: &str, scope: &Scope) -> Result<QueryResult> {
+        let (schema, batches) = self.run_scoped(sql, scope).await?;
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         if total > self.cfg.max_result_rows {
             return Err(QueryError::ResourcesExhausted(format!(

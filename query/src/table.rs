@@ -2,7 +2,10 @@
 //! its in-memory batches, taken from one consistent [`engine::ReadView`] per scan.
 
 use std::any::Any;
+use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
@@ -22,6 +25,8 @@ use engine::Engine;
 #[derive(Clone)]
 pub struct EventsTable {
     engine: Engine,
+    /// Only rows of these apps exist for this table (`None`: all apps).
+    apps: Option<Arc<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for EventsTable {
@@ -32,7 +37,13 @@ impl std::fmt::Debug for EventsTable {
 
 impl EventsTable {
     pub fn new(engine: Engine) -> Self {
-        Self { engine }
+        Self { engine, apps: None }
+    }
+
+    /// The table as seen by a caller limited to `apps`: other apps' segments are never
+    /// opened and their in-memory rows are filtered out before any operator sees them.
+    pub fn scoped(engine: Engine, apps: Option<Arc<BTreeSet<String>>>) -> Self {
+        Self { engine, apps }
     }
 }
 
@@ -57,10 +68,21 @@ impl TableProvider for EventsTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let view = self
+        let mut view = self
             .engine
             .read_view()
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        if let Some(apps) = &self.apps {
+            view.segments.retain(|s| apps.contains(&s.app_id));
+            view.batches = view
+                .batches
+                .iter()
+                .map(|b| filter_apps(b, apps))
+                .collect::<DfResult<Vec<_>>>()?
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .collect();
+        }
         let schema = self.schema();
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !view.segments.is_empty() {
@@ -96,4 +118,20 @@ impl TableProvider for EventsTable {
         }
         Ok(Arc::new(UnionExec::new(inputs)))
     }
+}
+
+/// Keeps the rows of `batch` whose `app_id` is in `apps`.
+fn filter_apps(batch: &RecordBatch, apps: &BTreeSet<String>) -> DfResult<RecordBatch> {
+    let col = batch
+        .column_by_name("app_id")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal(
+                "events batch without a Utf8 app_id".into(),
+            )
+        })?;
+    let mask: BooleanArray = (0..col.len())
+        .map(|i| Some(col.is_valid(i) && apps.contains(col.value(i))))
+        .collect();
+    Ok(arrow::compute::filter_record_batch(batch, &mask)?)
 }

@@ -32,6 +32,7 @@ pub struct ServerConfig {
     pub wal: wal::WalOptions,
     pub engine: engine::EngineConfig,
     pub query: query::QueryConfig,
+    pub auth: crate::security::AuthSettings,
 }
 
 /// Raft timing (`[raft]`), sized for a loaded 2-core machine.
@@ -84,6 +85,7 @@ impl Default for ServerConfig {
             wal: wal::WalOptions::default(),
             engine: engine::EngineConfig::default(),
             query: query::QueryConfig::default(),
+            auth: crate::security::AuthSettings::default(),
         }
     }
 }
@@ -132,13 +134,7 @@ impl ServerConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let inv = |s: String| Err(ConfigError::Invalid(s));
-        if !self.http_addr.ip().is_loopback() {
-            return inv(format!(
-                "http_addr {} is not a loopback address. Until authentication is enabled the \
-                 appliance only listens on 127.0.0.1/::1, so nobody else can write or read data.",
-                self.http_addr
-            ));
-        }
+        self.auth.validate().map_err(ConfigError::Invalid)?;
         self.ingest.validate().map_err(ConfigError::Invalid)?;
         self.wal.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
@@ -157,6 +153,10 @@ impl ServerConfig {
             return inv("raft.max_* settings must be positive".into());
         }
         Ok(())
+    }
+
+    pub fn auth_dir(&self) -> PathBuf {
+        self.data_dir.join("auth")
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -264,10 +264,10 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_refused_without_auth() {
+    fn weak_auth_settings_are_refused() {
         let env = vec![(
-            "UNMOGROWP_HTTP_ADDR".to_string(),
-            "0.0.0.0:8080".to_string(),
+            "UNMOGROWP_AUTH__ACCESS_TOKEN_TTL_SECS".to_string(),
+            "5".to_string(),
         )];
         let c = ServerConfig::load(None, env).unwrap();
         assert!(c.validate().is_err());

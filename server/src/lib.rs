@@ -1,7 +1,7 @@
 //! `server`: UnMoGrowP's HTTP API, cluster wiring and the `unmogrowp` binary.
 //!
-//! Data flows one way: HTTP → ingest validation → proposer → Raft log (`wal`) → state machine
-//! → `engine` → `query` → HTTP.
+//! Data flows one way: HTTP → authorization (`security`) → ingest validation → proposer → Raft
+//! log (`wal`) → state machine → `engine` / `auth` store → `query` → HTTP.
 
 pub mod config;
 pub mod http;
@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod node;
 pub mod raft;
+pub mod security;
 
 pub use config::ServerConfig;
 pub use http::router;

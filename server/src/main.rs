@@ -28,6 +28,25 @@ enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration (defaults, file, environment and flags merged).
     Config(ServeArgs),
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the audit log's hash chain (read-only; safe next to a running node). Prints a
+    /// JSON report naming the first bad record; exits 1 if the chain is broken.
+    Verify {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// A checkpoint taken earlier (`GET /api/admin/audit` → head): its sequence number…
+        #[arg(long, requires = "checkpoint_hash")]
+        checkpoint_seq: Option<u64>,
+        /// …and its hash. Detects truncation of the log's tail.
+        #[arg(long)]
+        checkpoint_hash: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -80,6 +99,20 @@ fn main() -> anyhow::Result<()> {
         Command::Config(args) => {
             let cfg = load(&args)?;
             println!("{}", toml::to_string_pretty(&cfg)?);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify {
+            args,
+            checkpoint_seq,
+            checkpoint_hash,
+        }) => {
+            let cfg = load(&args)?;
+            let store = auth::AuthStore::open_read_only(&cfg.auth_dir())?;
+            let report = store.verify_audit(checkpoint_seq.zip(checkpoint_hash))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

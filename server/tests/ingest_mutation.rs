@@ -31,6 +31,7 @@ fn mutated_bodies_never_panic() {
         received_at_ms: 1_763_700_000_000,
         peer_ip: None,
         user_agent: None,
+        key_app_id: None,
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let seeds = seed_bodies();

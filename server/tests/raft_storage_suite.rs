@@ -18,7 +18,9 @@ impl StoreBuilder<TypeConfig, LogStore, EventStateMachine, tempfile::TempDir> fo
         let engine =
             engine::Engine::open(dir.path().join("table"), engine::EngineConfig::default())
                 .expect("open engine");
-        let sm = EventStateMachine::open(engine, dir.path().join("snapshots"))?;
+        let auth = auth::AuthStore::open(&dir.path().join("auth"), Default::default())
+            .expect("open auth store");
+        let sm = EventStateMachine::open(engine, auth, dir.path().join("snapshots"))?;
         Ok((dir, log, sm))
     }
 }

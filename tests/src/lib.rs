@@ -1,8 +1,10 @@
 //! Black-box test harness: starts real `unmogrowp serve` processes on free loopback ports,
 //! talks to them over HTTP, and kills them for real (`kill -9`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -33,12 +35,19 @@ pub fn free_port() -> u16 {
 }
 
 /// One server process and its data directory.
+/// The first admin's password in every test node (`UNMOGROWP_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+
 pub struct TestNode {
     pub data_dir: PathBuf,
     pub port: u16,
     pub env: Vec<(String, String)>,
     child: Option<Child>,
     log: PathBuf,
+    /// Cached admin access token and per-app ingest keys (see [`TestNode::try_post`]).
+    admin_token: Mutex<Option<String>>,
+    keys: Mutex<HashMap<String, String>>,
 }
 
 /// An HTTP answer: status and parsed JSON body (Null if not JSON).
@@ -64,15 +73,21 @@ impl TestNode {
         let data_dir = data_dir.into();
         std::fs::create_dir_all(&data_dir).expect("mkdir");
         let log = data_dir.with_extension("log");
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !env.iter().any(|(k, _)| k == "UNMOGROWP_ADMIN_PASSWORD") {
+            env.push(("UNMOGROWP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
+        }
         Self {
             data_dir,
             port: free_port(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env,
             child: None,
             log,
+            admin_token: Mutex::new(None),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -248,17 +263,102 @@ impl TestNode {
         })
     }
 
+    /// GET with no credentials added.
+    pub fn try_get_raw(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, String> {
+        let mut req = Self::agent().get(&format!("{}{path}", self.base()));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Self::answer(req.call())
+    }
+
+    /// GET; `/api/…` paths get the admin's bearer token.
     pub fn try_get(&self, path: &str) -> Result<Answer, String> {
-        Self::answer(Self::agent().get(&format!("{}{path}", self.base())).call())
+        let mut h: Vec<(&str, String)> = Vec::new();
+        if path.starts_with("/api/") {
+            h.push(("authorization", format!("Bearer {}", self.admin_token())));
+        }
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.try_get_raw(path, &h)
     }
 
-    pub fn get(&self, path: &str) -> Answer {
-        self.try_get(path)
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    /// Any method, raw body, no credentials added.
+    pub fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Answer, String> {
+        let mut req = Self::agent().request(method, &format!("{}{path}", self.base()));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Self::answer(match body {
+            Some(b) => req.send_bytes(b),
+            None => req.call(),
+        })
     }
 
-    /// POSTs raw bytes with the given headers.
-    pub fn try_post(
+    /// Logs in; panics unless it succeeds. Returns the whole token answer.
+    pub fn login(&self, email: &str, password: &str) -> Value {
+        let a = self
+            .try_post_raw(
+                "/api/auth/login",
+                &[("content-type", "application/json")],
+                serde_json::json!({"email": email, "password": password})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .expect("login");
+        assert_eq!(a.status, 200, "login {email}: {}", a.body);
+        a.body
+    }
+
+    /// The first admin's access token (logged in once, cached).
+    pub fn admin_token(&self) -> String {
+        let mut t = self.admin_token.lock().expect("lock");
+        if t.is_none() {
+            let body = self.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+            *t = Some(
+                body["access_token"]
+                    .as_str()
+                    .expect("access_token")
+                    .to_string(),
+            );
+        }
+        t.clone().unwrap_or_default()
+    }
+
+    /// An ingest key for app `app` (created with that id on first use, cached).
+    pub fn app_key(&self, app: &str) -> String {
+        if let Some(k) = self.keys.lock().expect("lock").get(app) {
+            return k.clone();
+        }
+        let token = self.admin_token();
+        let a = self
+            .try_post_raw(
+                "/api/apps",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &format!("Bearer {token}")),
+                ],
+                serde_json::json!({"name": app, "id": app})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .expect("create app");
+        assert_eq!(a.status, 201, "create app {app}: {}", a.body);
+        let key = a.body["api_key"].as_str().expect("api_key").to_string();
+        self.keys
+            .lock()
+            .expect("lock")
+            .insert(app.to_string(), key.clone());
+        key
+    }
+
+    /// POSTs with no credentials added.
+    pub fn try_post_raw(
         &self,
         path: &str,
         headers: &[(&str, &str)],
@@ -269,6 +369,34 @@ impl TestNode {
             req = req.set(k, v);
         }
         Self::answer(req.send_bytes(body))
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.try_get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// POSTs raw bytes with the given headers, adding a credential when none is given: to
+    /// `/v1/events`, the key of the app named by the body's first event (`app1` if the body
+    /// cannot be read); to other `/api/…` paths, the admin's bearer token.
+    pub fn try_post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, String> {
+        let has = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+        let mut h: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        if path == "/v1/events" && !has("x-api-key") {
+            let gz = headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v.contains("gzip"));
+            h.push(("x-api-key", self.app_key(&first_app_id(body, gz))));
+        } else if path.starts_with("/api/") && path != "/api/auth/login" && !has("authorization") {
+            h.push(("authorization", format!("Bearer {}", self.admin_token())));
+        }
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.try_post_raw(path, &h, body)
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Answer {
@@ -298,6 +426,35 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The `app_id` of the first event in an ingest body (JSON, array, NDJSON, maybe gzip).
+fn first_app_id(body: &[u8], gzip: bool) -> String {
+    let mut raw = body.to_vec();
+    if gzip {
+        let mut out = Vec::new();
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out).is_ok() {
+            raw = out;
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let first = serde_json::from_str::<Value>(&text).ok().or_else(|| {
+        text.lines()
+            .next()
+            .and_then(|l| serde_json::from_str::<Value>(l).ok())
+    });
+    let ev = match first {
+        Some(Value::Array(a)) => a.into_iter().next(),
+        other => other,
+    };
+    ev.and_then(|e| e.get("app_id").and_then(|v| v.as_str()).map(str::to_string))
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        })
+        .unwrap_or_else(|| "app1".to_string())
 }
 
 /// A deterministic UUID for (client, seq): distinct per pair.
@@ -334,4 +491,16 @@ pub fn event(app: &str, client: u64, seq: u64, ts_ms: i64) -> Value {
         e["event_data"] = serde_json::json!({"revenue": (seq % 50) as f64 + 0.99, "currency": "USD", "sku": "gold"});
     }
     e
+}
+
+/// Edits audit record `seq` in a (stopped) node's RocksDB auth store the way an attacker with
+/// disk access would: changes its target and leaves its hash alone (TESTPLAN AUD-03).
+pub fn tamper_audit(auth_dir: &Path, seq: u64) {
+    let db = rocksdb::DB::open_default(auth_dir).expect("open auth store");
+    let key = format!("l/{seq:020}");
+    let raw = db.get(key.as_bytes()).expect("get").expect("record exists");
+    let mut rec: Value = serde_json::from_slice(&raw).expect("json");
+    rec["target"] = Value::String("nothing to see here".into());
+    db.put(key.as_bytes(), serde_json::to_vec(&rec).expect("json"))
+        .expect("put");
 }

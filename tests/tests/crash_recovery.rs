@@ -22,8 +22,18 @@ struct Ledger {
     unknown: HashSet<String>,
 }
 
+/// Each client writes to one app (an API key belongs to one app); clients alternate apps.
+fn client_app(client: u64) -> &'static str {
+    if client % 2 == 0 {
+        "shop"
+    } else {
+        "game"
+    }
+}
+
 fn client_loop(
     port: Arc<AtomicU64>,
+    key: String,
     client: u64,
     stop: Arc<AtomicBool>,
     ledger: Arc<Mutex<Ledger>>,
@@ -36,14 +46,7 @@ fn client_loop(
     while !stop.load(Ordering::Relaxed) {
         let first = seq.fetch_add(BATCH, Ordering::Relaxed);
         let events: Vec<Value> = (first..first + BATCH)
-            .map(|s| {
-                event(
-                    if s % 2 == 0 { "shop" } else { "game" },
-                    client,
-                    s,
-                    base_ts + s as i64 * 1000,
-                )
-            })
+            .map(|s| event(client_app(client), client, s, base_ts + s as i64 * 1000))
             .collect();
         let ids: Vec<String> = (first..first + BATCH)
             .map(|s| event_uuid(client, s))
@@ -52,7 +55,10 @@ fn client_loop(
             "http://127.0.0.1:{}/v1/events",
             port.load(Ordering::Relaxed)
         );
-        let res = agent.post(&url).send_json(Value::Array(events));
+        let res = agent
+            .post(&url)
+            .set("x-api-key", &key)
+            .send_json(Value::Array(events));
         let mut l = ledger.lock().unwrap();
         match res {
             Ok(r) if r.status() == 202 => {
@@ -131,7 +137,8 @@ fn kill9_under_concurrent_ingest_loses_nothing_and_doubles_nothing() {
                     ledger.clone(),
                     seqs[c as usize].clone(),
                 );
-                std::thread::spawn(move || client_loop(p, c, s, l, q))
+                let key = node.app_key(client_app(c));
+                std::thread::spawn(move || client_loop(p, key, c, s, l, q))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(rng.gen_range(150..1200)));
@@ -160,14 +167,7 @@ fn kill9_under_concurrent_ingest_loses_nothing_and_doubles_nothing() {
     // --- phase: retries of acknowledged batches are answered as duplicates and stored once
     let l = ledger.lock().unwrap();
     let retry: Vec<Value> = (0..BATCH)
-        .map(|s| {
-            event(
-                if s % 2 == 0 { "shop" } else { "game" },
-                0,
-                s,
-                1_763_000_000_000 + s as i64 * 1000,
-            )
-        })
+        .map(|s| event(client_app(0), 0, s, 1_763_000_000_000 + s as i64 * 1000))
         .collect();
     assert!(l.acked.contains(&event_uuid(0, 0)));
     let a = node.post_json("/v1/events", &Value::Array(retry));

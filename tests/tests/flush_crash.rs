@@ -48,16 +48,11 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
         let mut seq = 0u64;
         let mut send =
             |node: &TestNode, acked: &mut HashSet<String>, unknown: &mut HashSet<String>| -> bool {
-                // Two apps and two days per batch, so a flush writes several segments.
+                // Two apps (alternating batches: a key belongs to one app) and two days per
+                // batch, so a flush writes several segments.
+                let app = if (seq / 100) % 2 == 0 { "shop" } else { "game" };
                 let events: Vec<Value> = (seq..seq + 100)
-                    .map(|s| {
-                        event(
-                            if s % 2 == 0 { "shop" } else { "game" },
-                            7,
-                            s,
-                            1_763_000_000_000 + (s % 2) as i64 * 86_400_000,
-                        )
-                    })
+                    .map(|s| event(app, 7, s, 1_763_000_000_000 + (s % 2) as i64 * 86_400_000))
                     .collect();
                 let ids: Vec<String> = (seq..seq + 100).map(|s| event_uuid(7, s)).collect();
                 seq += 100;

@@ -44,14 +44,28 @@ fn apply_is_idempotent_and_survives_reopen() {
     );
     assert_eq!(s.apply(1, &boot).expect("apply"), AuthOutcome::Ok);
     assert_eq!(s.apply(1, &boot).expect("apply"), AuthOutcome::Replayed);
-    assert_eq!(s.apply(2, &boot).expect("apply"), AuthOutcome::AlreadyBootstrapped);
-    let dup = req(3, AuthOp::CreateUser { user: user("u2", "admin@localhost", vec![]) });
-    assert!(matches!(s.apply(3, &dup).expect("apply"), AuthOutcome::Conflict(_)));
+    assert_eq!(
+        s.apply(2, &boot).expect("apply"),
+        AuthOutcome::AlreadyBootstrapped
+    );
+    let dup = req(
+        3,
+        AuthOp::CreateUser {
+            user: user("u2", "admin@localhost", vec![]),
+        },
+    );
+    assert!(matches!(
+        s.apply(3, &dup).expect("apply"),
+        AuthOutcome::Conflict(_)
+    ));
     drop(s);
     let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
     assert_eq!(s.applied_index(), 3);
     assert!(s.is_bootstrapped());
-    assert_eq!(s.user_by_email("ADMIN@localhost").map(|u| u.id), Some("u1".into()));
+    assert_eq!(
+        s.user_by_email("ADMIN@localhost").map(|u| u.id),
+        Some("u1".into())
+    );
     let report = s.verify_audit(None).expect("verify");
     assert!(report.ok && report.records == 3, "{report:?}");
 }
@@ -60,13 +74,29 @@ fn apply_is_idempotent_and_survives_reopen() {
 fn failures_lock_the_account_progressively_and_a_good_login_resets() {
     let dir = tempfile::tempdir().expect("tmp");
     let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("open");
-    s.apply(1, &req(0, AuthOp::CreateUser { user: user("u", "a@b", vec![Role::User]) }))
-        .expect("apply");
+    s.apply(
+        1,
+        &req(
+            0,
+            AuthOp::CreateUser {
+                user: user("u", "a@b", vec![Role::User]),
+            },
+        ),
+    )
+    .expect("apply");
     let mut idx = 1;
     let mut fail = |at: i64| {
         idx += 1;
-        s.apply(idx, &req(at, AuthOp::LoginFailed { email: "a@b".into() }))
-            .expect("apply")
+        s.apply(
+            idx,
+            &req(
+                at,
+                AuthOp::LoginFailed {
+                    email: "a@b".into(),
+                },
+            ),
+        )
+        .expect("apply")
     };
     for i in 0..4 {
         assert!(matches!(fail(1000 + i), AuthOutcome::Conflict(_)));
@@ -85,9 +115,24 @@ fn failures_lock_the_account_progressively_and_a_good_login_resets() {
         expires_at_ms: i64::MAX,
         revoked: false,
     };
-    let early = req(100_000, AuthOp::LoginSucceeded { user_id: "u".into(), session: sess.clone() });
-    assert!(matches!(s.apply(100, &early).expect("apply"), AuthOutcome::Locked { .. }));
-    let later = req(200_000, AuthOp::LoginSucceeded { user_id: "u".into(), session: sess });
+    let early = req(
+        100_000,
+        AuthOp::LoginSucceeded {
+            user_id: "u".into(),
+            session: sess.clone(),
+        },
+    );
+    assert!(matches!(
+        s.apply(100, &early).expect("apply"),
+        AuthOutcome::Locked { .. }
+    ));
+    let later = req(
+        200_000,
+        AuthOp::LoginSucceeded {
+            user_id: "u".into(),
+            session: sess,
+        },
+    );
     assert_eq!(s.apply(101, &later).expect("apply"), AuthOutcome::Ok);
     assert_eq!(s.user("u").map(|u| u.lockout), Some(Lockout::default()));
     assert!(s.principal("u", "s", 200_001).is_ok());
@@ -97,8 +142,16 @@ fn failures_lock_the_account_progressively_and_a_good_login_resets() {
 fn reused_refresh_token_revokes_the_session_and_disabling_ends_sessions() {
     let dir = tempfile::tempdir().expect("tmp");
     let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("open");
-    s.apply(1, &req(0, AuthOp::CreateUser { user: user("u", "a@b", vec![Role::User]) }))
-        .expect("apply");
+    s.apply(
+        1,
+        &req(
+            0,
+            AuthOp::CreateUser {
+                user: user("u", "a@b", vec![Role::User]),
+            },
+        ),
+    )
+    .expect("apply");
     let sess = |id: &str| Session {
         id: id.into(),
         user_id: "u".into(),
@@ -107,23 +160,50 @@ fn reused_refresh_token_revokes_the_session_and_disabling_ends_sessions() {
         expires_at_ms: 1_000_000,
         revoked: false,
     };
-    s.apply(2, &req(1, AuthOp::LoginSucceeded { user_id: "u".into(), session: sess("s1") }))
-        .expect("apply");
+    s.apply(
+        2,
+        &req(
+            1,
+            AuthOp::LoginSucceeded {
+                user_id: "u".into(),
+                session: sess("s1"),
+            },
+        ),
+    )
+    .expect("apply");
     let rotate = |jti: &str, new: &str| AuthOp::RotateRefresh {
         session_id: "s1".into(),
         presented_jti: jti.into(),
         new_jti: new.into(),
         expires_at_ms: 1_000_000,
     };
-    assert_eq!(s.apply(3, &req(2, rotate("j1", "j2"))).expect("apply"), AuthOutcome::Ok);
-    assert_eq!(s.apply(4, &req(3, rotate("j1", "j3"))).expect("apply"), AuthOutcome::RefreshReused);
+    assert_eq!(
+        s.apply(3, &req(2, rotate("j1", "j2"))).expect("apply"),
+        AuthOutcome::Ok
+    );
+    assert_eq!(
+        s.apply(4, &req(3, rotate("j1", "j3"))).expect("apply"),
+        AuthOutcome::RefreshReused
+    );
     assert_eq!(s.principal("u", "s1", 4), Err(Denied::SessionInvalid));
-    s.apply(5, &req(5, AuthOp::LoginSucceeded { user_id: "u".into(), session: sess("s2") }))
-        .expect("apply");
+    s.apply(
+        5,
+        &req(
+            5,
+            AuthOp::LoginSucceeded {
+                user_id: "u".into(),
+                session: sess("s2"),
+            },
+        ),
+    )
+    .expect("apply");
     assert!(s.principal("u", "s2", 6).is_ok());
     let disable = AuthOp::UpdateUser {
         id: "u".into(),
-        patch: crate::model::UserPatch { disabled: Some(true), ..Default::default() },
+        patch: crate::model::UserPatch {
+            disabled: Some(true),
+            ..Default::default()
+        },
     };
     s.apply(6, &req(6, disable)).expect("apply");
     assert_eq!(s.principal("u", "s2", 7), Err(Denied::Disabled));
@@ -142,17 +222,51 @@ fn keys_rotate_and_revoke() {
         created_at_ms: 0,
         revoked_at_ms: None,
     };
-    let app = App { id: "app".into(), name: "Game".into(), owner_id: "u".into(), created_at_ms: 0 };
-    s.apply(1, &req(0, AuthOp::CreateApp { app, key: key("k1", "h1") })).expect("apply");
+    let app = App {
+        id: "app".into(),
+        name: "Game".into(),
+        owner_id: "u".into(),
+        created_at_ms: 0,
+    };
+    s.apply(
+        1,
+        &req(
+            0,
+            AuthOp::CreateApp {
+                app,
+                key: key("k1", "h1"),
+            },
+        ),
+    )
+    .expect("apply");
     assert_eq!(s.key_by_hash("h1"), Ok(("k1".into(), "app".into())));
-    s.apply(2, &req(1, AuthOp::CreateKey { key: key("k2", "h2"), revoke_others: true }))
-        .expect("apply");
+    s.apply(
+        2,
+        &req(
+            1,
+            AuthOp::CreateKey {
+                key: key("k2", "h2"),
+                revoke_others: true,
+            },
+        ),
+    )
+    .expect("apply");
     assert_eq!(s.key_by_hash("h1"), Err(Denied::BadKey));
     assert!(s.key_by_hash("h2").is_ok());
-    s.apply(3, &req(2, AuthOp::RevokeKey { app_id: "app".into(), key_id: "k2".into() }))
-        .expect("apply");
+    s.apply(
+        3,
+        &req(
+            2,
+            AuthOp::RevokeKey {
+                app_id: "app".into(),
+                key_id: "k2".into(),
+            },
+        ),
+    )
+    .expect("apply");
     assert_eq!(s.key_by_hash("h2"), Err(Denied::BadKey));
     assert_eq!(s.app_keys("app").len(), 2);
-    s.apply(4, &req(3, AuthOp::DeleteApp { id: "app".into() })).expect("apply");
+    s.apply(4, &req(3, AuthOp::DeleteApp { id: "app".into() }))
+        .expect("apply");
     assert!(s.app_keys("app").is_empty());
 }

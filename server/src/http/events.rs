@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 
 use super::{read_body, ApiError};
 use crate::ingest::{parse_events, IngestResponse, RequestContext};
 use crate::node::AppState;
+use crate::security::Caller;
 
 fn header_str(req: &Request, name: header::HeaderName) -> Option<String> {
     req.headers()
@@ -21,10 +22,19 @@ fn header_str(req: &Request, name: header::HeaderName) -> Option<String> {
 
 pub(crate) async fn ingest(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let Caller::Key { key_id, app_id } = caller else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "X-Api-Key header required",
+        ));
+    };
     let limits = &state.cfg.ingest;
     let ctx = RequestContext {
+        key_app_id: Some(app_id),
         received_at_ms: chrono::Utc::now().timestamp_millis(),
         peer_ip: req
             .extensions()
@@ -55,6 +65,22 @@ pub(crate) async fn ingest(
         parse()
     };
     let (events, rejected) = parsed?;
+    if let Err(wait) = state
+        .security
+        .ingest_per_key
+        .take(&key_id, events.len() as f64)
+    {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this API key may send {} events per second",
+                state.security.cfg.ingest_events_per_sec_per_key
+            ),
+        );
+        e.retry_after_secs = Some(wait);
+        return Err(e);
+    }
     let m = &state.metrics;
     m.events_rejected
         .fetch_add(rejected.len() as u64, Ordering::Relaxed);

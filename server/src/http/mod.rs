@@ -1,7 +1,12 @@
 //! The HTTP API: `router(state)` is what the binary serves and what tests call.
 
+mod account;
+mod admin;
+mod apps;
+mod authz;
 mod error;
 mod events;
+mod openapi;
 mod ops;
 mod query;
 
@@ -10,7 +15,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use error::ApiError;
@@ -23,8 +28,52 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/v1/events", post(events::ingest))
+        .route("/api/auth/login", post(account::login))
+        .route("/api/auth/refresh", post(account::refresh))
+        .route("/api/auth/logout", post(account::logout))
+        .route("/api/auth/register", post(account::register))
+        .route("/api/auth/me", get(account::me))
         .route("/api/analytics/query", post(query::run))
+        .route("/api/apps", get(apps::list).post(apps::create))
+        .route(
+            "/api/apps/{id}",
+            get(apps::get).patch(apps::update).delete(apps::delete),
+        )
+        .route(
+            "/api/apps/{id}/keys",
+            get(apps::list_keys).post(apps::create_key),
+        )
+        .route("/api/apps/{id}/keys/rotate", post(apps::rotate_key))
+        .route("/api/apps/{id}/keys/{key_id}", delete(apps::revoke_key))
+        .route(
+            "/api/admin/users",
+            get(admin::list_users).post(admin::create),
+        )
+        .route(
+            "/api/admin/users/{id}",
+            get(admin::get_user)
+                .patch(admin::patch_user)
+                .delete(admin::delete_user),
+        )
+        .route("/api/admin/users/{id}/unlock", post(admin::unlock_user))
+        .route("/api/admin/users/{id}/roles", post(admin::grant_role))
+        .route(
+            "/api/admin/users/{id}/roles/{role}",
+            delete(admin::revoke_role),
+        )
+        .route("/api/admin/users/{id}/apps", post(admin::grant_app))
+        .route(
+            "/api/admin/users/{id}/apps/{app_id}",
+            delete(admin::revoke_app),
+        )
+        .route("/api/admin/audit", get(admin::audit))
+        .route("/api/admin/audit/verify", get(admin::audit_verify))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            authz::authorize,
+        ))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -32,14 +81,15 @@ pub fn router(state: AppState) -> Router {
 
 /// Records request counts and latency per matched route.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route: &'static str = match req.extensions().get::<MatchedPath>().map(|m| m.as_str()) {
-        Some("/v1/events") => "/v1/events",
-        Some("/api/analytics/query") => "/api/analytics/query",
-        Some("/health") => "/health",
-        Some("/ready") => "/ready",
-        Some("/metrics") => "/metrics",
-        _ => "other",
-    };
+    let route: &'static str = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| {
+            crate::security::routes::ROUTES
+                .iter()
+                .find(|r| r.path == m.as_str())
+        })
+        .map_or("other", |r| r.path);
     let t0 = Instant::now();
     let resp = next.run(req).await;
     state
@@ -53,6 +103,38 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
 const OVERSIZE_DRAIN_BYTES: usize = 64 << 20;
 /// How long that draining may take.
 const OVERSIZE_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and discards a body (bounded in bytes and time) so a client still uploading can
+/// read the error that follows instead of hitting a reset connection.
+pub(crate) async fn drain_body(body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut drained = 0usize;
+    let _ = tokio::time::timeout(OVERSIZE_DRAIN_TIME, async {
+        while drained < OVERSIZE_DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(f)) => drained += f.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
+/// Reads a JSON body of at most `limit` bytes into `T` (400 with the reason otherwise).
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = read_body(body, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
 
 /// Reads a whole body up to `limit` bytes, answering 413 beyond it.
 pub(crate) async fn read_body(
@@ -74,17 +156,7 @@ pub(crate) async fn read_body(
             continue;
         };
         if buf.len() + data.len() > limit {
-            // Drain (bounded in bytes and time), then refuse.
-            let mut drained = buf.len() + data.len();
-            let _ = tokio::time::timeout(OVERSIZE_DRAIN_TIME, async {
-                while drained < OVERSIZE_DRAIN_BYTES {
-                    match body.frame().await {
-                        Some(Ok(f)) => drained += f.data_ref().map_or(0, |d| d.len()),
-                        _ => break,
-                    }
-                }
-            })
-            .await;
+            drain_body(body).await;
             return Err(ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",

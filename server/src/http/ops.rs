@@ -21,6 +21,9 @@ pub(crate) async fn index() -> Json<serde_json::Value> {
         "endpoints": {
             "ingest": "POST /v1/events",
             "query": "POST /api/analytics/query",
+            "login": "POST /api/auth/login",
+            "apps": "GET|POST /api/apps",
+            "openapi": "GET /api/openapi.json",
             "health": "GET /health",
             "ready": "GET /ready",
             "metrics": "GET /metrics"
@@ -121,6 +124,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "gauge",
         "Average accepted events per fsync since start.",
         accepted as f64 / fs as f64,
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_audit_records",
+        "gauge",
+        "Records in the audit log (sequence number of its head).",
+        state.security.store.audit_head().0,
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_audit_suppressed_total",
+        "counter",
+        "Denied requests not audited because their source exceeded auth.audited_denials_per_ip_per_minute.",
+        state.security.audit_suppressed.load(Ordering::Relaxed),
     );
 
     let m = state.raft.metrics().borrow().clone();

@@ -123,7 +123,9 @@ async fn run(
     }
 }
 
-fn classify(e: RaftError<NodeId, ClientWriteError<NodeId, openraft::BasicNode>>) -> ProposeError {
+pub(crate) fn classify(
+    e: RaftError<NodeId, ClientWriteError<NodeId, openraft::BasicNode>>,
+) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
             ProposeError::NoLeader(match f.leader_id {

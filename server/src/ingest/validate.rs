@@ -14,6 +14,10 @@ pub struct RequestContext {
     pub peer_ip: Option<String>,
     /// `User-Agent` header, used when an event carries no `user_agent`.
     pub user_agent: Option<String>,
+    /// The app of the API key the request came with: events default to it, and an event
+    /// naming another app is rejected. `None` (tests, the parse-only bench): `app_id` is
+    /// required in every event.
+    pub key_app_id: Option<String>,
 }
 
 const PLATFORMS: &[&str] = &["ios", "android", "web", "other"];
@@ -202,7 +206,14 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
     }
     let s = limits.max_string_bytes;
     let event_type = req_string(&mut obj, "event_type", limits.max_event_type_bytes)?;
-    let app_id = req_string(&mut obj, "app_id", 64)?;
+    let app_id = match (&ctx.key_app_id, opt_string(&mut obj, "app_id", 64)?) {
+        (Some(key_app), Some(given)) if *key_app != given => {
+            return Err("app_id: does not match the app of the API key".into())
+        }
+        (Some(key_app), _) => key_app.clone(),
+        (None, Some(given)) => given,
+        (None, None) => return Err("app_id: required".into()),
+    };
     if !valid_app_id(&app_id) {
         return Err("app_id: 1-64 characters from A-Z a-z 0-9 _ - .".into());
     }
@@ -279,6 +290,7 @@ mod tests {
             received_at_ms: 1_763_700_000_000,
             peer_ip: Some("127.0.0.1".into()),
             user_agent: None,
+            key_app_id: None,
         }
     }
 

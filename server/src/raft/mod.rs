@@ -14,6 +14,8 @@ pub enum Request {
     /// Event batches from one or more ingest requests, coalesced into one entry; each inner
     /// vector is one request's accepted events, answered separately.
     Ingest { batches: Vec<Vec<Event>> },
+    /// A change to users, apps, keys or sessions, with its audit records.
+    Auth(auth::AuthRequest),
 }
 
 /// What applying an entry answers.
@@ -24,6 +26,7 @@ pub enum Response {
     Ingest {
         outcomes: Vec<ApplyOutcome>,
     },
+    Auth(auth::AuthOutcome),
 }
 
 openraft::declare_raft_types!(

@@ -53,6 +53,7 @@ struct Applied {
 #[derive(Clone)]
 pub struct EventStateMachine {
     engine: Engine,
+    auth: auth::AuthStore,
     applied: Arc<Mutex<Applied>>,
     snapshots: SnapshotStore,
 }
@@ -61,12 +62,14 @@ impl EventStateMachine {
     /// Opens the state machine; its applied position is what the engine has flushed.
     pub fn open(
         engine: Engine,
+        auth: auth::AuthStore,
         snapshot_dir: impl Into<PathBuf>,
     ) -> Result<Self, StorageError<NodeId>> {
         let snapshots = SnapshotStore::open(snapshot_dir.into())?;
         let cp = Checkpoint::from_manifest(&engine.manifest())?;
         Ok(Self {
             engine,
+            auth,
             applied: Arc::new(Mutex::new(Applied {
                 last_applied: cp.last_applied,
                 membership: cp.membership,
@@ -107,6 +110,9 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         let mut items: Vec<(u64, &[Event])> = Vec::new();
         // For each entry: how many batches it contributed (None for non-ingest entries).
         let mut shape: Vec<Option<usize>> = Vec::with_capacity(entries.len());
+        // Auth entries are applied (durably, in log order) as they are met; their answers
+        // are slotted in by position below.
+        let mut auth_answers: Vec<(usize, auth::AuthOutcome)> = Vec::new();
         let checkpoint = {
             let mut a = self.applied.lock();
             for e in &entries {
@@ -117,6 +123,13 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                             items.push((e.log_id.index, b.as_slice()));
                         }
                         shape.push(Some(batches.len()));
+                    }
+                    EntryPayload::Normal(Request::Auth(req)) => {
+                        let outcome = self.auth.apply(e.log_id.index, req).map_err(|err| {
+                            StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
+                        })?;
+                        auth_answers.push((shape.len(), outcome));
+                        shape.push(None);
                     }
                     EntryPayload::Membership(m) => {
                         a.membership = StoredMembership::new(Some(e.log_id), m.clone());
@@ -142,10 +155,15 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                 StorageIOError::apply(last, AnyError::new(&e)).into()
             })?;
         let mut it = outcomes.into_iter();
+        let mut auth_it = auth_answers.into_iter().peekable();
         Ok(shape
             .into_iter()
-            .map(|s| match s {
-                None => Response::None,
+            .enumerate()
+            .map(|(pos, s)| match s {
+                None => match auth_it.next_if(|(p, _)| *p == pos) {
+                    Some((_, o)) => Response::Auth(o),
+                    None => Response::None,
+                },
                 Some(n) => Response::Ingest {
                     outcomes: it.by_ref().take(n).collect(),
                 },
@@ -205,6 +223,8 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for EventStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        // Auth writes are synced as they are applied; this also covers RocksDB's own WAL.
+        self.auth.sync().map_err(sm_err)?;
         let engine = self.engine.clone();
         let manifest = tokio::task::spawn_blocking(move || engine.flush())
             .await

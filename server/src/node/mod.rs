@@ -1,5 +1,7 @@
-//! Assembling one node: the log, the engine, the state machine, Raft, the proposer and the
-//! query service, plus the background housekeeping task.
+//! Assembling one node: the log, the engine, the auth store, the state machine, Raft, the
+//! proposer and the query service, plus the background housekeeping task.
+
+mod bootstrap;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -14,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::raft::network::SingleNodeNetwork;
 use crate::raft::state_machine::EventStateMachine;
 use crate::raft::{LogStore, Raft};
+use crate::security::Security;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,6 +32,10 @@ pub enum StartError {
     Raft(String),
     #[error("query: {0}")]
     Query(#[from] query::QueryError),
+    #[error("cannot open the auth store: {0}")]
+    Auth(#[from] auth::AuthError),
+    #[error("{0}")]
+    Bootstrap(String),
 }
 
 /// Everything request handlers need; cheap to clone.
@@ -40,6 +47,7 @@ pub struct AppState {
     pub engine: engine::Engine,
     pub proposer: Proposer,
     pub query: query::QueryService,
+    pub security: Arc<Security>,
     pub metrics: Arc<Metrics>,
     /// Highest index known committed when the node started; the node is ready once it has
     /// applied at least this far (it then serves no older view than before the restart).
@@ -86,7 +94,12 @@ impl Node {
             );
         }
         let engine = engine::Engine::open(cfg.engine_dir(), ecfg)?;
-        let sm = EventStateMachine::open(engine.clone(), cfg.snapshot_dir())
+        let auth_store = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
+        let security = Arc::new(
+            Security::new(auth_store.clone(), cfg.auth.clone(), cfg.node_id)
+                .map_err(StartError::Bootstrap)?,
+        );
+        let sm = EventStateMachine::open(engine.clone(), auth_store, cfg.snapshot_dir())
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let r = &cfg.raft;
         let raft_cfg = openraft::Config {
@@ -137,6 +150,7 @@ impl Node {
             r.max_events_per_entry,
             r.max_inflight_entries,
         );
+        bootstrap::run(&cfg, &raft, &security).await?;
         let query = query::QueryService::new(engine.clone(), cfg.query.clone())?;
         let state = AppState {
             cfg: cfg.clone(),
@@ -145,6 +159,7 @@ impl Node {
             engine,
             proposer,
             query,
+            security,
             metrics: Arc::new(Metrics::default()),
             recovered_commit,
             started: Instant::now(),

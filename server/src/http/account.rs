@@ -1,0 +1,320 @@
+//! `/api/auth/*`: login, refresh, logout, register, me.
+
+use auth::{AuthOp, AuthOutcome, Role, Session, User};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::authz::ClientIp;
+use super::{json_body, ApiError};
+use crate::node::AppState;
+use crate::security::{event, now_ms, submit, Caller};
+
+const MAX_AUTH_BODY: usize = 64 << 10;
+
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "invalid email or password",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let body: Login = json_body(req.into_body(), MAX_AUTH_BODY).await?;
+    let sec = &state.security;
+    let email = body.email.trim().to_lowercase();
+    if let Err(wait) = sec.login_per_ip.take(&ip, 1.0) {
+        if sec.audit_denial_allowed(&ip) {
+            let mut ev = event(
+                "anonymous".into(),
+                &ip,
+                "auth.login",
+                &email,
+                "too many login attempts from this address",
+            );
+            ev.outcome = Some("denied: rate limited".into());
+            let _ = submit(&state.raft, sec.request(AuthOp::AuditOnly, vec![ev])).await;
+        }
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many login attempts; retry later",
+        );
+        e.retry_after_secs = Some(wait);
+        return Err(e);
+    }
+    let user = sec.store.user_by_email(&email);
+    // One hash per attempt whatever the account state, so timing reveals nothing.
+    let password_ok = sec.verify_password(user.as_ref(), body.password).await?;
+    let now = now_ms();
+    let Some(user) = user else {
+        let ev = event(
+            "anonymous".into(),
+            &ip,
+            "auth.login",
+            &email,
+            "unknown account",
+        );
+        submit(
+            &state.raft,
+            sec.request(AuthOp::LoginFailed { email }, vec![ev]),
+        )
+        .await?;
+        return Err(bad_credentials());
+    };
+    let actor = user.id.clone();
+    if user.lockout.locked_until_ms > now {
+        let mut ev = event(actor, &ip, "auth.login", &email, "account locked");
+        ev.outcome = Some(format!(
+            "denied: locked until {}",
+            user.lockout.locked_until_ms
+        ));
+        submit(&state.raft, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
+        return Err(bad_credentials());
+    }
+    if !password_ok {
+        let ev = event(actor, &ip, "auth.login", &email, "wrong password");
+        let outcome = submit(
+            &state.raft,
+            sec.request(AuthOp::LoginFailed { email }, vec![ev]),
+        )
+        .await?;
+        if let AuthOutcome::Locked { until_ms } = outcome {
+            tracing::warn!(user = %user.id, until_ms, "account locked after repeated failed logins");
+        }
+        return Err(bad_credentials());
+    }
+    if user.disabled {
+        let mut ev = event(actor, &ip, "auth.login", &email, "user disabled");
+        ev.outcome = Some("denied: disabled".into());
+        submit(&state.raft, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
+        return Err(bad_credentials());
+    }
+    let session = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user.id.clone(),
+        current_jti: uuid::Uuid::new_v4().to_string(),
+        created_at_ms: now,
+        expires_at_ms: now + (sec.cfg.refresh_token_ttl_secs * 1000) as i64,
+        revoked: false,
+    };
+    let ev = event(
+        actor,
+        &ip,
+        "auth.login",
+        &email,
+        format!("session {}", session.id),
+    );
+    let op = AuthOp::LoginSucceeded {
+        user_id: user.id.clone(),
+        session: session.clone(),
+    };
+    match submit(&state.raft, sec.request(op, vec![ev])).await? {
+        AuthOutcome::Ok => {
+            let tokens = sec.issue_tokens(&user, &session.id, &session.current_jti)?;
+            Ok(Json(tokens).into_response())
+        }
+        _ => Err(bad_credentials()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refresh {
+    refresh_token: String,
+}
+
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let body: Refresh = json_body(req.into_body(), MAX_AUTH_BODY).await?;
+    let sec = &state.security;
+    let claims = sec.verify_refresh(&body.refresh_token)?;
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the session was revoked or has expired",
+        )
+    };
+    let user = sec
+        .store
+        .user(&claims.sub)
+        .filter(|u| !u.disabled)
+        .ok_or_else(invalid)?;
+    let new_jti = uuid::Uuid::new_v4().to_string();
+    let ev = event(
+        user.id.clone(),
+        &ip,
+        "auth.refresh",
+        format!("session {}", claims.sid),
+        "",
+    );
+    let op = AuthOp::RotateRefresh {
+        session_id: claims.sid.clone(),
+        presented_jti: claims.jti.clone(),
+        new_jti: new_jti.clone(),
+        expires_at_ms: now_ms() + (sec.cfg.refresh_token_ttl_secs * 1000) as i64,
+    };
+    match submit(&state.raft, sec.request(op, vec![ev])).await? {
+        AuthOutcome::Ok => {
+            Ok(Json(sec.issue_tokens(&user, &claims.sid, &new_jti)?).into_response())
+        }
+        AuthOutcome::RefreshReused => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "refresh_reused",
+            "this refresh token was already used; the session is revoked, log in again",
+        )),
+        _ => Err(invalid()),
+    }
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let Caller::User(p) = caller else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in first",
+        ));
+    };
+    let ev = event(
+        p.user_id.clone(),
+        &ip,
+        "auth.logout",
+        format!("session {}", p.session_id),
+        "",
+    );
+    let op = AuthOp::RevokeSession {
+        session_id: p.session_id.clone(),
+    };
+    submit(&state.raft, state.security.request(op, vec![ev])).await?;
+    Ok(Json(json!({"logged_out": true})).into_response())
+}
+
+pub(crate) async fn me(
+    Extension(caller): Extension<Caller>,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    let Caller::User(p) = caller else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in first",
+        ));
+    };
+    let user =
+        state.security.store.user(&p.user_id).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown user")
+        })?;
+    Ok(Json(super::admin::user_view(&user)).into_response())
+}
+
+/// A new user's fields (registration and admin creation). Unknown fields are rejected.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewUser {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub roles: Option<Vec<Role>>,
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
+    #[serde(default)]
+    pub app_access: Option<Vec<String>>,
+}
+
+/// Validates and hashes a new user; `admin_fields` allows roles/permissions/app access.
+pub(crate) async fn build_user(
+    state: &AppState,
+    n: NewUser,
+    admin_fields: bool,
+) -> Result<User, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let email = n.email.trim().to_lowercase();
+    if email.len() > 254
+        || !email.contains('@')
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "email: expected an address like name@example.com".into()
+        ));
+    }
+    auth::password::check_strength(&n.password).map_err(|m| bad(format!("password: {m}")))?;
+    if !admin_fields && (n.roles.is_some() || n.permissions.is_some() || n.app_access.is_some()) {
+        return Err(bad(
+            "roles, permissions and app_access are set by an admin".into()
+        ));
+    }
+    if let Some(p) = n
+        .permissions
+        .iter()
+        .flatten()
+        .find(|p| auth::Permission::parse(p).is_none())
+    {
+        return Err(bad(format!("permissions: unknown permission {p:?}")));
+    }
+    let name = n.name.unwrap_or_else(|| email.clone());
+    if name.chars().count() > 200 {
+        return Err(bad("name: at most 200 characters".into()));
+    }
+    Ok(User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email,
+        name,
+        password_hash: state.security.hash_password(n.password).await?,
+        roles: n.roles.unwrap_or_else(|| vec![Role::User]),
+        permissions: n.permissions.unwrap_or_default(),
+        app_access: n.app_access.unwrap_or_default(),
+        disabled: false,
+        created_at_ms: now_ms(),
+        last_login_at_ms: None,
+        lockout: Default::default(),
+    })
+}
+
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let is_admin = matches!(&caller, Caller::User(p) if p.is_admin());
+    if !state.security.cfg.open_registration && !is_admin {
+        let status = if matches!(caller, Caller::Anonymous) {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        return Err(ApiError::new(
+            status,
+            "forbidden",
+            "registration is by an admin (auth.open_registration is off)",
+        ));
+    }
+    let n: NewUser = json_body(req.into_body(), MAX_AUTH_BODY).await?;
+    let user = build_user(&state, n, is_admin).await?;
+    super::admin::create_user(&state, &caller, &ip, user, "auth.register").await
+}

@@ -1,0 +1,441 @@
+//! `/api/admin/*`: users, grants and the audit log.
+
+use auth::{AuthOp, AuthOutcome, Role, User, UserPatch};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::account::{build_user, NewUser};
+use super::authz::ClientIp;
+use super::{json_body, ApiError};
+use crate::node::AppState;
+use crate::security::{event, submit, Caller};
+
+const MAX_ADMIN_BODY: usize = 64 << 10;
+
+/// A user as shown by the API: never the password hash.
+pub(crate) fn user_view(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "name": u.name,
+        "roles": u.roles,
+        "permissions": u.permissions,
+        "effective_permissions": auth::policy::effective_permissions(&u.roles, &u.permissions)
+            .iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "app_access": u.app_access,
+        "disabled": u.disabled,
+        "created_at_ms": u.created_at_ms,
+        "last_login_at_ms": u.last_login_at_ms,
+        "locked_until_ms": (u.lockout.locked_until_ms > 0).then_some(u.lockout.locked_until_ms),
+    })
+}
+
+/// Maps an apply outcome to the answer, or the error the client sees.
+pub(crate) fn outcome_ok(o: AuthOutcome) -> Result<(), ApiError> {
+    match o {
+        AuthOutcome::Ok | AuthOutcome::Replayed => Ok(()),
+        AuthOutcome::Conflict(m) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
+        AuthOutcome::NotFound(m) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", m)),
+        other => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            other.audit_text(),
+        )),
+    }
+}
+
+pub(crate) async fn create_user(
+    state: &AppState,
+    caller: &Caller,
+    ip: &str,
+    user: User,
+    action: &str,
+) -> Result<Response, ApiError> {
+    let ev = event(
+        caller.actor(),
+        ip,
+        action,
+        format!("user {} ({})", user.id, user.email),
+        format!("roles {:?}", user.roles),
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state
+                .security
+                .request(AuthOp::CreateUser { user: user.clone() }, vec![ev]),
+        )
+        .await?,
+    )?;
+    Ok((StatusCode::CREATED, Json(user_view(&user))).into_response())
+}
+
+pub(crate) async fn list_users(State(state): State<AppState>) -> Json<Value> {
+    let users: Vec<Value> = state.security.store.users().iter().map(user_view).collect();
+    Json(json!({ "users": users }))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let n: NewUser = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
+    let user = build_user(&state, n, true).await?;
+    create_user(&state, &caller, &ip, user, "users.create").await
+}
+
+fn user_or_404(state: &AppState, id: &str) -> Result<User, ApiError> {
+    state
+        .security
+        .store
+        .user(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "user not found"))
+}
+
+pub(crate) async fn get_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(user_view(&user_or_404(&state, &id)?)))
+}
+
+/// Fields an admin may change; anything else (ids, hashes, …) is rejected (TESTPLAN AZ-03).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchUser {
+    name: Option<String>,
+    roles: Option<Vec<Role>>,
+    permissions: Option<Vec<String>>,
+    app_access: Option<Vec<String>>,
+    disabled: Option<bool>,
+    password: Option<String>,
+}
+
+async fn apply_patch(
+    state: &AppState,
+    caller: &Caller,
+    ip: &str,
+    id: &str,
+    patch: UserPatch,
+    action: &str,
+    detail: String,
+) -> Result<Response, ApiError> {
+    user_or_404(state, id)?;
+    let ev = event(caller.actor(), ip, action, format!("user {id}"), detail);
+    outcome_ok(
+        submit(
+            &state.raft,
+            state.security.request(
+                AuthOp::UpdateUser {
+                    id: id.to_string(),
+                    patch,
+                },
+                vec![ev],
+            ),
+        )
+        .await?,
+    )?;
+    Ok(Json(user_view(&user_or_404(state, id)?)).into_response())
+}
+
+pub(crate) async fn patch_user(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let p: PatchUser = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    if let Some(x) = p
+        .permissions
+        .iter()
+        .flatten()
+        .find(|x| auth::Permission::parse(x).is_none())
+    {
+        return Err(bad(format!("permissions: unknown permission {x:?}")));
+    }
+    if let Caller::User(me) = &caller {
+        if me.user_id == id
+            && (p.disabled == Some(true)
+                || p.roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)))
+        {
+            return Err(bad("an admin cannot disable or demote themselves".into()));
+        }
+    }
+    let password_hash = match p.password {
+        Some(pw) => {
+            auth::password::check_strength(&pw).map_err(|m| bad(format!("password: {m}")))?;
+            Some(state.security.hash_password(pw).await?)
+        }
+        None => None,
+    };
+    let detail = format!(
+        "changed:{}{}{}{}{}{}",
+        if p.name.is_some() { " name" } else { "" },
+        p.roles
+            .as_ref()
+            .map(|r| format!(" roles={r:?}"))
+            .unwrap_or_default(),
+        p.permissions
+            .as_ref()
+            .map(|r| format!(" permissions={r:?}"))
+            .unwrap_or_default(),
+        p.app_access
+            .as_ref()
+            .map(|r| format!(" app_access={r:?}"))
+            .unwrap_or_default(),
+        p.disabled
+            .map(|d| format!(" disabled={d}"))
+            .unwrap_or_default(),
+        if password_hash.is_some() {
+            " password"
+        } else {
+            ""
+        },
+    );
+    let patch = UserPatch {
+        name: p.name,
+        roles: p.roles,
+        permissions: p.permissions,
+        app_access: p.app_access,
+        disabled: p.disabled,
+        password_hash,
+    };
+    apply_patch(&state, &caller, &ip, &id, patch, "users.update", detail).await
+}
+
+pub(crate) async fn delete_user(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if matches!(&caller, Caller::User(me) if me.user_id == id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "an admin cannot delete themselves",
+        ));
+    }
+    user_or_404(&state, &id)?;
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "users.delete",
+        format!("user {id}"),
+        "",
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state.security.request(AuthOp::DeleteUser { id }, vec![ev]),
+        )
+        .await?,
+    )?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn unlock_user(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    user_or_404(&state, &id)?;
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "users.unlock",
+        format!("user {id}"),
+        "",
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state
+                .security
+                .request(AuthOp::UnlockUser { id: id.clone() }, vec![ev]),
+        )
+        .await?,
+    )?;
+    Ok(Json(user_view(&user_or_404(&state, &id)?)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrantRole {
+    role: Role,
+}
+
+pub(crate) async fn grant_role(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let g: GrantRole = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
+    let mut roles = user_or_404(&state, &id)?.roles;
+    if !roles.contains(&g.role) {
+        roles.push(g.role);
+    }
+    let patch = UserPatch {
+        roles: Some(roles),
+        ..Default::default()
+    };
+    apply_patch(
+        &state,
+        &caller,
+        &ip,
+        &id,
+        patch,
+        "roles.grant",
+        g.role.as_str().to_string(),
+    )
+    .await
+}
+
+pub(crate) async fn revoke_role(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path((id, role)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let role = Role::ALL
+        .into_iter()
+        .find(|r| r.as_str() == role)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("unknown role {role:?}"),
+            )
+        })?;
+    if role == Role::Admin && matches!(&caller, Caller::User(me) if me.user_id == id) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "an admin cannot demote themselves",
+        ));
+    }
+    let roles: Vec<Role> = user_or_404(&state, &id)?
+        .roles
+        .into_iter()
+        .filter(|r| *r != role)
+        .collect();
+    let patch = UserPatch {
+        roles: Some(roles),
+        ..Default::default()
+    };
+    apply_patch(
+        &state,
+        &caller,
+        &ip,
+        &id,
+        patch,
+        "roles.revoke",
+        role.as_str().to_string(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GrantApp {
+    app_id: String,
+}
+
+pub(crate) async fn grant_app(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let g: GrantApp = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
+    if state.security.store.app(&g.app_id).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "app not found",
+        ));
+    }
+    let mut apps = user_or_404(&state, &id)?.app_access;
+    if !apps.contains(&g.app_id) {
+        apps.push(g.app_id.clone());
+    }
+    let patch = UserPatch {
+        app_access: Some(apps),
+        ..Default::default()
+    };
+    apply_patch(&state, &caller, &ip, &id, patch, "apps.grant", g.app_id).await
+}
+
+pub(crate) async fn revoke_app(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path((id, app_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let apps: Vec<String> = user_or_404(&state, &id)?
+        .app_access
+        .into_iter()
+        .filter(|a| *a != app_id)
+        .collect();
+    let patch = UserPatch {
+        app_access: Some(apps),
+        ..Default::default()
+    };
+    apply_patch(&state, &caller, &ip, &id, patch, "apps.revoke", app_id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let records = state
+        .security
+        .store
+        .audit_page(q.after, limit)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let (head_seq, head_hash) = state.security.store.audit_head();
+    Ok(Json(
+        json!({"records": records, "head": {"seq": head_seq, "hash": head_hash}}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyQuery {
+    checkpoint_seq: Option<u64>,
+    checkpoint_hash: Option<String>,
+}
+
+pub(crate) async fn audit_verify(
+    State(state): State<AppState>,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Json<auth::VerifyReport>, ApiError> {
+    let cp = q.checkpoint_seq.zip(q.checkpoint_hash);
+    let store = state.security.store.clone();
+    let report = tokio::task::spawn_blocking(move || store.verify_audit(cp))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(report))
+}

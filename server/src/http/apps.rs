@@ -1,0 +1,303 @@
+//! `/api/apps…`: apps and their API keys.
+
+use auth::{ApiKey, App, AuthOp};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::admin::outcome_ok;
+use super::authz::ClientIp;
+use super::{json_body, ApiError};
+use crate::node::AppState;
+use crate::security::{event, now_ms, submit, Caller};
+
+const MAX_APP_BODY: usize = 16 << 10;
+
+fn app_view(a: &App) -> Value {
+    json!({"id": a.id, "name": a.name, "owner_id": a.owner_id, "created_at_ms": a.created_at_ms})
+}
+
+fn key_view(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id, "prefix": k.prefix, "scope": k.scope,
+        "created_at_ms": k.created_at_ms, "revoked_at_ms": k.revoked_at_ms,
+        "active": k.revoked_at_ms.is_none(),
+    })
+}
+
+/// A fresh key for `app_id`: the stored record and the secret (shown once).
+fn new_key(app_id: &str) -> (ApiKey, String) {
+    let (secret, hash, prefix) = auth::apikey::generate();
+    let key = ApiKey {
+        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+        app_id: app_id.to_string(),
+        prefix,
+        hash,
+        scope: "ingest".into(),
+        created_at_ms: now_ms(),
+        revoked_at_ms: None,
+    };
+    (key, secret)
+}
+
+fn valid_app_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        && s != "."
+        && s != ".."
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Value> {
+    let apps: Vec<Value> = state
+        .security
+        .store
+        .apps()
+        .iter()
+        .filter(|a| matches!(&caller, Caller::User(p) if p.can_access_app(&a.id)))
+        .map(app_view)
+        .collect();
+    Json(json!({ "apps": apps }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewApp {
+    name: String,
+    /// Optional id (1–64 of `A-Z a-z 0-9 _ - .`); a UUID otherwise.
+    id: Option<String>,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let n: NewApp = json_body(req.into_body(), MAX_APP_BODY).await?;
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let name = n.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(bad("name: 1-200 printable characters"));
+    }
+    let id = n.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if !valid_app_id(&id) {
+        return Err(bad("id: 1-64 characters from A-Z a-z 0-9 _ - ."));
+    }
+    let app = App {
+        id: id.clone(),
+        name,
+        owner_id: caller.actor(),
+        created_at_ms: now_ms(),
+    };
+    let (key, secret) = new_key(&id);
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "apps.create",
+        format!("app {id}"),
+        format!("name {:?}, key {}", app.name, key.id),
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state.security.request(
+                AuthOp::CreateApp {
+                    app: app.clone(),
+                    key: key.clone(),
+                },
+                vec![ev],
+            ),
+        )
+        .await?,
+    )?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": app.id, "name": app.name, "api_key": secret, "key_id": key.id})),
+    )
+        .into_response())
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = state
+        .security
+        .store
+        .app(&id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "app not found"))?;
+    Ok(Json(app_view(&app)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatchApp {
+    name: String,
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let p: PatchApp = json_body(req.into_body(), MAX_APP_BODY).await?;
+    let name = p.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "name: 1-200 printable characters",
+        ));
+    }
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "apps.update",
+        format!("app {id}"),
+        format!("name {name:?}"),
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state.security.request(
+                AuthOp::UpdateApp {
+                    id: id.clone(),
+                    name,
+                },
+                vec![ev],
+            ),
+        )
+        .await?,
+    )?;
+    get(State(state), Path(id))
+        .await
+        .map(IntoResponse::into_response)
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "apps.delete",
+        format!("app {id}"),
+        "keys revoked; stored events are kept",
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state.security.request(AuthOp::DeleteApp { id }, vec![ev]),
+        )
+        .await?,
+    )?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Json<Value> {
+    let keys: Vec<Value> = state
+        .security
+        .store
+        .app_keys(&id)
+        .iter()
+        .map(key_view)
+        .collect();
+    Json(json!({ "keys": keys }))
+}
+
+async fn add_key(
+    state: &AppState,
+    caller: &Caller,
+    ip: &str,
+    app_id: String,
+    revoke_others: bool,
+) -> Result<Response, ApiError> {
+    let (key, secret) = new_key(&app_id);
+    let action = if revoke_others {
+        "keys.rotate"
+    } else {
+        "keys.create"
+    };
+    let ev = event(
+        caller.actor(),
+        ip,
+        action,
+        format!("app {app_id}"),
+        format!("key {}", key.id),
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state.security.request(
+                AuthOp::CreateKey {
+                    key: key.clone(),
+                    revoke_others,
+                },
+                vec![ev],
+            ),
+        )
+        .await?,
+    )?;
+    let mut v = key_view(&key);
+    v["api_key"] = Value::String(secret);
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+pub(crate) async fn create_key(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    add_key(&state, &caller, &ip, id, false).await
+}
+
+pub(crate) async fn rotate_key(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    add_key(&state, &caller, &ip, id, true).await
+}
+
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "keys.revoke",
+        format!("app {id}"),
+        format!("key {key_id}"),
+    );
+    outcome_ok(
+        submit(
+            &state.raft,
+            state
+                .security
+                .request(AuthOp::RevokeKey { app_id: id, key_id }, vec![ev]),
+        )
+        .await?,
+    )?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,124 @@
+//! The authorization middleware: resolves the caller (bearer token or API key), checks it
+//! against the route's policy in [`crate::security::routes`], and audits every denial.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use crate::node::AppState;
+use crate::security::routes::{self, Access};
+use crate::security::{event, submit, Caller};
+
+/// The client address the request is attributed to (see `Security::client_ip`).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientIp(pub String);
+
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ip = state.security.client_ip(peer, req.headers());
+    let target = format!("{} {}", req.method(), req.uri().path());
+    let spec = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| routes::find(req.method(), m.as_str()));
+    let decided = match spec {
+        None => Err((
+            Caller::Anonymous,
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this route has no access policy",
+            ),
+        )),
+        Some(spec) => resolve(&state, &req, spec.access),
+    };
+    match decided {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(ClientIp(ip));
+            next.run(req).await
+        }
+        Err((caller, err)) => {
+            let (_, body) = req.into_parts();
+            tokio::join!(
+                super::drain_body(body),
+                audit_denial(&state, &caller, &ip, &target, &err)
+            );
+            err.into_response()
+        }
+    }
+}
+
+fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (Caller, ApiError)> {
+    let sec = &state.security;
+    let anon = |e| (Caller::Anonymous, e);
+    match access {
+        Access::Public => Ok(Caller::Anonymous),
+        Access::IngestKey => match sec.authenticate_key(req.headers()).map_err(anon)? {
+            Some((key_id, app_id)) => Ok(Caller::Key { key_id, app_id }),
+            None => Err(anon(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "X-Api-Key header required",
+            ))),
+        },
+        Access::OptionalUser => Ok(sec
+            .authenticate_bearer(req.headers())
+            .map_err(anon)?
+            .map_or(Caller::Anonymous, Caller::User)),
+        Access::User(_) | Access::Roles(..) | Access::App(_) => {
+            let Some(p) = sec.authenticate_bearer(req.headers()).map_err(anon)? else {
+                return Err(anon(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Authorization: Bearer <access token> required",
+                )));
+            };
+            let caller = Caller::User(p.clone());
+            if let Err(m) = routes::check_principal(access, &p) {
+                return Err((caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)));
+            }
+            if let Access::App(_) = access {
+                // Same answer whether the app does not exist or is not the caller's, so the
+                // answer does not reveal other tenants' apps (TESTPLAN AZ-02).
+                let id = req.uri().path().split('/').nth(3).unwrap_or_default();
+                if !p.can_access_app(id) || state.security.store.app(id).is_none() {
+                    return Err((
+                        caller,
+                        ApiError::new(StatusCode::NOT_FOUND, "not_found", "app not found"),
+                    ));
+                }
+            }
+            Ok(caller)
+        }
+    }
+}
+
+async fn audit_denial(state: &AppState, caller: &Caller, ip: &str, target: &str, err: &ApiError) {
+    if !state.security.audit_denial_allowed(ip) {
+        return;
+    }
+    let mut ev = event(
+        caller.actor(),
+        ip,
+        "request.denied",
+        target,
+        err.message.clone(),
+    );
+    ev.outcome = Some(format!("denied: {}", err.status.as_u16()));
+    let req = state.security.request(auth::AuthOp::AuditOnly, vec![ev]);
+    if let Err(e) = submit(&state.raft, req).await {
+        tracing::warn!(error = %e.message, "could not audit a denied request");
+    }
+}

@@ -1,0 +1,134 @@
+//! `GET /api/openapi.json`: an OpenAPI 3.1 description generated from the route policy table
+//! (so every served route is described, with its credential), plus request and response
+//! schemas for the main bodies.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::security::routes::{Access, ROUTES};
+
+fn schemas() -> Value {
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+        "Event": {"type": "object", "required": ["event_type", "device_id"], "properties": {
+            "event_type": {"type": "string"}, "app_id": {"type": "string", "description": "defaults to the API key's app; another value is rejected"},
+            "device_id": {"type": "string"}, "user_id": {"type": "string"}, "session_id": {"type": "string"},
+            "platform": {"type": "string", "enum": ["ios", "android", "web", "other"]}, "app_version": {"type": "string"},
+            "timestamp": {"description": "epoch milliseconds or RFC 3339; default: receive time"},
+            "attribution": {"type": "object", "properties": {"campaign": {"type": "string"}, "source": {"type": "string"},
+                "medium": {"type": "string"}, "content": {"type": "string"}, "term": {"type": "string"}}},
+            "event_data": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+            "ip": {"type": "string"}, "user_agent": {"type": "string"}, "event_id": {"type": "string", "format": "uuid"}}},
+        "IngestResponse": {"type": "object", "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
+            "rejected": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "error": {"type": "string"}}}}}},
+        "Login": {"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"}, "password": {"type": "string"}}},
+        "Tokens": {"type": "object", "properties": {"access_token": {"type": "string"}, "refresh_token": {"type": "string"},
+            "expires_in": {"type": "integer"}, "token_type": {"type": "string"}}},
+        "Refresh": {"type": "object", "required": ["refresh_token"], "properties": {"refresh_token": {"type": "string"}}},
+        "NewUser": {"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"},
+            "password": {"type": "string", "minLength": 10}, "name": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "user", "readonly"]}},
+            "permissions": {"type": "array", "items": {"type": "string"}}, "app_access": {"type": "array", "items": {"type": "string"}}}},
+        "User": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "name": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string"}}, "permissions": {"type": "array", "items": {"type": "string"}},
+            "effective_permissions": {"type": "array", "items": {"type": "string"}}, "app_access": {"type": "array", "items": {"type": "string"}},
+            "disabled": {"type": "boolean"}}},
+        "NewApp": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "id": {"type": "string"}}},
+        "CreatedApp": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+            "api_key": {"type": "string", "description": "shown once"}, "key_id": {"type": "string"}}},
+        "Query": {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}}},
+        "QueryResult": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "object",
+            "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}}, "rows": {"type": "array", "items": {"type": "array"}},
+            "row_count": {"type": "integer"}, "elapsed_ms": {"type": "number"}}}
+    })
+}
+
+fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
+    match (method, path) {
+        ("POST", "/v1/events") => (Some("Event"), "IngestResponse"),
+        ("POST", "/api/auth/login") => (Some("Login"), "Tokens"),
+        ("POST", "/api/auth/refresh") => (Some("Refresh"), "Tokens"),
+        ("POST", "/api/auth/register") | ("POST", "/api/admin/users") => (Some("NewUser"), "User"),
+        ("GET", "/api/auth/me")
+        | ("GET", "/api/admin/users/{id}")
+        | ("PATCH", "/api/admin/users/{id}") => (None, "User"),
+        ("POST", "/api/apps") => (Some("NewApp"), "CreatedApp"),
+        ("POST", "/api/analytics/query") => (Some("Query"), "QueryResult"),
+        _ => (None, ""),
+    }
+}
+
+fn credential(access: Access) -> (Value, String) {
+    match access {
+        Access::Public => (json!([]), "none".into()),
+        Access::IngestKey => (json!([{"apiKey": []}]), "X-Api-Key".into()),
+        Access::OptionalUser => (json!([{}, {"bearer": []}]), "optional bearer token".into()),
+        Access::User(p) => (
+            json!([{"bearer": []}]),
+            format!("bearer token with {}", p.as_str()),
+        ),
+        Access::Roles(roles, p) => {
+            let r: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            (
+                json!([{"bearer": []}]),
+                format!("role {} and {}", r.join("|"), p.as_str()),
+            )
+        }
+        Access::App(p) => (
+            json!([{"bearer": []}]),
+            format!("role user|admin, {} and access to app {{id}}", p.as_str()),
+        ),
+    }
+}
+
+pub(crate) async fn document() -> Json<Value> {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let (security, needs) = credential(r.access);
+        let (req, resp) = bodies(r.method, r.path);
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let ok = if resp.is_empty() {
+            json!({"description": "success"})
+        } else {
+            json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{resp}")}}}})
+        };
+        let mut op = json!({
+            "summary": r.summary,
+            "description": format!("Requires: {needs}."),
+            "security": security,
+            "parameters": params,
+            "responses": {
+                "200": ok,
+                "400": {"description": "invalid request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "401": {"description": "missing or invalid credential"},
+                "403": {"description": "not permitted"},
+                "429": {"description": "rate limited (Retry-After)"},
+                "503": {"description": "no leader / not ready (Retry-After)"}
+            }
+        });
+        if let Some(req) = req {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method.to_ascii_lowercase()] = op;
+    }
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {"title": "UnMoGrowP", "version": env!("CARGO_PKG_VERSION"),
+            "description": "On-prem attribution analytics appliance: ingest, SQL analytics, apps, users and audit."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+            }
+        }
+    }))
+}

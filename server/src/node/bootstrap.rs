@@ -1,0 +1,112 @@
+//! First start: the cluster's JWT secret and the first admin, created once through the log.
+
+use std::io::Write;
+use std::time::Duration;
+
+use auth::{AuthOp, AuthOutcome, Role, User};
+use rand::RngCore;
+
+use super::StartError;
+use crate::config::ServerConfig;
+use crate::raft::Raft;
+use crate::security::{event, now_ms, submit, Security};
+
+pub(super) const ADMIN_EMAIL: &str = "admin@localhost";
+pub(super) const ADMIN_PASSWORD_ENV: &str = "UNMOGROWP_ADMIN_PASSWORD";
+pub(super) const PASSWORD_FILE: &str = "initial-admin-password";
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut raw = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    raw.iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Once this node leads a cluster whose auth state is empty, proposes the secret and the
+/// admin. A node that is not the leader leaves it to the one that is.
+pub(super) async fn run(cfg: &ServerConfig, raft: &Raft, sec: &Security) -> Result<(), StartError> {
+    if sec.store.is_bootstrapped() {
+        return Ok(());
+    }
+    let leader = raft
+        .wait(Some(Duration::from_secs(30)))
+        .metrics(|m| m.current_leader.is_some(), "a leader")
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?
+        .current_leader;
+    if leader != Some(cfg.node_id) {
+        return Ok(());
+    }
+    let (password, from_env) = match std::env::var(ADMIN_PASSWORD_ENV) {
+        Ok(p) => {
+            auth::password::check_strength(&p)
+                .map_err(|m| StartError::Bootstrap(format!("{ADMIN_PASSWORD_ENV}: {m}")))?;
+            (p, true)
+        }
+        Err(_) => (random_password(), false),
+    };
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let admin = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: ADMIN_EMAIL.into(),
+        name: "admin".into(),
+        password_hash: sec
+            .hash_password(password.clone())
+            .await
+            .map_err(|e| StartError::Bootstrap(e.message))?,
+        roles: vec![Role::Admin],
+        permissions: vec![],
+        app_access: vec![],
+        disabled: false,
+        created_at_ms: now_ms(),
+        last_login_at_ms: None,
+        lockout: Default::default(),
+    };
+    let ev = event(
+        "system".into(),
+        "",
+        "cluster.bootstrap",
+        format!("user {} ({ADMIN_EMAIL})", admin.id),
+        "signing key generated; first admin created",
+    );
+    let op = AuthOp::Bootstrap {
+        jwt_secret: hex::encode(secret),
+        admin,
+    };
+    let outcome = submit(raft, sec.request(op, vec![ev]))
+        .await
+        .map_err(|e| StartError::Bootstrap(format!("bootstrap: {}", e.message)))?;
+    if outcome != AuthOutcome::Ok {
+        return Ok(());
+    }
+    if from_env {
+        tracing::info!(
+            email = ADMIN_EMAIL,
+            "created the admin user with the password from {ADMIN_PASSWORD_ENV}"
+        );
+        return Ok(());
+    }
+    let path = cfg.data_dir.join(PASSWORD_FILE);
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+    }
+    .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+    writeln!(f, "{password}")
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+    tracing::warn!(
+        email = ADMIN_EMAIL,
+        password = %password,
+        file = %path.display(),
+        "created the admin user; this password is shown once (also in the file, mode 0600): log in and change it"
+    );
+    Ok(())
+}

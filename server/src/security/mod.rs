@@ -1,0 +1,342 @@
+//! Authentication and authorization on the HTTP side: who is calling (bearer token or API
+//! key), whether the route allows it ([`routes`]), password hashing under a concurrency bound,
+//! token issuing, rate limits, and submitting auth changes and audit records through Raft.
+
+mod limiter;
+pub mod routes;
+pub mod settings;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::token::{Claims, TokenKeys, TokenType};
+use auth::{AuditEvent, AuthOp, AuthOutcome, AuthRequest, AuthStore, Principal, User};
+use axum::http::{HeaderMap, StatusCode};
+use parking_lot::RwLock;
+use tokio::sync::Semaphore;
+
+use crate::http::ApiError;
+use crate::ingest::proposer::classify;
+use crate::raft::{Raft, Request, Response};
+pub use limiter::Limiter;
+pub use settings::AuthSettings;
+
+/// Who made a request, as established by the authorization middleware.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    User(Principal),
+    /// An API key (ingest) of `app_id`.
+    Key {
+        key_id: String,
+        app_id: String,
+    },
+}
+
+impl Caller {
+    /// The actor written into audit records.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Anonymous => "anonymous".into(),
+            Caller::User(p) => p.user_id.clone(),
+            Caller::Key { key_id, .. } => format!("key:{key_id}"),
+        }
+    }
+}
+
+/// Tokens answered by login and refresh.
+#[derive(Debug, serde::Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub token_type: &'static str,
+}
+
+pub struct Security {
+    pub store: AuthStore,
+    pub cfg: AuthSettings,
+    node_id: u64,
+    keys: RwLock<Option<TokenKeys>>,
+    hashing: Arc<Semaphore>,
+    pub login_per_ip: Limiter,
+    pub ingest_per_key: Limiter,
+    denials_per_ip: Limiter,
+    /// A hash verified for unknown users, so their timing matches real ones (AUTH-10).
+    dummy_hash: String,
+    pub audit_suppressed: AtomicU64,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn unauthorized(msg: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
+}
+
+impl Security {
+    pub fn new(store: AuthStore, cfg: AuthSettings, node_id: u64) -> Result<Self, String> {
+        let dummy_hash = auth::password::hash("not a real password, never matches")
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            node_id,
+            keys: RwLock::new(None),
+            hashing: Arc::new(Semaphore::new(cfg.max_concurrent_hashes)),
+            login_per_ip: Limiter::per_minute(cfg.login_attempts_per_ip_per_minute),
+            ingest_per_key: Limiter::new(
+                cfg.ingest_events_per_sec_per_key as f64,
+                2.0 * cfg.ingest_events_per_sec_per_key as f64,
+            ),
+            denials_per_ip: Limiter::per_minute(cfg.audited_denials_per_ip_per_minute),
+            dummy_hash,
+            audit_suppressed: AtomicU64::new(0),
+            store,
+            cfg,
+        })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    fn token_keys(&self) -> Result<TokenKeys, ApiError> {
+        if let Some(k) = self.keys.read().as_ref() {
+            return Ok(k.clone());
+        }
+        let secret = self.store.jwt_secret().ok_or_else(|| {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the cluster is not bootstrapped yet",
+            );
+            e.retry_after_secs = Some(1);
+            e
+        })?;
+        let k = TokenKeys::new(&secret).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        *self.keys.write() = Some(k.clone());
+        Ok(k)
+    }
+
+    /// The client address: the peer, or the last `X-Forwarded-For` hop when the peer is a
+    /// configured trusted proxy (TESTPLAN RL-03).
+    pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> String {
+        let Some(peer) = peer else {
+            return "unknown".into();
+        };
+        if self.cfg.trusted_proxies.contains(&peer.ip()) {
+            if let Some(ip) = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            {
+                return ip.to_string();
+            }
+        }
+        peer.ip().to_string()
+    }
+
+    /// Runs `f` (argon2 work) on the blocking pool once a hashing slot is free; 503 if none
+    /// frees up in time (TESTPLAN AUTH-09).
+    async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let wait = Duration::from_millis(self.cfg.hash_queue_timeout_ms);
+        let permit = tokio::time::timeout(wait, self.hashing.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(|p| p.ok())
+            .ok_or_else(|| {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many logins in progress; retry shortly",
+                );
+                e.retry_after_secs = Some(1);
+                e
+            })?;
+        let out = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        Ok(out)
+    }
+
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        self.hashing(move || auth::password::hash(&password))
+            .await?
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })
+    }
+
+    /// Verifies `password` against `user`'s hash, or against a dummy hash when there is no
+    /// such user (same cost either way).
+    pub async fn verify_password(
+        &self,
+        user: Option<&User>,
+        password: String,
+    ) -> Result<bool, ApiError> {
+        let (hash, real) = match user {
+            Some(u) => (u.password_hash.clone(), true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let ok = self
+            .hashing(move || auth::password::verify(&hash, &password))
+            .await?;
+        Ok(ok && real)
+    }
+
+    /// Signs an access and a refresh token for `user` in session `sid`.
+    pub fn issue_tokens(
+        &self,
+        user: &User,
+        sid: &str,
+        refresh_jti: &str,
+    ) -> Result<TokenPair, ApiError> {
+        let keys = self.token_keys()?;
+        let now = (now_ms() / 1000) as u64;
+        let perms = auth::policy::effective_permissions(&user.roles, &user.permissions);
+        let claims = |typ, jti: String, ttl: u64| Claims {
+            iss: auth::token::ISSUER.into(),
+            aud: auth::token::AUDIENCE.into(),
+            sub: user.id.clone(),
+            exp: now + ttl,
+            nbf: now,
+            iat: now,
+            jti,
+            typ,
+            sid: sid.to_string(),
+            email: user.email.clone(),
+            roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            permissions: perms.iter().map(|p| p.as_str().to_string()).collect(),
+            app_access: user.app_access.clone(),
+        };
+        let sign = |c: Claims| {
+            keys.sign(&c).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })
+        };
+        Ok(TokenPair {
+            access_token: sign(claims(
+                TokenType::Access,
+                uuid::Uuid::new_v4().to_string(),
+                self.cfg.access_token_ttl_secs,
+            ))?,
+            refresh_token: sign(claims(
+                TokenType::Refresh,
+                refresh_jti.to_string(),
+                self.cfg.refresh_token_ttl_secs,
+            ))?,
+            expires_in: self.cfg.access_token_ttl_secs,
+            token_type: "Bearer",
+        })
+    }
+
+    /// Verifies a refresh token's signature and claims.
+    pub fn verify_refresh(&self, token: &str) -> Result<Claims, ApiError> {
+        self.token_keys()?
+            .verify(token, TokenType::Refresh, (now_ms() / 1000) as u64)
+            .map_err(|_| unauthorized("invalid refresh token"))
+    }
+
+    /// Resolves `Authorization: Bearer …` into the current principal.
+    pub fn authenticate_bearer(&self, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+        let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = v
+            .to_str()
+            .ok()
+            .and_then(|s| {
+                s.strip_prefix("Bearer ")
+                    .or_else(|| s.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| unauthorized("expected Authorization: Bearer <access token>"))?;
+        let claims = self
+            .token_keys()?
+            .verify(token.trim(), TokenType::Access, (now_ms() / 1000) as u64)
+            .map_err(|_| unauthorized("invalid or expired access token"))?;
+        self.store
+            .principal(&claims.sub, &claims.sid, now_ms())
+            .map(Some)
+            .map_err(|e| unauthorized(&e.to_string()))
+    }
+
+    /// Resolves `X-Api-Key` into (key id, app id).
+    pub fn authenticate_key(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(String, String)>, ApiError> {
+        let Some(v) = headers.get("x-api-key") else {
+            return Ok(None);
+        };
+        let key = v
+            .to_str()
+            .map_err(|_| unauthorized("malformed X-Api-Key"))?;
+        self.store
+            .key_by_hash(&auth::apikey::hash(key.trim()))
+            .map(Some)
+            .map_err(|e| unauthorized(&e.to_string()))
+    }
+
+    /// Whether a denial from `ip` should be audited now (bounded per IP per minute).
+    pub fn audit_denial_allowed(&self, ip: &str) -> bool {
+        let ok = self.denials_per_ip.take(ip, 1.0).is_ok();
+        if !ok {
+            self.audit_suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Builds a request proposed by this node now.
+    pub fn request(&self, op: AuthOp, audit: Vec<AuditEvent>) -> AuthRequest {
+        AuthRequest {
+            at_ms: now_ms(),
+            node: self.node_id,
+            op,
+            audit,
+        }
+    }
+}
+
+/// Replicates an auth request and returns what applying it decided.
+pub async fn submit(raft: &Raft, req: AuthRequest) -> Result<AuthOutcome, ApiError> {
+    match raft.client_write(Request::Auth(req)).await {
+        Ok(resp) => match resp.data {
+            Response::Auth(o) => Ok(o),
+            other => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("unexpected state machine answer {other:?}"),
+            )),
+        },
+        Err(e) => Err(ApiError::from(classify(e))),
+    }
+}
+
+/// Shorthand for one audit event.
+pub fn event(
+    actor: String,
+    ip: &str,
+    action: &str,
+    target: impl Into<String>,
+    detail: impl Into<String>,
+) -> AuditEvent {
+    AuditEvent {
+        actor,
+        source_ip: ip.to_string(),
+        action: action.to_string(),
+        target: target.into(),
+        outcome: None,
+        detail: detail.into(),
+    }
+}

@@ -1,0 +1,244 @@
+//! The route policy table: every route the server has, with what it requires. The router is
+//! built from the same paths, `/api/openapi.json` documents them, and the RBAC matrix test
+//! walks them. A request whose route is not in this table is denied.
+
+use auth::{Permission, Principal, Role};
+use axum::http::Method;
+
+/// What a route requires of its caller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Access {
+    /// Anyone (health, readiness, metrics, login, refresh, the OpenAPI document).
+    Public,
+    /// An active API key (`X-Api-Key`).
+    IngestKey,
+    /// Optional bearer token; the handler decides (registration).
+    OptionalUser,
+    /// Any logged-in user with this permission.
+    User(Permission),
+    /// A logged-in user with one of the roles and the permission (the seed's matrix).
+    Roles(&'static [Role], Permission),
+    /// `/api/apps/{id}…`: user or admin, the permission, and access to app `{id}`.
+    App(Permission),
+}
+
+const USER_OR_ADMIN: &[Role] = &[Role::User, Role::Admin];
+const ADMIN: &[Role] = &[Role::Admin];
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+        summary,
+    }
+}
+
+use Access::*;
+use Permission::*;
+
+pub const ROUTES: &[RouteSpec] = &[
+    r("GET", "/", Public, "Index of the API"),
+    r("GET", "/health", Public, "Process is up"),
+    r("GET", "/ready", Public, "Log recovered and writes accepted"),
+    r("GET", "/metrics", Public, "Prometheus metrics"),
+    r("GET", "/api/openapi.json", Public, "This API description"),
+    r(
+        "POST",
+        "/v1/events",
+        IngestKey,
+        "Ingest events (one object, array or NDJSON; gzip)",
+    ),
+    r(
+        "POST",
+        "/api/auth/login",
+        Public,
+        "Log in with email and password",
+    ),
+    r(
+        "POST",
+        "/api/auth/refresh",
+        Public,
+        "Exchange a refresh token (rotating)",
+    ),
+    r(
+        "POST",
+        "/api/auth/logout",
+        User(AppsRead),
+        "End the current session",
+    ),
+    r(
+        "POST",
+        "/api/auth/register",
+        OptionalUser,
+        "Create a user (admin only unless open registration)",
+    ),
+    r("GET", "/api/auth/me", User(AppsRead), "The current user"),
+    r(
+        "POST",
+        "/api/analytics/query",
+        Roles(USER_OR_ADMIN, AnalyticsRead),
+        "Run SQL over the events of permitted apps",
+    ),
+    r(
+        "GET",
+        "/api/apps",
+        User(AppsRead),
+        "Apps the caller may access",
+    ),
+    r(
+        "POST",
+        "/api/apps",
+        Roles(ADMIN, AppsWrite),
+        "Create an app and its first API key",
+    ),
+    r("GET", "/api/apps/{id}", App(AppsRead), "One app"),
+    r("PATCH", "/api/apps/{id}", App(AppsWrite), "Rename an app"),
+    r(
+        "DELETE",
+        "/api/apps/{id}",
+        App(AppsWrite),
+        "Delete an app and its keys",
+    ),
+    r(
+        "GET",
+        "/api/apps/{id}/keys",
+        App(AppsRead),
+        "List an app's keys (never the secrets)",
+    ),
+    r(
+        "POST",
+        "/api/apps/{id}/keys",
+        App(AppsWrite),
+        "Add a key to an app",
+    ),
+    r(
+        "POST",
+        "/api/apps/{id}/keys/rotate",
+        App(AppsWrite),
+        "Replace every active key with a new one",
+    ),
+    r(
+        "DELETE",
+        "/api/apps/{id}/keys/{key_id}",
+        App(AppsWrite),
+        "Revoke a key",
+    ),
+    r(
+        "GET",
+        "/api/admin/users",
+        Roles(ADMIN, AdminAll),
+        "List users",
+    ),
+    r(
+        "POST",
+        "/api/admin/users",
+        Roles(ADMIN, AdminAll),
+        "Create a user",
+    ),
+    r(
+        "GET",
+        "/api/admin/users/{id}",
+        Roles(ADMIN, AdminAll),
+        "One user",
+    ),
+    r(
+        "PATCH",
+        "/api/admin/users/{id}",
+        Roles(ADMIN, AdminAll),
+        "Change a user (name, roles, permissions, app access, disabled, password)",
+    ),
+    r(
+        "DELETE",
+        "/api/admin/users/{id}",
+        Roles(ADMIN, AdminAll),
+        "Delete a user",
+    ),
+    r(
+        "POST",
+        "/api/admin/users/{id}/unlock",
+        Roles(ADMIN, AdminAll),
+        "Clear a login lockout",
+    ),
+    r(
+        "POST",
+        "/api/admin/users/{id}/roles",
+        Roles(ADMIN, AdminAll),
+        "Grant a role",
+    ),
+    r(
+        "DELETE",
+        "/api/admin/users/{id}/roles/{role}",
+        Roles(ADMIN, AdminAll),
+        "Revoke a role",
+    ),
+    r(
+        "POST",
+        "/api/admin/users/{id}/apps",
+        Roles(ADMIN, AdminAll),
+        "Grant access to an app",
+    ),
+    r(
+        "DELETE",
+        "/api/admin/users/{id}/apps/{app_id}",
+        Roles(ADMIN, AdminAll),
+        "Revoke access to an app",
+    ),
+    r(
+        "GET",
+        "/api/admin/audit",
+        Roles(ADMIN, AuditRead),
+        "Read the audit log",
+    ),
+    r(
+        "GET",
+        "/api/admin/audit/verify",
+        Roles(ADMIN, AuditRead),
+        "Verify the audit hash chain",
+    ),
+];
+
+pub fn find(method: &Method, path: &str) -> Option<&'static RouteSpec> {
+    ROUTES
+        .iter()
+        .find(|r| r.path == path && r.method == method.as_str())
+}
+
+/// Why a principal may not use a route (403), checked before app access.
+pub fn check_principal(access: Access, p: &Principal) -> Result<(), String> {
+    let perm = |perm: Permission| {
+        if p.has(perm) {
+            Ok(())
+        } else {
+            Err(format!("requires the {} permission", perm.as_str()))
+        }
+    };
+    let role = |roles: &[Role]| {
+        if p.has_any_role(roles) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(format!("requires role {}", names.join(" or ")))
+        }
+    };
+    match access {
+        Public | OptionalUser => Ok(()),
+        IngestKey => Err("this route takes an API key, not a user token".into()),
+        User(x) => perm(x),
+        Roles(roles, x) => role(roles).and_then(|()| perm(x)),
+        App(x) => role(USER_OR_ADMIN).and_then(|()| perm(x)),
+    }
+}
