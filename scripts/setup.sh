@@ -7,9 +7,11 @@ need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-# RocksDB (auth store) is compiled from source: a C++ compiler, and libclang for bindgen.
+# RocksDB (auth store): the distribution's library (.cargo/config.toml points
+# librocksdb-sys at it), and libclang for its bindgen step.
+[ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ] || need_apt+=(librocksdb-dev)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
-[ -e /usr/lib/llvm-*/lib/libclang.so ] 2>/dev/null || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
