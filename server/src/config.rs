@@ -242,9 +242,10 @@ mod tests {
             match v {
                 toml::Value::Table(t) => {
                     assert!(text.contains(&format!("[{k}]")), "section [{k}] missing");
-                    for key in t.keys() {
+                    for (key, val) in t {
                         assert!(
-                            text.contains(&format!("\n{key} = ")),
+                            text.contains(&format!("\n{key} = "))
+                                || val.is_table() && text.contains(&format!("[{k}.{key}]")),
                             "{k}.{key} missing from example.toml"
                         );
                     }
