@@ -34,8 +34,17 @@ pub(crate) fn user_view(u: &User) -> Value {
     })
 }
 
+/// Replicates `op` with its audit record and maps the apply outcome to the client's answer.
+pub(crate) async fn commit(
+    state: &AppState,
+    op: AuthOp,
+    ev: auth::AuditEvent,
+) -> Result<(), ApiError> {
+    outcome_ok(submit(&state.raft, state.security.request(op, vec![ev])).await?)
+}
+
 /// Maps an apply outcome to the answer, or the error the client sees.
-pub(crate) fn outcome_ok(o: AuthOutcome) -> Result<(), ApiError> {
+fn outcome_ok(o: AuthOutcome) -> Result<(), ApiError> {
     match o {
         AuthOutcome::Ok | AuthOutcome::Replayed => Ok(()),
         AuthOutcome::Conflict(m) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
@@ -62,15 +71,7 @@ pub(crate) async fn create_user(
         format!("user {} ({})", user.id, user.email),
         format!("roles {:?}", user.roles),
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state
-                .security
-                .request(AuthOp::CreateUser { user: user.clone() }, vec![ev]),
-        )
-        .await?,
-    )?;
+    commit(&state, AuthOp::CreateUser { user: user.clone() }, ev).await?;
     Ok((StatusCode::CREATED, Json(user_view(&user))).into_response())
 }
 
@@ -128,19 +129,15 @@ async fn apply_patch(
 ) -> Result<Response, ApiError> {
     user_or_404(state, id)?;
     let ev = event(caller.actor(), ip, action, format!("user {id}"), detail);
-    outcome_ok(
-        submit(
-            &state.raft,
-            state.security.request(
-                AuthOp::UpdateUser {
-                    id: id.to_string(),
-                    patch,
-                },
-                vec![ev],
-            ),
-        )
-        .await?,
-    )?;
+    commit(
+        &state,
+        AuthOp::UpdateUser {
+            id: id.to_string(),
+            patch,
+        },
+        ev,
+    )
+    .await?;
     Ok(Json(user_view(&user_or_404(state, id)?)).into_response())
 }
 
@@ -232,13 +229,7 @@ pub(crate) async fn delete_user(
         format!("user {id}"),
         "",
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state.security.request(AuthOp::DeleteUser { id }, vec![ev]),
-        )
-        .await?,
-    )?;
+    commit(&state, AuthOp::DeleteUser { id }, ev).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -256,15 +247,7 @@ pub(crate) async fn unlock_user(
         format!("user {id}"),
         "",
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state
-                .security
-                .request(AuthOp::UnlockUser { id: id.clone() }, vec![ev]),
-        )
-        .await?,
-    )?;
+    commit(&state, AuthOp::UnlockUser { id: id.clone() }, ev).await?;
     Ok(Json(user_view(&user_or_404(&state, &id)?)).into_response())
 }
 

@@ -8,11 +8,11 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::admin::outcome_ok;
+use super::admin::commit;
 use super::authz::ClientIp;
 use super::{json_body, ApiError};
 use crate::node::AppState;
-use crate::security::{event, now_ms, submit, Caller};
+use crate::security::{event, now_ms, Caller};
 
 const MAX_APP_BODY: usize = 16 << 10;
 
@@ -105,19 +105,15 @@ pub(crate) async fn create(
         format!("app {id}"),
         format!("name {:?}, key {}", app.name, key.id),
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state.security.request(
-                AuthOp::CreateApp {
-                    app: app.clone(),
-                    key: key.clone(),
-                },
-                vec![ev],
-            ),
-        )
-        .await?,
-    )?;
+    commit(
+        &state,
+        AuthOp::CreateApp {
+            app: app.clone(),
+            key: key.clone(),
+        },
+        ev,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": app.id, "name": app.name, "api_key": secret, "key_id": key.id})),
@@ -166,19 +162,15 @@ pub(crate) async fn update(
         format!("app {id}"),
         format!("name {name:?}"),
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state.security.request(
-                AuthOp::UpdateApp {
-                    id: id.clone(),
-                    name,
-                },
-                vec![ev],
-            ),
-        )
-        .await?,
-    )?;
+    commit(
+        &state,
+        AuthOp::UpdateApp {
+            id: id.clone(),
+            name,
+        },
+        ev,
+    )
+    .await?;
     get(State(state), Path(id))
         .await
         .map(IntoResponse::into_response)
@@ -197,13 +189,7 @@ pub(crate) async fn delete(
         format!("app {id}"),
         "keys revoked; stored events are kept",
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state.security.request(AuthOp::DeleteApp { id }, vec![ev]),
-        )
-        .await?,
-    )?;
+    commit(&state, AuthOp::DeleteApp { id }, ev).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -241,19 +227,15 @@ async fn add_key(
         format!("app {app_id}"),
         format!("key {}", key.id),
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state.security.request(
-                AuthOp::CreateKey {
-                    key: key.clone(),
-                    revoke_others,
-                },
-                vec![ev],
-            ),
-        )
-        .await?,
-    )?;
+    commit(
+        &state,
+        AuthOp::CreateKey {
+            key: key.clone(),
+            revoke_others,
+        },
+        ev,
+    )
+    .await?;
     let mut v = key_view(&key);
     v["api_key"] = Value::String(secret);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -290,14 +272,6 @@ pub(crate) async fn revoke_key(
         format!("app {id}"),
         format!("key {key_id}"),
     );
-    outcome_ok(
-        submit(
-            &state.raft,
-            state
-                .security
-                .request(AuthOp::RevokeKey { app_id: id, key_id }, vec![ev]),
-        )
-        .await?,
-    )?;
+    commit(&state, AuthOp::RevokeKey { app_id: id, key_id }, ev).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
