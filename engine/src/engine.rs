@@ -56,6 +56,7 @@ impl ReadView {
 pub struct EngineStats {
     pub flushes: AtomicU64,
     pub flush_micros_total: AtomicU64,
+    pub partition_micros_total: AtomicU64,
     pub rows_flushed: AtomicU64,
     pub duplicates: AtomicU64,
 }
@@ -469,7 +470,12 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         zstd_level: inner.cfg.zstd_level,
         row_group_rows: inner.cfg.row_group_rows,
     };
+    let t0 = Instant::now();
     let parts = segment::partition(&job.batches)?;
+    inner
+        .stats
+        .partition_micros_total
+        .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
     let mut rows = 0;
     for part in &parts {
         let id = manifest.next_segment_id;

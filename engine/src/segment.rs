@@ -1,14 +1,14 @@
 //! Writing memtable contents as Parquet segments, one per (app, UTC day), and reading back
 //! what recovery needs from them.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
-use arrow::datatypes::TimestampMillisecondType;
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{TimestampMillisecondType, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -38,52 +38,88 @@ pub(crate) struct Partition {
     pub(crate) batch: RecordBatch,
 }
 
-/// Splits rows into (app, day) partitions, each sorted by (event_type, timestamp).
+/// Splits rows into (app, day) partitions, each sorted by (event_type, timestamp, log index),
+/// ties kept in apply order.
+///
+/// One integer sort and one gather per partition: event types are replaced by their rank among
+/// the distinct values, so the sort compares integers, and rows are copied once, straight from
+/// the memtable batches into the partition (no concatenated intermediate copy).
 pub(crate) fn partition(batches: &[RecordBatch]) -> Result<Vec<Partition>> {
-    if batches.iter().all(|b| b.num_rows() == 0) {
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    if batches.is_empty() {
         return Ok(Vec::new());
     }
-    let all = concat_batches(&events_schema(), batches)?;
-    let apps = column(&all, COL_APP_ID)?.as_string::<i32>().clone();
-    let ts = column(&all, COL_TIMESTAMP)?
-        .as_primitive::<TimestampMillisecondType>()
-        .clone();
-    let mut groups: BTreeMap<(String, i64), Vec<u32>> = BTreeMap::new();
-    for row in 0..all.num_rows() {
-        let day = ts.value(row).div_euclid(DAY_MS);
-        groups
-            .entry((apps.value(row).to_string(), day))
-            .or_default()
-            .push(row as u32);
+    let mut cols = Vec::with_capacity(batches.len());
+    for b in &batches {
+        cols.push((
+            column(b, COL_APP_ID)?.as_string::<i32>(),
+            column(b, COL_EVENT_TYPE)?.as_string::<i32>(),
+            column(b, COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>(),
+            column(b, COL_LOG_INDEX)?.as_primitive::<UInt64Type>(),
+        ));
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for ((app_id, day), rows) in groups {
-        let part = take_record_batch(&all, &UInt32Array::from(rows))?;
-        let order = lexsort_to_indices(
-            &[
-                SortColumn {
-                    values: column(&part, COL_EVENT_TYPE)?.clone(),
-                    options: None,
-                },
-                SortColumn {
-                    values: column(&part, COL_TIMESTAMP)?.clone(),
-                    options: None,
-                },
-                SortColumn {
-                    values: column(&part, COL_LOG_INDEX)?.clone(),
-                    options: None,
-                },
-            ],
-            None,
-        )?;
-        let sorted = take_record_batch(&part, &order)?;
+    // Distinct (app, day) groups and event types, each numbered in sorted order.
+    let mut groups: HashMap<(&str, i64), u32> = HashMap::new();
+    let mut types: HashMap<&str, u32> = HashMap::new();
+    for (apps, kinds, ts, _) in &cols {
+        for row in 0..apps.len() {
+            groups.insert((apps.value(row), ts.value(row).div_euclid(DAY_MS)), 0);
+            types.insert(kinds.value(row), 0);
+        }
+    }
+    let group_keys = number_in_order(&mut groups);
+    number_in_order(&mut types);
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut keys: Vec<(u32, u32, i64, u64, u32, u32)> = Vec::with_capacity(total);
+    for (bi, (apps, kinds, ts, idx)) in cols.iter().enumerate() {
+        for row in 0..apps.len() {
+            let t = ts.value(row);
+            keys.push((
+                groups[&(apps.value(row), t.div_euclid(DAY_MS))],
+                types[kinds.value(row)],
+                t,
+                idx.value(row),
+                bi as u32,
+                row as u32,
+            ));
+        }
+    }
+    keys.sort_unstable();
+    let all = concat_batches(&events_schema(), batches.iter().copied())?;
+    let offsets: Vec<u32> = batches
+        .iter()
+        .scan(0u32, |acc, b| {
+            let o = *acc;
+            *acc += b.num_rows() as u32;
+            Some(o)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(group_keys.len());
+    let mut start = 0;
+    for (g, (app_id, day)) in group_keys.iter().enumerate() {
+        let end = start + keys[start..].partition_point(|k| k.0 == g as u32);
+        let picks: UInt32Array = keys[start..end]
+            .iter()
+            .map(|k| offsets[k.4 as usize] + k.5)
+            .collect();
         out.push(Partition {
-            app_id,
-            day: day_string(day),
-            batch: sorted,
+            app_id: app_id.to_string(),
+            day: day_string(*day),
+            batch: take_record_batch(&all, &picks)?,
         });
+        start = end;
     }
     Ok(out)
+}
+
+/// Replaces each value of `m` by the rank of its key; returns the keys in rank order.
+fn number_in_order<K: Ord + Copy + std::hash::Hash>(m: &mut HashMap<K, u32>) -> Vec<K> {
+    let mut ks: Vec<K> = m.keys().copied().collect();
+    ks.sort_unstable();
+    for (i, k) in ks.iter().enumerate() {
+        m.insert(*k, i as u32);
+    }
+    ks
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
@@ -243,4 +279,122 @@ pub(crate) fn read_event_ids(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use arrow::array::MapArray;
+
+    use super::*;
+    use crate::event::{Attribution, Event};
+    use crate::memtable::Memtable;
+
+    fn event(app: &str, kind: &str, ts: i64, id: &str) -> Event {
+        Event {
+            timestamp_ms: ts,
+            app_id: app.into(),
+            event_type: kind.into(),
+            user_id: None,
+            session_id: None,
+            device_id: "d".into(),
+            platform: "ios".into(),
+            app_version: None,
+            attribution: Attribution::default(),
+            event_data: vec![("id".into(), id.into())],
+            revenue: None,
+            currency: None,
+            ip: None,
+            user_agent: None,
+            received_at_ms: 0,
+            event_id: Some(id.into()),
+        }
+    }
+
+    /// Rows of a partition as (event_type, timestamp, log_index, event_id, event_data["id"]).
+    fn rows(b: &RecordBatch) -> Vec<(String, i64, u64, String, String)> {
+        let kinds = column(b, COL_EVENT_TYPE).unwrap().as_string::<i32>();
+        let ts = column(b, COL_TIMESTAMP)
+            .unwrap()
+            .as_primitive::<TimestampMillisecondType>();
+        let idx = column(b, COL_LOG_INDEX)
+            .unwrap()
+            .as_primitive::<UInt64Type>();
+        let ids = column(b, COL_EVENT_ID).unwrap().as_string::<i32>();
+        let data = column(b, "event_data")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<MapArray>()
+            .unwrap();
+        (0..b.num_rows())
+            .map(|r| {
+                let m = data.value(r);
+                let v = m.column(1).as_string::<i32>().value(0).to_string();
+                (
+                    kinds.value(r).to_string(),
+                    ts.value(r),
+                    idx.value(r),
+                    ids.value(r).to_string(),
+                    v,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn partitions_by_app_and_day_sorted_with_rows_intact() {
+        let day = DAY_MS;
+        let input = [
+            ("b", "open", day + 5, "1"),
+            ("a", "open", day + 9, "2"),
+            ("a", "buy", day + 9, "3"),
+            ("a", "open", 2 * day + 1, "4"),
+            ("a", "open", day + 1, "5"),
+            ("b", "buy", day + 7, "6"),
+            ("a", "buy", day + 9, "7"),
+        ];
+        // Several memtable batches, as a flush sees them.
+        let mut batches = Vec::new();
+        for (c, chunk) in input.chunks(3).enumerate() {
+            let mut m = Memtable::new();
+            for (i, (app, kind, ts, id)) in chunk.iter().enumerate() {
+                m.push(&event(app, kind, *ts, id), 10 + (c * 3 + i) as u64 / 2)
+                    .unwrap();
+            }
+            batches.extend(m.batches().unwrap());
+        }
+        let parts = partition(&batches).unwrap();
+        let got: Vec<(String, String, Vec<String>)> = parts
+            .iter()
+            .map(|p| {
+                let ids = rows(&p.batch).into_iter().map(|r| r.3).collect();
+                (p.app_id.clone(), p.day.clone(), ids)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "a".into(),
+                    "1970-01-02".into(),
+                    vec!["3".into(), "7".into(), "5".into(), "2".into()]
+                ),
+                ("a".into(), "1970-01-03".into(), vec!["4".into()]),
+                (
+                    "b".into(),
+                    "1970-01-02".into(),
+                    vec!["6".into(), "1".into()]
+                ),
+            ]
+        );
+        for p in &parts {
+            for (kind, ts, idx, id, data_id) in rows(&p.batch) {
+                assert_eq!(id, data_id, "event_data moved with its row");
+                let src = input.iter().position(|r| r.3 == id).unwrap();
+                assert_eq!((kind.as_str(), ts), (input[src].1, input[src].2));
+                assert_eq!(idx, 10 + src as u64 / 2);
+            }
+        }
+        assert!(partition(&[]).unwrap().is_empty());
+    }
 }

@@ -229,6 +229,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Rows written to Parquet.",
         c(&st.rows_flushed),
     );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_flush_seconds_total",
+        "counter",
+        "Time spent flushing memtables to Parquet (partition, sort, encode, write, fsync).",
+        c(&st.flush_micros_total) as f64 / 1e6,
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_flush_sort_seconds_total",
+        "counter",
+        "Part of the flush time spent splitting rows by (app, day) and sorting them.",
+        c(&st.partition_micros_total) as f64 / 1e6,
+    );
     let rr = state.log.wal().recovery_report();
     write_metric(
         &mut out,
