@@ -23,6 +23,12 @@ pub enum AuthOp {
         jwt_secret: String,
         admin: User,
     },
+    /// A new JWT signing secret (hex). The previous one keeps verifying tokens for
+    /// `overlap_ms`, then nothing it signed is accepted (TESTPLAN AUTH-06).
+    RotateSigningKey {
+        jwt_secret: String,
+        overlap_ms: i64,
+    },
     CreateUser {
         user: User,
     },

@@ -27,4 +27,4 @@ pub use command::{AuthOp, AuthOutcome, AuthRequest};
 pub use error::AuthError;
 pub use model::{ApiKey, App, Session, User, UserPatch};
 pub use policy::{Permission, Principal, Role};
-pub use store::{AuthStore, LockoutPolicy};
+pub use store::{AuthStore, LockoutPolicy, RetiredKey, SigningKeys};

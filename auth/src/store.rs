@@ -1,7 +1,8 @@
 //! [`AuthStore`]: the auth state in RocksDB, mirrored in memory for per-request checks.
 //!
 //! Keys (one column family, prefixed so `ldb scan` reads naturally): `m/applied` (last applied
-//! Raft index, u64 big-endian), `m/secret` (JWT secret, hex), `m/head` (audit head
+//! Raft index, u64 big-endian), `m/secret` (JWT signing secret, hex), `m/retired` (replaced
+//! secrets still verifying until their time), `m/keyepoch` (rotation count), `m/head` (audit head
 //! `[seq, hash]`), `u/<user id>`, `a/<app id>`, `k/<sha256 of key>`, `s/<session id>`,
 //! `l/<seq, 20 digits>` (audit records). Values are JSON.
 //!
@@ -50,6 +51,10 @@ impl Default for LockoutPolicy {
 struct State {
     applied: u64,
     secret: Option<Vec<u8>>,
+    /// Replaced secrets that still verify tokens until their time (ms).
+    retired: Vec<RetiredKey>,
+    /// Bumped whenever the signing keys change, so caches know to reload.
+    key_epoch: u64,
     users: HashMap<String, User>,
     by_email: HashMap<String, String>,
     apps: BTreeMap<String, App>,
@@ -57,6 +62,21 @@ struct State {
     keys: HashMap<String, ApiKey>,
     sessions: HashMap<String, Session>,
     head: (u64, String),
+}
+
+/// A replaced JWT secret, accepted for verification until `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    pub secret_hex: String,
+    pub until_ms: i64,
+}
+
+/// The cluster's JWT secrets: `current` signs; `retired` ones only verify, until their time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeys {
+    pub current: Vec<u8>,
+    pub retired: Vec<(Vec<u8>, i64)>,
+    pub epoch: u64,
 }
 
 /// Why a credential was refused (all map to 401).
@@ -155,6 +175,8 @@ impl AuthStore {
                         );
                     }
                     b"m/head" => st.head = dec(&k, &v)?,
+                    b"m/retired" => st.retired = dec(&k, &v)?,
+                    b"m/keyepoch" => st.key_epoch = dec(&k, &v)?,
                     _ => {}
                 },
                 _ => {}
@@ -178,6 +200,27 @@ impl AuthStore {
     /// The cluster's JWT signing secret (after bootstrap).
     pub fn jwt_secret(&self) -> Option<Vec<u8>> {
         self.state.read().secret.clone()
+    }
+
+    /// Changes whenever the signing keys do.
+    pub fn signing_epoch(&self) -> u64 {
+        self.state.read().key_epoch
+    }
+
+    /// The signing secret and the retired ones still inside their overlap window at `now_ms`.
+    pub fn signing_keys(&self) -> Option<SigningKeys> {
+        let st = self.state.read();
+        let current = st.secret.clone()?;
+        let retired = st
+            .retired
+            .iter()
+            .filter_map(|r| Some((hex::decode(&r.secret_hex).ok()?, r.until_ms)))
+            .collect();
+        Some(SigningKeys {
+            current,
+            retired,
+            epoch: st.key_epoch,
+        })
     }
 
     pub fn lockout_policy(&self) -> LockoutPolicy {
@@ -397,6 +440,31 @@ fn apply_op(
                 st.by_email.insert(admin.email.clone(), admin.id.clone());
                 st.users.insert(admin.id.clone(), admin.clone());
             }
+            AuthOutcome::Ok
+        }
+        AuthOp::RotateSigningKey {
+            jwt_secret,
+            overlap_ms,
+        } => {
+            let Some(old) = st.secret.clone() else {
+                return AuthOutcome::Conflict("the cluster is not bootstrapped".into());
+            };
+            let secret = match hex::decode(jwt_secret) {
+                Ok(s) if s.len() >= 32 => s,
+                _ => {
+                    return AuthOutcome::Conflict("the new secret must be ≥ 256 bits of hex".into())
+                }
+            };
+            st.retired.retain(|r| r.until_ms > now);
+            st.retired.push(RetiredKey {
+                secret_hex: hex::encode(old),
+                until_ms: now.saturating_add((*overlap_ms).max(0)),
+            });
+            st.secret = Some(secret);
+            st.key_epoch += 1;
+            wb.put(b"m/secret", enc(jwt_secret));
+            wb.put(b"m/retired", enc(&st.retired));
+            wb.put(b"m/keyepoch", enc(&st.key_epoch));
             AuthOutcome::Ok
         }
         AuthOp::CreateUser { user } => {

@@ -52,11 +52,15 @@ pub struct Claims {
     pub app_access: Vec<String>,
 }
 
-/// Signing and verification keys derived from the cluster secret.
+/// Signing and verification keys derived from the cluster secret, plus the retired secrets
+/// that still verify during their overlap window (the key is never chosen from the header:
+/// the current key is tried first, then the retired ones).
 #[derive(Clone)]
 pub struct TokenKeys {
     enc: EncodingKey,
     dec: DecodingKey,
+    /// (key, accepted until, seconds since the epoch)
+    retired: Vec<(DecodingKey, u64)>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -76,7 +80,15 @@ impl TokenKeys {
         Ok(Self {
             enc: EncodingKey::from_secret(secret),
             dec: DecodingKey::from_secret(secret),
+            retired: Vec::new(),
         })
+    }
+
+    /// Also accept tokens signed with `secret` until `until_s` (seconds since the epoch).
+    pub fn with_retired(mut self, secret: &[u8], until_s: u64) -> Self {
+        self.retired
+            .push((DecodingKey::from_secret(secret), until_s));
+        self
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
@@ -111,8 +123,18 @@ impl TokenKeys {
         v.set_issuer(&[ISSUER]);
         v.set_audience(&[AUDIENCE]);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &v)
-            .map_err(|e| bad(&e.to_string()))?;
+        let mut result = jsonwebtoken::decode::<Claims>(token, &self.dec, &v);
+        for (key, until) in &self.retired {
+            let wrong_key = matches!(&result, Err(e)
+                if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature);
+            if !wrong_key {
+                break;
+            }
+            if now < *until {
+                result = jsonwebtoken::decode::<Claims>(token, key, &v);
+            }
+        }
+        let data = result.map_err(|e| bad(&e.to_string()))?;
         let c = data.claims;
         if c.typ != expected {
             return Err(bad("wrong token type"));
@@ -159,6 +181,12 @@ mod tests {
         assert!(k.verify(&a, TokenType::Refresh, now).is_err());
         let other = TokenKeys::new(&[8u8; 32]).expect("keys");
         assert!(other.verify(&a, TokenType::Access, now).is_err());
+        // After a rotation the old key verifies only inside its overlap window.
+        let overlap = TokenKeys::new(&[8u8; 32])
+            .expect("keys")
+            .with_retired(&[7u8; 32], now + 10);
+        assert!(overlap.verify(&a, TokenType::Access, now).is_ok());
+        assert!(overlap.verify(&a, TokenType::Access, now + 10).is_err());
         assert!(TokenKeys::new(&[1u8; 16]).is_err());
         let mut late = claims(TokenType::Access, now);
         late.exp = now - 120;

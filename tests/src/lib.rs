@@ -300,6 +300,24 @@ impl TestNode {
         })
     }
 
+    /// A JSON call with an optional bearer token; panics only on transport errors.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut h = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            h.push(("authorization", a.as_str()));
+        }
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        self.request_raw(method, path, &h, bytes.as_deref())
+            .expect("request")
+    }
+
     /// Logs in; panics unless it succeeds. Returns the whole token answer.
     pub fn login(&self, email: &str, password: &str) -> Value {
         let a = self
@@ -313,6 +331,27 @@ impl TestNode {
             .expect("login");
         assert_eq!(a.status, 200, "login {email}: {}", a.body);
         a.body
+    }
+
+    /// The server process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// A `/proc/<pid>/status` memory figure in KiB (`VmRSS`, `VmHWM`, …).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let pid = self.pid().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("memory field")
+    }
+
+    /// Drops the cached admin token (after a signing-key rotation).
+    pub fn forget_admin_token(&self) {
+        *self.admin_token.lock().expect("lock") = None;
     }
 
     /// The first admin's access token (logged in once, cached).

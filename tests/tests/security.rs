@@ -20,13 +20,7 @@ fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Answer {
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut h = vec![("content-type", "application/json")];
-    if let Some(a) = &auth {
-        h.push(("authorization", a.as_str()));
-    }
-    let bytes = body.map(|b| b.to_string().into_bytes());
-    n.request_raw(method, path, &h, bytes.as_deref()).unwrap()
+    n.call(method, path, token, body)
 }
 
 /// Creates a user (as admin) and returns (id, access token).
@@ -926,5 +920,14 @@ fn brute_force_lockout_spray_and_forwarded_headers() {
     assert!(limited >= 10, "per-IP limiter did not fire ({limited})");
     // AUTH-09: hashing is bounded; the metrics show it.
     let m = n.get("/metrics").body;
-    assert!(m.as_str().unwrap().contains("unmogrowp_audit_records"));
+    let m = m.as_str().unwrap();
+    assert!(m.contains("unmogrowp_audit_records"));
+    // RL-02's alert: the limiter's refusals are counted for alerting.
+    let limited_metric = m
+        .lines()
+        .find_map(|l| l.strip_prefix("unmogrowp_login_rate_limited_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap();
+    assert!(limited_metric >= limited, "{limited_metric} < {limited}");
+    assert!(m.contains("unmogrowp_login_failures_total"));
 }

@@ -270,3 +270,46 @@ fn keys_rotate_and_revoke() {
         .expect("apply");
     assert!(s.app_keys("app").is_empty());
 }
+
+#[test]
+fn signing_key_rotation_keeps_the_old_key_for_the_overlap_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("open");
+    let rotate = |secret: &str, overlap_ms| AuthOp::RotateSigningKey {
+        jwt_secret: secret.into(),
+        overlap_ms,
+    };
+    assert!(matches!(
+        s.apply(1, &req(1_000, rotate(&"cd".repeat(32), 0)))
+            .expect("apply"),
+        AuthOutcome::Conflict(_)
+    ));
+    let boot = AuthOp::Bootstrap {
+        jwt_secret: "ab".repeat(32),
+        admin: user("u1", "admin@localhost", vec![Role::Admin]),
+    };
+    s.apply(2, &req(1_000, boot)).expect("apply");
+    assert!(matches!(
+        s.apply(3, &req(2_000, rotate("abcd", 0))).expect("apply"),
+        AuthOutcome::Conflict(_)
+    ));
+    let epoch = s.signing_epoch();
+    assert_eq!(
+        s.apply(4, &req(2_000, rotate(&"cd".repeat(32), 5_000)))
+            .expect("apply"),
+        AuthOutcome::Ok
+    );
+    assert_eq!(
+        s.apply(5, &req(10_000, rotate(&"ef".repeat(32), 1_000)))
+            .expect("apply"),
+        AuthOutcome::Ok
+    );
+    let keys = s.signing_keys().expect("keys");
+    assert_eq!(keys.current, vec![0xef; 32]);
+    // The first secret's window (until 7 000) ended before the second rotation dropped it.
+    assert_eq!(keys.retired, vec![(vec![0xcd; 32], 11_000)]);
+    assert_eq!(keys.epoch, epoch + 2);
+    drop(s);
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
+    assert_eq!(s.signing_keys(), Some(keys));
+}

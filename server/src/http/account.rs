@@ -1,5 +1,7 @@
 //! `/api/auth/*`: login, refresh, logout, register, me.
 
+use std::sync::atomic::Ordering;
+
 use auth::{AuthOp, AuthOutcome, Role, Session, User};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -39,6 +41,10 @@ pub(crate) async fn login(
     let sec = &state.security;
     let email = body.email.trim().to_lowercase();
     if let Err(wait) = sec.login_per_ip.take(&ip, 1.0) {
+        if sec.login_rate_limited.fetch_add(1, Ordering::Relaxed) % 100 == 0 {
+            // The alert of TESTPLAN RL-02 (also `unmogrowp_login_rate_limited_total`).
+            tracing::warn!(%ip, "login attempts rate-limited: possible password spray");
+        }
         if sec.audit_denial_allowed(&ip) {
             let mut ev = event(
                 "anonymous".into(),
@@ -75,6 +81,7 @@ pub(crate) async fn login(
             sec.request(AuthOp::LoginFailed { email }, vec![ev]),
         )
         .await?;
+        sec.login_failures.fetch_add(1, Ordering::Relaxed);
         return Err(bad_credentials());
     };
     let actor = user.id.clone();
@@ -94,6 +101,7 @@ pub(crate) async fn login(
             sec.request(AuthOp::LoginFailed { email }, vec![ev]),
         )
         .await?;
+        sec.login_failures.fetch_add(1, Ordering::Relaxed);
         if let AuthOutcome::Locked { until_ms } = outcome {
             tracing::warn!(user = %user.id, until_ms, "account locked after repeated failed logins");
         }

@@ -422,3 +422,52 @@ pub(crate) async fn audit_verify(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(report))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RotateSigningKey {
+    /// How long tokens signed with the old key stay valid; default: the access-token lifetime.
+    overlap_secs: Option<u64>,
+}
+
+/// A fresh 256-bit secret from the OS CSPRNG replaces the signing key on every node at once
+/// (it travels in the replicated entry); the old one verifies until the overlap ends, so
+/// sessions outliving it must log in again (TESTPLAN AUTH-06).
+pub(crate) async fn rotate_signing_key(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let body: RotateSigningKey = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
+    let overlap_secs = body
+        .overlap_secs
+        .unwrap_or(state.security.cfg.access_token_ttl_secs);
+    if overlap_secs > state.security.cfg.refresh_token_ttl_secs {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "overlap_secs may not exceed auth.refresh_token_ttl_secs",
+        ));
+    }
+    let secret = crate::node::new_jwt_secret();
+    let ev = event(
+        caller.actor(),
+        &ip,
+        "auth.signing_key.rotate",
+        "jwt signing key".to_string(),
+        format!("overlap {overlap_secs}s"),
+    );
+    let op = AuthOp::RotateSigningKey {
+        jwt_secret: secret,
+        overlap_ms: overlap_secs as i64 * 1000,
+    };
+    let req = state.security.request(op, vec![ev]);
+    let at_ms = req.at_ms;
+    outcome_ok(submit(&state.raft, req).await?)?;
+    Ok(Json(json!({
+        "rotated_at_ms": at_ms,
+        "previous_key_valid_until_ms": at_ms + overlap_secs as i64 * 1000,
+    }))
+    .into_response())
+}

@@ -68,6 +68,10 @@ pub fn router(state: AppState) -> Router {
             "/api/admin/users/{id}/apps/{app_id}",
             delete(admin::revoke_app),
         )
+        .route(
+            "/api/admin/auth/signing-key/rotate",
+            post(admin::rotate_signing_key),
+        )
         .route("/api/admin/audit", get(admin::audit))
         .route("/api/admin/audit/verify", get(admin::audit_verify))
         .route_layer(middleware::from_fn_with_state(

@@ -139,6 +139,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Denied requests not audited because their source exceeded auth.audited_denials_per_ip_per_minute.",
         state.security.audit_suppressed.load(Ordering::Relaxed),
     );
+    write_metric(
+        &mut out,
+        "unmogrowp_login_rate_limited_total",
+        "counter",
+        "Login attempts refused by the per-IP limiter (alert on any increase: password spray).",
+        state.security.login_rate_limited.load(Ordering::Relaxed),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_login_failures_total",
+        "counter",
+        "Logins refused for a wrong password or an unknown user.",
+        state.security.login_failures.load(Ordering::Relaxed),
+    );
 
     let m = state.raft.metrics().borrow().clone();
     let opt = |o: Option<u64>| o.map_or(-1i64, |v| v as i64);

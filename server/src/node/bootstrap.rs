@@ -47,8 +47,6 @@ pub(super) async fn run(cfg: &ServerConfig, raft: &Raft, sec: &Security) -> Resu
         }
         Err(_) => (random_password(), false),
     };
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
     let admin = User {
         id: uuid::Uuid::new_v4().to_string(),
         email: ADMIN_EMAIL.into(),
@@ -73,7 +71,7 @@ pub(super) async fn run(cfg: &ServerConfig, raft: &Raft, sec: &Security) -> Resu
         "signing key generated; first admin created",
     );
     let op = AuthOp::Bootstrap {
-        jwt_secret: hex::encode(secret),
+        jwt_secret: new_jwt_secret(),
         admin,
     };
     let outcome = submit(raft, sec.request(op, vec![ev]))
@@ -109,4 +107,11 @@ pub(super) async fn run(cfg: &ServerConfig, raft: &Raft, sec: &Security) -> Resu
         "created the admin user; this password is shown once (also in the file, mode 0600): log in and change it"
     );
     Ok(())
+}
+
+/// A fresh 256-bit JWT secret from the OS CSPRNG, hex-encoded (RFC 8725 §3.5).
+pub(crate) fn new_jwt_secret() -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    hex::encode(secret)
 }

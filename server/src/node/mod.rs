@@ -3,6 +3,8 @@
 
 mod bootstrap;
 
+pub(crate) use bootstrap::new_jwt_secret;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::Arc;

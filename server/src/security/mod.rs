@@ -59,7 +59,8 @@ pub struct Security {
     pub store: AuthStore,
     pub cfg: AuthSettings,
     node_id: u64,
-    keys: RwLock<Option<TokenKeys>>,
+    /// Token keys built from the store's signing keys, with the epoch they were built at.
+    keys: RwLock<Option<(u64, TokenKeys)>>,
     hashing: Arc<Semaphore>,
     pub login_per_ip: Limiter,
     pub ingest_per_key: Limiter,
@@ -67,6 +68,10 @@ pub struct Security {
     /// A hash verified for unknown users, so their timing matches real ones (AUTH-10).
     dummy_hash: String,
     pub audit_suppressed: AtomicU64,
+    /// Logins refused by the per-IP limiter (RL-02 alert).
+    pub login_rate_limited: AtomicU64,
+    /// Wrong passwords and unknown users.
+    pub login_failures: AtomicU64,
 }
 
 pub fn now_ms() -> i64 {
@@ -93,6 +98,8 @@ impl Security {
             denials_per_ip: Limiter::per_minute(cfg.audited_denials_per_ip_per_minute),
             dummy_hash,
             audit_suppressed: AtomicU64::new(0),
+            login_rate_limited: AtomicU64::new(0),
+            login_failures: AtomicU64::new(0),
             store,
             cfg,
         })
@@ -103,10 +110,13 @@ impl Security {
     }
 
     fn token_keys(&self) -> Result<TokenKeys, ApiError> {
-        if let Some(k) = self.keys.read().as_ref() {
-            return Ok(k.clone());
+        let epoch = self.store.signing_epoch();
+        if let Some((e, k)) = self.keys.read().as_ref() {
+            if *e == epoch {
+                return Ok(k.clone());
+            }
         }
-        let secret = self.store.jwt_secret().ok_or_else(|| {
+        let sk = self.store.signing_keys().ok_or_else(|| {
             let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
@@ -115,10 +125,13 @@ impl Security {
             e.retry_after_secs = Some(1);
             e
         })?;
-        let k = TokenKeys::new(&secret).map_err(|e| {
+        let mut k = TokenKeys::new(&sk.current).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         })?;
-        *self.keys.write() = Some(k.clone());
+        for (secret, until_ms) in &sk.retired {
+            k = k.with_retired(secret, (*until_ms).max(0) as u64 / 1000);
+        }
+        *self.keys.write() = Some((sk.epoch, k.clone()));
         Ok(k)
     }
 

@@ -198,6 +198,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "Revoke access to an app",
     ),
     r(
+        "POST",
+        "/api/admin/auth/signing-key/rotate",
+        Roles(ADMIN, AdminAll),
+        "Rotate the JWT signing key (the old key verifies for `overlap_secs`)",
+    ),
+    r(
         "GET",
         "/api/admin/audit",
         Roles(ADMIN, AuditRead),
