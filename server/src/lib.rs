@@ -3,6 +3,7 @@
 //! Data flows one way: HTTP → authorization (`security`) → ingest validation → proposer → Raft
 //! log (`wal`) → state machine → `engine` / `auth` store → `query` → HTTP.
 
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ingest;

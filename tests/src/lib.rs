@@ -543,3 +543,42 @@ pub fn tamper_audit(auth_dir: &Path, seq: u64) {
     db.put(key.as_bytes(), serde_json::to_vec(&rec).expect("json"))
         .expect("put");
 }
+
+/// The cluster's current JWT signing secret, read from a node's auth store (read-only, works
+/// next to the running node). Lets tests mint correctly signed tokens with chosen claims.
+pub fn jwt_secret(auth_dir: &Path) -> Vec<u8> {
+    let db = rocksdb::DB::open_for_read_only(&rocksdb::Options::default(), auth_dir, false)
+        .expect("open auth store read-only");
+    let raw = db.get(b"m/secret").expect("get").expect("bootstrapped");
+    let hex: String = serde_json::from_slice(&raw).expect("json");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// An HS256 JWT over `claims` with header `{"alg":"HS256","typ":typ}`.
+pub fn sign_hs256(secret: &[u8], typ: &str, claims: &Value) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let header = serde_json::json!({"alg": "HS256", "typ": typ});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("hmac key");
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+/// The claims of a JWT (not verified).
+pub fn decode_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json claims")
+}

@@ -267,3 +267,102 @@ fn no_user_enumeration_by_timing() {
         diff * 100.0
     );
 }
+
+/// AUTH-04: time claims are enforced with 60 s of leeway, also on a node whose clock is off by
+/// ±300 s (libfaketime). The skewed node judges by its own clock: tokens minted relative to
+/// it follow the same rules; a token minted by a correct clock is refused by a node 300 s
+/// behind (its `nbf` lies in that node's future) and accepted by a node 300 s ahead until the
+/// node's clock passes its `exp`. `/metrics` exports the kernel's NTP state for alerting.
+#[test]
+fn time_claims_are_enforced_under_clock_skew() {
+    let faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        std::path::Path::new(faketime).exists(),
+        "{faketime} missing: scripts/setup.sh installs libfaketime"
+    );
+    for skew in [0i64, 300, -300] {
+        let offset = format!("{skew:+}");
+        let mut env = vec![];
+        if skew != 0 {
+            env = vec![
+                ("LD_PRELOAD", faketime),
+                ("FAKETIME", offset.as_str()),
+                ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ];
+        }
+        let (_d, n) = node(&env);
+        let login = n.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+        let real = login["access_token"].as_str().unwrap();
+        let me = |t: &str| n.call("GET", "/api/auth/me", Some(t), None).status;
+        assert_eq!(me(real), 200, "skew {skew}: the node's own token");
+        let claims = unmogrowp_tests::decode_claims(real);
+        let node_now = now_ms() / 1000 + skew;
+        // The node's own clock is the one it signs with.
+        let iat = claims["iat"].as_i64().unwrap();
+        assert!(
+            (iat - node_now).abs() <= 5,
+            "skew {skew}: iat {iat} vs {node_now}"
+        );
+        let secret = unmogrowp_tests::jwt_secret(&n.data_dir.join("auth"));
+        let mint = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut c = claims.clone();
+            edit(&mut c);
+            unmogrowp_tests::sign_hs256(&secret, "at+jwt", &c)
+        };
+        let at = |iat: i64, nbf: i64, exp: i64| {
+            mint(&|c| {
+                c["iat"] = json!(iat);
+                c["nbf"] = json!(nbf);
+                c["exp"] = json!(exp);
+            })
+        };
+        let t = node_now;
+        assert_eq!(
+            me(&at(t, t, t + 600)),
+            200,
+            "skew {skew}: a fresh minted token"
+        );
+        assert_eq!(
+            me(&mint(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            })),
+            401,
+            "skew {skew}: missing exp"
+        );
+        assert_eq!(
+            me(&at(t - 900, t - 900, t - 120)),
+            401,
+            "skew {skew}: expired"
+        );
+        assert_eq!(
+            me(&at(t - 900, t - 900, t - 20)),
+            200,
+            "skew {skew}: within leeway"
+        );
+        assert_eq!(
+            me(&at(t, t + 300, t + 900)),
+            401,
+            "skew {skew}: nbf in the future"
+        );
+        assert_eq!(
+            me(&at(t + 3600, t, t + 900)),
+            401,
+            "skew {skew}: iat in the future"
+        );
+        // A token minted by a correct clock, as another node of the cluster would.
+        let r = now_ms() / 1000;
+        let expected = if skew < -60 { 401 } else { 200 };
+        assert_eq!(
+            me(&at(r, r, r + 900)),
+            expected,
+            "skew {skew}: a correct clock's token"
+        );
+        let m = n.get("/metrics").body;
+        assert!(
+            m.as_str()
+                .unwrap()
+                .contains("unmogrowp_clock_ntp_synchronized"),
+            "NTP state missing from /metrics"
+        );
+    }
+}

@@ -265,6 +265,29 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Bytes of torn tail dropped at the last start.",
         rr.torn_tail_bytes_truncated,
     );
+    if let Some(ntp) = crate::clock::ntp_state() {
+        write_metric(
+            &mut out,
+            "unmogrowp_clock_ntp_synchronized",
+            "gauge",
+            "1 if the kernel reports the wall clock NTP-synchronised (alert on 0: JWT time checks and lockout windows use it).",
+            u8::from(ntp.synchronized),
+        );
+        write_metric(
+            &mut out,
+            "unmogrowp_clock_ntp_offset_seconds",
+            "gauge",
+            "Clock offset from the NTP reference as the kernel last saw it (alert beyond ±1 s; tokens allow 60 s of leeway).",
+            ntp.offset_secs,
+        );
+        write_metric(
+            &mut out,
+            "unmogrowp_clock_ntp_max_error_seconds",
+            "gauge",
+            "The kernel's maximum clock error estimate.",
+            ntp.max_error_secs,
+        );
+    }
     write_metric(
         &mut out,
         "unmogrowp_uptime_seconds",
