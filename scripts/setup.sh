@@ -12,6 +12,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ] || need_apt+=(librocksdb-dev)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# strace: SQL-01/05 check at the system-call level that refused SQL opened nothing.
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # libfaketime: the clock-skew tests (TESTPLAN AUTH-04) run a node with a shifted clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need_apt+=(libfaketime)
 if [ ${#need_apt[@]} -gt 0 ]; then
