@@ -60,6 +60,11 @@ pub enum AuthOp {
     RevokeSession {
         session_id: String,
     },
+    /// Deletes sessions that expired before `before_ms` and revoked ones (a missing session
+    /// is refused exactly like a revoked one, so nothing becomes valid again).
+    PurgeSessions {
+        before_ms: i64,
+    },
     CreateApp {
         app: App,
         key: ApiKey,

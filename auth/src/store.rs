@@ -223,6 +223,20 @@ impl AuthStore {
         })
     }
 
+    /// Sessions that a `PurgeSessions { before_ms: now_ms }` would delete.
+    pub fn dead_sessions(&self, now_ms: i64) -> usize {
+        self.state
+            .read()
+            .sessions
+            .values()
+            .filter(|s| s.revoked || s.expires_at_ms < now_ms)
+            .count()
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.state.read().sessions.len()
+    }
+
     pub fn lockout_policy(&self) -> LockoutPolicy {
         self.policy
     }
@@ -606,6 +620,19 @@ fn apply_op(
             s.revoked = true;
             let s = s.clone();
             put_session(wb, &s);
+            AuthOutcome::Ok
+        }
+        AuthOp::PurgeSessions { before_ms } => {
+            let dead: Vec<String> = st
+                .sessions
+                .values()
+                .filter(|s| s.revoked || s.expires_at_ms < *before_ms)
+                .map(|s| s.id.clone())
+                .collect();
+            for id in &dead {
+                st.sessions.remove(id);
+                wb.delete(format!("s/{id}"));
+            }
             AuthOutcome::Ok
         }
         AuthOp::CreateApp { app, key } => {

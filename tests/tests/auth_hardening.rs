@@ -366,3 +366,52 @@ fn time_claims_are_enforced_under_clock_skew() {
         );
     }
 }
+
+/// Expired and revoked sessions are deleted by the leader (audited), and stay refused.
+#[test]
+fn revoked_sessions_are_purged_and_stay_refused() {
+    let (_d, n) = node(&[("UNMOGROWP_AUTH__SESSION_PURGE_INTERVAL_SECS", "1")]);
+    let sessions = || {
+        let m = n.get("/metrics").body;
+        m.as_str()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("unmogrowp_auth_sessions "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("unmogrowp_auth_sessions")
+    };
+    let keep = n.login(ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ended = Vec::new();
+    for _ in 0..3 {
+        let t = n.login(ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            n.call("POST", "/api/auth/logout", Some(&t), None).status,
+            200
+        );
+        ended.push(t);
+    }
+    let t0 = Instant::now();
+    while sessions() > 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "sessions never purged"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for t in &ended {
+        assert_eq!(n.call("GET", "/api/auth/me", Some(t), None).status, 401);
+    }
+    assert_eq!(n.call("GET", "/api/auth/me", Some(&keep), None).status, 200);
+    let audit = n.call("GET", "/api/admin/audit?limit=1000", Some(&keep), None);
+    assert!(
+        audit.body.to_string().contains("sessions.purge"),
+        "{}",
+        audit.body
+    );
+}

@@ -207,6 +207,43 @@ fn reused_refresh_token_revokes_the_session_and_disabling_ends_sessions() {
     };
     s.apply(6, &req(6, disable)).expect("apply");
     assert_eq!(s.principal("u", "s2", 7), Err(Denied::Disabled));
+    // Purging drops revoked sessions (s1 reused, s2 ended by disabling) and expired ones;
+    // they stay refused, after a reopen too.
+    let enable = AuthOp::UpdateUser {
+        id: "u".into(),
+        patch: crate::model::UserPatch {
+            disabled: Some(false),
+            ..Default::default()
+        },
+    };
+    s.apply(7, &req(7, enable)).expect("apply");
+    let login = AuthOp::LoginSucceeded {
+        user_id: "u".into(),
+        session: sess("s3"),
+    };
+    s.apply(8, &req(8, login)).expect("apply");
+    assert_eq!(s.dead_sessions(9), 2);
+    s.apply(9, &req(9, AuthOp::PurgeSessions { before_ms: 9 }))
+        .expect("apply");
+    assert_eq!(s.sessions(), 1);
+    assert_eq!(s.principal("u", "s1", 10), Err(Denied::SessionInvalid));
+    assert_eq!(s.principal("u", "s2", 10), Err(Denied::SessionInvalid));
+    assert!(s.principal("u", "s3", 10).is_ok());
+    s.apply(
+        10,
+        &req(
+            2_000_000,
+            AuthOp::PurgeSessions {
+                before_ms: 2_000_000,
+            },
+        ),
+    )
+    .expect("apply");
+    assert_eq!(s.sessions(), 0);
+    drop(s);
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
+    assert_eq!(s.sessions(), 0);
+    assert_eq!(s.principal("u", "s3", 10), Err(Denied::SessionInvalid));
 }
 
 #[test]

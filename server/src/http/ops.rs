@@ -141,6 +141,13 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     );
     write_metric(
         &mut out,
+        "unmogrowp_auth_sessions",
+        "gauge",
+        "Login sessions held (live, plus expired or revoked ones not yet purged).",
+        state.security.store.sessions(),
+    );
+    write_metric(
+        &mut out,
         "unmogrowp_login_rate_limited_total",
         "counter",
         "Login attempts refused by the per-IP limiter (alert on any increase: password spray).",

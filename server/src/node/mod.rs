@@ -200,15 +200,45 @@ impl AppState {
     }
 }
 
+/// On the leader: deletes expired and revoked login sessions through the log, so the auth
+/// store does not grow with every login ever made (audited as `sessions.purge`).
+async fn purge_sessions(state: &AppState) {
+    let leader = state.raft.metrics().borrow().current_leader;
+    let sec = &state.security;
+    let now = crate::security::now_ms();
+    let dead = sec.store.dead_sessions(now);
+    if leader != Some(sec.node_id()) || dead == 0 {
+        return;
+    }
+    let ev = crate::security::event(
+        "system".into(),
+        "",
+        "sessions.purge",
+        format!("{dead} expired or revoked sessions"),
+        "",
+    );
+    let req = sec.request(auth::AuthOp::PurgeSessions { before_ms: now }, vec![ev]);
+    match crate::security::submit(&state.raft, req).await {
+        Ok(_) => tracing::info!(sessions = dead, "purged expired and revoked sessions"),
+        Err(e) => tracing::warn!(error = %e.message, "session purge failed; retried later"),
+    }
+}
+
 /// Rotates old memtables into Parquet and takes a snapshot (which purges the log) once the log
 /// has grown past `raft.snapshot_log_bytes`.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_trigger: Option<Instant> = None;
+    let mut last_session_purge = Instant::now();
     loop {
         tick.tick().await;
         if state.raft.metrics().borrow().running_state.is_err() {
             return;
+        }
+        let purge_every = Duration::from_secs(state.cfg.auth.session_purge_interval_secs);
+        if last_session_purge.elapsed() >= purge_every {
+            last_session_purge = Instant::now();
+            purge_sessions(&state).await;
         }
         if let Err(e) = state.engine.tick() {
             tracing::error!(error = %e, "memtable rotation failed");

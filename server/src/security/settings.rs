@@ -24,6 +24,8 @@ pub struct AuthSettings {
     /// Denied requests audited per source IP per minute (further ones are counted in
     /// `unmogrowp_audit_suppressed_total`, so a flood cannot fill the audit log).
     pub audited_denials_per_ip_per_minute: u32,
+    /// How often the leader deletes expired and revoked login sessions.
+    pub session_purge_interval_secs: u64,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
     /// Cluster-wide failed-login lockout.
@@ -41,6 +43,7 @@ impl Default for AuthSettings {
             login_attempts_per_ip_per_minute: 30,
             ingest_events_per_sec_per_key: 250_000,
             audited_denials_per_ip_per_minute: 60,
+            session_purge_interval_secs: 600,
             trusted_proxies: Vec::new(),
             lockout: auth::LockoutPolicy::default(),
         }
@@ -59,6 +62,9 @@ impl AuthSettings {
                 "auth: max_concurrent_hashes and login_attempts_per_ip_per_minute must be positive"
                     .into(),
             );
+        }
+        if self.session_purge_interval_secs == 0 {
+            return Err("auth: session_purge_interval_secs must be positive".into());
         }
         if self.ingest_events_per_sec_per_key == 0 {
             return Err("auth: ingest_events_per_sec_per_key must be positive".into());
