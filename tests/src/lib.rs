@@ -582,3 +582,33 @@ pub fn decode_claims(token: &str) -> Value {
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("json claims")
 }
+
+impl TestNode {
+    /// A numeric metric from `/metrics` (first sample with that exact name).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let body = self.get("/metrics").body;
+        let prefix = format!("{name} ");
+        body.as_str()?
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Waits until every entry in the node's log is applied. After a restart, entries that
+    /// were written but not known committed (never acknowledged) are committed and applied
+    /// shortly after `/ready`; checks that compare two queries wait for that first.
+    pub fn wait_applied_all(&self, limit: Duration) {
+        let t0 = Instant::now();
+        loop {
+            let last = self.metric("unmogrowp_raft_last_log_index");
+            if last.is_some() && self.metric("unmogrowp_raft_applied_index") >= last {
+                return;
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "the log was not applied within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

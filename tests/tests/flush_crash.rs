@@ -92,6 +92,7 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
         // --- phase: restart without the crash point and verify
         node.env.pop();
         node.start();
+        node.wait_applied_all(Duration::from_secs(30));
         let rows = node.sql("SELECT event_id, count(*) FROM events GROUP BY event_id");
         let mut present = HashSet::new();
         for r in rows {
