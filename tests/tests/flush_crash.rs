@@ -120,13 +120,7 @@ fn crash_at_every_flush_step_loses_and_doubles_nothing() {
         loop {
             let mut files = Vec::new();
             parquet_files(&dir.path().join("node/table"), &mut files);
-            let metrics = node.get("/metrics").body;
-            let text = metrics.as_str().unwrap_or_default().to_string();
-            let seg_line = text
-                .lines()
-                .find(|l| l.starts_with("unmogrowp_engine_segments "))
-                .unwrap();
-            let segs: usize = seg_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            let segs = node.metric("unmogrowp_engine_segments").unwrap() as usize;
             if files.len() == segs {
                 break;
             }
