@@ -33,6 +33,84 @@ pub struct ServerConfig {
     pub engine: engine::EngineConfig,
     pub query: query::QueryConfig,
     pub auth: crate::security::AuthSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// One member of a multi-node cluster (`[[cluster.members]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub id: u64,
+    /// Client API address other nodes and clients reach it at (`host:port`).
+    pub http_addr: String,
+    /// Internal Raft API address (`host:port`).
+    pub raft_addr: String,
+}
+
+/// Clustering (`[cluster]`). With no `members`, the node is a single-node cluster that
+/// initialises itself on first start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Listen address of the internal Raft API. Unset: it is served on `http_addr` under
+    /// `/raft/…`. Set it on real hosts so only peers can reach it (firewall that port).
+    pub raft_addr: Option<SocketAddr>,
+    /// Shared secret every node presents to its peers (at least 32 characters; the same on
+    /// all nodes). Required when `members` is set. Prefer `UNMOGROWP_CLUSTER__SECRET`.
+    pub secret: String,
+    /// The initial members, the same list on every node. `unmogrowp cluster init` makes
+    /// them a cluster; later changes go through `/api/admin/cluster/…`.
+    pub members: Vec<MemberConfig>,
+    /// Largest Raft RPC body accepted or sent, in bytes (a larger append is split).
+    pub max_rpc_bytes: usize,
+    /// Size of the pieces a snapshot is streamed in.
+    pub snapshot_chunk_bytes: usize,
+    /// How long a write waits for a leader (election, forwarding) before answering 503.
+    pub write_timeout_ms: u64,
+    /// How long a query waits for this node to apply up to the leader's commit index
+    /// (read-index) before answering 503.
+    pub read_timeout_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            raft_addr: None,
+            secret: String::new(),
+            members: Vec::new(),
+            max_rpc_bytes: 64 << 20,
+            snapshot_chunk_bytes: 4 << 20,
+            write_timeout_ms: 5_000,
+            read_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl ClusterSettings {
+    fn validate(&self, node_id: u64) -> Result<(), String> {
+        if self.members.is_empty() {
+            return Ok(());
+        }
+        if self.secret.len() < 32 {
+            return Err("cluster.secret must have at least 32 characters when cluster.members is set".into());
+        }
+        if !self.members.iter().any(|m| m.id == node_id) {
+            return Err(format!("cluster.members does not list this node (node_id {node_id})"));
+        }
+        let mut ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != self.members.len() {
+            return Err("cluster.members lists a node id twice".into());
+        }
+        if self.max_rpc_bytes < 1 << 20 || self.snapshot_chunk_bytes == 0 {
+            return Err("cluster.max_rpc_bytes must be at least 1 MiB and snapshot_chunk_bytes positive".into());
+        }
+        if self.snapshot_chunk_bytes > self.max_rpc_bytes {
+            return Err("cluster.snapshot_chunk_bytes must not exceed max_rpc_bytes".into());
+        }
+        Ok(())
+    }
 }
 
 /// Raft timing (`[raft]`), sized for a loaded 2-core machine.
@@ -86,6 +164,7 @@ impl Default for ServerConfig {
             engine: engine::EngineConfig::default(),
             query: query::QueryConfig::default(),
             auth: crate::security::AuthSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -138,6 +217,9 @@ impl ServerConfig {
         self.ingest.validate().map_err(ConfigError::Invalid)?;
         self.wal.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
+        self.cluster
+            .validate(self.node_id)
+            .map_err(ConfigError::Invalid)?;
         let r = &self.raft;
         if r.election_timeout_min_ms <= r.heartbeat_interval_ms * 2
             || r.election_timeout_max_ms <= r.election_timeout_min_ms
@@ -153,6 +235,16 @@ impl ServerConfig {
             return inv("raft.max_* settings must be positive".into());
         }
         Ok(())
+    }
+
+    /// What this node tells its peers about itself.
+    pub fn advertised(&self) -> (String, String) {
+        if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node_id) {
+            return (m.http_addr.clone(), m.raft_addr.clone());
+        }
+        let http = self.http_addr.to_string();
+        let raft = self.cluster.raft_addr.map_or(http.clone(), |a| a.to_string());
+        (http, raft)
     }
 
     pub fn auth_dir(&self) -> PathBuf {

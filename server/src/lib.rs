@@ -4,9 +4,11 @@
 //! log (`wal`) → state machine → `engine` / `auth` store → `query` → HTTP.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod local_cluster;
 pub mod metrics;
 pub mod node;
 pub mod raft;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use unmogrowp_server::{router, Node, ServerConfig};
+use unmogrowp_server::{local_cluster, router, Node, ServerConfig};
 
 /// Ingest and queries allocate many small, short-lived objects (JSON values, strings, Arrow
 /// buffers); mimalloc handles that pattern far better than glibc malloc (see docs/benchmarks.md).
@@ -31,6 +31,45 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Cluster administration.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Run a whole cluster as separate processes on this machine (for trying it out).
+    #[command(subcommand)]
+    LocalCluster(LocalClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Make the configured `cluster.members` a cluster (once, on any one member, after all
+    /// members run). Exits 0 if the cluster is already initialised.
+    Init {
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalClusterCommand {
+    /// Start the nodes of DIR that are not running (creating and initialising the cluster
+    /// the first time); returns once every node is ready.
+    Start {
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        #[arg(long)]
+        dir: PathBuf,
+        /// HTTP port of node 1; node N listens on http_port + N - 1.
+        #[arg(long, default_value_t = 8081)]
+        http_port: u16,
+        /// Raft port of node 1 (default http_port + 1000).
+        #[arg(long)]
+        raft_port: Option<u16>,
+    },
+    /// Stop every running node of DIR.
+    Stop {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,15 +130,47 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let cfg = load(&args)?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(cfg))
+            runtime()?.block_on(serve(cfg))
         }
         Command::Config(args) => {
             let cfg = load(&args)?;
             println!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())
+        }
+        Command::Cluster(ClusterCommand::Init { args }) => {
+            let cfg = load(&args)?;
+            let (_, raft_addr) = cfg.advertised();
+            let outcome = runtime()?.block_on(local_cluster::init(&cfg, &raft_addr))?;
+            match outcome {
+                local_cluster::InitOutcome::Initialized => println!(
+                    "cluster initialised: nodes {:?}",
+                    cfg.cluster.members.iter().map(|m| m.id).collect::<Vec<_>>()
+                ),
+                local_cluster::InitOutcome::AlreadyInitialized => {
+                    println!("the cluster was already initialised; nothing changed")
+                }
+            }
+            Ok(())
+        }
+        Command::LocalCluster(LocalClusterCommand::Start {
+            nodes,
+            dir,
+            http_port,
+            raft_port,
+        }) => {
+            if nodes == 0 || nodes > 9 {
+                anyhow::bail!("--nodes must be between 1 and 9");
+            }
+            let lc = local_cluster::LocalCluster {
+                dir,
+                nodes,
+                http_port,
+                raft_port: raft_port.unwrap_or(http_port.saturating_add(1000)),
+            };
+            runtime()?.block_on(lc.start())
+        }
+        Command::LocalCluster(LocalClusterCommand::Stop { dir }) => {
+            local_cluster::LocalCluster::stop(&dir)
         }
         Command::Audit(AuditCommand::Verify {
             args,
@@ -118,22 +189,55 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
 async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
     let addr = cfg.http_addr;
     // Bind first: a taken port fails fast, before any data is opened.
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener = bind(addr).await?;
+    let raft_listener = match cfg.cluster.raft_addr {
+        Some(a) => Some((a, bind(a).await?)),
+        None => None,
+    };
     let node = Node::start(cfg).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let raft_server = raft_listener.map(|(raft_addr, l)| {
+        tracing::info!(%raft_addr, "internal Raft API listening");
+        let app = unmogrowp_server::cluster::rpc::router(node.state.clone());
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stopped).await {
+                tracing::error!(error = %e, "internal Raft API server failed");
+            }
+        })
+    });
     tracing::info!(%addr, "unmogrowp is serving: API at http://{addr}/ (see GET /)");
     let app = router(node.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // The internal API keeps serving peers until Raft is shut down below.
     tracing::info!(
         "HTTP stopped; shutting down raft (every acknowledged write is already durable)"
     );
     node.shutdown().await;
+    let _ = stop_tx.send(true);
+    if let Some(h) = raft_server {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), h).await;
+    }
     Ok(())
 }
 

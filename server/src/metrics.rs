@@ -17,6 +17,8 @@ pub struct Metrics {
     pub events_accepted: AtomicU64,
     pub events_duplicate: AtomicU64,
     pub events_rejected: AtomicU64,
+    /// Internal Raft API calls refused (wrong secret or identity).
+    pub raft_rpc_refused: AtomicU64,
     /// Requests per (route, status).
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Request latency per route, microseconds.
@@ -24,6 +26,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    pub fn raft_rpc_refused(&self) {
+        self.raft_rpc_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn record_request(&self, route: &'static str, status: u16, took: Duration) {
         *self.requests.lock().entry((route, status)).or_insert(0) += 1;
         self.latency
@@ -80,6 +86,13 @@ impl Metrics {
             out,
             "unmogrowp_ingest_events_total{{outcome=\"rejected\"}} {}",
             c(&self.events_rejected)
+        );
+        write_metric(
+            out,
+            "unmogrowp_raft_rpc_refused_total",
+            "counter",
+            "Internal Raft API calls refused: wrong cluster secret, or meant for another node identity (a wiped or replaced data directory).",
+            c(&self.raft_rpc_refused),
         );
         let _ = writeln!(out, "# HELP unmogrowp_http_requests_total HTTP requests by route and status.\n# TYPE unmogrowp_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().iter() {

@@ -54,7 +54,7 @@ pub(crate) async fn login(
                 "too many login attempts from this address",
             );
             ev.outcome = Some("denied: rate limited".into());
-            let _ = submit(&state.raft, sec.request(AuthOp::AuditOnly, vec![ev])).await;
+            let _ = submit(&state.cluster, sec.request(AuthOp::AuditOnly, vec![ev])).await;
         }
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -77,7 +77,7 @@ pub(crate) async fn login(
             "unknown account",
         );
         submit(
-            &state.raft,
+            &state.cluster,
             sec.request(AuthOp::LoginFailed { email }, vec![ev]),
         )
         .await?;
@@ -91,13 +91,13 @@ pub(crate) async fn login(
             "denied: locked until {}",
             user.lockout.locked_until_ms
         ));
-        submit(&state.raft, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
+        submit(&state.cluster, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
         return Err(bad_credentials());
     }
     if !password_ok {
         let ev = event(actor, &ip, "auth.login", &email, "wrong password");
         let outcome = submit(
-            &state.raft,
+            &state.cluster,
             sec.request(AuthOp::LoginFailed { email }, vec![ev]),
         )
         .await?;
@@ -110,7 +110,7 @@ pub(crate) async fn login(
     if user.disabled {
         let mut ev = event(actor, &ip, "auth.login", &email, "user disabled");
         ev.outcome = Some("denied: disabled".into());
-        submit(&state.raft, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
+        submit(&state.cluster, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
         return Err(bad_credentials());
     }
     let session = Session {
@@ -132,7 +132,7 @@ pub(crate) async fn login(
         user_id: user.id.clone(),
         session: session.clone(),
     };
-    match submit(&state.raft, sec.request(op, vec![ev])).await? {
+    match submit(&state.cluster, sec.request(op, vec![ev])).await? {
         AuthOutcome::Ok => {
             let tokens = sec.issue_tokens(&user, &session.id, &session.current_jti)?;
             Ok(Json(tokens).into_response())
@@ -181,7 +181,7 @@ pub(crate) async fn refresh(
         new_jti: new_jti.clone(),
         expires_at_ms: now_ms() + (sec.cfg.refresh_token_ttl_secs * 1000) as i64,
     };
-    match submit(&state.raft, sec.request(op, vec![ev])).await? {
+    match submit(&state.cluster, sec.request(op, vec![ev])).await? {
         AuthOutcome::Ok => {
             Ok(Json(sec.issue_tokens(&user, &claims.sid, &new_jti)?).into_response())
         }
@@ -216,7 +216,7 @@ pub(crate) async fn logout(
     let op = AuthOp::RevokeSession {
         session_id: p.session_id.clone(),
     };
-    submit(&state.raft, state.security.request(op, vec![ev])).await?;
+    submit(&state.cluster, state.security.request(op, vec![ev])).await?;
     Ok(Json(json!({"logged_out": true})).into_response())
 }
 

@@ -40,7 +40,7 @@ pub(crate) async fn commit(
     op: AuthOp,
     ev: auth::AuditEvent,
 ) -> Result<(), ApiError> {
-    outcome_ok(submit(&state.raft, state.security.request(op, vec![ev])).await?)
+    outcome_ok(submit(&state.cluster, state.security.request(op, vec![ev])).await?)
 }
 
 /// Maps an apply outcome to the answer, or the error the client sees.
@@ -464,7 +464,7 @@ pub(crate) async fn rotate_signing_key(
     };
     let req = state.security.request(op, vec![ev]);
     let at_ms = req.at_ms;
-    outcome_ok(submit(&state.raft, req).await?)?;
+    outcome_ok(submit(&state.cluster, req).await?)?;
     Ok(Json(json!({
         "rotated_at_ms": at_ms,
         "previous_key_valid_until_ms": at_ms + overlap_secs as i64 * 1000,

@@ -118,7 +118,7 @@ async fn audit_denial(state: &AppState, caller: &Caller, ip: &str, target: &str,
     );
     ev.outcome = Some(format!("denied: {}", err.status.as_u16()));
     let req = state.security.request(auth::AuthOp::AuditOnly, vec![ev]);
-    if let Err(e) = submit(&state.raft, req).await {
+    if let Err(e) = submit(&state.cluster, req).await {
         tracing::warn!(error = %e.message, "could not audit a denied request");
     }
 }

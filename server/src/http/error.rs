@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::ingest::proposer::ProposeError;
+use crate::cluster::ClusterError;
 use crate::ingest::BodyError;
 
 #[derive(Debug)]
@@ -59,16 +59,19 @@ impl From<BodyError> for ApiError {
     }
 }
 
-impl From<ProposeError> for ApiError {
-    fn from(e: ProposeError) -> Self {
-        let mut a = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        );
-        a.retry_after_secs = Some(1);
-        if matches!(e, ProposeError::NoLeader(_)) {
-            a.code = "no_leader";
+impl From<ClusterError> for ApiError {
+    fn from(e: ClusterError) -> Self {
+        let (status, code) = match e {
+            ClusterError::NoLeader(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_leader"),
+            ClusterError::Unknown(_) => (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown"),
+            ClusterError::Behind(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_behind"),
+            ClusterError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ClusterError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ClusterError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        };
+        let mut a = ApiError::new(status, code, e.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            a.retry_after_secs = Some(1);
         }
         a
     }

@@ -23,6 +23,16 @@ pub use error::ApiError;
 use crate::node::AppState;
 
 pub fn router(state: AppState) -> Router {
+    let api = public(state.clone());
+    if state.cfg.cluster.raft_addr.is_none() {
+        // No separate Raft listener: peers reach the internal API here.
+        api.merge(crate::cluster::rpc::router(state))
+    } else {
+        api
+    }
+}
+
+fn public(state: AppState) -> Router {
     Router::new()
         .route("/", get(ops::index))
         .route("/health", get(ops::health))

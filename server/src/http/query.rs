@@ -48,6 +48,9 @@ pub(crate) async fn run(
             "log in first",
         ));
     };
+    // Read-index: every write acknowledged before this query started is applied here first
+    // (or 503 if this node cannot catch up within cluster.read_timeout_ms).
+    state.cluster.read_barrier().await?;
     let mut scope = query::Scope {
         apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
         extra_tables: Vec::new(),
@@ -73,7 +76,7 @@ pub(crate) async fn run(
         Err(e) => format!("failure: {}: {e}", e.code()),
     });
     submit(
-        &state.raft,
+        &state.cluster,
         state.security.request(AuthOp::AuditOnly, vec![ev]),
     )
     .await?;

@@ -5,21 +5,13 @@
 use std::sync::Arc;
 
 use engine::{ApplyOutcome, Event};
-use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::raft::{NodeId, Raft, Request, Response};
+use crate::cluster::{Cluster, ClusterError};
+use crate::raft::{Request, Response};
 
 /// Why a batch was not committed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ProposeError {
-    /// This node is not the leader (or there is none right now); the client should retry.
-    #[error("no leader is available to commit the write ({0}); retry shortly")]
-    NoLeader(String),
-    /// The node is shutting down or its Raft core stopped.
-    #[error("the node cannot accept writes: {0}")]
-    Unavailable(String),
-}
+pub type ProposeError = ClusterError;
 
 struct Proposal {
     events: Vec<Event>,
@@ -32,9 +24,9 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn start(raft: Raft, max_requests: usize, max_events: usize, max_inflight: usize) -> Self {
+    pub fn start(cluster: Cluster, max_requests: usize, max_events: usize, max_inflight: usize) -> Self {
         let (tx, rx) = mpsc::channel(max_requests * max_inflight * 4);
-        tokio::spawn(run(raft, rx, max_requests, max_events, max_inflight));
+        tokio::spawn(run(cluster, rx, max_requests, max_events, max_inflight));
         Self { tx }
     }
 
@@ -51,7 +43,7 @@ impl Proposer {
 }
 
 async fn run(
-    raft: Raft,
+    cluster: Cluster,
     mut rx: mpsc::Receiver<Proposal>,
     max_requests: usize,
     max_events: usize,
@@ -83,7 +75,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let cluster = cluster.clone();
         tokio::spawn(async move {
             let mut batches = Vec::with_capacity(group.len());
             let mut replies = Vec::with_capacity(group.len());
@@ -91,10 +83,10 @@ async fn run(
                 batches.push(p.events);
                 replies.push(p.reply);
             }
-            let res = raft.client_write(Request::Ingest { batches }).await;
+            let res = cluster.write(Request::Ingest { batches }).await;
             drop(permit);
             match res {
-                Ok(resp) => match resp.data {
+                Ok(resp) => match resp {
                     Response::Ingest { outcomes } if outcomes.len() == replies.len() => {
                         for (r, o) in replies.into_iter().zip(outcomes) {
                             let _ = r.send(Ok(o));
@@ -112,28 +104,12 @@ async fn run(
                         }
                     }
                 },
-                Err(e) => {
-                    let err = classify(e);
+                Err(err) => {
                     for r in replies {
                         let _ = r.send(Err(err.clone()));
                     }
                 }
             }
         });
-    }
-}
-
-pub(crate) fn classify(
-    e: RaftError<NodeId, ClientWriteError<NodeId, openraft::BasicNode>>,
-) -> ProposeError {
-    match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            ProposeError::NoLeader(match f.leader_id {
-                Some(l) => format!("node {l} is the leader"),
-                None => "election in progress".into(),
-            })
-        }
-        RaftError::APIError(other) => ProposeError::Unavailable(other.to_string()),
-        RaftError::Fatal(f) => ProposeError::Unavailable(f.to_string()),
     }
 }

@@ -1,14 +1,15 @@
 //! First start: the cluster's JWT secret and the first admin, created once through the log.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth::{AuthOp, AuthOutcome, Role, User};
 use rand::RngCore;
 
 use super::StartError;
+use crate::cluster::Cluster;
 use crate::config::ServerConfig;
-use crate::raft::Raft;
 use crate::security::{event, now_ms, submit, Security};
 
 pub(super) const ADMIN_EMAIL: &str = "admin@localhost";
@@ -24,21 +25,29 @@ fn random_password() -> String {
         .collect()
 }
 
-/// Once this node leads a cluster whose auth state is empty, proposes the secret and the
-/// admin. A node that is not the leader leaves it to the one that is.
-pub(super) async fn run(cfg: &ServerConfig, raft: &Raft, sec: &Security) -> Result<(), StartError> {
-    if sec.store.is_bootstrapped() {
-        return Ok(());
+/// Runs until the cluster's auth state exists: whenever this node leads a cluster whose auth
+/// state is empty (and it has applied everything committed), it proposes the secret and the
+/// admin. Proposing twice is harmless: the second `Bootstrap` is refused when applied.
+pub(super) async fn run(cfg: Arc<ServerConfig>, cluster: Cluster, sec: Arc<Security>) {
+    loop {
+        if sec.store.is_bootstrapped() {
+            return;
+        }
+        let leads = cluster.leader().is_some_and(|(l, _)| l == cfg.node_id);
+        if leads {
+            // Apply everything committed first, so an existing bootstrap is seen.
+            if cluster.read_barrier().await.is_ok() && !sec.store.is_bootstrapped() {
+                match once(&cfg, &cluster, &sec).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::error!(error = %e, "bootstrap failed; retrying"),
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let leader = raft
-        .wait(Some(Duration::from_secs(30)))
-        .metrics(|m| m.current_leader.is_some(), "a leader")
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?
-        .current_leader;
-    if leader != Some(cfg.node_id) {
-        return Ok(());
-    }
+}
+
+async fn once(cfg: &ServerConfig, cluster: &Cluster, sec: &Security) -> Result<(), StartError> {
     let (password, from_env) = match std::env::var(ADMIN_PASSWORD_ENV) {
         Ok(p) => {
             auth::password::check_strength(&p)
@@ -74,7 +83,7 @@ pub(super) async fn run(cfg: &ServerConfig, raft: &Raft, sec: &Security) -> Resu
         jwt_secret: new_jwt_secret(),
         admin,
     };
-    let outcome = submit(raft, sec.request(op, vec![ev]))
+    let outcome = submit(cluster, sec.request(op, vec![ev]))
         .await
         .map_err(|e| StartError::Bootstrap(format!("bootstrap: {}", e.message)))?;
     if outcome != AuthOutcome::Ok {

@@ -10,12 +10,16 @@ use std::fs::File;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::{BasicNode, SnapshotPolicy};
+use openraft::SnapshotPolicy;
 
+use crate::raft::ClusterNode;
+
+use crate::cluster::client::{Me, PeerClient};
+use crate::cluster::network::HttpNetwork;
+use crate::cluster::{Cluster, Identity};
 use crate::config::ServerConfig;
 use crate::ingest::proposer::Proposer;
 use crate::metrics::Metrics;
-use crate::raft::network::SingleNodeNetwork;
 use crate::raft::state_machine::EventStateMachine;
 use crate::raft::{LogStore, Raft};
 use crate::security::Security;
@@ -38,6 +42,8 @@ pub enum StartError {
     Auth(#[from] auth::AuthError),
     #[error("{0}")]
     Bootstrap(String),
+    #[error("{0}")]
+    Identity(#[from] crate::cluster::identity::IdentityError),
 }
 
 /// Everything request handlers need; cheap to clone.
@@ -45,6 +51,10 @@ pub enum StartError {
 pub struct AppState {
     pub cfg: Arc<ServerConfig>,
     pub raft: Raft,
+    /// Writes (forwarded to the leader), read barriers and membership changes.
+    pub cluster: Cluster,
+    /// The identity of this node's data directory.
+    pub identity: Arc<Identity>,
     pub log: LogStore,
     pub engine: engine::Engine,
     pub proposer: Proposer,
@@ -76,6 +86,11 @@ fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
 impl Node {
     pub async fn start(cfg: ServerConfig) -> Result<Self, StartError> {
         let lock = lock_data_dir(&cfg)?;
+        let identity = Arc::new(Identity::load_or_create(
+            &cfg.data_dir,
+            cfg.node_id,
+            &[cfg.log_dir(), cfg.engine_dir(), cfg.auth_dir()],
+        )?);
         let cfg = Arc::new(cfg);
         let log = LogStore::open(cfg.log_dir(), cfg.wal.clone())?;
         let recovered_commit = {
@@ -113,29 +128,44 @@ impl Node {
             snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: r.keep_after_snapshot,
             purge_batch_size: 64,
+            // Entries can be large (up to max_events_per_entry events); the network splits
+            // further if an append exceeds cluster.max_rpc_bytes.
+            max_payload_entries: 64,
             ..Default::default()
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
+        let client = PeerClient::new(
+            &cfg.cluster.secret,
+            Me {
+                id: cfg.node_id,
+                uuid: identity.uuid.clone(),
+            },
+            cfg.cluster.max_rpc_bytes,
+        );
+        let network = HttpNetwork::new(client.clone(), cfg.cluster.snapshot_chunk_bytes);
         let raft = Raft::new(
             cfg.node_id,
             Arc::new(raft_cfg),
-            SingleNodeNetwork,
+            network,
             log.clone(),
             sm,
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !raft
+        let initialized = raft
             .is_initialized()
             .await
-            .map_err(|e| StartError::Raft(e.to_string()))?
-        {
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        if !initialized && cfg.cluster.members.is_empty() {
+            let (http_addr, raft_addr) = cfg.advertised();
             let mut members = BTreeMap::new();
             members.insert(
                 cfg.node_id,
-                BasicNode {
-                    addr: cfg.http_addr.to_string(),
+                ClusterNode {
+                    http_addr,
+                    raft_addr,
+                    uuid: identity.uuid.clone(),
                 },
             );
             raft.initialize(members)
@@ -145,18 +175,37 @@ impl Node {
                 node_id = cfg.node_id,
                 "initialised a new single-node cluster"
             );
+        } else if !initialized {
+            tracing::warn!(
+                node_id = cfg.node_id,
+                uuid = %identity.uuid,
+                "not part of a cluster yet: waiting for `unmogrowp cluster init` (first start) or to be added by the leader"
+            );
         }
-        let proposer = Proposer::start(
+        let cluster = Cluster::new(
             raft.clone(),
+            client,
+            Duration::from_millis(cfg.cluster.write_timeout_ms),
+            Duration::from_millis(cfg.cluster.read_timeout_ms),
+        );
+        let proposer = Proposer::start(
+            cluster.clone(),
             r.max_requests_per_entry,
             r.max_events_per_entry,
             r.max_inflight_entries,
         );
-        bootstrap::run(&cfg, &raft, &security).await?;
+        if let Ok(p) = std::env::var(bootstrap::ADMIN_PASSWORD_ENV) {
+            auth::password::check_strength(&p).map_err(|m| {
+                StartError::Bootstrap(format!("{}: {m}", bootstrap::ADMIN_PASSWORD_ENV))
+            })?;
+        }
+        tokio::spawn(bootstrap::run(cfg.clone(), cluster.clone(), security.clone()));
         let query = query::QueryService::new(engine.clone(), cfg.query.clone())?;
         let state = AppState {
             cfg: cfg.clone(),
             raft: raft.clone(),
+            cluster,
+            identity,
             log,
             engine,
             proposer,
@@ -185,8 +234,17 @@ impl AppState {
             return (false, format!("raft stopped: {e}"));
         }
         let Some(leader) = m.current_leader else {
+            if m.membership_config.membership().get_node(&self.cfg.node_id).is_none() {
+                return (
+                    false,
+                    "not a member of a cluster yet: run `unmogrowp cluster init` once all members run, or add this node".into(),
+                );
+            }
             return (false, "no leader elected yet".into());
         };
+        if !self.security.store.is_bootstrapped() {
+            return (false, "creating the signing key and the first admin".into());
+        }
         let applied = m.last_applied.map(|l| l.index);
         if let Some(c) = self.recovered_commit {
             if applied.is_none_or(|a| a < c) {
@@ -218,7 +276,7 @@ async fn purge_sessions(state: &AppState) {
         "",
     );
     let req = sec.request(auth::AuthOp::PurgeSessions { before_ms: now }, vec![ev]);
-    match crate::security::submit(&state.raft, req).await {
+    match crate::security::submit(&state.cluster, req).await {
         Ok(_) => tracing::info!(sessions = dead, "purged expired and revoked sessions"),
         Err(e) => tracing::warn!(error = %e.message, "session purge failed; retried later"),
     }

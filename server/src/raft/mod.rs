@@ -1,7 +1,6 @@
 //! Raft wiring: the type configuration, what log entries carry, the state machine over the
-//! engine, snapshots, and the peer network.
+//! engine and snapshots. (The peer network is in [`crate::cluster`].)
 
-pub mod network;
 pub mod snapshot;
 pub mod state_machine;
 
@@ -29,13 +28,32 @@ pub enum Response {
     Auth(auth::AuthOutcome),
 }
 
+/// What the membership records about each node: where to reach it, and the identity of its
+/// data directory. RPCs carry the identity they expect, so a node whose data directory was
+/// wiped (new identity) is refused until it is removed and added again (TESTPLAN RAFT-08).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    /// Client API address (`host:port`), used for links and forwarding hints.
+    pub http_addr: String,
+    /// Address serving the internal Raft API (`host:port`).
+    pub raft_addr: String,
+    /// UUID generated when the node's data directory was created.
+    pub uuid: String,
+}
+
+impl std::fmt::Display for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (raft {})", self.http_addr, self.raft_addr)
+    }
+}
+
 openraft::declare_raft_types!(
     /// Type configuration of UnMoGrowP's Raft group.
     pub TypeConfig:
         D = Request,
         R = Response,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = ClusterNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = snapshot::SnapshotDir,
         AsyncRuntime = openraft::TokioRuntime,

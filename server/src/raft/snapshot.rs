@@ -13,9 +13,9 @@
 use std::path::{Path, PathBuf};
 
 use openraft::storage::SnapshotMeta;
-use openraft::{AnyError, BasicNode, StorageError, StorageIOError};
+use openraft::{AnyError, StorageError, StorageIOError};
 
-use super::NodeId;
+use super::{ClusterNode, NodeId};
 
 /// openraft's snapshot data: a directory holding one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl SnapshotStore {
     /// The current snapshot's meta and directory, if there is one.
     pub(crate) fn current(
         &self,
-    ) -> Result<Option<(SnapshotMeta<NodeId, BasicNode>, SnapshotDir)>, StorageError<NodeId>> {
+    ) -> Result<Option<(SnapshotMeta<NodeId, ClusterNode>, SnapshotDir)>, StorageError<NodeId>> {
         let id = match std::fs::read_to_string(self.dir.join(CURRENT)) {
             Ok(s) => s.trim().to_string(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -87,7 +87,7 @@ impl SnapshotStore {
         &self,
         root: &Path,
         manifest: &engine::Manifest,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
+        meta: &SnapshotMeta<NodeId, ClusterNode>,
     ) -> Result<SnapshotDir, StorageError<NodeId>> {
         let building = self.dir.join(format!("building-{}", meta.snapshot_id));
         let _ = std::fs::remove_dir_all(&building);
@@ -152,7 +152,7 @@ mod tests {
     use super::*;
     use openraft::{LogId, StoredMembership};
 
-    fn meta(id: &str, index: u64) -> SnapshotMeta<NodeId, BasicNode> {
+    fn meta(id: &str, index: u64) -> SnapshotMeta<NodeId, ClusterNode> {
         SnapshotMeta {
             last_log_id: Some(LogId::new(openraft::CommittedLeaderId::new(1, 1), index)),
             last_membership: StoredMembership::default(),

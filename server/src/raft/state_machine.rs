@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::snapshot::{snap_err, stage, SnapshotDir, SnapshotStore};
-use super::{NodeId, Request, Response, TypeConfig};
+use super::{ClusterNode, NodeId, Request, Response, TypeConfig};
 use engine::{ApplyBatch, Engine, Event};
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder,
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder,
     StorageError, StorageIOError, StoredMembership,
 };
 use parking_lot::Mutex;
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub last_applied: Option<LogId<NodeId>>,
-    pub membership: StoredMembership<NodeId, BasicNode>,
+    pub membership: StoredMembership<NodeId, ClusterNode>,
 }
 
 impl Checkpoint {
@@ -46,7 +46,7 @@ fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 struct Applied {
     last_applied: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, BasicNode>,
+    membership: StoredMembership<NodeId, ClusterNode>,
 }
 
 /// The state machine over the engine. Clones share state.
@@ -92,7 +92,7 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, ClusterNode>), StorageError<NodeId>>
     {
         let a = self.applied.lock();
         Ok((a.last_applied, a.membership.clone()))
@@ -181,7 +181,7 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
+        meta: &SnapshotMeta<NodeId, ClusterNode>,
         snapshot: Box<SnapshotDir>,
     ) -> Result<(), StorageError<NodeId>> {
         let engine = self.engine.clone();

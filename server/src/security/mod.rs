@@ -18,8 +18,8 @@ use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
 use crate::http::ApiError;
-use crate::ingest::proposer::classify;
-use crate::raft::{Raft, Request, Response};
+use crate::cluster::Cluster;
+use crate::raft::{Request, Response};
 pub use limiter::Limiter;
 pub use settings::AuthSettings;
 
@@ -322,9 +322,9 @@ impl Security {
 }
 
 /// Replicates an auth request and returns what applying it decided.
-pub async fn submit(raft: &Raft, req: AuthRequest) -> Result<AuthOutcome, ApiError> {
-    match raft.client_write(Request::Auth(req)).await {
-        Ok(resp) => match resp.data {
+pub async fn submit(cluster: &Cluster, req: AuthRequest) -> Result<AuthOutcome, ApiError> {
+    match cluster.write(Request::Auth(req)).await {
+        Ok(resp) => match resp {
             Response::Auth(o) => Ok(o),
             other => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -332,7 +332,7 @@ pub async fn submit(raft: &Raft, req: AuthRequest) -> Result<AuthOutcome, ApiErr
                 format!("unexpected state machine answer {other:?}"),
             )),
         },
-        Err(e) => Err(ApiError::from(classify(e))),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 

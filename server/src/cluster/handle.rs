@@ -1,0 +1,329 @@
+//! What the rest of the server asks of the cluster: commit a write (here if this node leads,
+//! else forwarded to the leader), wait until a read may be served (read-index), and change
+//! the membership.
+//!
+//! A write is retried only while it certainly has not been acted on: no leader known yet, or
+//! the peer refused it before doing anything (not the leader any more, cannot connect). Once
+//! a write was handed to a leader and the answer is lost, the outcome is unknown and the
+//! client gets 503: a retry with the same `event_id`s is safe, it is deduplicated.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+use serde::{Deserialize, Serialize};
+
+use super::client::{PeerClient, PeerError};
+use super::network::decode;
+use super::ClusterError;
+use crate::raft::{ClusterNode, NodeId, Raft, Request, Response};
+
+/// A membership change, executed by the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MembershipChange {
+    AddLearner { id: NodeId, node: ClusterNode },
+    Promote { id: NodeId },
+    Remove { id: NodeId },
+}
+
+/// A learner this many entries behind the leader may not be promoted yet.
+pub const PROMOTE_MAX_LAG: u64 = 1_000;
+
+#[derive(Clone)]
+pub struct Cluster {
+    raft: Raft,
+    client: PeerClient,
+    id: NodeId,
+    write_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl Cluster {
+    pub fn new(
+        raft: Raft,
+        client: PeerClient,
+        write_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Self {
+        let id = client.me().id;
+        Self {
+            raft,
+            client,
+            id,
+            write_timeout,
+            read_timeout,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn client(&self) -> &PeerClient {
+        &self.client
+    }
+
+    /// The current leader and where to reach it, as this node knows it.
+    pub fn leader(&self) -> Option<(NodeId, Option<ClusterNode>)> {
+        let m = self.raft.metrics().borrow().clone();
+        let l = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&l).cloned();
+        Some((l, node))
+    }
+
+    /// Waits a little for a leader to become known (during an election).
+    async fn pause(&self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+    }
+
+    /// Commits `req` through the leader and returns what applying it answered.
+    pub async fn write(&self, req: Request) -> Result<Response, ClusterError> {
+        let deadline = Instant::now() + self.write_timeout;
+        let mut encoded: Option<bytes::Bytes> = None;
+        loop {
+            match self.leader() {
+                Some((l, _)) if l == self.id => return self.write_local(req).await,
+                Some((l, Some(node))) => {
+                    let body = match &encoded {
+                        Some(b) => b.clone(),
+                        None => {
+                            let b = bincode::serialize(&req)
+                                .map(bytes::Bytes::from)
+                                .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+                            encoded = Some(b.clone());
+                            b
+                        }
+                    };
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self
+                        .client
+                        .post(&node.raft_addr, "/raft/write", Some((l, &node)), body, left)
+                        .await
+                    {
+                        Ok(answer) => {
+                            return decode::<Response>(&answer)
+                                .map_err(|e| ClusterError::Unknown(e.to_string()))
+                        }
+                        Err(e) if e.not_delivered() => {
+                            tracing::debug!(leader = l, error = %e, "forward refused; retrying");
+                        }
+                        Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+                    }
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader(format!(
+                    "no leader accepted the write within {:?}",
+                    self.write_timeout
+                )));
+            }
+            self.pause(deadline).await;
+        }
+    }
+
+    /// Commits `req` on this node, which believes it is the leader.
+    pub async fn write_local(&self, req: Request) -> Result<Response, ClusterError> {
+        match self.raft.client_write(req).await {
+            Ok(resp) => Ok(resp.data),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// The index a read must see: the leader's commit index, confirmed by a quorum.
+    pub async fn read_index_local(&self) -> Result<u64, ClusterError> {
+        match self.raft.get_read_log_id().await {
+            Ok((read, _)) => Ok(read.map_or(0, |l| l.index)),
+            Err(RaftError::APIError(e)) => Err(ClusterError::NoLeader(e.to_string())),
+            Err(RaftError::Fatal(f)) => Err(ClusterError::Unavailable(f.to_string())),
+        }
+    }
+
+    /// Waits until this node has applied everything committed before the call (read-index,
+    /// asked of the leader), so a query sees every write acknowledged before it started.
+    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.read_timeout;
+        let index = loop {
+            match self.leader() {
+                Some((l, _)) if l == self.id => break self.read_index_local().await?,
+                Some((l, Some(node))) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self
+                        .client
+                        .post(
+                            &node.raft_addr,
+                            "/raft/read-index",
+                            Some((l, &node)),
+                            bytes::Bytes::new(),
+                            left,
+                        )
+                        .await
+                    {
+                        Ok(answer) => {
+                            break decode::<u64>(&answer)
+                                .map_err(|e| ClusterError::Unavailable(e.to_string()))?
+                        }
+                        Err(e) if e.not_delivered() => {}
+                        Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
+                    }
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader(format!(
+                    "no leader confirmed a read index within {:?}",
+                    self.read_timeout
+                )));
+            }
+            self.pause(deadline).await;
+        };
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(10));
+        self.raft
+            .wait(Some(left))
+            .applied_index_at_least(Some(index), "read index")
+            .await
+            .map(|_| ())
+            .map_err(|_| {
+                let applied = self
+                    .raft
+                    .metrics()
+                    .borrow()
+                    .last_applied
+                    .map_or(0, |l| l.index);
+                ClusterError::Behind(format!(
+                    "this node has applied the log up to {applied}, the read needs {index}; try again or ask another node"
+                ))
+            })
+    }
+
+    /// Applies a membership change: here if this node leads, else on the leader.
+    pub async fn change(&self, change: MembershipChange) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.write_timeout;
+        loop {
+            match self.leader() {
+                Some((l, _)) if l == self.id => return self.change_local(change).await,
+                Some((l, Some(node))) => {
+                    let body = bincode::serialize(&change)
+                        .map(bytes::Bytes::from)
+                        .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self
+                        .client
+                        .post(&node.raft_addr, "/raft/membership", Some((l, &node)), body, left)
+                        .await
+                    {
+                        Ok(_) => return Ok(()),
+                        Err(PeerError::Status {
+                            status: 400, message, ..
+                        }) => return Err(ClusterError::Invalid(message)),
+                        Err(PeerError::Status {
+                            status: 409, message, ..
+                        }) if !message.starts_with("identity") => {
+                            return Err(ClusterError::Conflict(message))
+                        }
+                        Err(e) if e.not_delivered() => {}
+                        Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+                    }
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader(format!(
+                    "no leader took the membership change within {:?}",
+                    self.write_timeout
+                )));
+            }
+            self.pause(deadline).await;
+        }
+    }
+
+    /// Executes a membership change on this node, the leader.
+    pub async fn change_local(&self, change: MembershipChange) -> Result<(), ClusterError> {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let known = |id: &NodeId| membership.get_node(id).is_some();
+        let res = match change {
+            MembershipChange::AddLearner { id, node } => {
+                if voters.contains(&id) {
+                    return Err(ClusterError::Conflict(format!(
+                        "node {id} is already a voter; remove it first to replace it"
+                    )));
+                }
+                self.raft.add_learner(id, node, false).await
+            }
+            MembershipChange::Promote { id } => {
+                if voters.contains(&id) {
+                    return Ok(());
+                }
+                if !known(&id) {
+                    return Err(ClusterError::Invalid(format!(
+                        "node {id} is not a learner of this cluster; add it first"
+                    )));
+                }
+                let last = m.last_log_index.unwrap_or(0);
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&id).cloned().flatten())
+                    .map_or(0, |l| l.index);
+                if last.saturating_sub(matched) > PROMOTE_MAX_LAG {
+                    return Err(ClusterError::Conflict(format!(
+                        "learner {id} has {matched} of {last} log entries; promote it once it has caught up"
+                    )));
+                }
+                self.raft
+                    .change_membership(ChangeMembers::AddVoterIds([id].into()), false)
+                    .await
+            }
+            MembershipChange::Remove { id } => {
+                if voters.contains(&id) {
+                    if voters.len() == 1 {
+                        return Err(ClusterError::Conflict(
+                            "cannot remove the last voter".into(),
+                        ));
+                    }
+                    self.raft
+                        .change_membership(ChangeMembers::RemoveVoters([id].into()), false)
+                        .await
+                } else if known(&id) {
+                    self.raft
+                        .change_membership(ChangeMembers::RemoveNodes([id].into()), false)
+                        .await
+                } else {
+                    return Err(ClusterError::Invalid(format!(
+                        "node {id} is not a member of this cluster"
+                    )));
+                }
+            }
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(ClusterError::Conflict(e.to_string()))
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// Maps a failed local `client_write`. A leader that lost its leadership may already have
+/// appended the entry, so nothing here is retried: the client gets 503 and retries.
+pub(crate) fn classify(
+    e: RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>,
+) -> ClusterError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ClusterError::NoLeader(match f.leader_id {
+                Some(l) => format!("leadership moved to node {l} during the write"),
+                None => "election in progress".into(),
+            })
+        }
+        RaftError::APIError(other) => ClusterError::Unavailable(other.to_string()),
+        RaftError::Fatal(f) => ClusterError::Unavailable(f.to_string()),
+    }
+}

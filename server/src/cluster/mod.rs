@@ -1,0 +1,36 @@
+//! Clustering: node identity, the HTTP peer network openraft talks over, the internal Raft
+//! API peers call, and the handle the rest of the server uses to write (forwarding to the
+//! leader), to read (read-index) and to change the membership.
+
+pub mod client;
+pub mod handle;
+pub mod identity;
+pub mod network;
+pub mod rpc;
+
+pub use handle::{Cluster, MembershipChange};
+pub use identity::Identity;
+
+/// Why the cluster could not do what was asked. Mapped to HTTP once, in `http::error`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    /// No leader is known, or leadership moved during the write: retry shortly (503).
+    #[error("no leader is available ({0}); retry shortly")]
+    NoLeader(String),
+    /// The write reached a leader but its outcome is not known; retrying with the same
+    /// `event_id`s is safe (503).
+    #[error("the outcome of the write is unknown ({0}); retry it, events with an event_id are deduplicated")]
+    Unknown(String),
+    /// This node is behind the leader and cannot serve the read yet (503).
+    #[error("this node is behind: {0}")]
+    Behind(String),
+    /// The node is shutting down, or its Raft core stopped (503).
+    #[error("the node cannot serve this: {0}")]
+    Unavailable(String),
+    /// The change conflicts with the cluster's state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request names something that does not exist or is malformed (400).
+    #[error("{0}")]
+    Invalid(String),
+}
