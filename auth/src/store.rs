@@ -136,6 +136,52 @@ impl AuthStore {
     }
 
     fn from_db(db: DB, policy: LockoutPolicy) -> Result<Self, AuthError> {
+        let st = load_state(&db)?;
+        Ok(Self {
+            db: Arc::new(db),
+            state: Arc::new(RwLock::new(st)),
+            policy,
+        })
+    }
+
+    /// Writes a consistent copy of the store to `dir` (a RocksDB checkpoint: hard links to the
+    /// immutable table files plus a fresh copy of the rest). `dir` must not exist yet.
+    pub fn checkpoint_to(&self, dir: &Path) -> Result<(), AuthError> {
+        // Hold the index lock so no apply runs between the flush and the checkpoint.
+        let _st = self.state.read();
+        self.db.flush_wal(true)?;
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+
+    /// Replaces the whole content of the store with the checkpoint in `dir` (from a snapshot)
+    /// in one synced write, then reloads the in-memory index from it.
+    pub fn install_checkpoint(&self, dir: &Path) -> Result<(), AuthError> {
+        let mut opts = Options::default();
+        opts.set_paranoid_checks(true);
+        let src = DB::open_for_read_only(&opts, dir, false)?;
+        let fresh = load_state(&src)?;
+        let mut st = self.state.write();
+        let mut wb = WriteBatch::default();
+        for item in self.db.iterator(IteratorMode::Start) {
+            let (k, _) = item?;
+            wb.delete(k);
+        }
+        for item in src.iterator(IteratorMode::Start) {
+            let (k, v) = item?;
+            wb.put(k, v);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(wb, &wo)?;
+        *st = fresh;
+        Ok(())
+    }
+}
+
+/// Reads the whole store into the in-memory index.
+fn load_state(db: &DB) -> Result<State, AuthError> {
+    {
         let mut st = State {
             head: (0, audit::GENESIS_HASH.to_string()),
             ..State::default()
@@ -182,13 +228,11 @@ impl AuthStore {
                 _ => {}
             }
         }
-        Ok(Self {
-            db: Arc::new(db),
-            state: Arc::new(RwLock::new(st)),
-            policy,
-        })
+        Ok(st)
     }
+}
 
+impl AuthStore {
     pub fn applied_index(&self) -> u64 {
         self.state.read().applied
     }

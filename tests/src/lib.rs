@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cluster;
+
 /// Path of the `unmogrowp` binary: `$TEST_SERVER_BIN`, else next to the test executable's
 /// target directory (`target/<profile>/unmogrowp`).
 pub fn binary() -> PathBuf {
@@ -238,6 +240,19 @@ impl TestNode {
             .timeout_connect(Duration::from_secs(2))
             .timeout(Duration::from_secs(60))
             .build()
+    }
+
+    /// An HTTP answer from a ureq result (error statuses included; Err for transport errors).
+    pub fn answer_of(r: Result<ureq::Response, ureq::Error>) -> Result<Answer, String> {
+        Self::answer(r)
+    }
+
+    /// Gives this node's client the ingest key of app `app` (created through another node).
+    pub fn preset_key(&self, app: &str, key: &str) {
+        self.keys
+            .lock()
+            .expect("lock")
+            .insert(app.to_string(), key.to_string());
     }
 
     fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<Answer, String> {

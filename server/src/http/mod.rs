@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod apps;
 mod authz;
+mod cluster;
 mod error;
 mod events;
 mod openapi;
@@ -82,6 +83,10 @@ fn public(state: AppState) -> Router {
             "/api/admin/auth/signing-key/rotate",
             post(admin::rotate_signing_key),
         )
+        .route("/api/admin/cluster", get(cluster::show))
+        .route("/api/admin/cluster/nodes", post(cluster::add))
+        .route("/api/admin/cluster/nodes/{id}/promote", post(cluster::promote))
+        .route("/api/admin/cluster/nodes/{id}", delete(cluster::remove))
         .route("/api/admin/audit", get(admin::audit))
         .route("/api/admin/audit/verify", get(admin::audit_verify))
         .route_layer(middleware::from_fn_with_state(

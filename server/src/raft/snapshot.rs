@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! snapshots/CURRENT            id of the current snapshot (atomic replace)
-//! snapshots/snap-<id>/         meta.json, manifest.json, segments/…
+//! snapshots/snap-<id>/         meta.json, manifest.json, segments/…, auth/ (RocksDB checkpoint)
 //! snapshots/incoming-<uuid>/   a snapshot being received
 //! ```
 //! The previous snapshot directory is kept until the next one replaces it, so a transfer that
@@ -29,6 +29,8 @@ pub(crate) fn snap_err(e: impl std::error::Error + 'static) -> StorageError<Node
 
 const CURRENT: &str = "CURRENT";
 const META: &str = "meta.json";
+/// The auth store's RocksDB checkpoint inside a snapshot.
+pub(crate) const AUTH: &str = "auth";
 
 #[derive(Debug, Clone)]
 pub(crate) struct SnapshotStore {
@@ -88,12 +90,16 @@ impl SnapshotStore {
         root: &Path,
         manifest: &engine::Manifest,
         meta: &SnapshotMeta<NodeId, ClusterNode>,
+        auth: Option<&auth::AuthStore>,
     ) -> Result<SnapshotDir, StorageError<NodeId>> {
         let building = self.dir.join(format!("building-{}", meta.snapshot_id));
         let _ = std::fs::remove_dir_all(&building);
         std::fs::create_dir_all(&building).map_err(snap_err)?;
         for seg in &manifest.segments {
             link_or_copy(&root.join(&seg.path), &building.join(&seg.path))?;
+        }
+        if let Some(a) = auth {
+            a.checkpoint_to(&building.join(AUTH)).map_err(snap_err)?;
         }
         manifest.store_in(&building).map_err(snap_err)?;
         let meta_bytes = serde_json::to_vec(meta).map_err(snap_err)?;
@@ -186,7 +192,7 @@ mod tests {
         assert!(store.current().unwrap().is_none());
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
             store
-                .save(&root, &manifest, &meta(id, i as u64 + 1))
+                .save(&root, &manifest, &meta(id, i as u64 + 1), None)
                 .unwrap();
         }
         let (m, dir) = store.current().unwrap().unwrap();

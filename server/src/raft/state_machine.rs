@@ -185,6 +185,7 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         snapshot: Box<SnapshotDir>,
     ) -> Result<(), StorageError<NodeId>> {
         let engine = self.engine.clone();
+        let auth = self.auth.clone();
         let snapshots = self.snapshots.clone();
         let meta_owned = meta.clone();
         let manifest = tokio::task::spawn_blocking(
@@ -193,7 +194,13 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                 stage(&snapshot, &staged)?;
                 // Verifies every segment's size and checksum before anything is replaced.
                 let manifest = engine.install(&staged).map_err(sm_err)?;
-                snapshots.save(&engine.root(), &manifest, &meta_owned)?;
+                // Users, apps, keys and the audit log as of the snapshot (replay of the log
+                // after it continues from the checkpoint's own applied index).
+                let auth_dir = snapshot.path.join(super::snapshot::AUTH);
+                if auth_dir.exists() {
+                    auth.install_checkpoint(&auth_dir).map_err(sm_err)?;
+                }
+                snapshots.save(&engine.root(), &manifest, &meta_owned, Some(&auth))?;
                 if snapshots.is_incoming(&snapshot) {
                     let _ = std::fs::remove_dir_all(&snapshot.path);
                 }
@@ -240,7 +247,10 @@ impl RaftSnapshotBuilder<TypeConfig> for EventStateMachine {
             last_membership: cp.membership,
             snapshot_id: id,
         };
-        let dir = self.snapshots.save(&self.engine.root(), &manifest, &meta)?;
+        // After the flush: the auth store has applied at least as far as the flushed table.
+        let dir = self
+            .snapshots
+            .save(&self.engine.root(), &manifest, &meta, Some(&self.auth))?;
         tracing::info!(snapshot = %meta.snapshot_id, segments = manifest.segments.len(), "snapshot built");
         Ok(Snapshot {
             meta,

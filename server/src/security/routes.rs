@@ -205,6 +205,30 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r(
         "GET",
+        "/api/admin/cluster",
+        Roles(ADMIN, AdminAll),
+        "The cluster's leader and members with their log and applied index",
+    ),
+    r(
+        "POST",
+        "/api/admin/cluster/nodes",
+        Roles(ADMIN, AdminAll),
+        "Add a running node as a learner",
+    ),
+    r(
+        "POST",
+        "/api/admin/cluster/nodes/{id}/promote",
+        Roles(ADMIN, AdminAll),
+        "Promote a caught-up learner to voter",
+    ),
+    r(
+        "DELETE",
+        "/api/admin/cluster/nodes/{id}",
+        Roles(ADMIN, AdminAll),
+        "Remove a node from the cluster",
+    ),
+    r(
+        "GET",
         "/api/admin/audit",
         Roles(ADMIN, AuditRead),
         "Read the audit log",
