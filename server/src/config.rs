@@ -92,10 +92,15 @@ impl ClusterSettings {
             return Ok(());
         }
         if self.secret.len() < 32 {
-            return Err("cluster.secret must have at least 32 characters when cluster.members is set".into());
+            return Err(
+                "cluster.secret must have at least 32 characters when cluster.members is set"
+                    .into(),
+            );
         }
         if !self.members.iter().any(|m| m.id == node_id) {
-            return Err(format!("cluster.members does not list this node (node_id {node_id})"));
+            return Err(format!(
+                "cluster.members does not list this node (node_id {node_id})"
+            ));
         }
         let mut ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
         ids.sort_unstable();
@@ -104,7 +109,10 @@ impl ClusterSettings {
             return Err("cluster.members lists a node id twice".into());
         }
         if self.max_rpc_bytes < 1 << 20 || self.snapshot_chunk_bytes == 0 {
-            return Err("cluster.max_rpc_bytes must be at least 1 MiB and snapshot_chunk_bytes positive".into());
+            return Err(
+                "cluster.max_rpc_bytes must be at least 1 MiB and snapshot_chunk_bytes positive"
+                    .into(),
+            );
         }
         if self.snapshot_chunk_bytes > self.max_rpc_bytes {
             return Err("cluster.snapshot_chunk_bytes must not exceed max_rpc_bytes".into());
@@ -243,7 +251,10 @@ impl ServerConfig {
             return (m.http_addr.clone(), m.raft_addr.clone());
         }
         let http = self.http_addr.to_string();
-        let raft = self.cluster.raft_addr.map_or(http.clone(), |a| a.to_string());
+        let raft = self
+            .cluster
+            .raft_addr
+            .map_or(http.clone(), |a| a.to_string());
         (http, raft)
     }
 

@@ -177,10 +177,7 @@ impl LocalCluster {
                 .join("data")
                 .join("initial-admin-password");
             if pw.exists() {
-                println!(
-                    "first admin: admin@localhost, password in {}",
-                    pw.display()
-                );
+                println!("first admin: admin@localhost, password in {}", pw.display());
             }
         }
         Ok(())
@@ -261,7 +258,11 @@ fn alive(pid: u32) -> bool {
 
 /// The pid in `pid_file` if that process is alive and is an `unmogrowp serve`.
 pub fn running_pid(pid_file: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let is_ours = args.iter().any(|a| a == b"serve")

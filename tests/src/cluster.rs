@@ -105,7 +105,10 @@ impl TestCluster {
         let r = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(2))
             .build()
-            .get(&format!("http://127.0.0.1:{}/raft/status", self.raft_ports[i]))
+            .get(&format!(
+                "http://127.0.0.1:{}/raft/status",
+                self.raft_ports[i]
+            ))
             .set("authorization", &format!("Bearer {SECRET}"))
             .call()
             .ok()?;
@@ -173,10 +176,10 @@ impl TestCluster {
                 .filter(|&i| self.nodes[i].is_running())
                 .collect();
             let all = running.into_iter().all(|i| {
-                    self.status(i)
-                        .and_then(|s| s["applied_index"].as_u64())
-                        .is_some_and(|a| Some(a) >= target)
-                });
+                self.status(i)
+                    .and_then(|s| s["applied_index"].as_u64())
+                    .is_some_and(|a| Some(a) >= target)
+            });
             if all {
                 return;
             }
@@ -247,7 +250,14 @@ impl Load {
                         let port = ports[turn % ports.len()];
                         turn += 1;
                         let events: Vec<Value> = (0..batch)
-                            .map(|i| event(&app, 1000 + c, seq + i, 1_760_000_000_000 + (seq + i) as i64))
+                            .map(|i| {
+                                event(
+                                    &app,
+                                    1000 + c,
+                                    seq + i,
+                                    1_760_000_000_000 + (seq + i) as i64,
+                                )
+                            })
                             .collect();
                         let ids: Vec<String> =
                             (0..batch).map(|i| event_uuid(1000 + c, seq + i)).collect();
@@ -301,13 +311,18 @@ pub fn replica(node: &TestNode) -> Replica {
             "SELECT event_id FROM events WHERE event_id IS NOT NULL ORDER BY event_id LIMIT {page} OFFSET {offset}"
         ));
         let n = rows.len();
-        ids.extend(rows.into_iter().filter_map(|r| r[0].as_str().map(str::to_string)));
+        ids.extend(
+            rows.into_iter()
+                .filter_map(|r| r[0].as_str().map(str::to_string)),
+        );
         if n < page {
             break;
         }
     }
     let per_app_hour = node
-        .sql("SELECT app_id, date_trunc('hour', timestamp) AS h, count(*) FROM events GROUP BY 1, 2")
+        .sql(
+            "SELECT app_id, date_trunc('hour', timestamp) AS h, count(*) FROM events GROUP BY 1, 2",
+        )
         .into_iter()
         .map(|r| (format!("{}/{}", r[0], r[1]), r[2].as_u64().unwrap_or(0)))
         .collect();

@@ -213,15 +213,25 @@ impl Cluster {
                     let left = deadline.saturating_duration_since(Instant::now());
                     match self
                         .client
-                        .post(&node.raft_addr, "/raft/membership", Some((l, &node)), body, left)
+                        .post(
+                            &node.raft_addr,
+                            "/raft/membership",
+                            Some((l, &node)),
+                            body,
+                            left,
+                        )
                         .await
                     {
                         Ok(_) => return Ok(()),
                         Err(PeerError::Status {
-                            status: 400, message, ..
+                            status: 400,
+                            message,
+                            ..
                         }) => return Err(ClusterError::Invalid(message)),
                         Err(PeerError::Status {
-                            status: 409, message, ..
+                            status: 409,
+                            message,
+                            ..
                         }) if !message.starts_with("identity") => {
                             return Err(ClusterError::Conflict(message))
                         }

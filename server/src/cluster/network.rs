@@ -206,9 +206,9 @@ impl RaftNetwork<TypeConfig> for Peer {
         let size = bincode::serialized_size(&rpc).unwrap_or(0);
         if n > 1 && size > self.client.max_bytes() as u64 {
             let hint = (n * self.client.max_bytes() as u64 / size).clamp(1, n - 1);
-            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(
-                hint,
-            )));
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(hint),
+            ));
         }
         self.rpc("/raft/append", &rpc, &option).await
     }
@@ -237,9 +237,8 @@ impl RaftNetwork<TypeConfig> for Peer {
         // Each chunk gets a generous deadline of its own: a snapshot may be large.
         let per_call = option.hard_ttl().max(Duration::from_secs(30));
         let send = async {
-            let names = list_files(&root).map_err(|e| {
-                StreamingError::StorageError(crate::raft::snapshot::snap_err(e))
-            })?;
+            let names = list_files(&root)
+                .map_err(|e| StreamingError::StorageError(crate::raft::snapshot::snap_err(e)))?;
             let mut files = Vec::with_capacity(names.len());
             for rel in names {
                 let size = self

@@ -142,7 +142,10 @@ fn bin<T: Serialize>(v: &T) -> Response {
 }
 
 fn undecodable(e: impl std::fmt::Display) -> Response {
-    refuse(StatusCode::BAD_REQUEST, format!("cannot decode the body: {e}"))
+    refuse(
+        StatusCode::BAD_REQUEST,
+        format!("cannot decode the body: {e}"),
+    )
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -234,14 +237,20 @@ async fn init(State(state): State<AppState>) -> Response {
             Err(e) => {
                 return refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("node {} at {} did not answer: {e}; start every member first", m.id, m.raft_addr),
+                    format!(
+                        "node {} at {} did not answer: {e}; start every member first",
+                        m.id, m.raft_addr
+                    ),
                 )
             }
         };
         if view.node_id != m.id {
             return refuse(
                 StatusCode::CONFLICT,
-                format!("{} is node {}, not node {} as configured", m.raft_addr, view.node_id, m.id),
+                format!(
+                    "{} is node {}, not node {} as configured",
+                    m.raft_addr, view.node_id, m.id
+                ),
             );
         }
         nodes.insert(
@@ -307,7 +316,12 @@ fn transfer_dir(state: &AppState, transfer: &str) -> Option<PathBuf> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         && !transfer.starts_with('.');
-    ok.then(|| state.cfg.snapshot_dir().join(format!("incoming-{transfer}")))
+    ok.then(|| {
+        state
+            .cfg
+            .snapshot_dir()
+            .join(format!("incoming-{transfer}"))
+    })
 }
 
 async fn snapshot_chunk(

@@ -41,7 +41,18 @@ pub(crate) async fn authorize(
                 "this route has no access policy",
             ),
         )),
-        Some(spec) => resolve(&state, &req, spec.access),
+        Some(spec) => match resolve(&state, &req, spec.access) {
+            // A credential this node does not know yet may have been created through another
+            // node a moment ago (login, new app key): catch up with the leader's commit
+            // index once (read-index) and look again.
+            Err((_, e)) if e.status == StatusCode::UNAUTHORIZED && has_credential(&req) => {
+                match state.cluster.read_barrier().await {
+                    Ok(()) => resolve(&state, &req, spec.access),
+                    Err(_) => Err((Caller::Anonymous, e)),
+                }
+            }
+            other => other,
+        },
     };
     match decided {
         Ok(caller) => {
@@ -58,6 +69,11 @@ pub(crate) async fn authorize(
             err.into_response()
         }
     }
+}
+
+fn has_credential(req: &Request) -> bool {
+    let h = req.headers();
+    h.contains_key(axum::http::header::AUTHORIZATION) || h.contains_key("x-api-key")
 }
 
 fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (Caller, ApiError)> {

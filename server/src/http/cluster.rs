@@ -29,10 +29,8 @@ pub(crate) async fn show(State(state): State<AppState>) -> Json<Value> {
     let m = state.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership().clone();
     let voters: Vec<NodeId> = membership.voter_ids().collect();
-    let nodes: Vec<(NodeId, ClusterNode)> = membership
-        .nodes()
-        .map(|(id, n)| (*id, n.clone()))
-        .collect();
+    let nodes: Vec<(NodeId, ClusterNode)> =
+        membership.nodes().map(|(id, n)| (*id, n.clone())).collect();
     let reports = futures::future::join_all(nodes.iter().map(|(id, node)| {
         let state = state.clone();
         async move {

@@ -85,7 +85,10 @@ fn public(state: AppState) -> Router {
         )
         .route("/api/admin/cluster", get(cluster::show))
         .route("/api/admin/cluster/nodes", post(cluster::add))
-        .route("/api/admin/cluster/nodes/{id}/promote", post(cluster::promote))
+        .route(
+            "/api/admin/cluster/nodes/{id}/promote",
+            post(cluster::promote),
+        )
         .route("/api/admin/cluster/nodes/{id}", delete(cluster::remove))
         .route("/api/admin/audit", get(admin::audit))
         .route("/api/admin/audit/verify", get(admin::audit_verify))

@@ -24,7 +24,12 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn start(cluster: Cluster, max_requests: usize, max_events: usize, max_inflight: usize) -> Self {
+    pub fn start(
+        cluster: Cluster,
+        max_requests: usize,
+        max_events: usize,
+        max_inflight: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(max_requests * max_inflight * 4);
         tokio::spawn(run(cluster, rx, max_requests, max_events, max_inflight));
         Self { tx }

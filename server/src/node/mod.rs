@@ -144,15 +144,9 @@ impl Node {
             cfg.cluster.max_rpc_bytes,
         );
         let network = HttpNetwork::new(client.clone(), cfg.cluster.snapshot_chunk_bytes);
-        let raft = Raft::new(
-            cfg.node_id,
-            Arc::new(raft_cfg),
-            network,
-            log.clone(),
-            sm,
-        )
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), network, log.clone(), sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
         let initialized = raft
             .is_initialized()
             .await
@@ -199,7 +193,11 @@ impl Node {
                 StartError::Bootstrap(format!("{}: {m}", bootstrap::ADMIN_PASSWORD_ENV))
             })?;
         }
-        tokio::spawn(bootstrap::run(cfg.clone(), cluster.clone(), security.clone()));
+        tokio::spawn(bootstrap::run(
+            cfg.clone(),
+            cluster.clone(),
+            security.clone(),
+        ));
         let query = query::QueryService::new(engine.clone(), cfg.query.clone())?;
         let state = AppState {
             cfg: cfg.clone(),
@@ -234,7 +232,11 @@ impl AppState {
             return (false, format!("raft stopped: {e}"));
         }
         let Some(leader) = m.current_leader else {
-            if m.membership_config.membership().get_node(&self.cfg.node_id).is_none() {
+            if m.membership_config
+                .membership()
+                .get_node(&self.cfg.node_id)
+                .is_none()
+            {
                 return (
                     false,
                     "not a member of a cluster yet: run `unmogrowp cluster init` once all members run, or add this node".into(),

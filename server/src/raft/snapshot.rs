@@ -57,7 +57,8 @@ impl SnapshotStore {
     /// The current snapshot's meta and directory, if there is one.
     pub(crate) fn current(
         &self,
-    ) -> Result<Option<(SnapshotMeta<NodeId, ClusterNode>, SnapshotDir)>, StorageError<NodeId>> {
+    ) -> Result<Option<(SnapshotMeta<NodeId, ClusterNode>, SnapshotDir)>, StorageError<NodeId>>
+    {
         let id = match std::fs::read_to_string(self.dir.join(CURRENT)) {
             Ok(s) => s.trim().to_string(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -17,8 +17,8 @@ use super::{ClusterNode, NodeId, Request, Response, TypeConfig};
 use engine::{ApplyBatch, Engine, Event};
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
-    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder,
-    StorageError, StorageIOError, StoredMembership,
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError,
+    StorageIOError, StoredMembership,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};

@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, StatusCode};
 use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
-use crate::http::ApiError;
 use crate::cluster::Cluster;
+use crate::http::ApiError;
 use crate::raft::{Request, Response};
 pub use limiter::Limiter;
 pub use settings::AuthSettings;
