@@ -14,6 +14,7 @@ pub const ENV_PREFIX: &str = "UNMOGROWP_";
 /// Variables with the prefix that are not config keys.
 const ENV_NOT_CONFIG: &[&str] = &[
     "UNMOGROWP_CRASH_POINTS",
+    "UNMOGROWP_FAULT_FILE",
     "UNMOGROWP_LOG",
     "UNMOGROWP_ADMIN_PASSWORD",
 ];

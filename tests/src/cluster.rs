@@ -52,6 +52,13 @@ impl TestCluster {
                 ),
                 ("UNMOGROWP_CLUSTER__SECRET".to_string(), SECRET.to_string()),
                 ("UNMOGROWP_CLUSTER__MEMBERS".to_string(), m.clone()),
+                (
+                    "UNMOGROWP_FAULT_FILE".to_string(),
+                    dir.path()
+                        .join(format!("node{}.fault", i + 1))
+                        .display()
+                        .to_string(),
+                ),
             ]);
         }
         Self {
@@ -98,6 +105,17 @@ impl TestCluster {
         for n in &mut self.nodes {
             n.wait_ready(Duration::from_secs(120));
         }
+    }
+
+    /// Cuts node `i` off from its peers (fault injection: it neither sends nor accepts Raft
+    /// traffic; clients can still reach its HTTP API).
+    pub fn isolate(&self, i: usize) {
+        std::fs::write(self.dir().join(format!("node{}.fault", i + 1)), "isolate")
+            .expect("fault file");
+    }
+
+    pub fn heal(&self, i: usize) {
+        let _ = std::fs::remove_file(self.dir().join(format!("node{}.fault", i + 1)));
     }
 
     /// GET `/raft/status` of node `i` (its own view), if it answers.
@@ -205,6 +223,18 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Adds everything `other` recorded.
+    pub fn merge(&self, other: &Ledger) {
+        for (mine, theirs) in [
+            (&self.acked, &other.acked),
+            (&self.unknown, &other.unknown),
+            (&self.failed, &other.failed),
+        ] {
+            let t = theirs.lock().expect("ledger").clone();
+            mine.lock().expect("ledger").extend(t);
+        }
+    }
+
     pub fn record(&self, ids: &[String], outcome: &Result<Answer, String>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let set = match outcome {

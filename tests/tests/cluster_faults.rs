@@ -172,3 +172,43 @@ fn paused_leader_does_not_acknowledge_after_deposition() {
     let ledger = load.stop();
     check_ledger(&mut c, &ledger);
 }
+
+/// RAFT-03: cut the leader off from both followers while clients keep writing to it. It
+/// acknowledges none of those writes (no quorum); the others elect a new leader and keep
+/// acknowledging; after healing nothing diverges and the ledger holds everywhere.
+#[test]
+fn isolated_old_leader_never_acknowledges() {
+    let mut c = TestCluster::new(3, &[]);
+    c.start();
+    let key = c.create_app("app1");
+    let (leader, _) = c.wait_leader(Duration::from_secs(30));
+    let others: Vec<u16> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| c.nodes[i].port)
+        .collect();
+    let majority = Load::start(&others, &key, "app1", 2, 10);
+    std::thread::sleep(Duration::from_secs(1));
+    c.isolate(leader);
+    let cut_off = Load::start(&[c.nodes[leader].port], &key, "app1", 2, 10);
+    std::thread::sleep(Duration::from_secs(8));
+    let acked_majority = majority.ledger.acked();
+    let isolated = cut_off.stop();
+    c.heal(leader);
+    std::thread::sleep(Duration::from_secs(3));
+    let ledger = majority.stop();
+    assert_eq!(
+        isolated.acked(),
+        0,
+        "the isolated old leader acknowledged writes it could not commit"
+    );
+    assert!(
+        isolated.requests.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no write reached the isolated node"
+    );
+    assert!(
+        acked_majority > 100,
+        "the majority side stopped acknowledging"
+    );
+    ledger.merge(&isolated);
+    check_ledger(&mut c, &ledger);
+}

@@ -12,6 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use super::fault::Faults;
 use crate::raft::{ClusterNode, NodeId};
 
 pub(crate) const H_FROM: &str = "x-unmogrowp-from";
@@ -65,6 +66,7 @@ pub struct PeerClient {
     secret: Arc<str>,
     me: Arc<Me>,
     max_bytes: usize,
+    faults: Faults,
 }
 
 impl PeerClient {
@@ -81,7 +83,19 @@ impl PeerClient {
             secret: secret.into(),
             me: Arc::new(me),
             max_bytes,
+            faults: Faults::default(),
         }
+    }
+
+    /// With fault injection (tests): calls fail as if the network were cut while
+    /// `faults` says so.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     pub fn me(&self) -> &Me {
@@ -119,6 +133,12 @@ impl PeerClient {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, PeerError> {
+        if self.faults.isolated() {
+            return Err(PeerError::Connect(
+                addr.into(),
+                "isolated by fault injection".into(),
+            ));
+        }
         let mut req = Request::builder()
             .method(method)
             .uri(format!("http://{addr}{path}"))

@@ -124,11 +124,17 @@ impl Cluster {
         }
     }
 
-    /// Commits `req` on this node, which believes it is the leader.
+    /// Commits `req` on this node, which believes it is the leader. A leader cut off from
+    /// its followers cannot commit: after `write_timeout` the client gets 503 (outcome
+    /// unknown: the entry may still commit if this node keeps its leadership).
     pub async fn write_local(&self, req: Request) -> Result<Response, ClusterError> {
-        match self.raft.client_write(req).await {
-            Ok(resp) => Ok(resp.data),
-            Err(e) => Err(classify(e)),
+        match tokio::time::timeout(self.write_timeout, self.raft.client_write(req)).await {
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(e)) => Err(classify(e)),
+            Err(_) => Err(ClusterError::Unknown(format!(
+                "not committed within {:?}: no quorum reachable",
+                self.write_timeout
+            ))),
         }
     }
 

@@ -3,6 +3,7 @@
 //! leader), to read (read-index) and to change the membership.
 
 pub mod client;
+pub mod fault;
 pub mod handle;
 pub mod identity;
 pub mod network;

@@ -75,6 +75,13 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The cluster secret, then the identities: the request must be meant for this node's data
 /// directory, and a sender this node knows must present the identity the membership records.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.cluster.client().faults().isolated() {
+        // A cut network: the peer's connection attempt gets nothing useful.
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "isolated by fault injection",
+        );
+    }
     let secret = state.cfg.cluster.secret.as_bytes();
     let presented = header(req.headers(), "authorization")
         .and_then(|v| v.strip_prefix("Bearer "))

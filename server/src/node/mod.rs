@@ -142,7 +142,8 @@ impl Node {
                 uuid: identity.uuid.clone(),
             },
             cfg.cluster.max_rpc_bytes,
-        );
+        )
+        .with_faults(crate::cluster::fault::Faults::from_env());
         let network = HttpNetwork::new(client.clone(), cfg.cluster.snapshot_chunk_bytes);
         let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), network, log.clone(), sm)
             .await
