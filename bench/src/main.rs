@@ -68,7 +68,7 @@ enum Cmd {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 10)]
         duration: u64,
-        /// Only these targets (hello, parse, appliance).
+        /// Only these targets (hello, parse, appliance, cluster3, cluster3-follower).
         #[arg(long, value_delimiter = ',', default_value = "hello,parse,appliance")]
         targets: Vec<String>,
     },
@@ -133,6 +133,8 @@ struct Target {
     addr: SocketAddr,
     _dir: Option<tempfile::TempDir>,
     api_key: Option<String>,
+    /// A `local-cluster` directory to stop on drop (the cluster targets).
+    cluster: Option<(PathBuf, PathBuf)>,
 }
 
 const BENCH_ADMIN_PASSWORD: &str = "bench-admin-password";
@@ -193,7 +195,54 @@ impl Drop for Target {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((bin, dir)) = &self.cluster {
+            let _ = Command::new(bin)
+                .args(["local-cluster", "stop", "--dir"])
+                .arg(dir)
+                .stdout(Stdio::null())
+                .status();
+        }
     }
+}
+
+/// Starts a 3-node cluster of separate processes (`unmogrowp local-cluster`) and returns the
+/// HTTP address of node 1 (the leader after init) or node 2 (a follower that forwards).
+fn start_cluster(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
+    let parent = std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into());
+    std::fs::create_dir_all(&parent)?;
+    let dir = tempfile::tempdir_in(parent)?;
+    let base = loop {
+        let b = 20_000 + (rand::random::<u16>() % 20_000);
+        if (0..3).all(|i| {
+            std::net::TcpListener::bind(("127.0.0.1", b + i)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", b + 1000 + i)).is_ok()
+        }) {
+            break b;
+        }
+    };
+    let child = Command::new(bin)
+        .args(["local-cluster", "start", "--nodes", "3", "--dir"])
+        .arg(dir.path())
+        .args(["--http-port", &base.to_string()])
+        .env("UNMOGROWP_ADMIN_PASSWORD", BENCH_ADMIN_PASSWORD)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let mut t = Target {
+        name,
+        child,
+        addr: format!("127.0.0.1:{base}").parse()?,
+        _dir: None,
+        api_key: None,
+        cluster: Some((bin.clone(), dir.path().to_path_buf())),
+    };
+    let status = t.child.wait()?;
+    anyhow::ensure!(status.success(), "local-cluster start failed");
+    t.api_key = Some(provision_key(t.addr, "bench_app")?);
+    if name == "cluster3-follower" {
+        t.addr = format!("127.0.0.1:{}", base + 1).parse()?;
+    }
+    t._dir = Some(dir);
+    Ok(t)
 }
 
 fn port() -> u16 {
@@ -204,6 +253,9 @@ fn port() -> u16 {
 }
 
 fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
+    if name.starts_with("cluster3") {
+        return start_cluster(name, bin);
+    }
     let addr: SocketAddr = format!("127.0.0.1:{}", port()).parse()?;
     let me = std::env::current_exe()?;
     let (child, dir) = match name {
@@ -239,6 +291,7 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
         addr,
         _dir: dir,
         api_key: None,
+        cluster: None,
     };
     let t0 = Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
@@ -299,7 +352,13 @@ async fn ingest(
     let mut rows: Vec<(String, usize, f64, f64)> = Vec::new();
     for &batch in &batches {
         let template = Arc::new(BodyTemplate::new("bench_app", batch, 42 + batch as u64));
-        for name in ["hello", "parse", "appliance"] {
+        for name in [
+            "hello",
+            "parse",
+            "appliance",
+            "cluster3",
+            "cluster3-follower",
+        ] {
             if !targets.iter().any(|t| t == name) {
                 continue;
             }
@@ -314,7 +373,7 @@ async fn ingest(
                 duration,
             )
             .await?;
-            let epf = if name == "appliance" {
+            let epf = if name != "hello" && name != "parse" {
                 // Every generated event id is unique; a duplicate means the generator is
                 // broken and the cell would measure the (cheaper) duplicate path.
                 let dups = metric(
@@ -354,6 +413,38 @@ async fn ingest(
                 (a.0 / batch as f64) / (h.0 / batch as f64),
                 a.1
             );
+        }
+    }
+    let clustered: Vec<usize> = batches
+        .iter()
+        .copied()
+        .filter(|b| {
+            rows.iter()
+                .any(|r| r.0.starts_with("cluster3") && r.1 == *b)
+        })
+        .collect();
+    if !clustered.is_empty() {
+        println!();
+        println!("| batch | 3-node via leader / single node (events/s) | 3-node via follower / single node | p99 at half rate: single / leader / follower (ms) |");
+        println!("|---|---|---|---|");
+        for batch in clustered {
+            let get = |n: &str| {
+                rows.iter()
+                    .find(|r| r.0 == n && r.1 == batch)
+                    .map(|r| (r.2, r.3))
+            };
+            if let (Some(a), Some(l), Some(f)) =
+                (get("appliance"), get("cluster3"), get("cluster3-follower"))
+            {
+                println!(
+                    "| {batch} | {:.2} | {:.2} | {:.2} / {:.2} / {:.2} |",
+                    l.0 / a.0,
+                    f.0 / a.0,
+                    a.1,
+                    l.1,
+                    f.1
+                );
+            }
         }
     }
     Ok(())

@@ -362,6 +362,28 @@ mod tests {
         }
     }
 
+    /// The shipped 3-node configs (`deploy/`) load and validate.
+    #[test]
+    fn deploy_configs_are_valid() {
+        for n in 1..=3u64 {
+            let path =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../deploy/node{n}.toml"));
+            let env = vec![(
+                "UNMOGROWP_CLUSTER__SECRET".to_string(),
+                "0123456789abcdef0123456789abcdef".to_string(),
+            )];
+            let c = ServerConfig::load(Some(&path), env).unwrap();
+            c.validate().unwrap();
+            assert_eq!(c.node_id, n);
+            assert_eq!(c.cluster.members.len(), 3);
+            assert_eq!(c.advertised().1, format!("10.0.0.{n}:9080"));
+        }
+        // Without the secret a member list is refused.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/node1.toml");
+        let c = ServerConfig::load(Some(&path), Vec::new()).unwrap();
+        assert!(c.validate().is_err());
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         let env = vec![("UNMOGROWP_NOPE".to_string(), "1".to_string())];
