@@ -72,55 +72,74 @@ impl Cluster {
         Some((l, node))
     }
 
-    /// Waits a little for a leader to become known (during an election).
-    async fn pause(&self, deadline: Instant) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+    /// Where the next attempt of a request to the leader goes: `None` if this node leads,
+    /// else the leader and its address. From the second attempt on it first gives up once
+    /// `deadline` has passed (answering that no leader `what` within `limit`) and otherwise
+    /// pauses briefly; it also waits like that while no leader is known (an election).
+    async fn next_leader(
+        &self,
+        attempt: &mut u32,
+        deadline: Instant,
+        what: &str,
+        limit: Duration,
+    ) -> Result<Option<(NodeId, ClusterNode)>, ClusterError> {
+        loop {
+            if *attempt > 0 {
+                if Instant::now() >= deadline {
+                    return Err(ClusterError::NoLeader(format!(
+                        "no leader {what} within {limit:?}"
+                    )));
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+            }
+            *attempt += 1;
+            match self.leader() {
+                Some((l, _)) if l == self.id => return Ok(None),
+                Some((l, Some(node))) => return Ok(Some((l, node))),
+                _ => {}
+            }
+        }
     }
 
     /// Commits `req` through the leader and returns what applying it answered.
     pub async fn write(&self, req: Request) -> Result<Response, ClusterError> {
         let deadline = Instant::now() + self.write_timeout;
         let mut encoded: Option<bytes::Bytes> = None;
+        let mut attempt = 0;
         loop {
-            match self.leader() {
-                Some((l, _)) if l == self.id => return self.write_local(req).await,
-                Some((l, Some(node))) => {
-                    let body = match &encoded {
-                        Some(b) => b.clone(),
-                        None => {
-                            let b = bincode::serialize(&req)
-                                .map(bytes::Bytes::from)
-                                .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
-                            encoded = Some(b.clone());
-                            b
-                        }
-                    };
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match self
-                        .client
-                        .post(&node.raft_addr, "/raft/write", Some((l, &node)), body, left)
-                        .await
-                    {
-                        Ok(answer) => {
-                            return decode::<Response>(&answer)
-                                .map_err(|e| ClusterError::Unknown(e.to_string()))
-                        }
-                        Err(e) if e.not_delivered() => {
-                            tracing::debug!(leader = l, error = %e, "forward refused; retrying");
-                        }
-                        Err(e) => return Err(ClusterError::Unknown(e.to_string())),
-                    }
+            let what = "accepted the write";
+            let Some((l, node)) = self
+                .next_leader(&mut attempt, deadline, what, self.write_timeout)
+                .await?
+            else {
+                return self.write_local(req).await;
+            };
+            let body = match &encoded {
+                Some(b) => b.clone(),
+                None => {
+                    let b = bincode::serialize(&req)
+                        .map(bytes::Bytes::from)
+                        .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+                    encoded = Some(b.clone());
+                    b
                 }
-                _ => {}
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .client
+                .post(&node.raft_addr, "/raft/write", Some((l, &node)), body, left)
+                .await
+            {
+                Ok(answer) => {
+                    return decode::<Response>(&answer)
+                        .map_err(|e| ClusterError::Unknown(e.to_string()))
+                }
+                Err(e) if e.not_delivered() => {
+                    tracing::debug!(leader = l, error = %e, "forward refused; retrying");
+                }
+                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
             }
-            if Instant::now() >= deadline {
-                return Err(ClusterError::NoLeader(format!(
-                    "no leader accepted the write within {:?}",
-                    self.write_timeout
-                )));
-            }
-            self.pause(deadline).await;
         }
     }
 
@@ -151,39 +170,34 @@ impl Cluster {
     /// asked of the leader), so a query sees every write acknowledged before it started.
     pub async fn read_barrier(&self) -> Result<(), ClusterError> {
         let deadline = Instant::now() + self.read_timeout;
+        let mut attempt = 0;
         let index = loop {
-            match self.leader() {
-                Some((l, _)) if l == self.id => break self.read_index_local().await?,
-                Some((l, Some(node))) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match self
-                        .client
-                        .post(
-                            &node.raft_addr,
-                            "/raft/read-index",
-                            Some((l, &node)),
-                            bytes::Bytes::new(),
-                            left,
-                        )
-                        .await
-                    {
-                        Ok(answer) => {
-                            break decode::<u64>(&answer)
-                                .map_err(|e| ClusterError::Unavailable(e.to_string()))?
-                        }
-                        Err(e) if e.not_delivered() => {}
-                        Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
-                    }
+            let what = "confirmed a read index";
+            let Some((l, node)) = self
+                .next_leader(&mut attempt, deadline, what, self.read_timeout)
+                .await?
+            else {
+                break self.read_index_local().await?;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .client
+                .post(
+                    &node.raft_addr,
+                    "/raft/read-index",
+                    Some((l, &node)),
+                    bytes::Bytes::new(),
+                    left,
+                )
+                .await
+            {
+                Ok(answer) => {
+                    break decode::<u64>(&answer)
+                        .map_err(|e| ClusterError::Unavailable(e.to_string()))?
                 }
-                _ => {}
+                Err(e) if e.not_delivered() => {}
+                Err(e) => return Err(ClusterError::Unavailable(e.to_string())),
             }
-            if Instant::now() >= deadline {
-                return Err(ClusterError::NoLeader(format!(
-                    "no leader confirmed a read index within {:?}",
-                    self.read_timeout
-                )));
-            }
-            self.pause(deadline).await;
         };
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -209,51 +223,46 @@ impl Cluster {
     /// Applies a membership change: here if this node leads, else on the leader.
     pub async fn change(&self, change: MembershipChange) -> Result<(), ClusterError> {
         let deadline = Instant::now() + self.write_timeout;
+        let mut attempt = 0;
         loop {
-            match self.leader() {
-                Some((l, _)) if l == self.id => return self.change_local(change).await,
-                Some((l, Some(node))) => {
-                    let body = bincode::serialize(&change)
-                        .map(bytes::Bytes::from)
-                        .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match self
-                        .client
-                        .post(
-                            &node.raft_addr,
-                            "/raft/membership",
-                            Some((l, &node)),
-                            body,
-                            left,
-                        )
-                        .await
-                    {
-                        Ok(_) => return Ok(()),
-                        Err(PeerError::Status {
-                            status: 400,
-                            message,
-                            ..
-                        }) => return Err(ClusterError::Invalid(message)),
-                        Err(PeerError::Status {
-                            status: 409,
-                            message,
-                            ..
-                        }) if !message.starts_with("identity") => {
-                            return Err(ClusterError::Conflict(message))
-                        }
-                        Err(e) if e.not_delivered() => {}
-                        Err(e) => return Err(ClusterError::Unknown(e.to_string())),
-                    }
+            let what = "took the membership change";
+            let Some((l, node)) = self
+                .next_leader(&mut attempt, deadline, what, self.write_timeout)
+                .await?
+            else {
+                return self.change_local(change).await;
+            };
+            let body = bincode::serialize(&change)
+                .map(bytes::Bytes::from)
+                .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .client
+                .post(
+                    &node.raft_addr,
+                    "/raft/membership",
+                    Some((l, &node)),
+                    body,
+                    left,
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(PeerError::Status {
+                    status: 400,
+                    message,
+                    ..
+                }) => return Err(ClusterError::Invalid(message)),
+                Err(PeerError::Status {
+                    status: 409,
+                    message,
+                    ..
+                }) if !message.starts_with("identity") => {
+                    return Err(ClusterError::Conflict(message))
                 }
-                _ => {}
+                Err(e) if e.not_delivered() => {}
+                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
             }
-            if Instant::now() >= deadline {
-                return Err(ClusterError::NoLeader(format!(
-                    "no leader took the membership change within {:?}",
-                    self.write_timeout
-                )));
-            }
-            self.pause(deadline).await;
         }
     }
 
