@@ -97,7 +97,10 @@ pub struct Engine {
 impl Engine {
     pub fn open(base: impl AsRef<Path>, cfg: EngineConfig) -> Result<Self> {
         cfg.validate().map_err(EngineError::Config)?;
-        let base = base.as_ref().to_path_buf();
+        // Absolute: segment paths are handed to the query layer's object store, which
+        // resolves them from the file system root.
+        let base =
+            std::path::absolute(base.as_ref()).map_err(|e| EngineError::io(base.as_ref(), e))?;
         std::fs::create_dir_all(&base).map_err(|e| EngineError::io(&base, e))?;
         let root = resolve_generation(&base)?;
         let (manifest, dedupe) = load_generation(&root, &cfg)?;

@@ -55,6 +55,13 @@ impl Manifest {
         store(dir, self, &CrashPoints::default())
     }
 
+    /// Checks that every segment listed is present in `dir` with its size and xxh3.
+    pub fn verify_in(&self, dir: &Path) -> Result<()> {
+        self.segments
+            .iter()
+            .try_for_each(|s| crate::segment::verify(dir, s))
+    }
+
     /// Reads `dir/manifest.json`; a missing file is an empty manifest.
     pub fn load_from(dir: &Path) -> Result<Self> {
         Ok(load(dir)?.unwrap_or_default())
@@ -68,26 +75,32 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(EngineError::io(&path, e)),
     };
-    let corrupt = |reason: String| EngineError::Corrupt {
-        what: "manifest",
-        path: path.clone(),
-        reason,
-    };
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(corrupt("bad magic or short file".into()));
+    Manifest::decode(&bytes, &path).map(Some)
+}
+
+impl Manifest {
+    /// Decodes the bytes of a `manifest.json` (read from `path`, named in errors), checking
+    /// its header and checksum.
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
+        let corrupt = |reason: String| EngineError::Corrupt {
+            what: "manifest",
+            path: path.to_path_buf(),
+            reason,
+        };
+        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+            return Err(corrupt("bad magic or short file".into()));
+        }
+        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!("unsupported format version {version}")));
+        }
+        let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+        let body = &bytes[16..];
+        if (xxhash_rust::xxh3::xxh3_64(body) as u32) != crc {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        serde_json::from_slice(body).map_err(|e| corrupt(format!("does not decode: {e}")))
     }
-    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != FORMAT_VERSION {
-        return Err(corrupt(format!("unsupported format version {version}")));
-    }
-    let crc = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    let body = &bytes[16..];
-    if (xxhash_rust::xxh3::xxh3_64(body) as u32) != crc {
-        return Err(corrupt("checksum mismatch".into()));
-    }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|e| corrupt(format!("does not decode: {e}")))
 }
 
 /// Durably replaces the manifest (crash points: `manifest.after_tmp`, `manifest.after_rename`).

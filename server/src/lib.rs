@@ -3,6 +3,7 @@
 //! Data flows one way: HTTP → authorization (`security`) → ingest validation → proposer → Raft
 //! log (`wal`) → state machine → `engine` / `auth` store → `query` → HTTP.
 
+pub mod backup;
 pub mod clock;
 pub mod cluster;
 pub mod config;

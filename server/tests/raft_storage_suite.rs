@@ -3,6 +3,7 @@
 
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
+use unmogrowp_server::raft::snapshot::SnapshotStore;
 use unmogrowp_server::raft::state_machine::EventStateMachine;
 use unmogrowp_server::raft::{LogStore, NodeId, TypeConfig};
 
@@ -20,7 +21,8 @@ impl StoreBuilder<TypeConfig, LogStore, EventStateMachine, tempfile::TempDir> fo
                 .expect("open engine");
         let auth = auth::AuthStore::open(&dir.path().join("auth"), Default::default())
             .expect("open auth store");
-        let sm = EventStateMachine::open(engine, auth, dir.path().join("snapshots"))?;
+        let snapshots = SnapshotStore::open(dir.path().join("snapshots"))?;
+        let sm = EventStateMachine::open(engine, auth, snapshots)?;
         Ok((dir, log, sm))
     }
 }

@@ -106,10 +106,17 @@ impl TestNode {
             .open(&self.log)
             .expect("log file");
         let mut cmd = Command::new(binary());
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .arg("--http-addr")
+        cmd.arg("serve");
+        match self.data_dir.file_name() {
+            // The quick start: run from the parent with the default `./data`.
+            Some(n) if n == "data" => {
+                cmd.current_dir(self.data_dir.parent().expect("parent"));
+            }
+            _ => {
+                cmd.arg("--data-dir").arg(&self.data_dir);
+            }
+        }
+        cmd.arg("--http-addr")
             .arg(format!("127.0.0.1:{}", self.port))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

@@ -168,7 +168,8 @@ impl Cluster {
 
     /// Waits until this node has applied everything committed before the call (read-index,
     /// asked of the leader), so a query sees every write acknowledged before it started.
-    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
+    /// Returns that read index.
+    pub async fn read_barrier(&self) -> Result<u64, ClusterError> {
         let deadline = Instant::now() + self.read_timeout;
         let mut attempt = 0;
         let index = loop {
@@ -206,7 +207,7 @@ impl Cluster {
             .wait(Some(left))
             .applied_index_at_least(Some(index), "read index")
             .await
-            .map(|_| ())
+            .map(|_| index)
             .map_err(|_| {
                 let applied = self
                     .raft

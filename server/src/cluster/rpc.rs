@@ -161,15 +161,28 @@ pub struct IdentityView {
     pub uuid: String,
     pub http_addr: String,
     pub raft_addr: String,
+    /// `(id, uuid)` of every node in the membership this node knows (empty: in no cluster).
+    #[serde(default)]
+    pub members: Vec<(NodeId, String)>,
 }
 
 async fn identity(State(state): State<AppState>) -> Json<IdentityView> {
     let (http_addr, raft_addr) = state.cfg.advertised();
+    let members = state
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, n)| (*id, n.uuid.clone()))
+        .collect();
     Json(IdentityView {
         node_id: state.identity.node_id,
         uuid: state.identity.uuid.clone(),
         http_addr,
         raft_addr,
+        members,
     })
 }
 

@@ -47,7 +47,7 @@ pub(crate) async fn authorize(
             // index once (read-index) and look again.
             Err((_, e)) if e.status == StatusCode::UNAUTHORIZED && has_credential(&req) => {
                 match state.cluster.read_barrier().await {
-                    Ok(()) => resolve(&state, &req, spec.access),
+                    Ok(_) => resolve(&state, &req, spec.access),
                     Err(_) => Err((Caller::Anonymous, e)),
                 }
             }

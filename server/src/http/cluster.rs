@@ -145,6 +145,17 @@ pub(crate) async fn add(
             body.raft_addr, view.node_id, body.id
         )));
     }
+    // A node that belongs to another cluster (it initialised itself, or was restored or
+    // created elsewhere) holds a log that conflicts with ours; adding it would corrupt both.
+    let me = (state.identity.node_id, state.identity.uuid.clone());
+    if !view.members.is_empty() && !view.members.contains(&me) {
+        return Err(ClusterError::Conflict(format!(
+            "node {} already belongs to another cluster (members {:?}); give it a new, empty data directory and a configuration that lists cluster.members, then add it again",
+            body.id,
+            view.members.iter().map(|(id, _)| id).collect::<Vec<_>>()
+        ))
+        .into());
+    }
     let node = ClusterNode {
         http_addr: body.http_addr,
         raft_addr: body.raft_addr,

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::backup::BackupError;
 use crate::cluster::ClusterError;
 use crate::ingest::BodyError;
 
@@ -74,6 +75,19 @@ impl From<ClusterError> for ApiError {
             a.retry_after_secs = Some(1);
         }
         a
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Cluster(c) => c.into(),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "backup_failed",
+                other.to_string(),
+            ),
+        }
     }
 }
 

@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod apps;
 mod authz;
+mod backup;
 mod cluster;
 mod error;
 mod events;
@@ -90,6 +91,7 @@ fn public(state: AppState) -> Router {
             post(cluster::promote),
         )
         .route("/api/admin/cluster/nodes/{id}", delete(cluster::remove))
+        .route("/api/admin/backup", post(backup::create))
         .route("/api/admin/audit", get(admin::audit))
         .route("/api/admin/audit/verify", get(admin::audit_verify))
         .route_layer(middleware::from_fn_with_state(

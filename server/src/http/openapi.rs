@@ -93,7 +93,10 @@ pub(crate) async fn document() -> Json<Value> {
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        let ok = if resp.is_empty() {
+        let ok = if r.path == "/api/admin/backup" {
+            json!({"description": "the backup archive (tar: backup.json first, then the snapshot's files)",
+                "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}})
+        } else if resp.is_empty() {
             json!({"description": "success"})
         } else {
             json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{resp}")}}}})

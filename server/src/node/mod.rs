@@ -20,6 +20,7 @@ use crate::cluster::{Cluster, Identity};
 use crate::config::ServerConfig;
 use crate::ingest::proposer::Proposer;
 use crate::metrics::Metrics;
+use crate::raft::snapshot::SnapshotStore;
 use crate::raft::state_machine::EventStateMachine;
 use crate::raft::{LogStore, Raft};
 use crate::security::Security;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub log: LogStore,
     pub engine: engine::Engine,
+    /// This node's snapshots (backups are exported from them).
+    pub snapshots: SnapshotStore,
     pub proposer: Proposer,
     pub query: query::QueryService,
     pub security: Arc<Security>,
@@ -72,7 +75,7 @@ pub struct Node {
     _lock: File,
 }
 
-fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
+pub(crate) fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
     let dir = cfg.data_dir.display().to_string();
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     let f =
@@ -116,7 +119,9 @@ impl Node {
             Security::new(auth_store.clone(), cfg.auth.clone(), cfg.node_id)
                 .map_err(StartError::Bootstrap)?,
         );
-        let sm = EventStateMachine::open(engine.clone(), auth_store, cfg.snapshot_dir())
+        let snapshots =
+            SnapshotStore::open(cfg.snapshot_dir()).map_err(|e| StartError::Raft(e.to_string()))?;
+        let sm = EventStateMachine::open(engine.clone(), auth_store, snapshots.clone())
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let r = &cfg.raft;
         let raft_cfg = openraft::Config {
@@ -207,6 +212,7 @@ impl Node {
             identity,
             log,
             engine,
+            snapshots,
             proposer,
             query,
             security,

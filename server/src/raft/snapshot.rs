@@ -6,11 +6,15 @@
 //! snapshots/CURRENT            id of the current snapshot (atomic replace)
 //! snapshots/snap-<id>/         meta.json, manifest.json, segments/…, auth/ (RocksDB checkpoint)
 //! snapshots/incoming-<uuid>/   a snapshot being received
+//! snapshots/export-<uuid>/     a snapshot being streamed out as a backup (hard links)
 //! ```
 //! The previous snapshot directory is kept until the next one replaces it, so a transfer that
 //! started from it can finish.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use openraft::storage::SnapshotMeta;
 use openraft::{AnyError, StorageError, StorageIOError};
@@ -32,22 +36,48 @@ const META: &str = "meta.json";
 /// The auth store's RocksDB checkpoint inside a snapshot.
 pub(crate) const AUTH: &str = "auth";
 
+/// Cheap to clone; clones share one store.
 #[derive(Debug, Clone)]
-pub(crate) struct SnapshotStore {
+pub struct SnapshotStore {
     dir: PathBuf,
+    /// Held while old snapshot directories are dropped and while one is exported, so an
+    /// export never links a directory that is being removed.
+    prune: Arc<Mutex<()>>,
 }
 
 impl SnapshotStore {
     /// Opens the store, removing directories left by interrupted builds or transfers.
-    pub(crate) fn open(dir: PathBuf) -> Result<Self, StorageError<NodeId>> {
+    pub fn open(dir: PathBuf) -> Result<Self, StorageError<NodeId>> {
         std::fs::create_dir_all(&dir).map_err(snap_err)?;
         for e in std::fs::read_dir(&dir).map_err(snap_err)?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("building-") || n.starts_with("incoming-") {
+            if ["building-", "incoming-", "export-"]
+                .iter()
+                .any(|p| n.starts_with(p))
+            {
+                tracing::info!(dir = %e.path().display(), "removing an interrupted snapshot transfer");
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            prune: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// A private copy (hard links) of the current snapshot, for streaming out as a backup;
+    /// the caller removes it when done.
+    pub fn export(
+        &self,
+    ) -> Result<Option<(SnapshotMeta<NodeId, ClusterNode>, SnapshotDir)>, StorageError<NodeId>>
+    {
+        let _held = self.prune.lock();
+        let Some((meta, dir)) = self.current()? else {
+            return Ok(None);
+        };
+        let to = self.dir.join(format!("export-{}", uuid::Uuid::new_v4()));
+        link_tree(&dir.path, &to)?;
+        Ok(Some((meta, SnapshotDir { path: to })))
     }
 
     fn snap_dir(&self, id: &str) -> PathBuf {
@@ -113,6 +143,7 @@ impl SnapshotStore {
         wal::write_atomic(&self.dir.join(CURRENT), meta.snapshot_id.as_bytes())
             .map_err(snap_err)?;
         // Keep the previous snapshot (a transfer may be reading it); drop older ones.
+        let _held = self.prune.lock();
         let keep = [
             Some(format!("snap-{}", meta.snapshot_id)),
             previous.map(|p| format!("snap-{}", p.trim())),
@@ -137,6 +168,21 @@ pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> Result<(), StorageError<No
         std::fs::File::open(dst)
             .and_then(|f| f.sync_all())
             .map_err(snap_err)?;
+    }
+    Ok(())
+}
+
+/// Recreates the directory tree `src` in `dst` with hard links (copies where linking fails).
+pub(crate) fn link_tree(src: &Path, dst: &Path) -> Result<(), StorageError<NodeId>> {
+    std::fs::create_dir_all(dst).map_err(snap_err)?;
+    for e in std::fs::read_dir(src).map_err(snap_err)? {
+        let e = e.map_err(snap_err)?;
+        let to = dst.join(e.file_name());
+        if e.file_type().map_err(snap_err)?.is_dir() {
+            link_tree(&e.path(), &to)?;
+        } else {
+            link_or_copy(&e.path(), &to)?;
+        }
     }
     Ok(())
 }

@@ -9,7 +9,6 @@
 //! Snapshots are directories of hard links to the (immutable) segment files plus the manifest
 //! (see [`super::snapshot`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::snapshot::{snap_err, stage, SnapshotDir, SnapshotStore};
@@ -63,9 +62,8 @@ impl EventStateMachine {
     pub fn open(
         engine: Engine,
         auth: auth::AuthStore,
-        snapshot_dir: impl Into<PathBuf>,
+        snapshots: SnapshotStore,
     ) -> Result<Self, StorageError<NodeId>> {
-        let snapshots = SnapshotStore::open(snapshot_dir.into())?;
         let cp = Checkpoint::from_manifest(&engine.manifest())?;
         Ok(Self {
             engine,

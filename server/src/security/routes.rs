@@ -228,6 +228,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "Remove a node from the cluster",
     ),
     r(
+        "POST",
+        "/api/admin/backup",
+        Roles(ADMIN, AdminAll),
+        "A consistent backup of the node (tar stream; see `unmogrowp backup`)",
+    ),
+    r(
         "GET",
         "/api/admin/audit",
         Roles(ADMIN, AuditRead),
