@@ -158,7 +158,18 @@ impl TestNode {
         }
     }
 
+    /// Waits until `/ready` answers 200.
     pub fn wait_ready(&mut self, limit: Duration) {
+        self.wait_for("/ready", limit)
+    }
+
+    /// Waits until `/health` answers 200: the process has opened its data and serves, ready
+    /// or not (a node that waits to be added, or to catch up, is healthy but not ready).
+    pub fn wait_healthy(&mut self, limit: Duration) {
+        self.wait_for("/health", limit)
+    }
+
+    fn wait_for(&mut self, path: &str, limit: Duration) {
         let t0 = Instant::now();
         loop {
             if let Some(status) = self
@@ -171,14 +182,14 @@ impl TestNode {
                     self.log_tail()
                 );
             }
-            if let Ok(a) = self.try_get("/ready") {
+            if let Ok(a) = self.try_get(path) {
                 if a.status == 200 {
                     return;
                 }
             }
             assert!(
                 t0.elapsed() < limit,
-                "node not ready after {limit:?}; log:\n{}",
+                "node: {path} not 200 after {limit:?}; log:\n{}",
                 self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -199,9 +199,7 @@ fn backup_of_a_live_follower_restores_into_a_new_cluster() {
     // Node 2 joins the restored cluster and catches up from its snapshot.
     // Not ready until it is added: it waits for a leader.
     n2.spawn();
-    wait_until(Duration::from_secs(60), "node 2 to serve /health", || {
-        n2.try_get("/health").is_ok_and(|a| a.status == 200)
-    });
+    n2.wait_healthy(Duration::from_secs(60));
     let admin = n1.admin_token();
     let a = n1.call(
         "POST",

@@ -353,6 +353,9 @@ async fn snapshot_chunk(
         return refuse(StatusCode::BAD_REQUEST, "bad transfer or file name");
     };
     let res = tokio::task::spawn_blocking(move || -> Result<(), (StatusCode, String)> {
+        if !dir.exists() {
+            sweep_abandoned(&dir);
+        }
         let path = dir.join(rel);
         let io = |e: std::io::Error| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         if let Some(p) = path.parent() {
@@ -381,6 +384,43 @@ async fn snapshot_chunk(
         Ok(Ok(())) => (StatusCode::OK, "").into_response(),
         Ok(Err((s, m))) => refuse(s, m),
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// A transfer whose files have not changed for this long was abandoned (its sender died or
+/// lost leadership part way); a live one writes a chunk every few milliseconds.
+const ABANDONED_AFTER: Duration = Duration::from_secs(120);
+
+/// Removes the directories of abandoned transfers when a new one starts (a restart removes
+/// them all), so a node that outlives several failed transfers does not fill its disk.
+fn sweep_abandoned(new: &Path) {
+    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+        let mut best = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let t = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                newest(&e.path())
+            } else {
+                e.metadata().and_then(|m| m.modified()).ok()
+            };
+            best = best.max(t);
+        }
+        best
+    }
+    let Some(parent) = new.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let abandoned = e.file_name().to_string_lossy().starts_with("incoming-")
+            && path != new
+            && newest(&path)
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_AFTER);
+        if abandoned {
+            tracing::info!(dir = %path.display(), "removing an abandoned snapshot transfer");
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 
