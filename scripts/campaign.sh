@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The long cluster fault campaign: ./scripts/campaign.sh [LEADER_KILLS] [REPEAT]
-# Runs the 3-process fault suites (TESTPLAN RAFT-01/02/03/05/07/08/09, PQ-04 after each) with
-# LEADER_KILLS leader kill -9 rounds (default 100) in RAFT-01, and every suite REPEAT times
-# (default 3). Prints one summary line per RAFT-01 run; figures go to docs/reliability.md.
+# Runs the 3-process fault suites (TESTPLAN RAFT-01/02/03/05/07/08/09/10, PQ-04 after each)
+# with LEADER_KILLS leader kill -9 rounds (default 100) in RAFT-01, LEADER_KILLS/10 cycles of
+# the three RAFT-10 kills, the backup/restore suite, and every suite REPEAT times (default 3). Prints one summary line per RAFT-01 run; figures go to docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -10,16 +10,18 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/unmogrowp-target}"
 cargo build --workspace --all-targets --locked
 export TEST_SERVER_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
 export CLUSTER_ROUNDS="${1:-100}"
+export SNAPSHOT_CYCLES="$(( (CLUSTER_ROUNDS + 9) / 10 ))"
 repeat="${2:-3}"
 log="${CAMPAIGN_LOG:-campaign.log}"
 : > "$log"
 for i in $(seq 1 "$repeat"); do
   echo "=== campaign run $i of $repeat (leader kills per RAFT-01 run: $CLUSTER_ROUNDS)"
   cargo nextest run -p unmogrowp-tests --locked --test cluster_faults --test cluster_membership \
+    --test cluster_snapshot_crash --test backup_restore \
     --test-threads 1 --no-fail-fast --success-output final --failure-output final 2>&1 \
-    | tee -a "$log" | grep -E "RAFT-01:|PASS|FAIL" || true
+    | tee -a "$log" | grep -E "RAFT-01:|RAFT-10:|PASS|FAIL" || true
 done
 echo "=== summary"
 grep -c "PASS \[" "$log" | sed 's/^/suites passed: /'
 grep -c "FAIL \[" "$log" | sed 's/^/suites failed: /' || true
-grep "RAFT-01:" "$log" || true
+grep -E "RAFT-01:|RAFT-10:" "$log" || true
