@@ -2,6 +2,7 @@
 //! ([`table::EventsTable`]) and runs analyst SQL ([`QueryService`]) with statements that could
 //! write, change the session or touch files refused at planning time.
 
+mod clickhouse;
 mod error;
 mod json;
 mod service;

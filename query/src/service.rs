@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
 use engine::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::clickhouse;
 use crate::error::{QueryError, Result};
 use crate::json::batches_to_rows;
 use crate::table::EventsTable;
@@ -77,11 +81,10 @@ impl QueryService {
         let session = SessionConfig::new()
             .with_target_partitions(self.cfg.target_partitions.max(1))
             .with_information_schema(false);
-        let ctx = SessionContext::new_with_config(session);
-        ctx.register_table(
-            "events",
-            Arc::new(EventsTable::scoped(self.engine.clone(), scope.apps.clone())),
-        )?;
+        let mut ctx = SessionContext::new_with_config(session);
+        clickhouse::register(&mut ctx)?;
+        let base = Arc::new(EventsTable::scoped(self.engine.clone(), scope.apps.clone()));
+        ctx.register_table("events", clickhouse::events_view(base)?)?;
         for (name, batch) in &scope.extra_tables {
             let t = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
             ctx.register_table(name.as_str(), Arc::new(t))?;
@@ -107,11 +110,48 @@ impl QueryService {
         sql: &str,
         scope: &Scope,
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let ctx = self.session(scope)?;
-        let df = ctx.sql_with_options(sql, Self::options()).await?;
+        self.run_at(sql, scope, None).await
+    }
+
+    /// Plans and runs `sql` within `scope` with `now()` / `today()` fixed at `now` (the
+    /// current time if `None`; golden tests fix it).
+    pub async fn run_at(
+        &self,
+        sql: &str,
+        scope: &Scope,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let df = self.plan(sql, scope, now).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         Ok((schema, batches))
+    }
+
+    /// Parses `sql`, expands its ClickHouse functions, plans it and checks it only reads.
+    async fn plan(
+        &self,
+        sql: &str,
+        scope: &Scope,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<DataFrame> {
+        let ctx = self.session(scope)?;
+        let mut state = ctx.state();
+        if let Some(t) = now {
+            state.execution_props_mut().query_execution_start_time = t;
+        }
+        let mut statement = state.sql_to_statement(sql, "generic")?;
+        match &mut statement {
+            DfStatement::Statement(s) => clickhouse::rewrite(s)?,
+            DfStatement::Explain(e) => {
+                if let DfStatement::Statement(s) = e.statement.as_mut() {
+                    clickhouse::rewrite(s)?
+                }
+            }
+            _ => {}
+        }
+        let plan = state.statement_to_plan(statement).await?;
+        Self::options().verify_plan(&plan)?;
+        Ok(DataFrame::new(state, plan))
     }
 
     /// Runs `sql` over everything and renders the answer as JSON rows.

@@ -178,8 +178,16 @@ fn query_answers_and_errors() {
     assert_eq!(rows[0][0], "USD");
     assert!(rows[0][1].as_str().unwrap().starts_with("2025-11-"));
 
+    // ClickHouse functions work over HTTP (docs/sql.md; golden tests in query/tests/golden).
+    let rows = n.sql(
+        "SELECT count() AS n, uniq(app_id) AS apps, countIf(app_id = 'b') AS b, \
+         toYYYYMM(timestamp) AS m FROM events WHERE created_at >= today() - 3650 GROUP BY m",
+    );
+    assert_eq!(rows, vec![vec![json!(50), json!(2), json!(20), json!(202511)]]);
+
     for bad in [
         "SELEC 1",
+        "SELECT histogram(5)(revenue) FROM events",
         "SELECT nope FROM events",
         "SELECT * FROM nowhere",
         "",

@@ -1,0 +1,270 @@
+//! ClickHouse aggregates that DataFusion has no equivalent for: `argMax`, `argMin`,
+//! `quantile` (interpolated, what ClickHouse's `quantile` gives on the sizes it keeps exactly)
+//! and `quantile_exact` (`quantileExact`: the element at `floor(level * n)`).
+//! `quantile(level)(x)` is rewritten to `quantile(x, level)` (see `rewrite.rs`).
+
+use std::any::Any;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+
+/// `argMax(arg, val)` / `argMin(arg, val)`: `arg` of the row with the largest (smallest)
+/// `val`; rows whose `val` is NULL are skipped; ties keep the first seen.
+#[derive(Debug)]
+pub(crate) struct ArgBest {
+    name: &'static str,
+    max: bool,
+    signature: Signature,
+}
+
+impl ArgBest {
+    pub(crate) fn new(max: bool) -> Self {
+        Self {
+            // SQL folds unquoted names to lower case.
+            name: if max { "argmax" } else { "argmin" },
+            max,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for ArgBest {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                "arg",
+                args.input_fields[0].data_type().clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                "val",
+                args.input_fields[1].data_type().clone(),
+                true,
+            )),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
+        let arg_type = args.exprs[0].data_type(args.schema)?;
+        let val_type = args.exprs[1].data_type(args.schema)?;
+        Ok(Box::new(ArgBestAcc {
+            max: self.max,
+            arg: ScalarValue::try_from(&arg_type)?,
+            val: ScalarValue::try_from(&val_type)?,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct ArgBestAcc {
+    max: bool,
+    arg: ScalarValue,
+    val: ScalarValue,
+}
+
+impl ArgBestAcc {
+    fn offer(&mut self, args: &ArrayRef, vals: &ArrayRef) -> Result<()> {
+        for i in 0..vals.len() {
+            if vals.is_null(i) {
+                continue;
+            }
+            let v = ScalarValue::try_from_array(vals, i)?;
+            let better = self.val.is_null()
+                || match v.partial_cmp(&self.val) {
+                    Some(Ordering::Greater) => self.max,
+                    Some(Ordering::Less) => !self.max,
+                    _ => false,
+                };
+            if better {
+                self.val = v;
+                self.arg = ScalarValue::try_from_array(args, i)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for ArgBestAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.offer(&values[0], &values[1])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.offer(&states[0], &states[1])
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.arg.clone(), self.val.clone()])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.arg.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.arg.size() + self.val.size()
+    }
+}
+
+/// `quantile(x, level)` (interpolated) and `quantile_exact(x, level)` over numbers; NULLs are
+/// skipped, no rows give NULL. Keeps every value (exact, O(n) memory per group).
+#[derive(Debug)]
+pub(crate) struct Quantile {
+    name: &'static str,
+    interpolate: bool,
+    signature: Signature,
+}
+
+impl Quantile {
+    pub(crate) fn new(interpolate: bool) -> Self {
+        Self {
+            name: if interpolate {
+                "quantile"
+            } else {
+                "quantile_exact"
+            },
+            interpolate,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for Quantile {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
+        if args.len() != 2 || !args.iter().all(|t| t.is_numeric() || t.is_null()) {
+            return plan_err!(
+                "{}(x, level) takes a number and a level in [0, 1]; ClickHouse form: quantile(level)(x)",
+                self.name
+            );
+        }
+        Ok(vec![DataType::Float64, DataType::Float64])
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn state_fields(&self, _args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
+        let item = Arc::new(Field::new_list_field(DataType::Float64, true));
+        Ok(vec![
+            Arc::new(Field::new("values", DataType::List(item), true)),
+            Arc::new(Field::new("level", DataType::Float64, true)),
+        ])
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(QuantileAcc {
+            interpolate: self.interpolate,
+            values: Vec::new(),
+            level: None,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct QuantileAcc {
+    interpolate: bool,
+    values: Vec<f64>,
+    level: Option<f64>,
+}
+
+impl QuantileAcc {
+    fn set_level(&mut self, levels: &Float64Array) -> Result<()> {
+        if let Some(l) = levels.iter().flatten().next() {
+            if !(0.0..=1.0).contains(&l) {
+                return exec_err!("quantile level {l} is outside [0, 1]");
+            }
+            self.level.get_or_insert(l);
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for QuantileAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.set_level(values[1].as_primitive::<Float64Type>())?;
+        self.values
+            .extend(values[0].as_primitive::<Float64Type>().iter().flatten());
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.set_level(states[1].as_primitive::<Float64Type>())?;
+        let lists = states[0].as_list::<i32>();
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                let v = lists.value(i);
+                self.values
+                    .extend(v.as_primitive::<Float64Type>().iter().flatten());
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let items: Vec<ScalarValue> = self
+            .values
+            .iter()
+            .map(|v| ScalarValue::Float64(Some(*v)))
+            .collect();
+        Ok(vec![
+            ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Float64)),
+            ScalarValue::Float64(self.level),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let (Some(level), false) = (self.level, self.values.is_empty()) else {
+            return Ok(ScalarValue::Float64(None));
+        };
+        self.values.sort_by(f64::total_cmp);
+        let n = self.values.len();
+        let v = if self.interpolate {
+            let pos = level * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            let frac = pos - lo as f64;
+            self.values[lo] + (self.values[hi] - self.values[lo]) * frac
+        } else {
+            self.values[((level * n as f64) as usize).min(n - 1)]
+        };
+        Ok(ScalarValue::Float64(Some(v)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * 8
+    }
+}
