@@ -183,7 +183,10 @@ fn query_answers_and_errors() {
         "SELECT count() AS n, uniq(app_id) AS apps, countIf(app_id = 'b') AS b, \
          toYYYYMM(timestamp) AS m FROM events WHERE created_at >= today() - 3650 GROUP BY m",
     );
-    assert_eq!(rows, vec![vec![json!(50), json!(2), json!(20), json!(202511)]]);
+    assert_eq!(
+        rows,
+        vec![vec![json!(50), json!(2), json!(20), json!(202511)]]
+    );
 
     for bad in [
         "SELEC 1",
