@@ -29,6 +29,14 @@ fn run(args: &[&str], env: &[(String, String)]) -> (bool, Value, String) {
     )
 }
 
+/// `unmogrowp backup --url URL --email admin --out OUT` with `password` in the environment.
+fn backup(url: &str, out: &str, password: &str) -> (bool, Value, String) {
+    run(
+        &["backup", "--url", url, "--email", ADMIN_EMAIL, "--out", out],
+        &[("UNMOGROWP_PASSWORD".to_string(), password.to_string())],
+    )
+}
+
 /// Env of node `id` of a new cluster: its own Raft listener, the shared secret and the
 /// members (so an empty node waits to be added instead of starting a cluster of its own).
 fn member_env(id: u64, raft_port: u16, members: &str) -> Vec<(String, String)> {
@@ -85,18 +93,10 @@ fn backup_of_a_live_follower_restores_into_a_new_cluster() {
     let acked_before: BTreeSet<String> = load.ledger.acked.lock().unwrap().clone();
     let keep = tempfile::tempdir().unwrap();
     let archive = keep.path().join("backup.tar");
-    let env = vec![("UNMOGROWP_PASSWORD".to_string(), ADMIN_PASSWORD.to_string())];
-    let (ok, summary, out) = run(
-        &[
-            "backup",
-            "--url",
-            &old.nodes[follower].base(),
-            "--email",
-            ADMIN_EMAIL,
-            "--out",
-            &archive.display().to_string(),
-        ],
-        &env,
+    let (ok, summary, out) = backup(
+        &old.nodes[follower].base(),
+        &archive.display().to_string(),
+        ADMIN_PASSWORD,
     );
     assert!(ok, "backup failed: {out}");
     assert!(archive.exists() && !keep.path().join("backup.tar.partial").exists());
@@ -252,48 +252,11 @@ fn damaged_archives_are_refused_and_relative_data_dirs_work() {
     assert_eq!(node.count("SELECT count(*) FROM events"), 50);
 
     let archive = dir.path().join("b.tar");
-    let env = vec![("UNMOGROWP_PASSWORD".to_string(), ADMIN_PASSWORD.to_string())];
-    let (ok, _, out) = run(
-        &[
-            "backup",
-            "--url",
-            &node.base(),
-            "--email",
-            ADMIN_EMAIL,
-            "--out",
-            &archive.display().to_string(),
-        ],
-        &env,
-    );
+    let (ok, _, out) = backup(&node.base(), &archive.display().to_string(), ADMIN_PASSWORD);
     assert!(ok, "{out}");
-    let (ok, _, out) = run(
-        &[
-            "backup",
-            "--url",
-            &node.base(),
-            "--email",
-            ADMIN_EMAIL,
-            "--out",
-            "/nonexistent/dir/b.tar",
-        ],
-        &env,
-    );
+    let (ok, _, out) = backup(&node.base(), "/nonexistent/dir/b.tar", ADMIN_PASSWORD);
     assert!(!ok && out.contains("nonexistent"), "{out}");
-    let (ok, _, out) = run(
-        &[
-            "backup",
-            "--url",
-            &node.base(),
-            "--email",
-            ADMIN_EMAIL,
-            "--out",
-            "x.tar",
-        ],
-        &[(
-            "UNMOGROWP_PASSWORD".to_string(),
-            "wrong-password-123".to_string(),
-        )],
-    );
+    let (ok, _, out) = backup(&node.base(), "x.tar", "wrong-password-123");
     assert!(!ok && out.contains("401"), "{out}");
     node.kill9();
 
