@@ -21,6 +21,16 @@ pub struct EngineConfig {
     /// Nice value of the background flush thread (0–19; higher yields more CPU to ingest and
     /// queries). Flushing is throughput work; acknowledgement latency should not wait for it.
     pub flush_thread_nice: i32,
+    /// Merge the small segments of one (app, day) once there are this many (0 turns
+    /// compaction off). Small means fewer than `compaction_max_rows / 2` rows.
+    pub compaction_min_segments: usize,
+    /// Most rows in a merged segment (bounds the memory one merge takes: ~0.5 KB per row).
+    pub compaction_max_rows: usize,
+    /// How often an idle engine looks for segments to merge, seconds.
+    pub compaction_interval_secs: u64,
+    /// Most segments one flush may write. A flush whose rows span more (app, day) pairs, e.g.
+    /// timestamps sprayed over decades, writes one segment per month, per year or per app.
+    pub max_partitions_per_flush: usize,
     /// Fault-test hooks; never set in production.
     #[serde(skip)]
     pub crash_points: CrashPoints,
@@ -36,6 +46,10 @@ impl Default for EngineConfig {
             row_group_rows: 128 * 1024,
             verify_segments_on_open: true,
             flush_thread_nice: 10,
+            compaction_min_segments: 4,
+            compaction_max_rows: 2_000_000,
+            compaction_interval_secs: 10,
+            max_partitions_per_flush: 2048,
             crash_points: CrashPoints::default(),
         }
     }
@@ -54,6 +68,15 @@ impl EngineConfig {
         }
         if self.row_group_rows < 1024 {
             return Err("engine.row_group_rows must be at least 1024".into());
+        }
+        if self.compaction_min_segments == 1 {
+            return Err("engine.compaction_min_segments must be 0 (off) or at least 2".into());
+        }
+        if self.max_partitions_per_flush == 0 || self.compaction_interval_secs == 0 {
+            return Err(
+                "engine.max_partitions_per_flush and engine.compaction_interval_secs must be positive"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -24,7 +24,8 @@ use crate::error::{EngineError, Result};
 use crate::event::{ApplyOutcome, Event};
 use crate::manifest::{self, sync_dir, write_synced, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
-use crate::segment::{self, SegmentFormat, SEGMENTS_DIR};
+use crate::pins::{LiveFiles, SegmentPins};
+use crate::segment::{self, Granularity, SegmentFormat, SEGMENTS_DIR};
 
 const CURRENT_FILE: &str = "CURRENT";
 
@@ -43,6 +44,8 @@ pub struct ReadView {
     pub root: PathBuf,
     pub segments: Vec<SegmentMeta>,
     pub batches: Vec<RecordBatch>,
+    /// Keeps the segment files on disk while the view is read (compaction may retire them).
+    pub pins: SegmentPins,
 }
 
 impl ReadView {
@@ -59,6 +62,9 @@ pub struct EngineStats {
     pub partition_micros_total: AtomicU64,
     pub rows_flushed: AtomicU64,
     pub duplicates: AtomicU64,
+    pub compactions: AtomicU64,
+    pub segments_compacted: AtomicU64,
+    pub compaction_failures: AtomicU64,
 }
 
 struct Rotated {
@@ -70,6 +76,8 @@ struct Rotated {
 struct State {
     root: PathBuf,
     manifest: Manifest,
+    /// The files of `manifest.segments`, pinned by readers.
+    files: LiveFiles,
     active: Memtable,
     active_since: Option<Instant>,
     rotated: VecDeque<Arc<Rotated>>,
@@ -112,6 +120,7 @@ impl Engine {
                 base,
                 cfg,
                 state: Mutex::new(State {
+                    files: LiveFiles::new(&root, &manifest.segments),
                     root,
                     applied_index: manifest.flushed_index,
                     checkpoint: manifest.checkpoint.clone(),
@@ -262,9 +271,18 @@ impl Engine {
         batches.extend(s.active.batches()?);
         Ok(ReadView {
             root: s.root.clone(),
+            pins: s.files.pin(&s.manifest.segments),
             segments: s.manifest.segments.clone(),
             batches,
         })
+    }
+
+    /// Like [`Engine::flush`], also pinning the files of the returned manifest so they stay on
+    /// disk (e.g. while a snapshot links them) even if compaction retires them meanwhile.
+    pub fn flush_pinned(&self) -> Result<(Manifest, SegmentPins)> {
+        self.flush()?;
+        let s = self.inner.state.lock();
+        Ok((s.manifest.clone(), s.files.pin(&s.manifest.segments)))
     }
 
     /// Directory of the live generation (segment paths in the manifest are relative to it).
@@ -284,6 +302,7 @@ impl Engine {
         sync_dir(&self.inner.base)?;
         let (manifest, dedupe) = load_generation(&new_root, &self.inner.cfg)?;
         set_current(&self.inner.base, &next_gen)?;
+        s.files = LiveFiles::new(&new_root, &manifest.segments);
         let old_root = std::mem::replace(&mut s.root, new_root);
         s.manifest = manifest.clone();
         s.dedupe = dedupe;
@@ -440,26 +459,136 @@ fn lower_thread_priority(nice: i32) {
     }
 }
 
+/// The background thread: flushes rotated memtables in order, and between flushes merges
+/// small segments (one merge at a time, so a queued flush never waits for more than one).
 fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {
-    while let Ok(job) = rx.recv() {
-        let Some(inner) = inner.upgrade() else { return };
-        let t0 = Instant::now();
-        match flush_one(&inner, &job) {
-            Ok(rows) => {
-                inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
-                inner.stats.rows_flushed.fetch_add(rows, Ordering::Relaxed);
-                inner
-                    .stats
-                    .flush_micros_total
-                    .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let mut failed_merges: HashSet<u64> = HashSet::new();
+    let mut more_to_merge = true;
+    loop {
+        let idle = match inner.upgrade() {
+            Some(_) if more_to_merge => Duration::ZERO,
+            Some(i) => Duration::from_secs(i.cfg.compaction_interval_secs),
+            None => return,
+        };
+        match rx.recv_timeout(idle) {
+            Ok(job) => {
+                let Some(inner) = inner.upgrade() else { return };
+                let t0 = Instant::now();
+                match flush_one(&inner, &job) {
+                    Ok(rows) => {
+                        inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                        inner.stats.rows_flushed.fetch_add(rows, Ordering::Relaxed);
+                        inner
+                            .stats
+                            .flush_micros_total
+                            .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "flush failed; the engine stops accepting writes");
+                        inner.state.lock().failed = Some(e.to_string());
+                    }
+                }
+                inner.flushed.notify_all();
+                more_to_merge = true;
             }
-            Err(e) => {
-                tracing::error!(error = %e, "flush failed; the engine stops accepting writes");
-                inner.state.lock().failed = Some(e.to_string());
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let Some(inner) = inner.upgrade() else { return };
+                more_to_merge = match compact_one(&inner, &mut failed_merges) {
+                    Ok(merged) => merged,
+                    Err((ids, e)) => {
+                        tracing::error!(error = %e, segments = ?ids,
+                            "compaction failed; these segments stay as they are");
+                        inner
+                            .stats
+                            .compaction_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        failed_merges.extend(ids);
+                        true
+                    }
+                };
             }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        inner.flushed.notify_all();
     }
+}
+
+/// Merges one group of small segments, if compaction finds one. Crash-safe: the merged
+/// segment is written and fsynced, then one manifest edit swaps it for the old segments, then
+/// the old files are removed once no reader pins them. Returns whether it merged anything.
+fn compact_one(
+    inner: &Inner,
+    failed: &mut HashSet<u64>,
+) -> std::result::Result<bool, (Vec<u64>, EngineError)> {
+    let (root, picked, id) = {
+        let mut s = inner.state.lock();
+        if s.failed.is_some() {
+            return Ok(false);
+        }
+        let Some(picked) = crate::compaction::pick(&s.manifest.segments, &inner.cfg, failed) else {
+            return Ok(false);
+        };
+        // The id is reserved now; the manifest edit below records it.
+        let id = s.manifest.next_segment_id;
+        s.manifest.next_segment_id += 1;
+        (s.root.clone(), picked, id)
+    };
+    let ids: Vec<u64> = picked.iter().map(|s| s.id).collect();
+    let fail = |e: EngineError| (ids.clone(), e);
+    let crash = &inner.cfg.crash_points;
+    crash.hit("compact.before_write");
+    let mut batches = Vec::new();
+    for seg in &picked {
+        batches.extend(segment::read_segment(&root, seg).map_err(fail)?);
+    }
+    let granularity = Granularity::of_label(&picked[0].day);
+    let mut parts =
+        segment::partition_with(&batches, usize::MAX, Some(granularity)).map_err(fail)?;
+    drop(batches);
+    if parts.len() != 1 || parts[0].app_id != picked[0].app_id || parts[0].day != picked[0].day {
+        return Err(fail(EngineError::Corrupt {
+            what: "segment",
+            path: root.join(&picked[0].path),
+            reason: "segments of one (app, day) hold rows of another".into(),
+        }));
+    }
+    let part = parts.remove(0);
+    let fmt = SegmentFormat {
+        zstd_level: inner.cfg.zstd_level,
+        row_group_rows: inner.cfg.row_group_rows,
+    };
+    let meta = segment::write_segment(&root, id, &part, &fmt, crash, "compact").map_err(fail)?;
+    drop(part);
+    crash.hit("compact.before_manifest");
+    {
+        let mut s = inner.state.lock();
+        if s.root != root {
+            // A snapshot replaced the table meanwhile; the new file is in the old generation,
+            // which goes away with it.
+            return Ok(true);
+        }
+        let mut next = s.manifest.clone();
+        next.segments.retain(|seg| !ids.contains(&seg.id));
+        if next.segments.len() + ids.len() != s.manifest.segments.len() {
+            return Ok(true);
+        }
+        next.segments.push(meta.clone());
+        next.edit += 1;
+        manifest::store(&root, &next, crash).map_err(fail)?;
+        crash.hit("compact.after_manifest");
+        s.manifest = next;
+        s.files.add(&root, &meta);
+        for old in &ids {
+            s.files.retire(*old);
+        }
+    }
+    inner.stats.compactions.fetch_add(1, Ordering::Relaxed);
+    inner
+        .stats
+        .segments_compacted
+        .fetch_add(ids.len() as u64, Ordering::Relaxed);
+    tracing::info!(app = %meta.app_id, day = %meta.day, merged = ids.len(), rows = meta.rows,
+        segment = meta.id, "compacted segments");
+    Ok(true)
 }
 
 fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
@@ -474,18 +603,20 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         row_group_rows: inner.cfg.row_group_rows,
     };
     let t0 = Instant::now();
-    let parts = segment::partition(&job.batches)?;
+    let parts = segment::partition(&job.batches, inner.cfg.max_partitions_per_flush)?;
     inner
         .stats
         .partition_micros_total
         .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
     let mut rows = 0;
+    let mut written = Vec::with_capacity(parts.len());
     for part in &parts {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let meta = segment::write_segment(&root, id, part, &fmt, crash)?;
+        let meta = segment::write_segment(&root, id, part, &fmt, crash, "flush")?;
         rows += meta.rows;
-        manifest.segments.push(meta);
+        manifest.segments.push(meta.clone());
+        written.push(meta);
     }
     crash.hit("flush.before_manifest");
     manifest.edit += 1;
@@ -494,6 +625,9 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
     manifest::store(&root, &manifest, crash)?;
     crash.hit("flush.after_manifest");
     let mut s = inner.state.lock();
+    for seg in &written {
+        s.files.add(&root, seg);
+    }
     s.manifest = manifest;
     s.rotated.pop_front();
     Ok(rows)

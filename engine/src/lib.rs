@@ -5,6 +5,7 @@
 //!
 //! The engine knows nothing of the log, of Raft or of HTTP. See README.md.
 
+mod compaction;
 mod config;
 mod crash;
 mod dedupe;
@@ -13,6 +14,7 @@ mod error;
 mod event;
 mod manifest;
 mod memtable;
+mod pins;
 mod schema;
 mod segment;
 
@@ -22,6 +24,8 @@ pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
 pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, Event};
 pub use manifest::{Manifest, SegmentMeta};
+pub use pins::SegmentPins;
 pub use schema::{
-    events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP,
+    events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
+    COL_TIMESTAMP,
 };

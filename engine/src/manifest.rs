@@ -35,6 +35,11 @@ pub struct SegmentMeta {
     /// Range of log indexes whose rows this segment holds.
     pub min_log_index: u64,
     pub max_log_index: u64,
+    /// Range of `received_at` (absent in manifests written before it was recorded).
+    #[serde(default)]
+    pub min_received_ms: Option<i64>,
+    #[serde(default)]
+    pub max_received_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

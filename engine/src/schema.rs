@@ -9,6 +9,7 @@ pub const COL_APP_ID: &str = "app_id";
 pub const COL_EVENT_TYPE: &str = "event_type";
 pub const COL_EVENT_ID: &str = "event_id";
 pub const COL_LOG_INDEX: &str = "log_index";
+pub const COL_RECEIVED_AT: &str = "received_at";
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -52,7 +53,7 @@ pub fn events_schema() -> SchemaRef {
                 s("currency", true),
                 s("ip", true),
                 s("user_agent", true),
-                Field::new("received_at", ts(), false),
+                Field::new(COL_RECEIVED_AT, ts(), false),
                 s(COL_EVENT_ID, true),
                 Field::new(COL_LOG_INDEX, DataType::UInt64, false),
             ]))

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{TimestampMillisecondType, UInt64Type};
+use chrono::Datelike;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -18,7 +19,8 @@ use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
 use crate::manifest::{sync_dir, write_synced, SegmentMeta};
 use crate::schema::{
-    events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_TIMESTAMP,
+    events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
+    COL_TIMESTAMP,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -34,17 +36,91 @@ pub(crate) struct SegmentFormat {
 /// A partition of rows ready to be written.
 pub(crate) struct Partition {
     pub(crate) app_id: String,
+    /// Time bucket label (`YYYY-MM-DD`, `YYYY-MM`, `YYYY` or `all`).
     pub(crate) day: String,
+    /// Directory of the bucket under the app's (`day=…`, `month=…`, `year=…`, `all`).
+    pub(crate) dir: String,
     pub(crate) batch: RecordBatch,
 }
 
-/// Splits rows into (app, day) partitions, each sorted by (event_type, timestamp, log index),
-/// ties kept in apply order.
+/// How finely rows are split into segments by event time. Day unless one flush would write
+/// more than `max_partitions` segments (e.g. a client spraying timestamps over decades, Q-05),
+/// then the coarsest of month, year or one segment per app that stays within the bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Granularity {
+    Day,
+    Month,
+    Year,
+    App,
+}
+
+impl Granularity {
+    /// Bucket of an event time (ms since the epoch).
+    fn bucket(self, ts_ms: i64) -> i64 {
+        let day = ts_ms.div_euclid(DAY_MS);
+        match self {
+            Granularity::Day => day,
+            Granularity::App => 0,
+            Granularity::Month | Granularity::Year => {
+                let d = chrono::DateTime::from_timestamp(day * 86_400, 0).unwrap_or_default();
+                let (y, m) = (i64::from(d.year()), i64::from(d.month0()));
+                if self == Granularity::Month {
+                    y * 12 + m
+                } else {
+                    y
+                }
+            }
+        }
+    }
+
+    /// The granularity of a stored partition label.
+    pub(crate) fn of_label(label: &str) -> Granularity {
+        match label.len() {
+            10 => Granularity::Day,
+            7 => Granularity::Month,
+            4 if label != "all" => Granularity::Year,
+            _ => Granularity::App,
+        }
+    }
+
+    /// The partition label stored as the segment's `day` and its directory name.
+    fn label(self, bucket: i64) -> (String, String) {
+        match self {
+            Granularity::Day => {
+                let l = day_string(bucket);
+                (format!("day={l}"), l)
+            }
+            Granularity::Month => {
+                let l = format!(
+                    "{:04}-{:02}",
+                    bucket.div_euclid(12),
+                    bucket.rem_euclid(12) + 1
+                );
+                (format!("month={l}"), l)
+            }
+            Granularity::Year => (format!("year={bucket:04}"), format!("{bucket:04}")),
+            Granularity::App => ("all".into(), "all".into()),
+        }
+    }
+}
+
+/// Splits rows into (app, time bucket) partitions, each sorted by (event_type, timestamp,
+/// log index), ties kept in apply order. The bucket is a UTC day unless that would make more
+/// than `max_partitions` partitions (see [`Granularity`]).
 ///
 /// One integer sort and one gather per partition: event types are replaced by their rank among
 /// the distinct values, so the sort compares integers, and rows are copied once, straight from
 /// the memtable batches into the partition (no concatenated intermediate copy).
-pub(crate) fn partition(batches: &[RecordBatch]) -> Result<Vec<Partition>> {
+pub(crate) fn partition(batches: &[RecordBatch], max_partitions: usize) -> Result<Vec<Partition>> {
+    partition_with(batches, max_partitions, None)
+}
+
+/// Like [`partition`], with the granularity fixed (compaction keeps its segments' bucket).
+pub(crate) fn partition_with(
+    batches: &[RecordBatch],
+    max_partitions: usize,
+    fixed: Option<Granularity>,
+) -> Result<Vec<Partition>> {
     let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
     if batches.is_empty() {
         return Ok(Vec::new());
@@ -58,12 +134,35 @@ pub(crate) fn partition(batches: &[RecordBatch]) -> Result<Vec<Partition>> {
             column(b, COL_LOG_INDEX)?.as_primitive::<UInt64Type>(),
         ));
     }
-    // Distinct (app, day) groups and event types, each numbered in sorted order.
+    // Distinct (app, bucket) groups and event types, each numbered in sorted order.
+    let mut granularity = fixed.unwrap_or(Granularity::Day);
     let mut groups: HashMap<(&str, i64), u32> = HashMap::new();
+    loop {
+        groups.clear();
+        for (apps, _, ts, _) in &cols {
+            for row in 0..apps.len() {
+                groups.insert((apps.value(row), granularity.bucket(ts.value(row))), 0);
+            }
+        }
+        let coarser = match granularity {
+            Granularity::Day => Granularity::Month,
+            Granularity::Month => Granularity::Year,
+            Granularity::Year | Granularity::App => Granularity::App,
+        };
+        if fixed.is_some() || groups.len() <= max_partitions.max(1) || coarser == granularity {
+            break;
+        }
+        tracing::warn!(
+            partitions = groups.len(),
+            max_partitions,
+            ?coarser,
+            "one flush spans too many days; using coarser segments"
+        );
+        granularity = coarser;
+    }
     let mut types: HashMap<&str, u32> = HashMap::new();
-    for (apps, kinds, ts, _) in &cols {
-        for row in 0..apps.len() {
-            groups.insert((apps.value(row), ts.value(row).div_euclid(DAY_MS)), 0);
+    for (_, kinds, _, _) in &cols {
+        for row in 0..kinds.len() {
             types.insert(kinds.value(row), 0);
         }
     }
@@ -75,7 +174,7 @@ pub(crate) fn partition(batches: &[RecordBatch]) -> Result<Vec<Partition>> {
         for row in 0..apps.len() {
             let t = ts.value(row);
             keys.push((
-                groups[&(apps.value(row), t.div_euclid(DAY_MS))],
+                groups[&(apps.value(row), granularity.bucket(t))],
                 types[kinds.value(row)],
                 t,
                 idx.value(row),
@@ -96,20 +195,48 @@ pub(crate) fn partition(batches: &[RecordBatch]) -> Result<Vec<Partition>> {
         .collect();
     let mut out = Vec::with_capacity(group_keys.len());
     let mut start = 0;
-    for (g, (app_id, day)) in group_keys.iter().enumerate() {
+    for (g, (app_id, bucket)) in group_keys.iter().enumerate() {
         let end = start + keys[start..].partition_point(|k| k.0 == g as u32);
         let picks: UInt32Array = keys[start..end]
             .iter()
             .map(|k| offsets[k.4 as usize] + k.5)
             .collect();
+        let (dir, label) = granularity.label(*bucket);
         out.push(Partition {
             app_id: app_id.to_string(),
-            day: day_string(*day),
+            day: label,
+            dir,
             batch: take_record_batch(&all, &picks)?,
         });
         start = end;
     }
     Ok(out)
+}
+
+/// Reads a whole segment back (for compaction), checking it against its manifest entry.
+pub(crate) fn read_segment(root: &Path, meta: &SegmentMeta) -> Result<Vec<RecordBatch>> {
+    verify(root, meta)?;
+    let path = root.join(&meta.path);
+    let pq = |e| EngineError::Parquet {
+        path: path.clone(),
+        source: e,
+    };
+    let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq)?
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(pq)?;
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows as u64 != meta.rows {
+        return Err(EngineError::Corrupt {
+            what: "segment",
+            path,
+            reason: format!("holds {rows} rows, the manifest says {}", meta.rows),
+        });
+    }
+    Ok(batches)
 }
 
 /// Replaces each value of `m` by the rank of its key; returns the keys in rank order.
@@ -159,10 +286,11 @@ pub(crate) fn write_segment(
     part: &Partition,
     fmt: &SegmentFormat,
     crash: &CrashPoints,
+    stage: &str,
 ) -> Result<SegmentMeta> {
     let rel = PathBuf::from(SEGMENTS_DIR)
         .join(app_dir(&part.app_id))
-        .join(format!("day={}", part.day))
+        .join(&part.dir)
         .join(format!("{id:020}.parquet"));
     let path = root.join(&rel);
     let level = ZstdLevel::try_new(fmt.zstd_level).map_err(|e| EngineError::Parquet {
@@ -194,12 +322,13 @@ pub(crate) fn write_segment(
     }
     create_dirs_durably(root, rel.parent().unwrap_or(Path::new(SEGMENTS_DIR)))?;
     write_synced(&path, &buf)?;
-    crash.hit("flush.segment_written");
+    crash.hit(&format!("{stage}.segment_written"));
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
     }
     let ts = column(&part.batch, COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>();
     let idx = column(&part.batch, COL_LOG_INDEX)?.as_primitive::<arrow::datatypes::UInt64Type>();
+    let received = column(&part.batch, COL_RECEIVED_AT)?.as_primitive::<TimestampMillisecondType>();
     Ok(SegmentMeta {
         id,
         path: rel.to_string_lossy().into_owned(),
@@ -212,6 +341,8 @@ pub(crate) fn write_segment(
         max_ts_ms: arrow::compute::max(ts).unwrap_or(0),
         min_log_index: arrow::compute::min(idx).unwrap_or(0),
         max_log_index: arrow::compute::max(idx).unwrap_or(0),
+        min_received_ms: arrow::compute::min(received),
+        max_received_ms: arrow::compute::max(received),
     })
 }
 
@@ -363,7 +494,7 @@ mod tests {
             }
             batches.extend(m.batches().unwrap());
         }
-        let parts = partition(&batches).unwrap();
+        let parts = partition(&batches, 1000).unwrap();
         let got: Vec<(String, String, Vec<String>)> = parts
             .iter()
             .map(|p| {
@@ -395,6 +526,6 @@ mod tests {
                 assert_eq!(idx, 10 + src as u64 / 2);
             }
         }
-        assert!(partition(&[]).unwrap().is_empty());
+        assert!(partition(&[], 1000).unwrap().is_empty());
     }
 }

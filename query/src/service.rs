@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clickhouse;
 use crate::error::{QueryError, Result};
+use crate::events::{EventsTable, ScanOptions};
 use crate::json::batches_to_rows;
-use crate::table::EventsTable;
 
 /// Query settings (`[query]` in the config file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +27,9 @@ pub struct QueryConfig {
     pub max_result_rows: usize,
     /// Parallelism of one query (defaults to the number of cores).
     pub target_partitions: usize,
+    /// Evaluate WHERE filters while decoding Parquet (only matching rows are decoded for the
+    /// other columns); off reads whole pages and filters afterwards.
+    pub parquet_pushdown_filters: bool,
 }
 
 impl Default for QueryConfig {
@@ -34,6 +37,7 @@ impl Default for QueryConfig {
         Self {
             max_result_rows: 100_000,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            parquet_pushdown_filters: true,
         }
     }
 }
@@ -83,7 +87,14 @@ impl QueryService {
             .with_information_schema(false);
         let mut ctx = SessionContext::new_with_config(session);
         clickhouse::register(&mut ctx)?;
-        let base = Arc::new(EventsTable::scoped(self.engine.clone(), scope.apps.clone()));
+        let options = ScanOptions {
+            pushdown_filters: self.cfg.parquet_pushdown_filters,
+        };
+        let base = Arc::new(EventsTable::scoped(
+            self.engine.clone(),
+            scope.apps.clone(),
+            options,
+        ));
         ctx.register_table("events", clickhouse::events_view(base)?)?;
         for (name, batch) in &scope.extra_tables {
             let t = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;

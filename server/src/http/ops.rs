@@ -264,6 +264,27 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Part of the flush time spent splitting rows by (app, day) and sorting them.",
         c(&st.partition_micros_total) as f64 / 1e6,
     );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_compactions_total",
+        "counter",
+        "Merges of small segments into one.",
+        c(&st.compactions),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_segments_compacted_total",
+        "counter",
+        "Segments replaced by compaction.",
+        c(&st.segments_compacted),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_engine_compaction_failures_total",
+        "counter",
+        "Merges that failed (their segments are left as they are; see the log).",
+        c(&st.compaction_failures),
+    );
     let rr = state.log.wal().recovery_report();
     write_metric(
         &mut out,

@@ -232,6 +232,8 @@ mod tests {
                 max_ts_ms: 0,
                 min_log_index: 1,
                 max_log_index: 1,
+                min_received_ms: None,
+                max_received_ms: None,
             }],
             ..Default::default()
         };

@@ -191,7 +191,9 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                 let staged = engine.staging_dir().map_err(sm_err)?;
                 stage(&snapshot, &staged)?;
                 // Verifies every segment's size and checksum before anything is replaced.
-                let manifest = engine.install(&staged).map_err(sm_err)?;
+                engine.install(&staged).map_err(sm_err)?;
+                // Pinned: compaction may start merging the installed segments at once.
+                let (manifest, _pins) = engine.flush_pinned().map_err(sm_err)?;
                 // Users, apps, keys and the audit log as of the snapshot (replay of the log
                 // after it continues from the checkpoint's own applied index).
                 let auth_dir = snapshot.path.join(super::snapshot::AUTH);
@@ -231,7 +233,8 @@ impl RaftSnapshotBuilder<TypeConfig> for EventStateMachine {
         // Auth writes are synced as they are applied; this also covers RocksDB's own WAL.
         self.auth.sync().map_err(sm_err)?;
         let engine = self.engine.clone();
-        let manifest = tokio::task::spawn_blocking(move || engine.flush())
+        // Pinned until the snapshot has linked them: compaction may retire segments meanwhile.
+        let (manifest, _pins) = tokio::task::spawn_blocking(move || engine.flush_pinned())
             .await
             .map_err(snap_err)?
             .map_err(sm_err)?;

@@ -1,0 +1,10 @@
+//! The `events` table for DataFusion: the engine's Parquet segments plus its memtable, with
+//! filters pushed down to skip whole segments (by app, event time, receive time and log index
+//! statistics from the manifest) and, inside segments, row groups and pages (Parquet
+//! statistics, page index).
+
+mod exec;
+mod prune;
+mod table;
+
+pub use table::{EventsTable, ScanOptions};

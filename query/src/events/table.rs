@@ -1,0 +1,238 @@
+//! `events` as a DataFusion table: the engine's Parquet segments (one file scan) unioned with
+//! its in-memory batches, taken from one consistent [`engine::ReadView`] per scan.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::config::TableParquetOptions;
+use datafusion::common::DFSchema;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_optimizer::pruning::PruningPredicate;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+use engine::{Engine, SegmentMeta};
+
+use super::exec::{EventsScanExec, PruneSummary};
+use super::prune::SegmentStats;
+
+/// How segment scans read Parquet.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// Evaluate filters while decoding (late materialisation): only the rows that pass are
+    /// decoded for the other columns.
+    pub pushdown_filters: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            pushdown_filters: true,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct EventsTable {
+    engine: Engine,
+    /// Only rows of these apps exist for this table (`None`: all apps).
+    apps: Option<Arc<BTreeSet<String>>>,
+    options: ScanOptions,
+}
+
+impl std::fmt::Debug for EventsTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventsTable")
+    }
+}
+
+impl EventsTable {
+    pub fn new(engine: Engine) -> Self {
+        Self::scoped(engine, None, ScanOptions::default())
+    }
+
+    /// The table as seen by a caller limited to `apps`: other apps' segments are never
+    /// opened and their in-memory rows are filtered out before any operator sees them.
+    pub fn scoped(
+        engine: Engine,
+        apps: Option<Arc<BTreeSet<String>>>,
+        options: ScanOptions,
+    ) -> Self {
+        Self {
+            engine,
+            apps,
+            options,
+        }
+    }
+
+    /// The Parquet scan of `segments`, spread over the session's partitions.
+    fn segment_scan(
+        &self,
+        state: &dyn Session,
+        root: &std::path::Path,
+        segments: &[SegmentMeta],
+        projection: Option<&Vec<usize>>,
+        predicate: Option<Arc<dyn datafusion::physical_plan::PhysicalExpr>>,
+        limit: Option<usize>,
+    ) -> Arc<dyn ExecutionPlan> {
+        // Largest first, round-robin by size: partitions get similar amounts of work.
+        let mut order: Vec<&SegmentMeta> = segments.iter().collect();
+        order.sort_by_key(|s| std::cmp::Reverse(s.bytes));
+        let n = state.config().target_partitions().max(1).min(order.len());
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); n];
+        for seg in order {
+            let loc = root
+                .join(&seg.path)
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_string();
+            let g = groups
+                .iter_mut()
+                .min_by_key(|g| g.0)
+                .expect("at least one group");
+            g.0 += seg.bytes;
+            g.1.push(PartitionedFile::new(loc, seg.bytes));
+        }
+        let mut parquet = TableParquetOptions::new();
+        parquet.global = state.config_options().execution.parquet.clone();
+        let mut source = ParquetSource::new(parquet)
+            .with_pushdown_filters(self.options.pushdown_filters)
+            .with_reorder_filters(true)
+            .with_enable_page_index(true);
+        if let Some(p) = predicate {
+            source = source.with_predicate(p);
+        }
+        let config = FileScanConfigBuilder::new(
+            ObjectStoreUrl::local_filesystem(),
+            self.schema(),
+            Arc::new(source),
+        )
+        .with_file_groups(groups.into_iter().map(|g| FileGroup::new(g.1)).collect())
+        .with_projection(projection.cloned())
+        .with_limit(limit)
+        .build();
+        DataSourceExec::from_data_source(config)
+    }
+}
+
+#[async_trait]
+impl TableProvider for EventsTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        engine::events_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Every filter is offered to the scan, which uses it to skip segments, row groups and
+    /// pages; DataFusion still applies it to the rows that are read.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let mut view = self
+            .engine
+            .read_view()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let schema = self.schema();
+        let mut summary = PruneSummary {
+            segments_total: view.segments.len(),
+            ..PruneSummary::default()
+        };
+        if let Some(apps) = &self.apps {
+            view.segments.retain(|s| apps.contains(&s.app_id));
+            summary.pruned_by_scope = summary.segments_total - view.segments.len();
+            view.batches = view
+                .batches
+                .iter()
+                .map(|b| filter_apps(b, apps))
+                .collect::<DfResult<Vec<_>>>()?
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .collect();
+        }
+        let predicate = match conjunction(filters.iter().cloned()) {
+            Some(expr) => {
+                summary.predicate = Some(expr.to_string());
+                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                Some(state.create_physical_expr(expr, &df_schema)?)
+            }
+            None => None,
+        };
+        if let Some(p) = &predicate {
+            let pruning = PruningPredicate::try_new(p.clone(), schema.clone())?;
+            if !pruning.always_true() {
+                let keep = pruning.prune(&SegmentStats(&view.segments))?;
+                let before = view.segments.len();
+                let mut it = keep.iter();
+                view.segments.retain(|_| *it.next().unwrap_or(&true));
+                summary.pruned_by_filters = before - view.segments.len();
+            }
+        }
+        summary.rows_kept = view.segments.iter().map(|s| s.rows).sum();
+        summary.memtable_batches = view.batches.len();
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !view.segments.is_empty() {
+            inputs.push(self.segment_scan(
+                state,
+                &view.root,
+                &view.segments,
+                projection,
+                predicate,
+                limit,
+            ));
+        }
+        if !view.batches.is_empty() || inputs.is_empty() {
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &[view.batches],
+                schema.clone(),
+                projection.cloned(),
+            )?);
+        }
+        let input = if inputs.len() == 1 {
+            inputs.remove(0)
+        } else {
+            Arc::new(UnionExec::new(inputs))
+        };
+        Ok(Arc::new(EventsScanExec::new(input, summary, view.pins)))
+    }
+}
+
+/// Keeps the rows of `batch` whose `app_id` is in `apps`.
+fn filter_apps(batch: &RecordBatch, apps: &BTreeSet<String>) -> DfResult<RecordBatch> {
+    let col = batch
+        .column_by_name("app_id")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| DataFusionError::Internal("events batch without a Utf8 app_id".into()))?;
+    let mask: BooleanArray = (0..col.len())
+        .map(|i| Some(col.is_valid(i) && apps.contains(col.value(i))))
+        .collect();
+    Ok(arrow::compute::filter_record_batch(batch, &mask)?)
+}
