@@ -141,7 +141,7 @@ impl Engine {
         std::thread::Builder::new()
             .name("engine-flush".into())
             .spawn(move || {
-                lower_thread_priority(nice);
+                crate::thread::lower_current_thread_priority(nice);
                 flush_loop(weak, rx)
             })
             .map_err(|e| EngineError::io(&engine.inner.base, e))?;
@@ -441,22 +441,6 @@ fn remove_orphans(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Sets the calling thread's nice value (Linux: per thread). Failure only costs latency.
-#[allow(unsafe_code)]
-fn lower_thread_priority(nice: i32) {
-    if nice == 0 {
-        return;
-    }
-    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
-    let rc = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
-    };
-    if rc != 0 {
-        tracing::warn!(nice, "could not lower the flush thread's priority");
-    }
 }
 
 /// The background thread: flushes rotated memtables in order, and between flushes merges

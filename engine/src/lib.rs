@@ -17,6 +17,7 @@ mod memtable;
 mod pins;
 mod schema;
 mod segment;
+mod thread;
 
 pub use config::EngineConfig;
 pub use crash::CrashPoints;
@@ -29,3 +30,4 @@ pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
     COL_TIMESTAMP,
 };
+pub use thread::lower_current_thread_priority;

@@ -6,6 +6,12 @@ pub enum QueryError {
     /// The query ran out of a resource limit.
     #[error("query exceeded a resource limit: {0}")]
     ResourcesExhausted(String),
+    /// Too many queries are running (for this user or on this node).
+    #[error("too many queries: {0}")]
+    Busy(String),
+    /// The query ran longer than its time limit and was stopped.
+    #[error("{0}")]
+    Timeout(String),
     #[error("storage error: {0}")]
     Engine(#[from] engine::EngineError),
     #[error("query execution failed: {0}")]
@@ -16,6 +22,8 @@ pub enum QueryError {
 pub enum ErrorKind {
     InvalidInput,
     ResourcesExhausted,
+    Busy,
+    Timeout,
     Internal,
 }
 
@@ -24,6 +32,8 @@ impl QueryError {
         match self {
             QueryError::InvalidQuery(_) => ErrorKind::InvalidInput,
             QueryError::ResourcesExhausted(_) => ErrorKind::ResourcesExhausted,
+            QueryError::Busy(_) => ErrorKind::Busy,
+            QueryError::Timeout(_) => ErrorKind::Timeout,
             QueryError::Engine(_) | QueryError::Execution(_) => ErrorKind::Internal,
         }
     }
@@ -33,6 +43,8 @@ impl QueryError {
         match self {
             QueryError::InvalidQuery(_) => "invalid_query",
             QueryError::ResourcesExhausted(_) => "resources_exhausted",
+            QueryError::Busy(_) => "too_many_queries",
+            QueryError::Timeout(_) => "query_timeout",
             QueryError::Engine(_) => "storage_error",
             QueryError::Execution(_) => "execution_error",
         }

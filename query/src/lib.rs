@@ -1,12 +1,17 @@
 //! `query`: the SQL side of UnMoGrowP. Adapts the engine's read views to DataFusion
-//! ([`events::EventsTable`]) and runs analyst SQL ([`QueryService`]) with statements that could
-//! write, change the session or touch files refused at planning time.
+//! ([`events::EventsTable`]) and runs analyst SQL ([`QueryService`]) on its own runtime within
+//! limits, with statements that could write, change the session or touch files refused at
+//! planning time. Answers are encoded by [`format`].
 
+mod admission;
 mod clickhouse;
 mod error;
 pub mod events;
-mod json;
+pub mod format;
+mod runtime;
 mod service;
 
 pub use error::{ErrorKind, QueryError, Result};
-pub use service::{Column, QueryConfig, QueryRequest, QueryResult, QueryService, Scope};
+pub use service::{
+    Column, QueryConfig, QueryOptions, QueryRequest, QueryService, QueryStats, QueryStream, Scope,
+};

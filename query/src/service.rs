@@ -1,8 +1,14 @@
-//! [`QueryService`]: runs analyst SQL against `events` with statements that could change the
-//! session or touch files rejected at planning time.
+//! [`QueryService`]: runs analyst SQL against `events` on the query runtime, within limits:
+//! admission (per user and per node), a time limit, a memory pool per query that makes sorts,
+//! aggregations and joins spill to disk, and cancellation as soon as nobody reads the answer.
+//! Statements that could change the session or touch files are rejected at planning time.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -10,35 +16,88 @@ use chrono::{DateTime, Utc};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::disk_manager::{DiskManager, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::parser::Statement as DfStatement;
 use engine::Engine;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
+use crate::admission::Limiter;
 use crate::clickhouse;
 use crate::error::{QueryError, Result};
 use crate::events::{EventsTable, ScanOptions};
-use crate::json::batches_to_rows;
+use crate::runtime::QueryRuntime;
 
 /// Query settings (`[query]` in the config file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueryConfig {
-    /// Most rows a JSON answer may carry; larger results are an error asking for a LIMIT.
+    /// Most rows a JSON answer may carry; larger results are an error asking for a LIMIT or a
+    /// streamed format.
     pub max_result_rows: usize,
+    /// Most bytes a JSON answer may take.
+    pub max_result_bytes: usize,
     /// Parallelism of one query (defaults to the number of cores).
     pub target_partitions: usize,
+    /// Worker threads of the query runtime (defaults to the number of cores).
+    pub threads: usize,
+    /// Nice value (0-19) of the query threads: ingest and acknowledgements run at normal
+    /// priority and win the CPU when both want it.
+    pub thread_nice: i32,
     /// Evaluate WHERE filters while decoding Parquet (only matching rows are decoded for the
     /// other columns); off reads whole pages and filters afterwards.
     pub parquet_pushdown_filters: bool,
+    /// Longest a query may run, seconds (a request may ask for less with `timeout_ms`).
+    pub timeout_secs: u64,
+    /// Memory one query may hold in sorts, aggregations and joins before spilling, bytes.
+    pub memory_limit_bytes: usize,
+    /// Directory for spill files (default: `query-spill` under the data directory).
+    pub spill_dir: Option<PathBuf>,
+    /// Most bytes of spill files on the node.
+    pub max_spill_bytes: u64,
+    /// Queries running at once on this node; more get 429.
+    pub max_concurrent_queries: usize,
+    /// Queries one user may run at once; more get 429.
+    pub max_concurrent_queries_per_user: usize,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             max_result_rows: 100_000,
-            target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_result_bytes: 64 << 20,
+            target_partitions: cores,
+            threads: cores,
+            thread_nice: 10,
             parquet_pushdown_filters: true,
+            timeout_secs: 60,
+            memory_limit_bytes: 512 << 20,
+            spill_dir: None,
+            max_spill_bytes: 10 << 30,
+            max_concurrent_queries: 8,
+            max_concurrent_queries_per_user: 4,
         }
+    }
+}
+
+impl QueryConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.timeout_secs == 0 || self.memory_limit_bytes < (16 << 20) {
+            return Err(
+                "query.timeout_secs must be positive and query.memory_limit_bytes at least 16 MiB"
+                    .into(),
+            );
+        }
+        if !(0..=19).contains(&self.thread_nice) {
+            return Err("query.thread_nice must be within 0..=19".into());
+        }
+        Ok(())
     }
 }
 
@@ -47,14 +106,6 @@ pub struct Column {
     pub name: String,
     #[serde(rename = "type")]
     pub data_type: String,
-}
-
-/// A materialised answer in the `/api/analytics/query` JSON shape.
-#[derive(Debug, Clone, Serialize)]
-pub struct QueryResult {
-    pub columns: Vec<Column>,
-    pub rows: Vec<Vec<serde_json::Value>>,
-    pub row_count: usize,
 }
 
 /// What one query may see: the per-request catalog holds only these tables, so nothing
@@ -67,138 +118,372 @@ pub struct Scope {
     pub extra_tables: Vec<(String, RecordBatch)>,
 }
 
-#[derive(Clone)]
-pub struct QueryService {
+/// Who runs a query and how long it may take.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Admission is counted per user.
+    pub user: String,
+    /// Shorter time limit than `query.timeout_secs`, if wanted.
+    pub timeout: Option<Duration>,
+    /// Fixes `now()` / `today()` (golden tests).
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct QueryStats {
+    pub started: AtomicU64,
+    pub finished: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub rejected_busy: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub cancelled: AtomicU64,
+}
+
+impl QueryStats {
+    pub fn running(&self) -> u64 {
+        self.started.load(Ordering::Relaxed) - self.finished.load(Ordering::Relaxed)
+    }
+}
+
+enum Msg {
+    Batch(RecordBatch),
+    End,
+    Error(QueryError),
+}
+
+/// A running query's answer, batch by batch. Dropping it cancels the query.
+pub struct QueryStream {
+    pub schema: SchemaRef,
+    rx: mpsc::Receiver<Msg>,
+    done: bool,
+}
+
+impl QueryStream {
+    /// The next batch; `None` once the whole answer was delivered.
+    pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if self.done {
+            return None;
+        }
+        match self.rx.recv().await {
+            Some(Msg::Batch(b)) => Some(Ok(b)),
+            Some(Msg::End) => {
+                self.done = true;
+                None
+            }
+            Some(Msg::Error(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            None => {
+                self.done = true;
+                Some(Err(QueryError::Execution(
+                    "the query stopped without completing".into(),
+                )))
+            }
+        }
+    }
+}
+
+struct Inner {
     engine: Engine,
     cfg: QueryConfig,
+    runtime: QueryRuntime,
+    limiter: Limiter,
+    stats: QueryStats,
+    /// Disk manager, caches and object stores shared by all queries; each query gets its own
+    /// memory pool on top.
+    base_env: Arc<RuntimeEnv>,
+}
+
+#[derive(Clone)]
+pub struct QueryService {
+    inner: Arc<Inner>,
+}
+
+/// Counts a query as finished however its task ends.
+struct Running(Arc<Inner>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.stats.finished.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl QueryService {
     pub fn new(engine: Engine, cfg: QueryConfig) -> Result<Self> {
-        Ok(Self { engine, cfg })
+        cfg.validate().map_err(QueryError::InvalidQuery)?;
+        let spill_dir = cfg
+            .spill_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("unmogrowp-query-spill"));
+        std::fs::create_dir_all(&spill_dir).map_err(|e| {
+            QueryError::Execution(format!("cannot create {}: {e}", spill_dir.display()))
+        })?;
+        let disk = DiskManager::builder()
+            .with_mode(DiskManagerMode::Directories(vec![spill_dir]))
+            .with_max_temp_directory_size(cfg.max_spill_bytes);
+        let base_env = RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(disk)
+            .build_arc()?;
+        let runtime = QueryRuntime::new(cfg.threads, cfg.thread_nice)?;
+        let limiter = Limiter::new(
+            cfg.max_concurrent_queries,
+            cfg.max_concurrent_queries_per_user,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                cfg,
+                runtime,
+                limiter,
+                stats: QueryStats::default(),
+                base_env,
+            }),
+        })
     }
 
-    /// A fresh session whose catalog holds `events` limited to the scope's apps, plus the
-    /// scope's extra tables. No `information_schema`, no URL tables, no object stores but
-    /// the local one used by the engine's own segment scans.
-    fn session(&self, scope: &Scope) -> Result<SessionContext> {
-        let session = SessionConfig::new()
-            .with_target_partitions(self.cfg.target_partitions.max(1))
-            .with_information_schema(false);
-        let mut ctx = SessionContext::new_with_config(session);
-        clickhouse::register(&mut ctx)?;
-        let options = ScanOptions {
-            pushdown_filters: self.cfg.parquet_pushdown_filters,
-        };
-        let base = Arc::new(EventsTable::scoped(
-            self.engine.clone(),
-            scope.apps.clone(),
-            options,
-        ));
-        ctx.register_table("events", clickhouse::events_view(base)?)?;
-        for (name, batch) in &scope.extra_tables {
-            let t = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
-            ctx.register_table(name.as_str(), Arc::new(t))?;
+    pub fn config(&self) -> &QueryConfig {
+        &self.inner.cfg
+    }
+
+    pub fn stats(&self) -> &QueryStats {
+        &self.inner.stats
+    }
+
+    /// Bytes of spill files currently on disk.
+    pub fn spill_bytes(&self) -> u64 {
+        self.inner.base_env.disk_manager.used_disk_space()
+    }
+
+    /// Admits, plans and starts `sql` within `scope`; the answer arrives through the returned
+    /// stream. Errors found while planning (bad SQL, 429, timeout) come back here.
+    pub async fn start(&self, sql: &str, scope: Scope, opts: QueryOptions) -> Result<QueryStream> {
+        let stats = &self.inner.stats;
+        let admission = self.inner.limiter.admit(&opts.user).inspect_err(|_| {
+            stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+        })?;
+        let limit = Duration::from_secs(self.inner.cfg.timeout_secs);
+        let timeout = opts.timeout.map_or(limit, |t| t.min(limit));
+        let deadline = Instant::now() + timeout;
+        let (plan_tx, plan_rx) = oneshot::channel();
+        let (tx, rx) = mpsc::channel(2);
+        let inner = self.inner.clone();
+        let sql = sql.to_string();
+        stats.started.fetch_add(1, Ordering::Relaxed);
+        self.inner.runtime.spawn(async move {
+            let _admission = admission;
+            let running = Running(inner);
+            drive(
+                &running.0, &sql, &scope, opts.now, deadline, timeout, plan_tx, tx,
+            )
+            .await;
+        });
+        match plan_rx.await {
+            Ok(Ok(schema)) => Ok(QueryStream {
+                schema,
+                rx,
+                done: false,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(QueryError::Execution(
+                "the query stopped while being planned".into(),
+            )),
         }
-        Ok(ctx)
-    }
-
-    fn options() -> SQLOptions {
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
     }
 
     /// Plans and runs `sql` over everything (operators and tests), returning Arrow batches.
     pub async fn run(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        self.run_scoped(sql, &Scope::default()).await
-    }
-
-    /// Plans and runs `sql` within `scope`.
-    pub async fn run_scoped(
-        &self,
-        sql: &str,
-        scope: &Scope,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        self.run_at(sql, scope, None).await
+        self.run_at(sql, &Scope::default(), None).await
     }
 
     /// Plans and runs `sql` within `scope` with `now()` / `today()` fixed at `now` (the
-    /// current time if `None`; golden tests fix it).
+    /// current time if `None`; golden tests fix it), collecting the whole answer.
     pub async fn run_at(
         &self,
         sql: &str,
         scope: &Scope,
         now: Option<DateTime<Utc>>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let df = self.plan(sql, scope, now).await?;
+        let opts = QueryOptions {
+            user: String::new(),
+            timeout: None,
+            now,
+        };
+        let mut stream = self.start(sql, scope.clone(), opts).await?;
+        let mut batches = Vec::new();
+        while let Some(b) = stream.next().await {
+            batches.push(b?);
+        }
+        Ok((stream.schema, batches))
+    }
+}
+
+fn timeout_error(timeout: Duration) -> QueryError {
+    QueryError::Timeout(format!(
+        "the query ran longer than its time limit of {:.1} s (query.timeout_secs, or the request's timeout_ms) and was stopped",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// The query task: plans, then moves batches to the reader until the answer is complete, the
+/// reader is gone (cancel), the deadline passes or execution fails.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    inner: &Inner,
+    sql: &str,
+    scope: &Scope,
+    now: Option<DateTime<Utc>>,
+    deadline: Instant,
+    timeout: Duration,
+    plan_tx: oneshot::Sender<Result<SchemaRef>>,
+    tx: mpsc::Sender<Msg>,
+) {
+    let stats = &inner.stats;
+    let count = |c: &AtomicU64| {
+        c.fetch_add(1, Ordering::Relaxed);
+    };
+    let planned = tokio::time::timeout_at(deadline, async {
+        let df = plan(inner, sql, scope, now).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
-        Ok((schema, batches))
-    }
-
-    /// Parses `sql`, expands its ClickHouse functions, plans it and checks it only reads.
-    async fn plan(
-        &self,
-        sql: &str,
-        scope: &Scope,
-        now: Option<DateTime<Utc>>,
-    ) -> Result<DataFrame> {
-        let ctx = self.session(scope)?;
-        let mut state = ctx.state();
-        if let Some(t) = now {
-            state.execution_props_mut().query_execution_start_time = t;
+        let stream: SendableRecordBatchStream = df.execute_stream().await?;
+        Ok::<_, QueryError>((schema, stream))
+    })
+    .await;
+    let (schema, mut stream) = match planned {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            count(&stats.failed);
+            let _ = plan_tx.send(Err(e));
+            return;
         }
-        let mut statement = state.sql_to_statement(sql, "generic")?;
-        match &mut statement {
-            DfStatement::Statement(s) => clickhouse::rewrite(s)?,
-            DfStatement::Explain(e) => {
-                if let DfStatement::Statement(s) = e.statement.as_mut() {
-                    clickhouse::rewrite(s)?
-                }
+        Err(_) => {
+            count(&stats.timed_out);
+            let _ = plan_tx.send(Err(timeout_error(timeout)));
+            return;
+        }
+    };
+    if plan_tx.send(Ok(schema)).is_err() {
+        count(&stats.cancelled);
+        return;
+    }
+    let outcome = loop {
+        let next = tokio::select! {
+            _ = tx.closed() => break Err(None),
+            _ = tokio::time::sleep_until(deadline) => break Err(Some(timeout_error(timeout))),
+            n = stream.next() => n,
+        };
+        let msg = match next {
+            None => break Ok(()),
+            Some(Err(e)) => break Err(Some(QueryError::from(e))),
+            Some(Ok(b)) if b.num_rows() == 0 => continue,
+            Some(Ok(b)) => Msg::Batch(b),
+        };
+        tokio::select! {
+            r = tx.send(msg) => if r.is_err() { break Err(None) },
+            _ = tokio::time::sleep_until(deadline) => break Err(Some(timeout_error(timeout))),
+        }
+    };
+    // Stop the computation before telling the reader.
+    drop(stream);
+    let last = match outcome {
+        Ok(()) => {
+            count(&stats.completed);
+            Msg::End
+        }
+        Err(None) => {
+            count(&stats.cancelled);
+            return;
+        }
+        Err(Some(e)) => {
+            count(if matches!(e, QueryError::Timeout(_)) {
+                &stats.timed_out
+            } else {
+                &stats.failed
+            });
+            Msg::Error(e)
+        }
+    };
+    tokio::select! {
+        _ = tx.send(last) => {},
+        _ = tx.closed() => {},
+    }
+}
+
+/// A fresh session whose catalog holds `events` limited to the scope's apps, plus the scope's
+/// extra tables, with its own memory pool. No `information_schema`, no URL tables, no object
+/// stores but the local one used by the engine's own segment scans.
+fn session(inner: &Inner, scope: &Scope) -> Result<SessionContext> {
+    let cfg = &inner.cfg;
+    let session = SessionConfig::new()
+        .with_target_partitions(cfg.target_partitions.max(1))
+        .with_information_schema(false);
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(cfg.memory_limit_bytes),
+        NonZeroUsize::new(3).expect("non-zero"),
+    );
+    let env = RuntimeEnv {
+        memory_pool: Arc::new(pool),
+        ..inner.base_env.as_ref().clone()
+    };
+    let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
+    clickhouse::register(&mut ctx)?;
+    let options = ScanOptions {
+        pushdown_filters: cfg.parquet_pushdown_filters,
+    };
+    let base = Arc::new(EventsTable::scoped(
+        inner.engine.clone(),
+        scope.apps.clone(),
+        options,
+    ));
+    ctx.register_table("events", clickhouse::events_view(base)?)?;
+    for (name, batch) in &scope.extra_tables {
+        let t = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
+        ctx.register_table(name.as_str(), Arc::new(t))?;
+    }
+    Ok(ctx)
+}
+
+/// Parses `sql`, expands its ClickHouse functions, plans it and checks it only reads.
+async fn plan(
+    inner: &Inner,
+    sql: &str,
+    scope: &Scope,
+    now: Option<DateTime<Utc>>,
+) -> Result<DataFrame> {
+    let ctx = session(inner, scope)?;
+    let mut state = ctx.state();
+    if let Some(t) = now {
+        state.execution_props_mut().query_execution_start_time = t;
+    }
+    let mut statement = state.sql_to_statement(sql, "generic")?;
+    match &mut statement {
+        DfStatement::Statement(s) => clickhouse::rewrite(s)?,
+        DfStatement::Explain(e) => {
+            if let DfStatement::Statement(s) = e.statement.as_mut() {
+                clickhouse::rewrite(s)?
             }
-            _ => {}
         }
-        let plan = state.statement_to_plan(statement).await?;
-        Self::options().verify_plan(&plan)?;
-        Ok(DataFrame::new(state, plan))
+        _ => {}
     }
-
-    /// Runs `sql` over everything and renders the answer as JSON rows.
-    pub async fn query_json(&self, sql: &str) -> Result<QueryResult> {
-        self.query_json_scoped(sql, &Scope::default()).await
-    }
-
-    /// Runs `sql` within `scope` and renders the answer as JSON rows.
-    pub async fn query_json_scoped(&self, sql: &str, scope: &Scope) -> Result<QueryResult> {
-        let (schema, batches) = self.run_scoped(sql, scope).await?;
-        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if total > self.cfg.max_result_rows {
-            return Err(QueryError::ResourcesExhausted(format!(
-                "the result has {total} rows, more than query.max_result_rows = {}; add a LIMIT",
-                self.cfg.max_result_rows
-            )));
-        }
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| Column {
-                name: f.name().clone(),
-                data_type: f.data_type().to_string(),
-            })
-            .collect();
-        let rows = batches_to_rows(&batches)?;
-        Ok(QueryResult {
-            columns,
-            row_count: rows.len(),
-            rows,
-        })
-    }
+    let plan = state.statement_to_plan(statement).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)?;
+    Ok(DataFrame::new(state, plan))
 }
 
 /// Request body of `POST /api/analytics/query`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueryRequest {
     pub sql: String,
+    /// `json` (default), `ndjson`, `csv`, `arrow` or `parquet`; otherwise the `Accept` header.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// A time limit shorter than the server's `query.timeout_secs`.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }

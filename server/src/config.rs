@@ -226,6 +226,7 @@ impl ServerConfig {
         self.ingest.validate().map_err(ConfigError::Invalid)?;
         self.wal.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
+        self.query.validate().map_err(ConfigError::Invalid)?;
         self.cluster
             .validate(self.node_id)
             .map_err(ConfigError::Invalid)?;
@@ -332,8 +333,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
         let mut from_file = ServerConfig::load(Some(&path), Vec::new()).unwrap();
         let defaults = ServerConfig::default();
-        // The one machine-dependent default (number of cores).
+        // The machine-dependent defaults (number of cores).
         from_file.query.target_partitions = defaults.query.target_partitions;
+        from_file.query.threads = defaults.query.threads;
         assert_eq!(
             toml::to_string(&from_file).unwrap(),
             toml::to_string(&defaults).unwrap(),

@@ -96,8 +96,14 @@ impl From<query::QueryError> for ApiError {
         let status = match e.kind() {
             query::ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
             query::ErrorKind::ResourcesExhausted => StatusCode::UNPROCESSABLE_ENTITY,
+            query::ErrorKind::Busy => StatusCode::TOO_MANY_REQUESTS,
+            query::ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             query::ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.code(), e.to_string())
+        let mut a = ApiError::new(status, e.code(), e.to_string());
+        if e.kind() == query::ErrorKind::Busy {
+            a.retry_after_secs = Some(1);
+        }
+        a
     }
 }

@@ -285,6 +285,55 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Merges that failed (their segments are left as they are; see the log).",
         c(&st.compaction_failures),
     );
+    let qs = state.query.stats();
+    write_metric(
+        &mut out,
+        "unmogrowp_queries_running",
+        "gauge",
+        "SQL queries running on this node.",
+        qs.running(),
+    );
+    for (name, help, v) in [
+        (
+            "unmogrowp_queries_started_total",
+            "SQL queries admitted.",
+            &qs.started,
+        ),
+        (
+            "unmogrowp_queries_completed_total",
+            "SQL queries whose whole answer was produced.",
+            &qs.completed,
+        ),
+        (
+            "unmogrowp_queries_failed_total",
+            "SQL queries that failed (bad SQL, memory, execution).",
+            &qs.failed,
+        ),
+        (
+            "unmogrowp_queries_timed_out_total",
+            "SQL queries stopped at their time limit.",
+            &qs.timed_out,
+        ),
+        (
+            "unmogrowp_queries_cancelled_total",
+            "SQL queries stopped because the client went away.",
+            &qs.cancelled,
+        ),
+        (
+            "unmogrowp_queries_rejected_total",
+            "SQL queries refused with 429 (too many running).",
+            &qs.rejected_busy,
+        ),
+    ] {
+        write_metric(&mut out, name, "counter", help, c(v));
+    }
+    write_metric(
+        &mut out,
+        "unmogrowp_query_spill_bytes",
+        "gauge",
+        "Bytes of query spill files on disk.",
+        state.query.spill_bytes(),
+    );
     let rr = state.log.wal().recovery_report();
     write_metric(
         &mut out,

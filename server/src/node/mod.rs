@@ -204,7 +204,18 @@ impl Node {
             cluster.clone(),
             security.clone(),
         ));
-        let query = query::QueryService::new(engine.clone(), cfg.query.clone())?;
+        let mut qcfg = cfg.query.clone();
+        if qcfg.spill_dir.is_none() {
+            // Spill files of queries killed with the process are of no use: start empty.
+            let dir = cfg.data_dir.join("query-spill");
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not empty the spill directory");
+                }
+            }
+            qcfg.spill_dir = Some(dir);
+        }
+        let query = query::QueryService::new(engine.clone(), qcfg)?;
         let state = AppState {
             cfg: cfg.clone(),
             raft: raft.clone(),

@@ -1,26 +1,11 @@
-//! Arrow → JSON values for the row-array answer format.
+//! Arrow → JSON values, shared by the JSON, NDJSON and CSV answers.
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, *};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Map, Number, Value};
 
 use crate::error::{QueryError, Result};
-
-pub(crate) fn batches_to_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Value>>> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let cols: Vec<Vec<Value>> = batch
-            .columns()
-            .iter()
-            .map(|c| column_values(c.as_ref()))
-            .collect::<Result<_>>()?;
-        for r in 0..batch.num_rows() {
-            rows.push(cols.iter().map(|c| c[r].clone()).collect());
-        }
-    }
-    Ok(rows)
-}
 
 fn float(v: f64) -> Value {
     Number::from_f64(v).map_or(Value::Null, Value::Number)
@@ -54,7 +39,7 @@ fn text<'a>(arr: &'a dyn Array, value: impl Fn(usize) -> &'a str) -> Vec<Value> 
         .collect()
 }
 
-fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
+pub(crate) fn column_values(arr: &dyn Array) -> Result<Vec<Value>> {
     let n = arr.len();
     Ok(match arr.data_type() {
         DataType::Null => vec![Value::Null; n],
