@@ -2,6 +2,7 @@
 //! same open-loop generator in the same run. See docs/benchmarks.md.
 
 mod body;
+mod dataset;
 mod loadgen;
 mod servers;
 
@@ -55,6 +56,29 @@ enum Cmd {
         /// `X-Api-Key` to send (the appliance needs the key of the app `bench_app`).
         #[arg(long, env = "UNMOGROWP_API_KEY")]
         api_key: Option<String>,
+    },
+    /// Post a realistic attribution dataset to a running appliance (apps created first, with
+    /// the first admin's password from UNMOGROWP_ADMIN_PASSWORD).
+    Dataset {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 20)]
+        apps: usize,
+        #[arg(long, default_value_t = 100_000)]
+        users_per_app: u64,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Events per generated batch (split by app into requests).
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, env = "UNMOGROWP_ADMIN_PASSWORD")]
+        admin_password: String,
     },
     /// Run the ingest comparison and print a markdown table.
     Ingest {
@@ -111,6 +135,44 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }),
+        Cmd::Dataset {
+            addr,
+            events,
+            apps,
+            users_per_app,
+            days,
+            batch,
+            connections,
+            seed,
+            admin_password,
+        } => {
+            let keys = dataset::app_ids(apps)
+                .iter()
+                .map(|app| provision_key_with(addr, app, &admin_password))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            let spec = dataset::Spec {
+                addr,
+                events,
+                apps,
+                users_per_app,
+                days,
+                end_ms: now_ms - now_ms % 3_600_000,
+                batch,
+                connections,
+                seed,
+            };
+            let t0 = std::time::Instant::now();
+            let n = dataset::run(spec, keys)?;
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "{n} events ingested in {secs:.1} s ({:.0} events/s)",
+                n as f64 / secs
+            );
+            Ok(())
+        }
         Cmd::Ingest {
             bin,
             batches,
@@ -170,11 +232,15 @@ fn http_json(
 
 /// Logs in as the first admin and creates the app `app`, returning its ingest key.
 fn provision_key(addr: SocketAddr, app: &str) -> anyhow::Result<String> {
+    provision_key_with(addr, app, BENCH_ADMIN_PASSWORD)
+}
+
+fn provision_key_with(addr: SocketAddr, app: &str, password: &str) -> anyhow::Result<String> {
     let (st, login) = http_json(
         addr,
         "/api/auth/login",
         None,
-        &serde_json::json!({"email": "admin@localhost", "password": BENCH_ADMIN_PASSWORD}),
+        &serde_json::json!({"email": "admin@localhost", "password": password}),
     )?;
     anyhow::ensure!(st == 200, "login failed: {st} {login}");
     let token = login["access_token"]

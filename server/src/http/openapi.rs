@@ -37,7 +37,10 @@ fn schemas() -> Value {
         "NewApp": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "id": {"type": "string"}}},
         "CreatedApp": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
             "api_key": {"type": "string", "description": "shown once"}, "key_id": {"type": "string"}}},
-        "Query": {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"}}},
+        "Query": {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"},
+            "format": {"type": "string", "enum": ["json", "ndjson", "csv", "arrow", "parquet"],
+                "description": "answer format (default: from Accept, else json); all but json are streamed"},
+            "timeout_ms": {"type": "integer", "description": "a time limit shorter than query.timeout_secs"}}},
         "QueryResult": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "object",
             "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}}, "rows": {"type": "array", "items": {"type": "array"}},
             "row_count": {"type": "integer"}, "elapsed_ms": {"type": "number"}}}
@@ -93,7 +96,14 @@ pub(crate) async fn document() -> Json<Value> {
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        let ok = if r.path == "/api/admin/backup" {
+        let ok = if r.path == "/api/analytics/query" {
+            json!({"description": "the answer, in the format asked for (docs/sql.md)", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
+                "application/x-ndjson": {"schema": {"type": "string", "description": "one JSON object per row"}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}})
+        } else if r.path == "/api/admin/backup" {
             json!({"description": "the backup archive (tar: backup.json first, then the snapshot's files)",
                 "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}})
         } else if resp.is_empty() {
@@ -115,6 +125,11 @@ pub(crate) async fn document() -> Json<Value> {
                 "503": {"description": "no leader / not ready (Retry-After)"}
             }
         });
+        if r.path == "/api/analytics/query" {
+            op["responses"]["422"] = json!({"description": "resources_exhausted: memory limit, or a JSON answer over its row/byte cap", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["429"] = json!({"description": "too_many_queries: per-user or per-node limit of running queries (Retry-After)"});
+            op["responses"]["504"] = json!({"description": "query_timeout: stopped at its time limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        }
         if let Some(req) = req {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});
         }

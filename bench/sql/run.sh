@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SQL benchmark: starts a release appliance in a temporary directory, ingests the dataset
+# through HTTP (EVENTS, default 10M), waits until it is all in Parquet and compacted, then
+# runs bench/sql/run.py (appliance vs DuckDB vs chDB over the same segment files).
+#   EVENTS=10000000 bench/sql/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/unmogrowp-target}"
+EVENTS="${EVENTS:-10000000}"
+PORT="${PORT:-18080}"
+python3 -c 'import duckdb, chdb' 2>/dev/null || pip install --quiet duckdb chdb
+cargo build --release -p unmogrowp-server -p unmogrowp-bench
+BIN="$CARGO_TARGET_DIR/release/unmogrowp"
+DIR="$(mktemp -d /tmp/unmogrowp-sqlbench.XXXXXX)"
+export UNMOGROWP_ADMIN_PASSWORD="sql-bench-admin-password"
+trap 'kill $(cat "$DIR/pid") 2>/dev/null || true; rm -rf "$DIR"' EXIT
+UNMOGROWP_ENGINE__FLUSH_INTERVAL_SECS=5 UNMOGROWP_QUERY__MAX_RESULT_ROWS=1000000 \
+  "$BIN" serve --data-dir "$DIR/data" --http-addr "127.0.0.1:$PORT" > "$DIR/server.log" 2>&1 &
+echo $! > "$DIR/pid"
+until curl -sf "http://127.0.0.1:$PORT/ready" > /dev/null; do sleep 0.2; done
+"$CARGO_TARGET_DIR/release/unmogrowp-bench" dataset --addr "127.0.0.1:$PORT" --events "$EVENTS"
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+echo "waiting for the memtable to flush and compaction to settle"
+prev=""
+while true; do
+  sleep 10
+  cur="$(metric unmogrowp_engine_memtable_rows) $(metric unmogrowp_engine_segments)"
+  [ "${cur%% *}" = "0" ] && [ "$cur" = "$prev" ] && break
+  prev="$cur"
+done
+echo "segments: $(metric unmogrowp_engine_segments), bytes: $(metric unmogrowp_engine_segment_bytes)"
+SEG="$(ls -d "$DIR"/data/table/gen-*/segments)"
+python3 bench/sql/run.py --url "http://127.0.0.1:$PORT" --password "$UNMOGROWP_ADMIN_PASSWORD" --segments "$SEG" "$@"
