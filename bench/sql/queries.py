@@ -64,9 +64,9 @@ q("top_event_types", "analytic",
   "SELECT app_id, event_type, count() AS events FROM events GROUP BY app_id, event_type ORDER BY events DESC, app_id, event_type LIMIT 20",
   duckdb="SELECT app_id, event_type, count(*) AS events FROM events GROUP BY app_id, event_type ORDER BY events DESC, app_id, event_type LIMIT 20")
 q("funnel_install_to_purchase_7d", "analytic",
-  "SELECT count(DISTINCT i.user_id) AS converted FROM events i JOIN events p ON i.user_id = p.user_id "
-  "WHERE i.app_id = 'app_00' AND p.app_id = 'app_00' AND i.event_type = 'install' AND p.event_type = 'purchase' "
-  "AND p.timestamp > i.timestamp AND p.timestamp <= i.timestamp + INTERVAL 7 DAY")
+  "WITH installs AS (SELECT user_id, min(timestamp) AS t FROM events WHERE app_id = 'app_00' AND event_type = 'install' GROUP BY user_id) "
+  "SELECT count(DISTINCT i.user_id) AS converted FROM installs i JOIN events p ON i.user_id = p.user_id "
+  "WHERE p.app_id = 'app_00' AND p.event_type = 'purchase' AND p.timestamp > i.t AND p.timestamp <= i.t + INTERVAL 7 DAY")
 q("day1_retention", "analytic",
   "WITH installs AS (SELECT user_id, min(toDate(timestamp)) AS d0 FROM events WHERE app_id = 'app_01' AND event_type = 'install' GROUP BY user_id), "
   "opens AS (SELECT DISTINCT user_id, toDate(timestamp) AS d FROM events WHERE app_id = 'app_01' AND event_type = 'app_open') "

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/unmogrowp-target}"
 EVENTS="${EVENTS:-10000000}"
 PORT="${PORT:-18080}"
-python3 -c 'import duckdb, chdb' 2>/dev/null || pip install --quiet duckdb chdb
+python3 -c 'import duckdb, chdb, pytz' 2>/dev/null || pip install --quiet duckdb chdb pytz
 cargo build --release -p unmogrowp-server -p unmogrowp-bench
 BIN="$CARGO_TARGET_DIR/release/unmogrowp"
 DIR="$(mktemp -d /tmp/unmogrowp-sqlbench.XXXXXX)"

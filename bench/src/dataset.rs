@@ -88,7 +88,7 @@ impl Gen {
         let span = self.spec_days * 86_400_000;
         let ts = self.end_ms - span + self.rng.gen_range(0..span);
         let mut e = json!({
-            "event_id": format!("{seq:016x}"),
+            "event_id": format!("00000000-0000-4000-8000-{seq:012x}"),
             "app_id": app,
             "event_type": kind,
             "user_id": format!("u{user}"),
@@ -109,9 +109,9 @@ impl Gen {
         }
         if kind == "purchase" {
             let revenue = [0.99, 1.99, 4.99, 9.99, 19.99, 49.99][self.rng.gen_range(0..6)];
-            e["revenue"] = json!(revenue);
-            e["currency"] = json!("USD");
-            e["event_data"] = json!({"revenue": revenue.to_string(), "sku": format!("sku_{}", self.rng.gen_range(0..20))});
+            // Revenue and currency travel in event_data (the SDK contract); the appliance
+            // also stores them as columns.
+            e["event_data"] = json!({"revenue": revenue, "currency": "USD", "sku": format!("sku_{}", self.rng.gen_range(0..20))});
         } else if kind == "level_up" {
             e["event_data"] = json!({"level": self.rng.gen_range(1..60).to_string()});
         }

@@ -146,9 +146,10 @@ fn main() -> anyhow::Result<()> {
             seed,
             admin_password,
         } => {
+            let token = admin_login(addr, &admin_password)?;
             let keys = dataset::app_ids(apps)
                 .iter()
-                .map(|app| provision_key_with(addr, app, &admin_password))
+                .map(|app| create_app(addr, &token, app))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
@@ -232,25 +233,37 @@ fn http_json(
 
 /// Logs in as the first admin and creates the app `app`, returning its ingest key.
 fn provision_key(addr: SocketAddr, app: &str) -> anyhow::Result<String> {
-    provision_key_with(addr, app, BENCH_ADMIN_PASSWORD)
+    create_app(addr, &admin_login(addr, BENCH_ADMIN_PASSWORD)?, app)
 }
 
-fn provision_key_with(addr: SocketAddr, app: &str, password: &str) -> anyhow::Result<String> {
-    let (st, login) = http_json(
-        addr,
-        "/api/auth/login",
-        None,
-        &serde_json::json!({"email": "admin@localhost", "password": password}),
-    )?;
-    anyhow::ensure!(st == 200, "login failed: {st} {login}");
-    let token = login["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+/// Logs in as the first admin (created shortly after the node is ready: retried a moment).
+fn admin_login(addr: SocketAddr, password: &str) -> anyhow::Result<String> {
+    let mut tries = 0;
+    loop {
+        let (st, login) = http_json(
+            addr,
+            "/api/auth/login",
+            None,
+            &serde_json::json!({"email": "admin@localhost", "password": password}),
+        )?;
+        tries += 1;
+        if st == 200 {
+            return Ok(login["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string());
+        }
+        anyhow::ensure!(st == 401 && tries < 25, "login failed: {st} {login}");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+/// Creates the app `app`, returning its ingest key.
+fn create_app(addr: SocketAddr, token: &str, app: &str) -> anyhow::Result<String> {
     let (st, app) = http_json(
         addr,
         "/api/apps",
-        Some(&token),
+        Some(token),
         &serde_json::json!({"name": app, "id": app}),
     )?;
     anyhow::ensure!(st == 201, "creating the bench app failed: {st} {app}");
