@@ -98,8 +98,10 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn merges_small_segments_and_keeps_pinned_files_until_released() {
     let dir = tempfile::tempdir().unwrap();
+    // 6: the merge can only start once all six flushes of a group are in (a merge between
+    // flushes would leave merged + later segments, below the threshold).
     let cfg = EngineConfig {
-        compaction_min_segments: 4,
+        compaction_min_segments: 6,
         compaction_max_rows: 10_000,
         compaction_interval_secs: 1,
         flush_interval_secs: 3600,
