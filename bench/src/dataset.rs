@@ -163,7 +163,12 @@ pub(crate) fn run(spec: Spec, keys: Vec<String>) -> anyhow::Result<u64> {
                             continue;
                         }
                         let body = serde_json::to_vec(&events)?;
-                        let (status, answer) = post(spec.addr, &keys[i], &body)?;
+                        let (status, answer) = crate::http_post(
+                            spec.addr,
+                            "/v1/events",
+                            &[("x-api-key", &keys[i])],
+                            &body,
+                        )?;
                         anyhow::ensure!(status == 202, "ingest failed: {status} {answer}");
                         accepted
                             .fetch_add(answer["accepted"].as_u64().unwrap_or(0), Ordering::Relaxed);
@@ -180,28 +185,4 @@ pub(crate) fn run(spec: Spec, keys: Vec<String>) -> anyhow::Result<u64> {
         w.join().map_err(|_| anyhow::anyhow!("worker panicked"))??;
     }
     Ok(accepted.load(Ordering::Relaxed))
-}
-
-fn post(addr: SocketAddr, key: &str, body: &[u8]) -> anyhow::Result<(u16, Value)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    write!(
-        s,
-        "POST /v1/events HTTP/1.0\r\nhost: bench\r\ncontent-type: application/json\r\nx-api-key: {key}\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    )?;
-    s.write_all(body)?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let json = out
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or_default();
-    Ok((status, json))
 }
