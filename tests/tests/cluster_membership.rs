@@ -172,6 +172,18 @@ fn membership_changes_need_an_admin_and_a_real_node() {
         "email": "u@example.com", "name": "u", "password": "user-password-123", "roles": ["user"]
     })));
     assert_eq!(a.status, 201, "{}", a.body);
+    // Read-your-writes through any node: a user created through a node (leader or not) can
+    // log in on that node at once; the node answered only after applying the write itself.
+    for round in 0..5 {
+        for (i, node) in c.nodes.iter().enumerate() {
+            let email = format!("ryw{round}-{i}@example.com");
+            let a = node.call("POST", "/api/admin/users", Some(&node.admin_token()), Some(json!({
+                "email": email, "name": "ryw", "password": "user-password-123", "roles": ["user"]
+            })));
+            assert_eq!(a.status, 201, "{}", a.body);
+            assert!(node.login(&email, "user-password-123")["access_token"].is_string());
+        }
+    }
     let user = n.login("u@example.com", "user-password-123")["access_token"]
         .as_str()
         .unwrap()

@@ -27,6 +27,15 @@ pub enum MembershipChange {
     Remove { id: NodeId },
 }
 
+/// What the leader answers a forwarded write: the entry's log index and what applying it
+/// answered. The forwarding node waits until it has applied that index itself before it
+/// answers its client, so a client that wrote through a node reads its write on that node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Committed {
+    pub index: u64,
+    pub data: Response,
+}
+
 /// A learner this many entries behind the leader may not be promoted yet.
 pub const PROMOTE_MAX_LAG: u64 = 1_000;
 
@@ -102,7 +111,9 @@ impl Cluster {
         }
     }
 
-    /// Commits `req` through the leader and returns what applying it answered.
+    /// Commits `req` through the leader and returns what applying it answered. When the
+    /// leader is another node, the answer waits until this node has applied the entry too
+    /// (read-your-writes through one node: a user created here can log in here at once).
     pub async fn write(&self, req: Request) -> Result<Response, ClusterError> {
         let deadline = Instant::now() + self.write_timeout;
         let mut encoded: Option<bytes::Bytes> = None;
@@ -113,7 +124,7 @@ impl Cluster {
                 .next_leader(&mut attempt, deadline, what, self.write_timeout)
                 .await?
             else {
-                return self.write_local(req).await;
+                return self.write_local(req).await.map(|c| c.data);
             };
             let body = match &encoded {
                 Some(b) => b.clone(),
@@ -132,8 +143,10 @@ impl Cluster {
                 .await
             {
                 Ok(answer) => {
-                    return decode::<Response>(&answer)
-                        .map_err(|e| ClusterError::Unknown(e.to_string()))
+                    let committed = decode::<Committed>(&answer)
+                        .map_err(|e| ClusterError::Unknown(e.to_string()))?;
+                    self.await_applied(committed.index, deadline).await;
+                    return Ok(committed.data);
                 }
                 Err(e) if e.not_delivered() => {
                     tracing::debug!(leader = l, error = %e, "forward refused; retrying");
@@ -146,14 +159,36 @@ impl Cluster {
     /// Commits `req` on this node, which believes it is the leader. A leader cut off from
     /// its followers cannot commit: after `write_timeout` the client gets 503 (outcome
     /// unknown: the entry may still commit if this node keeps its leadership).
-    pub async fn write_local(&self, req: Request) -> Result<Response, ClusterError> {
+    pub async fn write_local(&self, req: Request) -> Result<Committed, ClusterError> {
         match tokio::time::timeout(self.write_timeout, self.raft.client_write(req)).await {
-            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Ok(resp)) => Ok(Committed {
+                index: resp.log_id.index,
+                data: resp.data,
+            }),
             Ok(Err(e)) => Err(classify(e)),
             Err(_) => Err(ClusterError::Unknown(format!(
                 "not committed within {:?}: no quorum reachable",
                 self.write_timeout
             ))),
+        }
+    }
+
+    /// Waits (until `deadline`, at least briefly) for this node to apply the log up to
+    /// `index`. The write is committed whatever happens here: a node that lags past the
+    /// deadline still answers success, logs it, and its reads catch up through the read
+    /// barrier.
+    async fn await_applied(&self, index: u64, deadline: Instant) {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100));
+        if self
+            .raft
+            .wait(Some(left))
+            .applied_index_at_least(Some(index), "forwarded write")
+            .await
+            .is_err()
+        {
+            tracing::warn!(index, "forwarded write committed but not yet applied here");
         }
     }
 
