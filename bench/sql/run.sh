@@ -3,6 +3,8 @@
 # through HTTP (EVENTS, default 10M), waits until it is all in Parquet and compacted, then
 # runs bench/sql/run.py (appliance vs DuckDB vs chDB over the same segment files).
 #   EVENTS=10000000 bench/sql/run.sh
+# DATA=DIR keeps the node's data directory: the first run ingests into it, later runs reuse
+# it and go straight to the queries (arguments are passed to run.py, e.g. --only dash_stats).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/unmogrowp-target}"
@@ -11,14 +13,22 @@ PORT="${PORT:-18080}"
 python3 -c 'import duckdb, chdb, pytz' 2>/dev/null || pip install --quiet duckdb chdb pytz
 cargo build --release -p unmogrowp-server -p unmogrowp-bench
 BIN="$CARGO_TARGET_DIR/release/unmogrowp"
-DIR="$(mktemp -d /tmp/unmogrowp-sqlbench.XXXXXX)"
 export UNMOGROWP_ADMIN_PASSWORD="sql-bench-admin-password"
-trap 'kill $(cat "$DIR/pid") 2>/dev/null || true; rm -rf "$DIR"' EXIT
+if [ -n "${DATA:-}" ]; then
+  DIR="$DATA"; mkdir -p "$DIR"
+  trap 'kill $(cat "$DIR/pid") 2>/dev/null || true' EXIT
+else
+  DIR="$(mktemp -d /tmp/unmogrowp-sqlbench.XXXXXX)"
+  trap 'kill $(cat "$DIR/pid") 2>/dev/null || true; rm -rf "$DIR"' EXIT
+fi
+FRESH=1; [ -d "$DIR/data/table" ] && FRESH=0
 UNMOGROWP_ENGINE__FLUSH_INTERVAL_SECS=5 UNMOGROWP_QUERY__MAX_RESULT_ROWS=1000000 \
   "$BIN" serve --data-dir "$DIR/data" --http-addr "127.0.0.1:$PORT" > "$DIR/server.log" 2>&1 &
 echo $! > "$DIR/pid"
 until curl -sf "http://127.0.0.1:$PORT/ready" > /dev/null; do sleep 0.2; done
-"$CARGO_TARGET_DIR/release/unmogrowp-bench" dataset --addr "127.0.0.1:$PORT" --events "$EVENTS"
+if [ "$FRESH" = 1 ]; then
+  "$CARGO_TARGET_DIR/release/unmogrowp-bench" dataset --addr "127.0.0.1:$PORT" --events "$EVENTS"
+fi
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 echo "waiting for the memtable to flush and compaction to settle"
 prev=""

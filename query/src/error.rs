@@ -64,4 +64,10 @@ impl From<datafusion::error::DataFusionError> for QueryError {
     }
 }
 
+impl From<arrow::error::ArrowError> for QueryError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        QueryError::Execution(e.to_string())
+    }
+}
+
 pub type Result<T, E = QueryError> = std::result::Result<T, E>;

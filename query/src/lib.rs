@@ -4,6 +4,7 @@
 //! planning time. Answers are encoded by [`format`].
 
 mod admission;
+pub mod attribution;
 mod clickhouse;
 mod error;
 pub mod events;

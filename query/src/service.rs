@@ -28,9 +28,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::admission::Limiter;
+use crate::attribution::{self, table::AttributionFunction, AttributionParams, Report};
 use crate::clickhouse;
 use crate::error::{QueryError, Result};
-use crate::events::{EventsTable, ScanOptions};
+use crate::events::{EventsTable, MetadataCache, MetadataCacheStats, ScanOptions};
 use crate::runtime::QueryRuntime;
 
 /// Query settings (`[query]` in the config file).
@@ -64,6 +65,8 @@ pub struct QueryConfig {
     pub max_concurrent_queries: usize,
     /// Queries one user may run at once; more get 429.
     pub max_concurrent_queries_per_user: usize,
+    /// Memory for decoded Parquet footers of segment files, kept between queries (0: off).
+    pub parquet_metadata_cache_bytes: usize,
 }
 
 impl Default for QueryConfig {
@@ -82,6 +85,7 @@ impl Default for QueryConfig {
             max_spill_bytes: 10 << 30,
             max_concurrent_queries: 8,
             max_concurrent_queries_per_user: 4,
+            parquet_metadata_cache_bytes: 128 << 20,
         }
     }
 }
@@ -195,6 +199,7 @@ struct Inner {
     /// Disk manager, caches and object stores shared by all queries; each query gets its own
     /// memory pool on top.
     base_env: Arc<RuntimeEnv>,
+    metadata_cache: Arc<MetadataCache>,
 }
 
 #[derive(Clone)]
@@ -235,6 +240,7 @@ impl QueryService {
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
+                metadata_cache: Arc::new(MetadataCache::new(cfg.parquet_metadata_cache_bytes)),
                 cfg,
                 runtime,
                 limiter,
@@ -250,6 +256,11 @@ impl QueryService {
 
     pub fn stats(&self) -> &QueryStats {
         &self.inner.stats
+    }
+
+    /// Footers cached between queries.
+    pub fn metadata_cache(&self) -> MetadataCacheStats {
+        self.inner.metadata_cache.stats()
     }
 
     /// Bytes of spill files currently on disk.
@@ -291,6 +302,55 @@ impl QueryService {
                 "the query stopped while being planned".into(),
             )),
         }
+    }
+
+    /// Attributes the conversions `params` asks for over the events `scope` may see, on the
+    /// query runtime, admitted and time-limited like a query. Stopped if the caller goes away.
+    pub async fn attribution(
+        &self,
+        params: AttributionParams,
+        scope: Scope,
+        opts: QueryOptions,
+    ) -> Result<Report> {
+        params.validate()?;
+        let stats = &self.inner.stats;
+        let admission = self.inner.limiter.admit(&opts.user).inspect_err(|_| {
+            stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+        })?;
+        let limit = Duration::from_secs(self.inner.cfg.timeout_secs);
+        let timeout = opts.timeout.map_or(limit, |t| t.min(limit));
+        let (tx, rx) = oneshot::channel();
+        let inner = self.inner.clone();
+        stats.started.fetch_add(1, Ordering::Relaxed);
+        self.inner.runtime.spawn(async move {
+            let _admission = admission;
+            let running = Running(inner);
+            let inner = &running.0;
+            let work = async {
+                let ctx = session(inner, &scope)?;
+                attribution::run(&ctx, params).await
+            };
+            let mut tx = tx;
+            let outcome = tokio::select! {
+                _ = tx.closed() => None,
+                r = tokio::time::timeout(timeout, work) => Some(r.unwrap_or_else(|_| Err(timeout_error(timeout)))),
+            };
+            let counter = match &outcome {
+                None => &inner.stats.cancelled,
+                Some(Ok(_)) => &inner.stats.completed,
+                Some(Err(QueryError::Timeout(_))) => &inner.stats.timed_out,
+                Some(Err(_)) => &inner.stats.failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(r) = outcome {
+                let _ = tx.send(r);
+            }
+        });
+        rx.await.unwrap_or_else(|_| {
+            Err(QueryError::Execution(
+                "the attribution stopped without completing".into(),
+            ))
+        })
     }
 
     /// Plans and runs `sql` over everything (operators and tests), returning Arrow batches.
@@ -429,8 +489,10 @@ fn session(inner: &Inner, scope: &Scope) -> Result<SessionContext> {
     };
     let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
     clickhouse::register(&mut ctx)?;
+    ctx.register_udtf("attribution", Arc::new(AttributionFunction));
     let options = ScanOptions {
         pushdown_filters: cfg.parquet_pushdown_filters,
+        metadata_cache: Some(inner.metadata_cache.clone()),
     };
     let base = Arc::new(EventsTable::scoped(
         inner.engine.clone(),

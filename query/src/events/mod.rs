@@ -4,7 +4,9 @@
 //! statistics, page index).
 
 mod exec;
+mod metadata;
 mod prune;
 mod table;
 
+pub use metadata::{MetadataCache, MetadataCacheStats};
 pub use table::{EventsTable, ScanOptions};

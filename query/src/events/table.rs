@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::config::TableParquetOptions;
@@ -26,27 +26,48 @@ use datafusion::physical_plan::ExecutionPlan;
 use engine::{Engine, SegmentMeta};
 
 use super::exec::{EventsScanExec, PruneSummary};
+use super::metadata::{CachingReaderFactory, MetadataCache};
 use super::prune::SegmentStats;
 
 /// How segment scans read Parquet.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ScanOptions {
     /// Evaluate filters while decoding (late materialisation): only the rows that pass are
     /// decoded for the other columns.
     pub pushdown_filters: bool,
+    /// Footers already read (`None`: every scan reads them again).
+    pub metadata_cache: Option<Arc<MetadataCache>>,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
         Self {
             pushdown_filters: true,
+            metadata_cache: None,
         }
     }
+}
+
+/// The table's schema as queries see it: the stored schema with every top-level string
+/// column as `Utf8View`. DataFusion decodes Parquet strings into views, compares and groups
+/// short strings (≤ 12 bytes: event types, platforms, campaign names) inline without
+/// touching their bytes, and no cast back to `Utf8` sits between the scan and the operators.
+pub(super) fn query_schema(stored: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = stored
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, stored.metadata().clone()))
 }
 
 #[derive(Clone)]
 pub struct EventsTable {
     engine: Engine,
+    schema: SchemaRef,
     /// Only rows of these apps exist for this table (`None`: all apps).
     apps: Option<Arc<BTreeSet<String>>>,
     options: ScanOptions,
@@ -72,6 +93,7 @@ impl EventsTable {
     ) -> Self {
         Self {
             engine,
+            schema: query_schema(&engine::events_schema()),
             apps,
             options,
         }
@@ -86,7 +108,7 @@ impl EventsTable {
         projection: Option<&Vec<usize>>,
         predicate: Option<Arc<dyn datafusion::physical_plan::PhysicalExpr>>,
         limit: Option<usize>,
-    ) -> Arc<dyn ExecutionPlan> {
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         // Largest first, round-robin by size: partitions get similar amounts of work.
         let mut order: Vec<&SegmentMeta> = segments.iter().collect();
         order.sort_by_key(|s| std::cmp::Reverse(s.bytes));
@@ -114,6 +136,15 @@ impl EventsTable {
         if let Some(p) = predicate {
             source = source.with_predicate(p);
         }
+        if let Some(cache) = &self.options.metadata_cache {
+            let store = state
+                .runtime_env()
+                .object_store(ObjectStoreUrl::local_filesystem())?;
+            source = source.with_parquet_file_reader_factory(Arc::new(CachingReaderFactory::new(
+                store,
+                cache.clone(),
+            )));
+        }
         let config = FileScanConfigBuilder::new(
             ObjectStoreUrl::local_filesystem(),
             self.schema(),
@@ -123,7 +154,7 @@ impl EventsTable {
         .with_projection(projection.cloned())
         .with_limit(limit)
         .build();
-        DataSourceExec::from_data_source(config)
+        Ok(DataSourceExec::from_data_source(config))
     }
 }
 
@@ -134,7 +165,7 @@ impl TableProvider for EventsTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        engine::events_schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -178,6 +209,11 @@ impl TableProvider for EventsTable {
                 .filter(|b| b.num_rows() > 0)
                 .collect();
         }
+        view.batches = view
+            .batches
+            .iter()
+            .map(|b| Ok(crate::format::cast_batch(b, &schema)?))
+            .collect::<DfResult<Vec<_>>>()?;
         let predicate = match conjunction(filters.iter().cloned()) {
             Some(expr) => {
                 summary.predicate = Some(expr.to_string());
@@ -207,7 +243,7 @@ impl TableProvider for EventsTable {
                 projection,
                 predicate,
                 limit,
-            ));
+            )?);
         }
         if !view.batches.is_empty() || inputs.is_empty() {
             inputs.push(MemorySourceConfig::try_new_exec(

@@ -61,6 +61,9 @@ const PARQUET_FLUSH_BYTES: usize = 32 << 20;
 impl BatchEncoder {
     /// `format` must be a streamed one (not JSON).
     pub fn new(format: ResultFormat, schema: SchemaRef) -> Result<Self> {
+        // Arrow and Parquet answers carry plain `Utf8` strings, which every Arrow reader
+        // understands (string views need a recent one).
+        let schema = super::plain_strings(&schema);
         let sink = Sink::default();
         let kind = match format {
             ResultFormat::Ndjson => Kind::Ndjson,
@@ -132,10 +135,13 @@ impl BatchEncoder {
                 }
                 return Ok(out.into_bytes());
             }
-            Kind::Arrow(w) => w.write(batch).map_err(err)?,
+            Kind::Arrow(w) => w
+                .write(&super::cast_to(batch, &self.schema)?)
+                .map_err(err)?,
             Kind::Parquet(w) => {
                 let w = w.as_mut().ok_or_else(|| err("writer already closed"))?;
-                w.write(batch).map_err(err)?;
+                w.write(&super::cast_to(batch, &self.schema)?)
+                    .map_err(err)?;
                 if w.in_progress_size() > PARQUET_FLUSH_BYTES {
                     w.flush().map_err(err)?;
                 }

@@ -36,7 +36,7 @@ impl JsonAnswer {
             .iter()
             .map(|f| Column {
                 name: f.name(),
-                data_type: f.data_type().to_string(),
+                data_type: super::type_name(f.data_type()),
             })
             .collect();
         let mut buf = b"{\"columns\":".to_vec();

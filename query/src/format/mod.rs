@@ -9,7 +9,60 @@ mod values;
 pub use encode::BatchEncoder;
 pub use json::JsonAnswer;
 
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+
 use crate::error::{QueryError, Result};
+
+/// The `"type"` of a column in the JSON answer. Strings are `Utf8` however they are held
+/// in memory (views, large offsets): clients see one string type.
+pub(crate) fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8.to_string(),
+        t => t.to_string(),
+    }
+}
+
+/// `schema` with top-level string views as plain `Utf8`.
+pub(crate) fn plain_strings(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with its columns cast to `schema`'s types (same columns, same order).
+pub(crate) fn cast_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    cast_batch(batch, schema)
+        .map_err(|e| QueryError::Execution(format!("encoding the answer: {e}")))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultFormat {

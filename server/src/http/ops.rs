@@ -334,6 +334,35 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Bytes of query spill files on disk.",
         state.query.spill_bytes(),
     );
+    let mc = state.query.metadata_cache();
+    for (name, kind, help, value) in [
+        (
+            "unmogrowp_query_metadata_cache_files",
+            "gauge",
+            "Segment files whose Parquet footer is cached.",
+            mc.files as u64,
+        ),
+        (
+            "unmogrowp_query_metadata_cache_bytes",
+            "gauge",
+            "Memory held by cached Parquet footers.",
+            mc.bytes as u64,
+        ),
+        (
+            "unmogrowp_query_metadata_cache_hits_total",
+            "counter",
+            "Footer reads answered from the cache.",
+            mc.hits,
+        ),
+        (
+            "unmogrowp_query_metadata_cache_misses_total",
+            "counter",
+            "Footer reads that went to the file.",
+            mc.misses,
+        ),
+    ] {
+        write_metric(&mut out, name, kind, help, value);
+    }
     let rr = state.log.wal().recovery_report();
     write_metric(
         &mut out,
