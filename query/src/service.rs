@@ -327,7 +327,7 @@ impl QueryService {
             let running = Running(inner);
             let inner = &running.0;
             let work = async {
-                let ctx = session(inner, &scope)?;
+                let ctx = session(inner, &scope, None)?;
                 attribution::run(&ctx, params).await
             };
             let mut tx = tx;
@@ -474,7 +474,7 @@ async fn drive(
 /// A fresh session whose catalog holds `events` limited to the scope's apps, plus the scope's
 /// extra tables, with its own memory pool. No `information_schema`, no URL tables, no object
 /// stores but the local one used by the engine's own segment scans.
-fn session(inner: &Inner, scope: &Scope) -> Result<SessionContext> {
+fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<SessionContext> {
     let cfg = &inner.cfg;
     let session = SessionConfig::new()
         .with_target_partitions(cfg.target_partitions.max(1))
@@ -489,7 +489,10 @@ fn session(inner: &Inner, scope: &Scope) -> Result<SessionContext> {
     };
     let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
     clickhouse::register(&mut ctx)?;
-    ctx.register_udtf("attribution", Arc::new(AttributionFunction));
+    ctx.register_udtf(
+        "attribution",
+        Arc::new(AttributionFunction::new(now.unwrap_or_else(Utc::now))),
+    );
     let options = ScanOptions {
         pushdown_filters: cfg.parquet_pushdown_filters,
         metadata_cache: Some(inner.metadata_cache.clone()),
@@ -514,7 +517,7 @@ async fn plan(
     scope: &Scope,
     now: Option<DateTime<Utc>>,
 ) -> Result<DataFrame> {
-    let ctx = session(inner, scope)?;
+    let ctx = session(inner, scope, now)?;
     let mut state = ctx.state();
     if let Some(t) = now {
         state.execution_props_mut().query_execution_start_time = t;

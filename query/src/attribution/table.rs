@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use datafusion::catalog::{Session, TableFunctionImpl, TableProvider};
 use datafusion::common::{DFSchema, DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -26,8 +27,17 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::{parse_time_ms, parse_window_ms, AttributionParams, Model, Report};
 use crate::error::QueryError;
 
+/// The function as registered in one query's session; `now` is that query's `now()`.
 #[derive(Debug)]
-pub(crate) struct AttributionFunction;
+pub(crate) struct AttributionFunction {
+    now: DateTime<Utc>,
+}
+
+impl AttributionFunction {
+    pub(crate) fn new(now: DateTime<Utc>) -> Self {
+        Self { now }
+    }
+}
 
 fn invalid(m: impl Into<String>) -> DataFusionError {
     DataFusionError::Plan(m.into())
@@ -40,9 +50,10 @@ fn from_query(e: QueryError) -> DataFusionError {
     }
 }
 
-/// The value of a constant argument.
-fn constant(e: &Expr, what: &str) -> DfResult<ScalarValue> {
-    let props = ExecutionProps::new();
+/// The value of a constant argument, `now()` being the query's.
+fn constant(e: &Expr, what: &str, now: DateTime<Utc>) -> DfResult<ScalarValue> {
+    let mut props = ExecutionProps::new();
+    props.query_execution_start_time = now;
     let ctx = SimplifyContext::new(&props).with_schema(Arc::new(DFSchema::empty()));
     match ExprSimplifier::new(ctx).simplify(e.clone())? {
         Expr::Literal(v, _) => Ok(v),
@@ -52,8 +63,8 @@ fn constant(e: &Expr, what: &str) -> DfResult<ScalarValue> {
     }
 }
 
-fn text(e: &Expr, what: &str) -> DfResult<String> {
-    match constant(e, what)? {
+fn text(e: &Expr, what: &str, now: DateTime<Utc>) -> DfResult<String> {
+    match constant(e, what, now)? {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::Utf8View(Some(s))
         | ScalarValue::LargeUtf8(Some(s)) => Ok(s),
@@ -63,8 +74,8 @@ fn text(e: &Expr, what: &str) -> DfResult<String> {
     }
 }
 
-fn time_ms(e: &Expr, what: &str) -> DfResult<i64> {
-    let v = constant(e, what)?;
+fn time_ms(e: &Expr, what: &str, now: DateTime<Utc>) -> DfResult<i64> {
+    let v = constant(e, what, now)?;
     let ms = match &v {
         ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
             return parse_time_ms(s).map_err(from_query)
@@ -88,15 +99,15 @@ impl TableFunctionImpl for AttributionFunction {
             ));
         }
         let mut p = AttributionParams::new(
-            text(&args[0], "app_id")?,
-            time_ms(&args[1], "from")?,
-            time_ms(&args[2], "to")?,
+            text(&args[0], "app_id", self.now)?,
+            time_ms(&args[1], "from", self.now)?,
+            time_ms(&args[2], "to", self.now)?,
         );
         if let Some(m) = args.get(3) {
-            p.model = Model::parse(&text(m, "model")?, None).map_err(from_query)?;
+            p.model = Model::parse(&text(m, "model", self.now)?, None).map_err(from_query)?;
         }
         if let Some(c) = args.get(4) {
-            p.conversion_types = text(c, "conversions")?
+            p.conversion_types = text(c, "conversions", self.now)?
                 .split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
@@ -104,7 +115,7 @@ impl TableFunctionImpl for AttributionFunction {
         }
         let window = |i: usize, what: &str| -> DfResult<Option<i64>> {
             args.get(i)
-                .map(|e| parse_window_ms(&text(e, what)?).map_err(from_query))
+                .map(|e| parse_window_ms(&text(e, what, self.now)?).map_err(from_query))
                 .transpose()
         };
         if let Some(w) = window(5, "click_window")? {

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod analytics;
 mod apps;
 mod authz;
 mod backup;
@@ -48,6 +49,7 @@ fn public(state: AppState) -> Router {
         .route("/api/auth/register", post(account::register))
         .route("/api/auth/me", get(account::me))
         .route("/api/analytics/query", post(query::run))
+        .route("/api/analytics/attribution", get(analytics::attribution))
         .route("/api/apps", get(apps::list).post(apps::create))
         .route(
             "/api/apps/{id}",

@@ -41,6 +41,17 @@ fn schemas() -> Value {
             "format": {"type": "string", "enum": ["json", "ndjson", "csv", "arrow", "parquet"],
                 "description": "answer format (default: from Accept, else json); all but json are streamed"},
             "timeout_ms": {"type": "integer", "description": "a time limit shorter than query.timeout_secs"}}},
+        "AttributionReport": {"type": "object", "required": ["model", "rows", "unattributed"], "properties": {
+            "model": {"type": "string", "enum": ["last_touch", "first_touch", "linear", "time_decay", "position_based"]},
+            "rows": {"type": "array", "items": {"type": "object", "properties": {
+                "campaign": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]}, "medium": {"type": ["string", "null"]},
+                "conversions": {"type": "number", "description": "credited conversions (fractional for multi-touch models)"},
+                "revenue": {"type": "number"}, "clicks": {"type": "integer", "description": "clicks in the range"},
+                "impressions": {"type": "integer"}, "conversion_rate": {"type": ["number", "null"], "description": "conversions / clicks"},
+                "by_type": {"type": "object", "additionalProperties": {"type": "number"}}}}},
+            "unattributed": {"type": "object", "properties": {"conversions": {"type": "number"}, "revenue": {"type": "number"}}},
+            "total_conversions": {"type": "integer"}, "total_revenue": {"type": "number"},
+            "events_scanned": {"type": "integer"}, "identities": {"type": "integer"}}},
         "QueryResult": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "object",
             "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}}, "rows": {"type": "array", "items": {"type": "array"}},
             "row_count": {"type": "integer"}, "elapsed_ms": {"type": "number"}}}
@@ -58,7 +69,58 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         | ("PATCH", "/api/admin/users/{id}") => (None, "User"),
         ("POST", "/api/apps") => (Some("NewApp"), "CreatedApp"),
         ("POST", "/api/analytics/query") => (Some("Query"), "QueryResult"),
+        ("GET", "/api/analytics/attribution") => (None, "AttributionReport"),
         _ => (None, ""),
+    }
+}
+
+/// Query-string parameters of the GET analytics routes.
+fn query_parameters(method: &str, path: &str) -> Vec<Value> {
+    let p = |name: &str, required: bool, description: &str| json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": description});
+    match (method, path) {
+        ("GET", "/api/analytics/attribution") => vec![
+            p("app_id", true, "the app"),
+            p(
+                "from",
+                false,
+                "start (RFC 3339, YYYY-MM-DD or epoch ms; default: to - 30 days)",
+            ),
+            p("to", false, "end, exclusive (default: now)"),
+            p(
+                "model",
+                false,
+                "last_touch (default), first_touch, linear, time_decay, position_based",
+            ),
+            p(
+                "half_life",
+                false,
+                "time_decay half-life, e.g. 7d (default)",
+            ),
+            p(
+                "conversion",
+                false,
+                "conversion event types, comma-separated (default install,purchase)",
+            ),
+            p("click_types", false, "click event types (default ad_click)"),
+            p(
+                "view_types",
+                false,
+                "view event types (default ad_impression)",
+            ),
+            p("click_window", false, "click lookback, e.g. 7d (default)"),
+            p("view_window", false, "view lookback, e.g. 24h (default)"),
+            p(
+                "reattribution_window",
+                false,
+                "how long an active user keeps its source, e.g. 30d (default)",
+            ),
+            p(
+                "timeout_ms",
+                false,
+                "a time limit shorter than query.timeout_secs",
+            ),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -90,12 +152,13 @@ pub(crate) async fn document() -> Json<Value> {
     for r in ROUTES {
         let (security, needs) = credential(r.access);
         let (req, resp) = bodies(r.method, r.path);
-        let params: Vec<Value> = r
+        let mut params: Vec<Value> = r
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
+        params.extend(query_parameters(r.method, r.path));
         let ok = if r.path == "/api/analytics/query" {
             json!({"description": "the answer, in the format asked for (docs/sql.md)", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
@@ -125,7 +188,7 @@ pub(crate) async fn document() -> Json<Value> {
                 "503": {"description": "no leader / not ready (Retry-After)"}
             }
         });
-        if r.path == "/api/analytics/query" {
+        if r.path.starts_with("/api/analytics/") {
             op["responses"]["422"] = json!({"description": "resources_exhausted: memory limit, or a JSON answer over its row/byte cap", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             op["responses"]["429"] = json!({"description": "too_many_queries: per-user or per-node limit of running queries (Retry-After)"});
             op["responses"]["504"] = json!({"description": "query_timeout: stopped at its time limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});

@@ -95,6 +95,12 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r(
         "GET",
+        "/api/analytics/attribution",
+        Roles(USER_OR_ADMIN, AnalyticsRead),
+        "Conversions credited per campaign, source and medium (app_id, from, to, model, windows)",
+    ),
+    r(
+        "GET",
         "/api/apps",
         User(AppsRead),
         "Apps the caller may access",

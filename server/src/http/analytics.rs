@@ -1,0 +1,175 @@
+//! `GET /api/analytics/attribution`: conversions credited to campaigns, sources and media,
+//! computed from the raw events of the range asked for, with the model and windows asked for.
+//!
+//! Parameters: `app_id` (required), `from` / `to` (RFC 3339, a date or epoch ms; default
+//! the last 30 days), `model` (`last_touch` default, `first_touch`, `linear`, `time_decay`,
+//! `position_based`), `half_life` (time decay, default `7d`), `conversion` (comma-separated
+//! event types, default `install,purchase`), `click_types` / `view_types` (default
+//! `ad_click` / `ad_impression`), `click_window` (default `7d`), `view_window` (`24h`),
+//! `reattribution_window` (`30d`), `timeout_ms`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth::AuthOp;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use query::attribution::{parse_time_ms, parse_window_ms, AttributionParams, Model, Report};
+
+use super::authz::ClientIp;
+use super::ApiError;
+use crate::node::AppState;
+use crate::security::{event, submit, Caller};
+
+const KNOWN: [&str; 12] = [
+    "app_id",
+    "from",
+    "to",
+    "model",
+    "half_life",
+    "conversion",
+    "click_types",
+    "view_types",
+    "click_window",
+    "view_window",
+    "reattribution_window",
+    "timeout_ms",
+];
+
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m)
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The parameters of a request, checked.
+fn params(q: &HashMap<String, String>, now_ms: i64) -> Result<AttributionParams, ApiError> {
+    // Keys starting with `_` are cache busters and ignored; other unknown keys are typos.
+    if let Some(k) = q
+        .keys()
+        .find(|k| !k.starts_with('_') && !KNOWN.contains(&k.as_str()))
+    {
+        return Err(bad(format!(
+            "unknown parameter {k:?}; known: {}",
+            KNOWN.join(", ")
+        )));
+    }
+    let app = q
+        .get("app_id")
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("app_id is required"))?;
+    let time = |k: &str, default: i64| -> Result<i64, ApiError> {
+        q.get(k)
+            .map(|v| parse_time_ms(v).map_err(|e| bad(format!("{k}: {e}"))))
+            .unwrap_or(Ok(default))
+    };
+    let to = time("to", now_ms)?;
+    let from = time("from", to - 30 * query::attribution::DAY_MS)?;
+    let mut p = AttributionParams::new(app.clone(), from, to);
+    let window = |k: &str| -> Result<Option<i64>, ApiError> {
+        q.get(k)
+            .map(|v| parse_window_ms(v).map_err(|e| bad(format!("{k}: {e}"))))
+            .transpose()
+    };
+    p.model = Model::parse(
+        q.get("model").map_or("last_touch", String::as_str),
+        window("half_life")?,
+    )?;
+    if let Some(c) = q.get("conversion") {
+        p.conversion_types = list(c);
+    }
+    if let Some(c) = q.get("click_types") {
+        p.click_types = list(c);
+    }
+    if let Some(v) = q.get("view_types") {
+        p.view_types = list(v);
+    }
+    if let Some(w) = window("click_window")? {
+        p.windows.click_ms = w;
+    }
+    if let Some(w) = window("view_window")? {
+        p.windows.view_ms = w;
+    }
+    if let Some(w) = window("reattribution_window")? {
+        p.windows.reattribution_ms = w;
+    }
+    p.validate()?;
+    Ok(p)
+}
+
+pub(crate) async fn attribution(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Report>, ApiError> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let Caller::User(p) = &caller else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in first",
+        ));
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let params = params(&q, now_ms)?;
+    // Same answer whether the app does not exist or is not the caller's (TESTPLAN AZ-02).
+    if !p.can_access_app(&params.app_id) || state.security.store.app(&params.app_id).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "app not found",
+        ));
+    }
+    let timeout = match q.get("timeout_ms") {
+        Some(t) => {
+            Some(Duration::from_millis(t.parse().map_err(|_| {
+                bad(format!("timeout_ms: {t:?} is not a number"))
+            })?))
+        }
+        None => None,
+    };
+    state.cluster.read_barrier().await?;
+    let scope = query::Scope {
+        apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
+        extra_tables: Vec::new(),
+    };
+    let opts = query::QueryOptions {
+        user: p.user_id.clone(),
+        timeout,
+        now: None,
+    };
+    let t0 = Instant::now();
+    let target = params.app_id.clone();
+    let what = format!(
+        "model={} from={} to={}",
+        params.model.name(),
+        params.from_ms,
+        params.to_ms
+    );
+    let answer = state.query.attribution(params, scope, opts).await;
+    let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut ev = event(caller.actor(), &ip, "query.attribution", &target, what);
+    ev.outcome = Some(match &answer {
+        Ok(r) => format!(
+            "success: {} conversions, {} channels in {elapsed_ms:.1} ms",
+            r.total_conversions,
+            r.rows.len()
+        ),
+        Err(e) => format!("failure: {}: {e}", e.code()),
+    });
+    submit(
+        &state.cluster,
+        state.security.request(AuthOp::AuditOnly, vec![ev]),
+    )
+    .await?;
+    Ok(Json(answer?))
+}
