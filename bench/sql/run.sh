@@ -3,6 +3,7 @@
 # through HTTP (EVENTS, default 10M), waits until it is all in Parquet and compacted, then
 # runs bench/sql/run.py (appliance vs DuckDB vs chDB over the same segment files).
 #   EVENTS=10000000 bench/sql/run.sh
+# and then bench/sql/attribution.py (the attribution endpoint vs DuckDB's last-click SQL).
 # DATA=DIR keeps the node's data directory: the first run ingests into it, later runs reuse
 # it and go straight to the queries (arguments are passed to run.py, e.g. --only dash_stats).
 set -euo pipefail
@@ -41,3 +42,4 @@ done
 echo "segments: $(metric unmogrowp_engine_segments), bytes: $(metric unmogrowp_engine_segment_bytes)"
 SEG="$(ls -d "$DIR"/data/table/gen-*/segments)"
 python3 bench/sql/run.py --url "http://127.0.0.1:$PORT" --password "$UNMOGROWP_ADMIN_PASSWORD" --segments "$SEG" "$@"
+python3 bench/sql/attribution.py --url "http://127.0.0.1:$PORT" --password "$UNMOGROWP_ADMIN_PASSWORD" --segments "$SEG"

@@ -160,3 +160,28 @@ mod tests {
         assert_eq!(ResultFormat::from_accept("*/*"), None);
     }
 }
+
+/// `batches` as JSON objects keyed by column name (small answers: dashboards, reports).
+pub fn to_objects(
+    batches: &[RecordBatch],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let cols = b
+            .columns()
+            .iter()
+            .map(|c| values::column_values(c.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        for r in 0..b.num_rows() {
+            out.push(
+                b.schema()
+                    .fields()
+                    .iter()
+                    .zip(&cols)
+                    .map(|(f, c)| (f.name().clone(), c[r].clone()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}

@@ -7,6 +7,7 @@ mod apps;
 mod authz;
 mod backup;
 mod cluster;
+mod dashboard;
 mod error;
 mod events;
 mod openapi;
@@ -50,6 +51,21 @@ fn public(state: AppState) -> Router {
         .route("/api/auth/me", get(account::me))
         .route("/api/analytics/query", post(query::run))
         .route("/api/analytics/attribution", get(analytics::attribution))
+        .route("/api/dashboard/stats", get(dashboard::stats))
+        .route(
+            "/api/dashboard/charts/events-over-time",
+            get(dashboard::events_over_time),
+        )
+        .route(
+            "/api/dashboard/charts/user-retention",
+            get(dashboard::user_retention),
+        )
+        .route("/api/dashboard/charts/funnel", get(dashboard::funnel))
+        .route(
+            "/api/dashboard/charts/top-campaigns",
+            get(dashboard::top_campaigns),
+        )
+        .route("/api/dashboard/charts/platforms", get(dashboard::platforms))
         .route("/api/apps", get(apps::list).post(apps::create))
         .route(
             "/api/apps/{id}",

@@ -95,6 +95,42 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r(
         "GET",
+        "/api/dashboard/stats",
+        Roles(USER_OR_ADMIN, DashboardRead),
+        "Events, active users, revenue and conversion rate of an app (app_id, from, to)",
+    ),
+    r(
+        "GET",
+        "/api/dashboard/charts/events-over-time",
+        Roles(USER_OR_ADMIN, DashboardRead),
+        "Events, users and revenue per hour or day (app_id, from, to, interval)",
+    ),
+    r(
+        "GET",
+        "/api/dashboard/charts/user-retention",
+        Roles(USER_OR_ADMIN, DashboardRead),
+        "Day-N retention of daily cohorts (app_id, from, to, days, cohort_event)",
+    ),
+    r(
+        "GET",
+        "/api/dashboard/charts/funnel",
+        Roles(USER_OR_ADMIN, DashboardRead),
+        "Users through ordered steps within a window (app_id, from, to, steps, window)",
+    ),
+    r(
+        "GET",
+        "/api/dashboard/charts/top-campaigns",
+        Roles(USER_OR_ADMIN, DashboardRead),
+        "Campaigns by installs, with purchases, revenue and users (app_id, from, to, limit)",
+    ),
+    r(
+        "GET",
+        "/api/dashboard/charts/platforms",
+        Roles(USER_OR_ADMIN, DashboardRead),
+        "Events and users per platform (app_id, from, to)",
+    ),
+    r(
+        "GET",
         "/api/analytics/attribution",
         Roles(USER_OR_ADMIN, AnalyticsRead),
         "Conversions credited per campaign, source and medium (app_id, from, to, model, windows)",
