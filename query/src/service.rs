@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::admission::Limiter;
+use crate::admission::{Admission, Limiter};
 use crate::attribution::{self, table::AttributionFunction, AttributionParams, Report};
 use crate::clickhouse;
 use crate::error::{QueryError, Result};
@@ -268,15 +268,23 @@ impl QueryService {
         self.inner.base_env.disk_manager.used_disk_space()
     }
 
+    /// Admits one more query of `opts.user` (429 past the limits) and gives its time limit.
+    fn admit(&self, opts: &QueryOptions) -> Result<(Admission, Duration)> {
+        let admission = self.inner.limiter.admit(&opts.user).inspect_err(|_| {
+            self.inner
+                .stats
+                .rejected_busy
+                .fetch_add(1, Ordering::Relaxed);
+        })?;
+        let limit = Duration::from_secs(self.inner.cfg.timeout_secs);
+        Ok((admission, opts.timeout.map_or(limit, |t| t.min(limit))))
+    }
+
     /// Admits, plans and starts `sql` within `scope`; the answer arrives through the returned
     /// stream. Errors found while planning (bad SQL, 429, timeout) come back here.
     pub async fn start(&self, sql: &str, scope: Scope, opts: QueryOptions) -> Result<QueryStream> {
         let stats = &self.inner.stats;
-        let admission = self.inner.limiter.admit(&opts.user).inspect_err(|_| {
-            stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
-        })?;
-        let limit = Duration::from_secs(self.inner.cfg.timeout_secs);
-        let timeout = opts.timeout.map_or(limit, |t| t.min(limit));
+        let (admission, timeout) = self.admit(&opts)?;
         let deadline = Instant::now() + timeout;
         let (plan_tx, plan_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(2);
@@ -314,11 +322,7 @@ impl QueryService {
     ) -> Result<Report> {
         params.validate()?;
         let stats = &self.inner.stats;
-        let admission = self.inner.limiter.admit(&opts.user).inspect_err(|_| {
-            stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
-        })?;
-        let limit = Duration::from_secs(self.inner.cfg.timeout_secs);
-        let timeout = opts.timeout.map_or(limit, |t| t.min(limit));
+        let (admission, timeout) = self.admit(&opts)?;
         let (tx, rx) = oneshot::channel();
         let inner = self.inner.clone();
         stats.started.fetch_add(1, Ordering::Relaxed);

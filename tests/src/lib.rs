@@ -536,6 +536,14 @@ pub fn event_uuid(client: u64, seq: u64) -> String {
         .to_string()
 }
 
+/// Now, in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
 /// A realistic attribution event.
 pub fn event(app: &str, client: u64, seq: u64, ts_ms: i64) -> Value {
     let kinds = [

@@ -58,10 +58,7 @@ fn attribution_endpoint_and_sql_function_credit_what_was_computed_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     let mut n = TestNode::new(dir.path().join("node"), &[]);
     n.start();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = unmogrowp_tests::now_ms();
     let base = now - 10 * D;
     let summer = Some(("summer", "google", "cpc"));
     let winter = Some(("winter", "meta", "display"));

@@ -35,10 +35,7 @@ fn dashboard_endpoints_answer_the_numbers_of_the_history() {
     let dir = tempfile::tempdir().unwrap();
     let mut n = TestNode::new(dir.path().join("node"), &[]);
     n.start();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = unmogrowp_tests::now_ms();
     // Day boundaries so the cohorts are whole days.
     let day0 = (now / D - 5) * D;
     let events = vec![

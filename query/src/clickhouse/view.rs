@@ -56,7 +56,7 @@ impl ScalarUDFImpl for AttributionMap {
             .iter()
             .map(|a| a.to_array(n))
             .collect::<Result<_>>()?;
-        let strings: Vec<_> = cols.iter().map(|c| c.as_string_view()).collect();
+        let strings: Vec<_> = cols.iter().map(|c| c.as_string::<i32>()).collect();
         let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
         for row in 0..n {
             for (key, values) in ATTRIBUTION.iter().zip(&strings) {
@@ -78,7 +78,7 @@ pub(crate) fn events_view(base: Arc<dyn TableProvider>) -> Result<Arc<ViewTable>
     exprs.push(col("received_at").alias("created_at"));
     let udf = ScalarUDF::from(AttributionMap {
         signature: Signature::exact(
-            vec![DataType::Utf8View; ATTRIBUTION.len()],
+            vec![DataType::Utf8; ATTRIBUTION.len()],
             Volatility::Immutable,
         ),
     });

@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanArray, StringViewArray, TimestampMillisecondArray, UInt64Array,
-};
+use arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMillisecondArray, UInt64Array};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, ScalarValue};
 use engine::{SegmentMeta, COL_APP_ID, COL_LOG_INDEX, COL_RECEIVED_AT, COL_TIMESTAMP};
@@ -22,9 +20,7 @@ impl SegmentStats<'_> {
     fn bound(&self, column: &Column, max: bool) -> Option<ArrayRef> {
         let s = self.0;
         Some(match column.name.as_str() {
-            COL_APP_ID => Arc::new(StringViewArray::from_iter_values(
-                s.iter().map(|m| &m.app_id),
-            )),
+            COL_APP_ID => Arc::new(StringArray::from_iter_values(s.iter().map(|m| &m.app_id))),
             COL_TIMESTAMP => timestamps(
                 s.iter()
                     .map(|m| Some(if max { m.max_ts_ms } else { m.min_ts_ms })),

@@ -28,11 +28,16 @@ pub(crate) fn type_name(t: &DataType) -> String {
 
 /// `schema` with top-level string views as plain `Utf8`.
 pub(crate) fn plain_strings(schema: &Schema) -> SchemaRef {
+    retype(schema, &DataType::Utf8View, &DataType::Utf8)
+}
+
+/// `schema` with every top-level field of type `from` changed to `to`.
+pub(crate) fn retype(schema: &Schema, from: &DataType, to: &DataType) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            t if t == from => f.as_ref().clone().with_data_type(to.clone()),
             _ => f.as_ref().clone(),
         })
         .collect();

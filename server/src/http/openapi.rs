@@ -120,6 +120,47 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                 "a time limit shorter than query.timeout_secs",
             ),
         ],
+        ("GET", path) if path.starts_with("/api/dashboard/") => {
+            let mut v = vec![
+                p("app_id", true, "the app"),
+                p(
+                    "from",
+                    false,
+                    "start (RFC 3339, YYYY-MM-DD or epoch ms; default: to - 7 days)",
+                ),
+                p("to", false, "end, exclusive (default: now)"),
+            ];
+            match path {
+                "/api/dashboard/charts/events-over-time" => {
+                    v.push(p("interval", false, "hour (default) or day"))
+                }
+                "/api/dashboard/charts/top-campaigns" => {
+                    v.push(p("limit", false, "rows, 1-1000 (default 10)"))
+                }
+                "/api/dashboard/charts/user-retention" => {
+                    v.push(p(
+                        "days",
+                        false,
+                        "days after the cohort day, 1-90 (default 7)",
+                    ));
+                    v.push(p(
+                        "cohort_event",
+                        false,
+                        "event type starting a cohort (default install)",
+                    ));
+                }
+                "/api/dashboard/charts/funnel" => {
+                    v.push(p(
+                        "steps",
+                        false,
+                        "2-8 event types in order (default ad_click,install,purchase)",
+                    ));
+                    v.push(p("window", false, "from the first step, e.g. 7d (default)"));
+                }
+                _ => {}
+            }
+            v
+        }
         _ => Vec::new(),
     }
 }
