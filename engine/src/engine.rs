@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::config::EngineConfig;
 use crate::dedupe::{self, DedupeSet};
@@ -25,6 +25,7 @@ use crate::event::{ApplyOutcome, Event};
 use crate::manifest::{self, sync_dir, write_synced, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
+use crate::rollup::{RollupRow, Rollups};
 use crate::segment::{self, Granularity, SegmentFormat, SEGMENTS_DIR};
 
 const CURRENT_FILE: &str = "CURRENT";
@@ -94,6 +95,8 @@ struct Inner {
     flushed: Condvar,
     flush_tx: Mutex<mpsc::Sender<Arc<Rotated>>>,
     stats: EngineStats,
+    /// Taken after `state` when both are needed (apply, install); readers take only this.
+    rollups: RwLock<Rollups>,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -111,9 +114,12 @@ impl Engine {
             std::path::absolute(base.as_ref()).map_err(|e| EngineError::io(base.as_ref(), e))?;
         std::fs::create_dir_all(&base).map_err(|e| EngineError::io(&base, e))?;
         let root = resolve_generation(&base)?;
-        let (manifest, dedupe) = load_generation(&root, &cfg)?;
+        let t0 = Instant::now();
+        let (manifest, dedupe, rollups) = load_generation(&root, &cfg)?;
         tracing::info!(root = %root.display(), segments = manifest.segments.len(),
-            flushed_index = ?manifest.flushed_index, dedupe_keys = dedupe.len(), "engine opened");
+            flushed_index = ?manifest.flushed_index, dedupe_keys = dedupe.len(),
+            rollup_hours = rollups.size().hours, open_ms = t0.elapsed().as_millis() as u64,
+            "engine opened");
         let (tx, rx) = mpsc::channel();
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -134,6 +140,7 @@ impl Engine {
                 flushed: Condvar::new(),
                 flush_tx: Mutex::new(tx),
                 stats: EngineStats::default(),
+                rollups: RwLock::new(rollups),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -170,6 +177,12 @@ impl Engine {
                 .sum::<usize>()
     }
 
+    /// The hourly rollups of every stored row (segments and memtable). Hold the guard briefly:
+    /// apply waits for it.
+    pub fn rollups(&self) -> RwLockReadGuard<'_, Rollups> {
+        self.inner.rollups.read()
+    }
+
     /// Applies entries in log order. Events whose `(app_id, event_id)` was stored before are
     /// counted as duplicates and skipped. Deterministic: replicas and replays decide alike.
     pub fn apply(&self, batch: ApplyBatch<'_>) -> Result<Vec<ApplyOutcome>> {
@@ -178,6 +191,7 @@ impl Engine {
             return Err(EngineError::FlushFailed(f.clone()));
         }
         let mut outcomes = Vec::with_capacity(batch.entries.len());
+        let mut rollups = self.inner.rollups.write();
         for (index, events) in &batch.entries {
             let mut out = ApplyOutcome::default();
             for e in events.iter() {
@@ -188,6 +202,14 @@ impl Engine {
                     }
                 }
                 s.active.push(e, *index)?;
+                rollups.add(RollupRow {
+                    app_id: &e.app_id,
+                    event_type: &e.event_type,
+                    timestamp_ms: e.timestamp_ms,
+                    user_id: e.user_id.as_deref(),
+                    platform: &e.platform,
+                    revenue: e.revenue,
+                });
                 out.accepted += 1;
             }
             if out.accepted > 0 && s.active_since.is_none() {
@@ -199,6 +221,7 @@ impl Engine {
                 .fetch_add(out.duplicates, Ordering::Relaxed);
             outcomes.push(out);
         }
+        drop(rollups);
         s.applied_index = Some(batch.last_index);
         s.checkpoint = batch.checkpoint;
         let cfg = &self.inner.cfg;
@@ -300,8 +323,9 @@ impl Engine {
         let new_root = self.inner.base.join(&next_gen);
         std::fs::rename(staged, &new_root).map_err(|e| EngineError::io(staged, e))?;
         sync_dir(&self.inner.base)?;
-        let (manifest, dedupe) = load_generation(&new_root, &self.inner.cfg)?;
+        let (manifest, dedupe, rollups) = load_generation(&new_root, &self.inner.cfg)?;
         set_current(&self.inner.base, &next_gen)?;
+        *self.inner.rollups.write() = rollups;
         s.files = LiveFiles::new(&new_root, &manifest.segments);
         let old_root = std::mem::replace(&mut s.root, new_root);
         s.manifest = manifest.clone();
@@ -398,8 +422,8 @@ fn set_current(base: &Path, name: &str) -> Result<()> {
 
 /// Loads a generation: its manifest, removing segment files no manifest names (left by a flush
 /// that crashed before its manifest edit; their rows are still in the log), verifying the rest,
-/// and rebuilding the dedupe set from the stored event ids.
-fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeSet)> {
+/// and rebuilding the dedupe set and the rollups from the stored rows.
+fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeSet, Rollups)> {
     let manifest = manifest::load(root)?.unwrap_or_default();
     let _ = std::fs::remove_file(root.join(format!("{}.tmp", manifest::MANIFEST_FILE)));
     let listed: HashSet<PathBuf> = manifest
@@ -409,6 +433,7 @@ fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeS
         .collect();
     remove_orphans(&root.join(SEGMENTS_DIR), &listed)?;
     let mut dedupe = DedupeSet::new();
+    let mut rollups = Rollups::default();
     for seg in &manifest.segments {
         if cfg.verify_segments_on_open {
             segment::verify(root, seg)?;
@@ -419,11 +444,14 @@ fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeS
                 reason: "listed in the manifest but missing".into(),
             });
         }
-        segment::read_event_ids(root, seg, |app, id| {
-            dedupe.insert(dedupe::key(app, id));
+        segment::read_stored_rows(root, seg, |row| {
+            if let Some(id) = row.event_id {
+                dedupe.insert(dedupe::key(row.rollup.app_id, id));
+            }
+            rollups.add(row.rollup);
         })?;
     }
-    Ok((manifest, dedupe))
+    Ok((manifest, dedupe, rollups))
 }
 
 fn remove_orphans(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::{TimestampMillisecondType, UInt64Type};
+use arrow::datatypes::{Float64Type, TimestampMillisecondType, UInt64Type};
 use chrono::Datelike;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
@@ -18,6 +18,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
 use crate::manifest::{sync_dir, write_synced, SegmentMeta};
+use crate::rollup::RollupRow;
 use crate::schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
     COL_TIMESTAMP,
@@ -382,11 +383,17 @@ pub(crate) fn verify(root: &Path, meta: &SegmentMeta) -> Result<()> {
     Ok(())
 }
 
-/// Reads the (app_id, event_id) pairs of a segment, for rebuilding the dedupe set.
-pub(crate) fn read_event_ids(
+/// What opening a generation rebuilds from each stored row: the dedupe key and the rollups.
+pub(crate) struct StoredRow<'a> {
+    pub(crate) event_id: Option<&'a str>,
+    pub(crate) rollup: RollupRow<'a>,
+}
+
+/// Reads, from one segment, the columns that the dedupe set and the rollups are rebuilt from.
+pub(crate) fn read_stored_rows(
     root: &Path,
     meta: &SegmentMeta,
-    mut f: impl FnMut(&str, &str),
+    mut f: impl FnMut(StoredRow<'_>),
 ) -> Result<()> {
     let path = root.join(&meta.path);
     let pq = |e| EngineError::Parquet {
@@ -396,17 +403,49 @@ pub(crate) fn read_event_ids(
     let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
     let schema = events_schema();
-    let cols = [schema.index_of(COL_APP_ID)?, schema.index_of(COL_EVENT_ID)?];
+    let names = [
+        COL_APP_ID,
+        COL_EVENT_ID,
+        COL_EVENT_TYPE,
+        COL_TIMESTAMP,
+        "user_id",
+        "platform",
+        "revenue",
+    ];
+    let cols = names
+        .iter()
+        .map(|n| schema.index_of(n))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
     let reader = builder.with_projection(mask).build().map_err(pq)?;
     for batch in reader {
         let batch = batch?;
-        let apps = batch.column(0).as_string::<i32>();
-        let ids = batch.column(1).as_string::<i32>();
+        let col = |n: &str| -> Result<&Arc<dyn Array>> {
+            batch.column_by_name(n).ok_or_else(|| EngineError::Corrupt {
+                what: "segment",
+                path: path.clone(),
+                reason: format!("column {n} missing"),
+            })
+        };
+        let apps = col(COL_APP_ID)?.as_string::<i32>();
+        let ids = col(COL_EVENT_ID)?.as_string::<i32>();
+        let kinds = col(COL_EVENT_TYPE)?.as_string::<i32>();
+        let ts = col(COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>();
+        let users = col("user_id")?.as_string::<i32>();
+        let platforms = col("platform")?.as_string::<i32>();
+        let revenue = col("revenue")?.as_primitive::<Float64Type>();
         for row in 0..batch.num_rows() {
-            if ids.is_valid(row) {
-                f(apps.value(row), ids.value(row));
-            }
+            f(StoredRow {
+                event_id: ids.is_valid(row).then(|| ids.value(row)),
+                rollup: RollupRow {
+                    app_id: apps.value(row),
+                    event_type: kinds.value(row),
+                    timestamp_ms: ts.value(row),
+                    user_id: users.is_valid(row).then(|| users.value(row)),
+                    platform: platforms.value(row),
+                    revenue: revenue.is_valid(row).then(|| revenue.value(row)),
+                },
+            });
         }
     }
     Ok(())

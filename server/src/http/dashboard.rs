@@ -2,8 +2,12 @@
 //! each answered by one SQL query over `events` within the caller's app scope.
 //!
 //! Common parameters: `app_id` (required), `from` / `to` (RFC 3339, a date or epoch ms;
-//! default the 7 days up to now). Callers without access to the app get 404, as if it did
-//! not exist. Reads are not audited (they change nothing and the SQL endpoint is the one
+//! default the 7 days up to the end of the current UTC hour). Callers without access to the
+//! app get 404, as if it did not exist.
+//!
+//! `stats`, `events-over-time` and `platforms` are answered from the engine's hourly rollups
+//! (bitmap unions, no scan) when `from` and `to` fall on whole UTC hours, and by SQL otherwise;
+//! `source=rollup|scan|auto` (default auto) chooses, and every answer says which it used. Reads are not audited (they change nothing and the SQL endpoint is the one
 //! that can read everything).
 
 use std::collections::{BTreeSet, HashMap};
@@ -13,6 +17,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use engine::HOUR_MS;
 use query::attribution::{parse_time_ms, parse_window_ms, DAY_MS};
 use serde_json::{json, Map, Value};
 
@@ -58,7 +63,7 @@ impl Request {
         };
         if let Some(k) = q.keys().find(|k| {
             !k.starts_with('_')
-                && !["app_id", "from", "to"].contains(&k.as_str())
+                && !["app_id", "from", "to", "source"].contains(&k.as_str())
                 && !extra.contains(&k.as_str())
         }) {
             return Err(bad(format!("unknown parameter {k:?}")));
@@ -74,7 +79,7 @@ impl Request {
                 parse_time_ms(v).map_err(|e| bad(format!("{k}: {e}")))
             })
         };
-        let to = time("to", now)?;
+        let to = time("to", now.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS)?;
         let from = time("from", to - 7 * DAY_MS)?;
         if from >= to {
             return Err(bad("from must be before to"));
@@ -108,6 +113,32 @@ impl Request {
             self.from,
             self.to
         )
+    }
+
+    /// The range as whole hour numbers, when the rollups can answer it (and were not refused
+    /// by `source=scan`); `source=rollup` on a range that is not whole hours is an error.
+    fn rollup_hours(&self) -> Result<Option<std::ops::Range<i64>>, ApiError> {
+        let whole = self.from.rem_euclid(HOUR_MS) == 0 && self.to.rem_euclid(HOUR_MS) == 0;
+        let hours = whole.then(|| self.from / HOUR_MS..self.to / HOUR_MS);
+        match self.q.get("source").map_or("auto", String::as_str) {
+            "auto" => Ok(hours),
+            "scan" => Ok(None),
+            "rollup" => hours
+                .map(Some)
+                .ok_or_else(|| bad("source=rollup needs from and to on whole UTC hours")),
+            other => Err(bad(format!("source {other:?}: auto, rollup or scan"))),
+        }
+    }
+
+    /// The engine's rollups, after the same read barrier a query passes.
+    async fn rollups<T>(
+        &self,
+        state: &AppState,
+        f: impl FnOnce(&engine::Rollups) -> T,
+    ) -> Result<T, ApiError> {
+        state.cluster.read_barrier().await?;
+        let r = state.engine.rollups();
+        Ok(f(&r))
     }
 
     fn int(&self, k: &str, default: i64, max: i64) -> Result<i64, ApiError> {
@@ -156,6 +187,20 @@ pub(crate) async fn stats(
     q: Params,
 ) -> Result<Json<Value>, ApiError> {
     let r = Request::parse(&state, &caller, q, &[])?;
+    if let Some(hours) = r.rollup_hours()? {
+        let t = r.rollups(&state, |x| x.totals(&r.app, hours)).await?;
+        let n = |k: &str| t.by_type.get(k).copied().unwrap_or(0);
+        let rate = (n("install") > 0).then(|| n("purchase") as f64 / n("install") as f64);
+        return Ok(Json(json!({
+            "total_events": t.events,
+            "active_users": t.users,
+            "revenue": t.revenue,
+            "conversion_rate": rate,
+            "installs": n("install"),
+            "purchases": n("purchase"),
+            "from": r.from, "to": r.to, "source": "rollup",
+        })));
+    }
     let sql = format!(
         "SELECT count() AS total_events, uniqExact(user_id) AS active_users, coalesce(sum(revenue), 0) AS revenue, \
          countIf(event_type = 'install') AS installs, countIf(event_type = 'purchase') AS purchases \
@@ -172,7 +217,7 @@ pub(crate) async fn stats(
         "conversion_rate": rate,
         "installs": n("installs") as u64,
         "purchases": n("purchases") as u64,
-        "from": r.from, "to": r.to,
+        "from": r.from, "to": r.to, "source": "scan",
     })))
 }
 
@@ -185,18 +230,33 @@ pub(crate) async fn events_over_time(
 ) -> Result<Json<Value>, ApiError> {
     let r = Request::parse(&state, &caller, q, &["interval"])?;
     let interval = r.q.get("interval").map_or("hour", String::as_str);
-    let bucket = match interval {
-        "hour" => "toStartOfHour(timestamp)",
-        "day" => "toStartOfDay(timestamp)",
+    let (bucket, width) = match interval {
+        "hour" => ("toStartOfHour(timestamp)", 1),
+        "day" => ("toStartOfDay(timestamp)", 24),
         other => return Err(bad(format!("interval {other:?}: hour or day"))),
     };
+    if let Some(hours) = r.rollup_hours()? {
+        let buckets = r
+            .rollups(&state, |x| x.buckets(&r.app, hours, width))
+            .await?;
+        let points: Vec<Value> = buckets
+            .into_iter()
+            .map(|b| {
+                json!({"time": utc_text(b.start_ms), "events": b.totals.events,
+                    "users": b.totals.users, "revenue": b.totals.revenue})
+            })
+            .collect();
+        return Ok(Json(
+            json!({"interval": interval, "points": points, "source": "rollup"}),
+        ));
+    }
     let sql = format!(
         "SELECT {bucket} AS time, count() AS events, uniqExact(user_id) AS users, coalesce(sum(revenue), 0) AS revenue \
          FROM events WHERE {} GROUP BY time ORDER BY time",
         r.range()
     );
     Ok(Json(
-        json!({"interval": interval, "points": r.rows(&state, &sql).await?}),
+        json!({"interval": interval, "points": r.rows(&state, &sql).await?, "source": "scan"}),
     ))
 }
 
@@ -207,12 +267,24 @@ pub(crate) async fn platforms(
     q: Params,
 ) -> Result<Json<Value>, ApiError> {
     let r = Request::parse(&state, &caller, q, &[])?;
+    if let Some(hours) = r.rollup_hours()? {
+        let t = r.rollups(&state, |x| x.totals(&r.app, hours)).await?;
+        let mut rows: Vec<(String, (u64, u64))> = t.platforms.into_iter().collect();
+        rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .map(|(p, (events, users))| json!({"platform": p, "events": events, "users": users}))
+            .collect();
+        return Ok(Json(json!({"rows": rows, "source": "rollup"})));
+    }
     let sql = format!(
         "SELECT platform, count() AS events, uniqExact(user_id) AS users FROM events WHERE {} \
          GROUP BY platform ORDER BY events DESC, platform",
         r.range()
     );
-    Ok(Json(json!({"rows": r.rows(&state, &sql).await?})))
+    Ok(Json(
+        json!({"rows": r.rows(&state, &sql).await?, "source": "scan"}),
+    ))
 }
 
 /// `GET /api/dashboard/charts/top-campaigns?limit=10` →
@@ -346,4 +418,11 @@ pub(crate) async fn funnel(
         })
         .collect();
     Ok(Json(json!({"window_ms": window, "steps": out})))
+}
+
+/// A bucket start as the SQL answers render a UTC timestamp (`2026-11-21T13:00:00Z`).
+fn utc_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }

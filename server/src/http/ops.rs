@@ -285,6 +285,26 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Merges that failed (their segments are left as they are; see the log).",
         c(&st.compaction_failures),
     );
+    let rollups = state.engine.rollups().size();
+    for (name, help, v) in [
+        (
+            "unmogrowp_rollup_hours",
+            "(app, hour) rollups held in memory for the dashboard.",
+            rollups.hours,
+        ),
+        (
+            "unmogrowp_rollup_users",
+            "Entries in the per-app user dictionaries of the rollups.",
+            rollups.users,
+        ),
+        (
+            "unmogrowp_rollup_bitmap_bytes",
+            "Serialized size of the rollups' user bitmaps.",
+            rollups.bitmap_bytes,
+        ),
+    ] {
+        write_metric(&mut out, name, "gauge", help, v);
+    }
     let qs = state.query.stats();
     write_metric(
         &mut out,
