@@ -3,7 +3,9 @@
 # through HTTP (EVENTS, default 10M), waits until it is all in Parquet and compacted, then
 # runs bench/sql/run.py (appliance vs DuckDB vs chDB over the same segment files).
 #   EVENTS=10000000 bench/sql/run.sh
-# and then bench/sql/attribution.py (the attribution endpoint vs DuckDB's last-click SQL).
+# and then bench/sql/attribution.py (the attribution endpoint vs DuckDB's last-click SQL) and
+# bench/sql/dashboard.py (dashboard endpoints, p50/p99, vs DuckDB). SUITES picks some of
+# "sql attribution dashboard" (default all three).
 # DATA=DIR keeps the node's data directory: the first run ingests into it, later runs reuse
 # it and go straight to the queries (arguments are passed to run.py, e.g. --only dash_stats).
 set -euo pipefail
@@ -41,5 +43,14 @@ while true; do
 done
 echo "segments: $(metric unmogrowp_engine_segments), bytes: $(metric unmogrowp_engine_segment_bytes)"
 SEG="$(ls -d "$DIR"/data/table/gen-*/segments)"
-python3 bench/sql/run.py --url "http://127.0.0.1:$PORT" --password "$UNMOGROWP_ADMIN_PASSWORD" --segments "$SEG" "$@"
-python3 bench/sql/attribution.py --url "http://127.0.0.1:$PORT" --password "$UNMOGROWP_ADMIN_PASSWORD" --segments "$SEG"
+SUITES="${SUITES:-sql attribution dashboard}"
+echo "open: $(grep -o 'open_ms=[0-9]*' "$DIR/server.log" | tail -1), rollups: $(metric unmogrowp_rollup_hours) hours, $(metric unmogrowp_rollup_users) users, $(metric unmogrowp_rollup_bitmap_bytes) bitmap bytes; RSS $(ps -o rss= -p "$(cat "$DIR/pid")") KiB"
+ARGS=(--url "http://127.0.0.1:$PORT" --password "$UNMOGROWP_ADMIN_PASSWORD" --segments "$SEG")
+for s in $SUITES; do
+  case "$s" in
+    sql) python3 bench/sql/run.py "${ARGS[@]}" "$@" ;;
+    attribution) python3 bench/sql/attribution.py "${ARGS[@]}" ;;
+    dashboard) python3 bench/sql/dashboard.py "${ARGS[@]}" ;;
+    *) echo "unknown suite $s" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Dashboard benchmark: every /api/dashboard endpoint for the busiest app over the last 30
+days (whole hours, as the dashboard asks), p50/p99 over RUNS requests, against DuckDB running
+the equivalent SQL over the very same segment files. The rollup-backed endpoints are also
+timed with source=scan (the same answer computed by SQL inside the appliance).
+
+  python3 bench/sql/dashboard.py --url http://127.0.0.1:18080 --password PW --segments DIR
+"""
+
+import argparse
+import http.client
+import json
+import time
+import urllib.parse
+
+import duckdb
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+def pct(times, p):
+    s = sorted(times)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def timed(fn, runs):
+    fn()
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return pct(times, 50), pct(times, 99), out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default="http://127.0.0.1:18080")
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--segments", required=True)
+    ap.add_argument("--app", default="app_00")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--duckdb-runs", type=int, default=10)
+    a = ap.parse_args()
+    u = urllib.parse.urlparse(a.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    conn.request("POST", "/api/auth/login", json.dumps({"email": "admin@localhost", "password": a.password}),
+                 {"content-type": "application/json"})
+    token = json.loads(conn.getresponse().read())["access_token"]
+    to = (int(time.time() * 1000) // HOUR + 1) * HOUR
+    frm = to - 30 * DAY
+    rng = f"app_id={a.app}&from={frm}&to={to}"
+
+    def get(path):
+        def go():
+            conn.request("GET", f"/api/dashboard/{path}", headers={"authorization": f"Bearer {token}"})
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{path}: {r.status} {body[:300]!r}")
+            return json.loads(body)
+        return go
+
+    db = duckdb.connect()
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute(f"CREATE VIEW ev AS SELECT * FROM read_parquet('{a.segments}/**/*.parquet')")
+    where = f"app_id = '{a.app}' AND timestamp >= epoch_ms({frm}) AND timestamp < epoch_ms({to})"
+    funnel = (
+        f"WITH s1 AS (SELECT user_id, min(timestamp) AS t0, min(timestamp) AS t FROM ev WHERE {where} "
+        f"AND event_type = 'ad_click' AND user_id IS NOT NULL GROUP BY user_id), "
+        f"s2 AS (SELECT p.user_id, p.t0, min(e.timestamp) AS t FROM s1 p JOIN ev e ON e.user_id = p.user_id "
+        f"WHERE e.app_id = '{a.app}' AND e.event_type = 'install' AND e.timestamp > p.t "
+        f"AND e.timestamp <= p.t0 + INTERVAL 7 DAY GROUP BY p.user_id, p.t0), "
+        f"s3 AS (SELECT p.user_id, p.t0, min(e.timestamp) AS t FROM s2 p JOIN ev e ON e.user_id = p.user_id "
+        f"WHERE e.app_id = '{a.app}' AND e.event_type = 'purchase' AND e.timestamp > p.t "
+        f"AND e.timestamp <= p.t0 + INTERVAL 7 DAY GROUP BY p.user_id, p.t0) "
+        f"SELECT (SELECT count(*) FROM s1), (SELECT count(*) FROM s2), (SELECT count(*) FROM s3)")
+    retention = (
+        f"WITH first AS (SELECT user_id, min(date_trunc('day', timestamp)) AS d0 FROM ev WHERE {where} "
+        f"AND event_type = 'install' AND user_id IS NOT NULL GROUP BY user_id), "
+        f"active AS (SELECT DISTINCT user_id, date_trunc('day', timestamp) AS d FROM ev "
+        f"WHERE app_id = '{a.app}' AND timestamp >= epoch_ms({frm}) AND timestamp < epoch_ms({to}) + INTERVAL 7 DAY "
+        f"AND user_id IS NOT NULL) "
+        f"SELECT strftime(f.d0, '%Y-%m-%d') AS cohort, datediff('day', f.d0, a.d) AS day, count(DISTINCT f.user_id) "
+        f"FROM first f JOIN active a ON a.user_id = f.user_id AND a.d >= f.d0 AND a.d <= f.d0 + INTERVAL 7 DAY "
+        f"GROUP BY ALL ORDER BY 1, 2")
+    cases = [
+        ("stats", f"stats?{rng}", True,
+         f"SELECT count(*), count(DISTINCT user_id), coalesce(sum(revenue), 0), "
+         f"count(*) FILTER (WHERE event_type = 'install'), count(*) FILTER (WHERE event_type = 'purchase') "
+         f"FROM ev WHERE {where}"),
+        ("events-over-time (hour)", f"charts/events-over-time?{rng}&interval=hour", True,
+         f"SELECT date_trunc('hour', timestamp) AS t, count(*), count(DISTINCT user_id), coalesce(sum(revenue), 0) "
+         f"FROM ev WHERE {where} GROUP BY t ORDER BY t"),
+        ("events-over-time (day)", f"charts/events-over-time?{rng}&interval=day", True,
+         f"SELECT date_trunc('day', timestamp) AS t, count(*), count(DISTINCT user_id), coalesce(sum(revenue), 0) "
+         f"FROM ev WHERE {where} GROUP BY t ORDER BY t"),
+        ("platforms", f"charts/platforms?{rng}", True,
+         f"SELECT platform, count(*) AS events, count(DISTINCT user_id) FROM ev WHERE {where} "
+         f"GROUP BY platform ORDER BY events DESC, platform"),
+        ("top-campaigns", f"charts/top-campaigns?{rng}", False,
+         f"SELECT attribution_campaign, attribution_source, attribution_medium, count(*), "
+         f"count(*) FILTER (WHERE event_type = 'install') AS installs, "
+         f"coalesce(sum(revenue) FILTER (WHERE event_type = 'purchase'), 0) AS revenue, count(DISTINCT user_id) "
+         f"FROM ev WHERE {where} AND attribution_campaign IS NOT NULL GROUP BY ALL "
+         f"ORDER BY installs DESC, revenue DESC, 1 LIMIT 10"),
+        ("user-retention (7 days)", f"charts/user-retention?{rng}&days=7", False, retention),
+        ("funnel (click, install, purchase; 7d)", f"charts/funnel?{rng}", False, funnel),
+    ]
+    print(f"Dashboard endpoints for {a.app}, 30 days to {to} (whole hours), {a.runs} requests each after one warm-up; "
+          f"DuckDB {a.duckdb_runs} runs of the equivalent SQL over the same files (ms):\n")
+    print("| endpoint | source | p50 | p99 | DuckDB p50 | DuckDB p99 | p50 vs DuckDB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, path, has_rollup, sql in cases:
+        d50, d99, _ = timed(lambda: db.execute(sql).fetchall(), a.duckdb_runs)
+        p50, p99, out = timed(get(path), a.runs)
+        src = out.get("source", "scan")
+        print(f"| {name} | {src} | {p50:.1f} | {p99:.1f} | {d50:.1f} | {d99:.1f} | {p50 / d50:.2f} |", flush=True)
+        if has_rollup:
+            s50, s99, _ = timed(get(path + "&source=scan"), max(5, a.runs // 5))
+            print(f"| {name} | scan | {s50:.1f} | {s99:.1f} | {d50:.1f} | {d99:.1f} | {s50 / d50:.2f} |", flush=True)
+        if name == "stats":
+            want = db.execute(sql).fetchall()[0]
+            got = (out["total_events"], out["active_users"])
+            if got != (want[0], want[1]):
+                raise SystemExit(f"stats disagree with DuckDB: {got} vs {want[:2]}")
+
+
+if __name__ == "__main__":
+    main()
