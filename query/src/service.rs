@@ -28,7 +28,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::admission::{Admission, Limiter};
-use crate::attribution::{self, table::AttributionFunction, AttributionParams, Report};
+use crate::attribution::{
+    self, table::AttributionFunction, AttributionParams, FraudReport, Report,
+};
 use crate::clickhouse;
 use crate::error::{QueryError, Result};
 use crate::events::{EventsTable, MetadataCache, MetadataCacheStats, ScanOptions};
@@ -320,6 +322,38 @@ impl QueryService {
         scope: Scope,
         opts: QueryOptions,
     ) -> Result<Report> {
+        self.attribution_job(params, scope, opts, |ctx, p| async move {
+            attribution::run(&ctx, p).await
+        })
+        .await
+    }
+
+    /// The fraud signals of `params`' app and range (see [`attribution::fraud`]), run like
+    /// [`QueryService::attribution`].
+    pub async fn fraud(
+        &self,
+        params: AttributionParams,
+        scope: Scope,
+        opts: QueryOptions,
+    ) -> Result<FraudReport> {
+        self.attribution_job(params, scope, opts, |ctx, p| async move {
+            attribution::run_fraud(&ctx, p).await
+        })
+        .await
+    }
+
+    async fn attribution_job<T, F, Fut>(
+        &self,
+        params: AttributionParams,
+        scope: Scope,
+        opts: QueryOptions,
+        job: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(SessionContext, AttributionParams) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send,
+    {
         params.validate()?;
         let stats = &self.inner.stats;
         let (admission, timeout) = self.admit(&opts)?;
@@ -332,7 +366,7 @@ impl QueryService {
             let inner = &running.0;
             let work = async {
                 let ctx = session(inner, &scope, None)?;
-                attribution::run(&ctx, params).await
+                job(ctx, params).await
             };
             let mut tx = tx;
             let outcome = tokio::select! {

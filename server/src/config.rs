@@ -35,6 +35,45 @@ pub struct ServerConfig {
     pub query: query::QueryConfig,
     pub auth: crate::security::AuthSettings,
     pub cluster: ClusterSettings,
+    pub fraud: FraudSettings,
+}
+
+/// Defaults of the fraud rules (`[fraud]`); requests may override the thresholds and add to
+/// the deny list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FraudSettings {
+    /// Addresses and CIDR ranges whose clicks and installs are flagged.
+    pub deny_ips: Vec<String>,
+    pub min_click_to_install_ms: i64,
+    pub max_clicks_per_device_day: u64,
+    pub max_clicks_per_ip_day: u64,
+}
+
+impl Default for FraudSettings {
+    fn default() -> Self {
+        let r = query::attribution::FraudRules::default();
+        Self {
+            deny_ips: Vec::new(),
+            min_click_to_install_ms: r.min_click_to_install_ms,
+            max_clicks_per_device_day: r.max_clicks_per_device_day,
+            max_clicks_per_ip_day: r.max_clicks_per_ip_day,
+        }
+    }
+}
+
+impl FraudSettings {
+    /// The rules these settings describe.
+    pub fn rules(&self) -> Result<query::attribution::FraudRules, String> {
+        let mut r = query::attribution::FraudRules::default();
+        r.min_click_to_install_ms = self.min_click_to_install_ms;
+        r.max_clicks_per_device_day = self.max_clicks_per_device_day;
+        r.max_clicks_per_ip_day = self.max_clicks_per_ip_day;
+        r.deny(&self.deny_ips)
+            .and_then(|_| r.validate())
+            .map_err(|e| format!("fraud: {e}"))?;
+        Ok(r)
+    }
 }
 
 /// One member of a multi-node cluster (`[[cluster.members]]`).
@@ -172,6 +211,7 @@ impl Default for ServerConfig {
             wal: wal::WalOptions::default(),
             engine: engine::EngineConfig::default(),
             query: query::QueryConfig::default(),
+            fraud: FraudSettings::default(),
             auth: crate::security::AuthSettings::default(),
             cluster: ClusterSettings::default(),
         }
@@ -227,6 +267,7 @@ impl ServerConfig {
         self.wal.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
         self.query.validate().map_err(ConfigError::Invalid)?;
+        self.fraud.rules().map_err(ConfigError::Invalid)?;
         self.cluster
             .validate(self.node_id)
             .map_err(ConfigError::Invalid)?;

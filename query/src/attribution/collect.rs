@@ -8,12 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringViewArray};
 use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMillisecondType, UInt64Type};
 
+use super::fraud::{self, FraudReport, Origin};
 use super::rules::{self, Ev, Kind};
-use super::{AttributionParams, ChannelRow, Report, Unattributed};
+use super::{AttributionParams, ChannelRow, ExcludedFraud, Report, Unattributed};
 use crate::error::{QueryError, Result};
 
 /// The columns a scan for attribution must deliver, in this order.
-pub(super) const COLUMNS: [&str; 9] = [
+pub(super) const COLUMNS: [&str; 10] = [
     "timestamp",
     "log_index",
     "device_id",
@@ -23,6 +24,7 @@ pub(super) const COLUMNS: [&str; 9] = [
     "attribution_source",
     "attribution_medium",
     "revenue",
+    "ip",
 ];
 
 const NULL: u32 = u32::MAX;
@@ -113,6 +115,9 @@ pub struct Collector {
     /// (identity node, event).
     events: Vec<(u32, Ev)>,
     tallies: Vec<Tally>,
+    /// Device and IP of each event, kept when fraud rules are needed.
+    origins: Option<Vec<Origin>>,
+    denied: HashMap<u32, bool>,
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
@@ -137,6 +142,7 @@ fn opt(a: &StringViewArray, i: usize) -> Option<&str> {
 
 impl Collector {
     pub fn new(params: AttributionParams) -> Self {
+        let exclude = params.exclude_fraud;
         let mut kinds = HashMap::new();
         for (i, t) in params.conversion_types.iter().enumerate() {
             kinds.insert(t.clone(), Kind::Conversion(i as u16));
@@ -156,7 +162,22 @@ impl Collector {
             channel_keys: Vec::new(),
             events: Vec::new(),
             tallies: Vec::new(),
+            origins: None,
+            denied: HashMap::new(),
         }
+        .track_origins(exclude)
+    }
+
+    /// A collector that also keeps what the fraud rules need, for [`Collector::fraud_report`].
+    pub fn for_fraud(params: AttributionParams) -> Self {
+        Self::new(params).track_origins(true)
+    }
+
+    fn track_origins(mut self, on: bool) -> Self {
+        if on && self.origins.is_none() {
+            self.origins = Some(Vec::new());
+        }
+        self
     }
 
     pub fn params(&self) -> &AttributionParams {
@@ -205,6 +226,7 @@ impl Collector {
         let campaign = strings(batch, "attribution_campaign")?;
         let source = strings(batch, "attribution_source")?;
         let medium = strings(batch, "attribution_medium")?;
+        let ip = strings(batch, "ip")?;
         let (from, to) = (self.params.from_ms, self.params.to_ms);
         for i in 0..batch.num_rows() {
             let Some(&kind) = self.kinds.get(ty.value(i)) else {
@@ -212,6 +234,24 @@ impl Collector {
             };
             let t = ts.value(i);
             let node = self.identities.of(device.value(i), opt(&user, i));
+            if self.origins.is_some() {
+                let ip_id = self.fields.id(opt(&ip, i));
+                let denied = match self.denied.get(&ip_id) {
+                    Some(&d) => d,
+                    None => {
+                        let d = opt(&ip, i).is_some_and(|a| self.params.fraud.is_denied(a));
+                        self.denied.insert(ip_id, d);
+                        d
+                    }
+                };
+                if let Some(o) = self.origins.as_mut() {
+                    o.push(Origin {
+                        device: node,
+                        ip: ip_id,
+                        denied,
+                    });
+                }
+            }
             let channel = match kind {
                 Kind::Conversion(_) => NULL,
                 Kind::Click | Kind::View => {
@@ -259,13 +299,79 @@ impl Collector {
         }
     }
 
+    fn install_index(&self) -> Option<u16> {
+        self.params
+            .conversion_types
+            .iter()
+            .position(|t| *t == self.params.fraud.install_type)
+            .map(|i| i as u16)
+    }
+
+    /// The fraud signals of the collected events, per source.
+    pub fn fraud_report(self) -> FraudReport {
+        let origins = self.origins.as_deref().unwrap_or_default();
+        let install = self.install_index();
+        let flagged = fraud::flag(&self.events, origins, &self.params.fraud, install);
+        let (from, to) = (self.params.from_ms, self.params.to_ms);
+        let source_of = |i: usize| {
+            let c = self.events[i].1.channel;
+            let s = self.channel_keys.get(c as usize)?.1;
+            (s != NULL).then_some(s)
+        };
+        fraud::report(
+            &self.events,
+            origins,
+            &flagged,
+            install,
+            self.params.windows.click_ms,
+            |t| (from..to).contains(&t),
+            source_of,
+            |s| self.fields.name(s),
+            &self.params.fraud,
+        )
+    }
+
+    /// Excludes what the fraud rules flag: touchpoints lose eligibility, installs from
+    /// deny-listed IPs are dropped (and counted).
+    fn exclude_fraud(&mut self) -> ExcludedFraud {
+        let mut out = ExcludedFraud::default();
+        let Some(origins) = self.origins.take() else {
+            return out;
+        };
+        let install = self.install_index();
+        let flagged = fraud::flag(&self.events, &origins, &self.params.fraud, install);
+        let (from, to) = (self.params.from_ms, self.params.to_ms);
+        let mut keep = Vec::with_capacity(self.events.len());
+        for (i, (node, mut e)) in self.events.drain(..).enumerate() {
+            let f = flagged.flags[i];
+            match e.kind {
+                Kind::Conversion(t) if Some(t) == install && f & fraud::DENY_IP != 0 => {
+                    if (from..to).contains(&e.ts) {
+                        out.conversions += 1;
+                        out.revenue += e.revenue;
+                    }
+                    continue;
+                }
+                Kind::Click | Kind::View if fraud::excluded_touchpoint(f) => {
+                    e.excluded = true;
+                    out.touchpoints += 1;
+                }
+                _ => {}
+            }
+            keep.push((node, e));
+        }
+        self.events = keep;
+        out
+    }
+
     /// Runs the rules over every identity and adds the credit up.
     pub fn finish(mut self) -> Report {
+        let excluded = self.params.exclude_fraud.then(|| self.exclude_fraud());
         let mut events = std::mem::take(&mut self.events);
         for (node, _) in events.iter_mut() {
             *node = self.identities.find(*node);
         }
-        events.sort_unstable_by(|a, b| (a.0, a.1.ts, a.1.order).cmp(&(b.0, b.1.ts, b.1.order)));
+        events.sort_unstable_by_key(|a| (a.0, a.1.ts, a.1.order));
         let (from, to) = (self.params.from_ms, self.params.to_ms);
         let mut unattributed = Unattributed::default();
         let (mut total_conversions, mut total_revenue) = (0u64, 0.0f64);
@@ -340,6 +446,7 @@ impl Collector {
             total_revenue,
             events_scanned: events.len() as u64,
             identities,
+            excluded_fraud: excluded,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! * [`table`]: the SQL table function `attribution(app, from, to [, model])`.
 
 mod collect;
+pub mod fraud;
 pub mod model;
 pub mod rules;
 mod scan;
@@ -19,9 +20,10 @@ pub(crate) mod table;
 use serde::{Deserialize, Serialize};
 
 pub use collect::Collector;
+pub use fraud::{FraudReport, FraudRow, FraudRules};
 pub use model::{Model, DAY_MS};
 pub use rules::Windows;
-pub(crate) use scan::run;
+pub(crate) use scan::{run, run_fraud};
 
 use crate::error::{QueryError, Result};
 
@@ -40,8 +42,10 @@ pub struct AttributionParams {
     /// Event types that are views (default `ad_impression`).
     pub view_types: Vec<String>,
     pub windows: Windows,
-    /// Touchpoints flagged by the fraud rules are not eligible.
+    /// Touchpoints flagged by the fraud rules are not eligible, and installs from deny-listed
+    /// IPs are not conversions.
     pub exclude_fraud: bool,
+    pub fraud: FraudRules,
 }
 
 impl AttributionParams {
@@ -65,6 +69,7 @@ impl AttributionParams {
                 reattribution_ms: Self::DEFAULT_REATTRIBUTION_WINDOW_MS,
             },
             exclude_fraud: false,
+            fraud: FraudRules::default(),
         }
     }
 
@@ -83,6 +88,7 @@ impl AttributionParams {
         if w.click_ms.max(w.view_ms) > 366 * DAY_MS || w.reattribution_ms > 366 * DAY_MS {
             return bad("windows are at most 366 days".into());
         }
+        self.fraud.validate()?;
         if self.conversion_types.is_empty() {
             return bad("at least one conversion event type is needed".into());
         }
@@ -167,6 +173,17 @@ pub struct Report {
     /// Events read (the range plus the history the rules look back on).
     pub events_scanned: u64,
     pub identities: u64,
+    /// What `exclude_fraud` left out (absent when not asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded_fraud: Option<ExcludedFraud>,
+}
+
+/// Conversions (installs from deny-listed IPs) and touchpoints excluded as fraud.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExcludedFraud {
+    pub conversions: u64,
+    pub revenue: f64,
+    pub touchpoints: u64,
 }
 
 /// A point in time given as epoch milliseconds, RFC 3339 (`2026-11-01T00:00:00Z`) or a date

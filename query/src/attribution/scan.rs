@@ -7,7 +7,7 @@ use datafusion::logical_expr::{col, lit, Expr};
 use futures::StreamExt;
 
 use super::collect::COLUMNS;
-use super::{AttributionParams, Collector, Report};
+use super::{AttributionParams, Collector, FraudReport, Report};
 use crate::error::Result;
 
 fn at(ms: i64) -> Expr {
@@ -19,6 +19,21 @@ fn at(ms: i64) -> Expr {
 
 /// Attributes the conversions of `params` over `ctx`'s `events`.
 pub(crate) async fn run(ctx: &SessionContext, params: AttributionParams) -> Result<Report> {
+    Ok(collect(ctx, Collector::new(params)).await?.finish())
+}
+
+/// The fraud signals of `params`' range over `ctx`'s `events`.
+pub(crate) async fn run_fraud(
+    ctx: &SessionContext,
+    params: AttributionParams,
+) -> Result<FraudReport> {
+    Ok(collect(ctx, Collector::for_fraud(params))
+        .await?
+        .fraud_report())
+}
+
+async fn collect(ctx: &SessionContext, mut collector: Collector) -> Result<Collector> {
+    let params = collector.params().clone();
     params.validate()?;
     let types: Vec<Expr> = params.event_types().into_iter().map(lit).collect();
     let filter = col("app_id")
@@ -32,9 +47,8 @@ pub(crate) async fn run(ctx: &SessionContext, params: AttributionParams) -> Resu
         .filter(filter)?
         .select_columns(&COLUMNS)?;
     let mut stream = df.execute_stream().await?;
-    let mut collector = Collector::new(params);
     while let Some(batch) = stream.next().await {
         collector.push(&batch?)?;
     }
-    Ok(collector.finish())
+    Ok(collector)
 }

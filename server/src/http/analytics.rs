@@ -6,7 +6,12 @@
 //! `position_based`), `half_life` (time decay, default `7d`), `conversion` (comma-separated
 //! event types, default `install,purchase`), `click_types` / `view_types` (default
 //! `ad_click` / `ad_impression`), `click_window` (default `7d`), `view_window` (`24h`),
-//! `reattribution_window` (`30d`), `timeout_ms`.
+//! `reattribution_window` (`30d`), `timeout_ms`; fraud (defaults from `[fraud]`):
+//! `exclude_fraud` (`false`), `min_click_to_install` (`10s`), `max_clicks_per_device`,
+//! `max_clicks_per_ip` (per UTC day), `deny_ips` (comma-separated, added to the configured).
+//!
+//! `GET /api/analytics/fraud` takes the same parameters and answers the fraud signals per
+//! source ([`query::attribution::FraudReport`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,14 +22,16 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use query::attribution::{parse_time_ms, parse_window_ms, AttributionParams, Model, Report};
+use query::attribution::{
+    parse_time_ms, parse_window_ms, AttributionParams, FraudReport, Model, Report,
+};
 
 use super::authz::ClientIp;
 use super::ApiError;
 use crate::node::AppState;
 use crate::security::{event, submit, Caller};
 
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 17] = [
     "app_id",
     "from",
     "to",
@@ -37,6 +44,11 @@ const KNOWN: [&str; 12] = [
     "view_window",
     "reattribution_window",
     "timeout_ms",
+    "exclude_fraud",
+    "min_click_to_install",
+    "max_clicks_per_device",
+    "max_clicks_per_ip",
+    "deny_ips",
 ];
 
 fn bad(m: impl Into<String>) -> ApiError {
@@ -51,7 +63,11 @@ fn list(s: &str) -> Vec<String> {
 }
 
 /// The parameters of a request, checked.
-fn params(q: &HashMap<String, String>, now_ms: i64) -> Result<AttributionParams, ApiError> {
+fn params(
+    q: &HashMap<String, String>,
+    now_ms: i64,
+    fraud: &crate::config::FraudSettings,
+) -> Result<AttributionParams, ApiError> {
     // Keys starting with `_` are cache busters and ignored; other unknown keys are typos.
     if let Some(k) = q
         .keys()
@@ -101,18 +117,50 @@ fn params(q: &HashMap<String, String>, now_ms: i64) -> Result<AttributionParams,
     if let Some(w) = window("reattribution_window")? {
         p.windows.reattribution_ms = w;
     }
+    p.fraud = fraud.rules().map_err(bad)?;
+    if let Some(w) = window("min_click_to_install")? {
+        p.fraud.min_click_to_install_ms = w;
+    }
+    let count = |k: &str| -> Result<Option<u64>, ApiError> {
+        q.get(k)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| bad(format!("{k}: {v:?} is not a number")))
+            })
+            .transpose()
+    };
+    if let Some(n) = count("max_clicks_per_device")? {
+        p.fraud.max_clicks_per_device_day = n;
+    }
+    if let Some(n) = count("max_clicks_per_ip")? {
+        p.fraud.max_clicks_per_ip_day = n;
+    }
+    if let Some(d) = q.get("deny_ips") {
+        p.fraud.deny(list(d))?;
+    }
+    p.exclude_fraud = match q.get("exclude_fraud").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => return Err(bad(format!("exclude_fraud: {v:?} is not true or false"))),
+    };
     p.validate()?;
     Ok(p)
 }
 
-pub(crate) async fn attribution(
-    State(state): State<AppState>,
-    Extension(ClientIp(ip)): Extension<ClientIp>,
-    Extension(caller): Extension<Caller>,
+/// A checked request: the parameters, and how to run it for this caller.
+struct Job {
+    params: AttributionParams,
+    scope: query::Scope,
+    opts: query::QueryOptions,
+}
+
+async fn job(
+    state: &AppState,
+    caller: &Caller,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Report>, ApiError> {
+) -> Result<Job, ApiError> {
     let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-    let Caller::User(p) = &caller else {
+    let Caller::User(p) = caller else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -120,7 +168,7 @@ pub(crate) async fn attribution(
         ));
     };
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let params = params(&q, now_ms)?;
+    let params = params(&q, now_ms, &state.cfg.fraud)?;
     // Same answer whether the app does not exist or is not the caller's (TESTPLAN AZ-02).
     if !p.can_access_app(&params.app_id) || state.security.store.app(&params.app_id).is_none() {
         return Err(ApiError::new(
@@ -138,38 +186,115 @@ pub(crate) async fn attribution(
         None => None,
     };
     state.cluster.read_barrier().await?;
-    let scope = query::Scope {
-        apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
-        extra_tables: Vec::new(),
-    };
-    let opts = query::QueryOptions {
-        user: p.user_id.clone(),
-        timeout,
-        now: None,
-    };
+    Ok(Job {
+        params,
+        scope: query::Scope {
+            apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
+            extra_tables: Vec::new(),
+        },
+        opts: query::QueryOptions {
+            user: p.user_id.clone(),
+            timeout,
+            now: None,
+        },
+    })
+}
+
+/// Writes the audit record of a finished request (through Raft, before the answer).
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    ip: &str,
+    action: &str,
+    target: &str,
+    what: String,
+    outcome: String,
+) -> Result<(), ApiError> {
+    let mut ev = event(caller.actor(), ip, action, target, what);
+    ev.outcome = Some(outcome);
+    submit(
+        &state.cluster,
+        state.security.request(AuthOp::AuditOnly, vec![ev]),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn attribution(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Report>, ApiError> {
+    let Job {
+        params,
+        scope,
+        opts,
+    } = job(&state, &caller, q).await?;
     let t0 = Instant::now();
     let target = params.app_id.clone();
     let what = format!(
-        "model={} from={} to={}",
+        "model={} from={} to={} exclude_fraud={}",
         params.model.name(),
         params.from_ms,
-        params.to_ms
+        params.to_ms,
+        params.exclude_fraud
     );
     let answer = state.query.attribution(params, scope, opts).await;
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let mut ev = event(caller.actor(), &ip, "query.attribution", &target, what);
-    ev.outcome = Some(match &answer {
+    let outcome = match &answer {
         Ok(r) => format!(
             "success: {} conversions, {} channels in {elapsed_ms:.1} ms",
             r.total_conversions,
             r.rows.len()
         ),
         Err(e) => format!("failure: {}: {e}", e.code()),
-    });
-    submit(
-        &state.cluster,
-        state.security.request(AuthOp::AuditOnly, vec![ev]),
+    };
+    audit(
+        &state,
+        &caller,
+        &ip,
+        "query.attribution",
+        &target,
+        what,
+        outcome,
     )
     .await?;
+    Ok(Json(answer?))
+}
+
+/// `GET /api/analytics/fraud`: click injection, abnormal clicks per device and IP, and
+/// deny-listed IPs, per source, over the range asked for.
+pub(crate) async fn fraud(
+    State(state): State<AppState>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<FraudReport>, ApiError> {
+    let Job {
+        mut params,
+        scope,
+        opts,
+    } = job(&state, &caller, q).await?;
+    if !params.conversion_types.contains(&params.fraud.install_type) {
+        params
+            .conversion_types
+            .push(params.fraud.install_type.clone());
+        params.validate()?;
+    }
+    let t0 = Instant::now();
+    let target = params.app_id.clone();
+    let what = format!("from={} to={}", params.from_ms, params.to_ms);
+    let answer = state.query.fraud(params, scope, opts).await;
+    let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let outcome = match &answer {
+        Ok(r) => format!(
+            "success: {} sources, {} flagged devices in {elapsed_ms:.1} ms",
+            r.rows.len(),
+            r.flagged_devices
+        ),
+        Err(e) => format!("failure: {}: {e}", e.code()),
+    };
+    audit(&state, &caller, &ip, "query.fraud", &target, what, outcome).await?;
     Ok(Json(answer?))
 }

@@ -51,6 +51,7 @@ fn public(state: AppState) -> Router {
         .route("/api/auth/me", get(account::me))
         .route("/api/analytics/query", post(query::run))
         .route("/api/analytics/attribution", get(analytics::attribution))
+        .route("/api/analytics/fraud", get(analytics::fraud))
         .route("/api/dashboard/stats", get(dashboard::stats))
         .route(
             "/api/dashboard/charts/events-over-time",

@@ -51,7 +51,22 @@ fn schemas() -> Value {
                 "by_type": {"type": "object", "additionalProperties": {"type": "number"}}}}},
             "unattributed": {"type": "object", "properties": {"conversions": {"type": "number"}, "revenue": {"type": "number"}}},
             "total_conversions": {"type": "integer"}, "total_revenue": {"type": "number"},
-            "events_scanned": {"type": "integer"}, "identities": {"type": "integer"}}},
+            "events_scanned": {"type": "integer"}, "identities": {"type": "integer"},
+            "excluded_fraud": {"type": "object", "description": "present with exclude_fraud=true", "properties": {
+                "conversions": {"type": "integer", "description": "installs from deny-listed IPs, not counted"},
+                "revenue": {"type": "number"}, "touchpoints": {"type": "integer", "description": "flagged clicks and views, not eligible"}}}}},
+        "FraudReport": {"type": "object", "required": ["rules", "rows"], "properties": {
+            "rules": {"type": "object", "properties": {"min_click_to_install_ms": {"type": "integer"},
+                "max_clicks_per_device_day": {"type": "integer"}, "max_clicks_per_ip_day": {"type": "integer"},
+                "deny_ips": {"type": "array", "items": {"type": "string"}}, "install_type": {"type": "string"}}},
+            "rows": {"type": "array", "items": {"type": "object", "properties": {
+                "source": {"type": ["string", "null"], "description": "click source; for installs, that of the last click on the device within the click window"},
+                "clicks": {"type": "integer"}, "installs": {"type": "integer"},
+                "click_injection": {"type": "integer", "description": "installs less than min_click_to_install_ms after their click"},
+                "abnormal_device_clicks": {"type": "integer"}, "abnormal_ip_clicks": {"type": "integer"},
+                "deny_listed_clicks": {"type": "integer"}, "deny_listed_installs": {"type": "integer"},
+                "flagged_click_rate": {"type": ["number", "null"]}}}},
+            "flagged_devices": {"type": "integer"}, "flagged_ips": {"type": "integer"}, "events_scanned": {"type": "integer"}}},
         "QueryResult": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "object",
             "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}}, "rows": {"type": "array", "items": {"type": "array"}},
             "row_count": {"type": "integer"}, "elapsed_ms": {"type": "number"}}}
@@ -70,6 +85,7 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         ("POST", "/api/apps") => (Some("NewApp"), "CreatedApp"),
         ("POST", "/api/analytics/query") => (Some("Query"), "QueryResult"),
         ("GET", "/api/analytics/attribution") => (None, "AttributionReport"),
+        ("GET", "/api/analytics/fraud") => (None, "FraudReport"),
         _ => (None, ""),
     }
 }
@@ -78,7 +94,7 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
 fn query_parameters(method: &str, path: &str) -> Vec<Value> {
     let p = |name: &str, required: bool, description: &str| json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": description});
     match (method, path) {
-        ("GET", "/api/analytics/attribution") => vec![
+        ("GET", "/api/analytics/attribution") | ("GET", "/api/analytics/fraud") => vec![
             p("app_id", true, "the app"),
             p(
                 "from",
@@ -118,6 +134,31 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                 "timeout_ms",
                 false,
                 "a time limit shorter than query.timeout_secs",
+            ),
+            p(
+                "exclude_fraud",
+                false,
+                "true: flagged touchpoints are not eligible, installs from deny-listed IPs are not conversions (attribution only; default false)",
+            ),
+            p(
+                "min_click_to_install",
+                false,
+                "shorter click-to-install times are click injection (default fraud.min_click_to_install_ms)",
+            ),
+            p(
+                "max_clicks_per_device",
+                false,
+                "clicks per device and UTC day above which all are flagged (default fraud.max_clicks_per_device_day)",
+            ),
+            p(
+                "max_clicks_per_ip",
+                false,
+                "clicks per IP and UTC day above which all are flagged (default fraud.max_clicks_per_ip_day)",
+            ),
+            p(
+                "deny_ips",
+                false,
+                "addresses or CIDR ranges, comma-separated, added to fraud.deny_ips",
             ),
         ],
         ("GET", path) if path.starts_with("/api/dashboard/") => {

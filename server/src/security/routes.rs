@@ -137,6 +137,12 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r(
         "GET",
+        "/api/analytics/fraud",
+        Roles(USER_OR_ADMIN, AnalyticsRead),
+        "Fraud signals per source: click injection, abnormal clicks per device and IP, deny-listed IPs",
+    ),
+    r(
+        "GET",
         "/api/apps",
         User(AppsRead),
         "Apps the caller may access",
