@@ -226,7 +226,11 @@ impl Collector {
         let campaign = strings(batch, "attribution_campaign")?;
         let source = strings(batch, "attribution_source")?;
         let medium = strings(batch, "attribution_medium")?;
-        let ip = strings(batch, "ip")?;
+        // Needed by the fraud rules only; batches built by hand may leave it out.
+        let ip = match batch.column_by_name("ip") {
+            Some(_) => Some(strings(batch, "ip")?),
+            None => None,
+        };
         let (from, to) = (self.params.from_ms, self.params.to_ms);
         for i in 0..batch.num_rows() {
             let Some(&kind) = self.kinds.get(ty.value(i)) else {
@@ -235,11 +239,12 @@ impl Collector {
             let t = ts.value(i);
             let node = self.identities.of(device.value(i), opt(&user, i));
             if self.origins.is_some() {
-                let ip_id = self.fields.id(opt(&ip, i));
+                let addr = ip.as_ref().and_then(|a| opt(a, i));
+                let ip_id = self.fields.id(addr);
                 let denied = match self.denied.get(&ip_id) {
                     Some(&d) => d,
                     None => {
-                        let d = opt(&ip, i).is_some_and(|a| self.params.fraud.is_denied(a));
+                        let d = addr.is_some_and(|a| self.params.fraud.is_denied(a));
                         self.denied.insert(ip_id, d);
                         d
                     }

@@ -295,3 +295,69 @@ pub(super) fn report(
         events_scanned: events.len() as u64,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ev(ts: i64, order: u64, kind: Kind) -> (u32, Ev) {
+        (
+            0,
+            Ev {
+                ts,
+                order,
+                kind,
+                channel: 0,
+                revenue: 0.0,
+                excluded: false,
+            },
+        )
+    }
+
+    fn origin(device: u32, ip: u32) -> Origin {
+        Origin {
+            device,
+            ip,
+            denied: false,
+        }
+    }
+
+    #[test]
+    fn deny_list_takes_addresses_and_ranges_and_refuses_garbage() {
+        let mut r = FraudRules::default();
+        r.deny(["203.0.113.0/24", " 198.51.100.7 ", "2001:db8::/32", ""])
+            .unwrap();
+        assert!(r.is_denied("203.0.113.200"));
+        assert!(r.is_denied("198.51.100.7"));
+        assert!(!r.is_denied("198.51.100.8"));
+        assert!(r.is_denied("2001:db8::1"));
+        assert!(!r.is_denied("not an ip"));
+        assert_eq!(r.deny_ips.len(), 3);
+        assert!(r.deny(["300.1.1.1"]).is_err());
+    }
+
+    #[test]
+    fn injection_is_strictly_shorter_than_the_threshold_and_per_device() {
+        let rules = FraudRules::default(); // 10 s
+        let install = Some(0);
+        let events = [
+            ev(0, 1, Kind::Click),              // device 1
+            ev(10_000, 2, Kind::Conversion(0)), // device 1: exactly 10 s: honest
+            ev(20_000, 3, Kind::Click),         // device 2
+            ev(29_999, 4, Kind::Conversion(0)), // device 2: 9.999 s: injected
+            ev(29_999, 5, Kind::Conversion(0)), // device 3: no click on its device
+        ];
+        let origins = [
+            origin(1, 9),
+            origin(1, 9),
+            origin(2, 9),
+            origin(2, 9),
+            origin(3, 9),
+        ];
+        let f = flag(&events, &origins, &rules, install);
+        assert_eq!(f.flags, vec![0, 0, INJECTED_CLICK, INJECTED_INSTALL, 0]);
+        assert_eq!(f.last_click.get(&1), Some(&0));
+        assert_eq!(f.last_click.get(&4), None);
+    }
+}
