@@ -10,54 +10,29 @@ writes for last click, and the floor the appliance is compared with.
   python3 bench/sql/attribution.py --url http://127.0.0.1:18080 --password PW --segments DIR
 """
 
-import argparse
-import http.client
-import json
 import statistics
 import time
-import urllib.parse
 
 import duckdb
+
+from client import Appliance, arguments, times_ms
 
 DAY = 86_400_000
 
 
 def timed(fn, runs):
-    fn()
-    times, out = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - t0) * 1e3)
+    times, out = times_ms(fn, runs)
     return statistics.median(times), max(times), out
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--url", default="http://127.0.0.1:18080")
-    ap.add_argument("--password", required=True)
-    ap.add_argument("--segments", required=True)
-    ap.add_argument("--app", default="app_00")
-    ap.add_argument("--runs", type=int, default=5)
-    a = ap.parse_args()
-    u = urllib.parse.urlparse(a.url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-    conn.request("POST", "/api/auth/login", json.dumps({"email": "admin@localhost", "password": a.password}),
-                 {"content-type": "application/json"})
-    token = json.loads(conn.getresponse().read())["access_token"]
+    a = arguments(__doc__, runs=5)
+    app = Appliance(a.url, a.password)
     to = int(time.time() * 1000)
     frm = to - 30 * DAY
 
     def attribution(model):
-        def go():
-            conn.request("GET", f"/api/analytics/attribution?app_id={a.app}&from={frm}&to={to}&model={model}",
-                         headers={"authorization": f"Bearer {token}"})
-            r = conn.getresponse()
-            body = r.read()
-            if r.status != 200:
-                raise RuntimeError(f"{r.status} {body[:300]!r}")
-            return json.loads(body)
-        return go
+        return lambda: app.get(f"/api/analytics/attribution?app_id={a.app}&from={frm}&to={to}&model={model}")
 
     files = f"{a.segments}/**/*.parquet"
     db = duckdb.connect()

@@ -7,13 +7,11 @@ timed with source=scan (the same answer computed by SQL inside the appliance).
   python3 bench/sql/dashboard.py --url http://127.0.0.1:18080 --password PW --segments DIR
 """
 
-import argparse
-import http.client
-import json
 import time
-import urllib.parse
 
 import duckdb
+
+from client import Appliance, arguments, times_ms
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -25,42 +23,19 @@ def pct(times, p):
 
 
 def timed(fn, runs):
-    fn()
-    times, out = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append((time.perf_counter() - t0) * 1e3)
+    times, out = times_ms(fn, runs)
     return pct(times, 50), pct(times, 99), out
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--url", default="http://127.0.0.1:18080")
-    ap.add_argument("--password", required=True)
-    ap.add_argument("--segments", required=True)
-    ap.add_argument("--app", default="app_00")
-    ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--duckdb-runs", type=int, default=10)
-    a = ap.parse_args()
-    u = urllib.parse.urlparse(a.url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-    conn.request("POST", "/api/auth/login", json.dumps({"email": "admin@localhost", "password": a.password}),
-                 {"content-type": "application/json"})
-    token = json.loads(conn.getresponse().read())["access_token"]
+    a = arguments(__doc__, runs=50, duckdb_runs=10)
+    app = Appliance(a.url, a.password)
     to = (int(time.time() * 1000) // HOUR + 1) * HOUR
     frm = to - 30 * DAY
     rng = f"app_id={a.app}&from={frm}&to={to}"
 
     def get(path):
-        def go():
-            conn.request("GET", f"/api/dashboard/{path}", headers={"authorization": f"Bearer {token}"})
-            r = conn.getresponse()
-            body = r.read()
-            if r.status != 200:
-                raise RuntimeError(f"{path}: {r.status} {body[:300]!r}")
-            return json.loads(body)
-        return go
+        return lambda: app.get(f"/api/dashboard/{path}")
 
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")
