@@ -13,8 +13,7 @@
 //! `GET /api/analytics/fraud` takes the same parameters and answers the fraud signals per
 //! source ([`query::attribution::FraudReport`]).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use auth::AuthOp;
@@ -160,23 +159,10 @@ async fn job(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Job, ApiError> {
     let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-    let Caller::User(p) = caller else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "log in first",
-        ));
-    };
+    let p = super::app_read::user(caller)?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let params = params(&q, now_ms, &state.cfg.fraud)?;
-    // Same answer whether the app does not exist or is not the caller's (TESTPLAN AZ-02).
-    if !p.can_access_app(&params.app_id) || state.security.store.app(&params.app_id).is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "app not found",
-        ));
-    }
+    let scope = super::app_read::app_scope(state, p, &params.app_id)?;
     let timeout = match q.get("timeout_ms") {
         Some(t) => {
             Some(Duration::from_millis(t.parse().map_err(|_| {
@@ -188,10 +174,7 @@ async fn job(
     state.cluster.read_barrier().await?;
     Ok(Job {
         params,
-        scope: query::Scope {
-            apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
-            extra_tables: Vec::new(),
-        },
+        scope,
         opts: query::QueryOptions {
             user: p.user_id.clone(),
             timeout,

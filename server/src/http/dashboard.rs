@@ -10,8 +10,7 @@
 //! `source=rollup|scan|auto` (default auto) chooses, and every answer says which it used. Reads are not audited (they change nothing and the SQL endpoint is the one
 //! that can read everything).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -54,13 +53,7 @@ impl Request {
         extra: &[&str],
     ) -> Result<Self, ApiError> {
         let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-        let Caller::User(p) = caller else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "log in first",
-            ));
-        };
+        let p = super::app_read::user(caller)?;
         if let Some(k) = q.keys().find(|k| {
             !k.starts_with('_')
                 && !["app_id", "from", "to", "source"].contains(&k.as_str())
@@ -84,23 +77,13 @@ impl Request {
         if from >= to {
             return Err(bad("from must be before to"));
         }
-        // Same answer whether the app does not exist or is not the caller's (TESTPLAN AZ-02).
-        if !p.can_access_app(&app) || state.security.store.app(&app).is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "app not found",
-            ));
-        }
+        let scope = super::app_read::app_scope(state, p, &app)?;
         Ok(Self {
             app,
             from,
             to,
             q,
-            scope: query::Scope {
-                apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
-                extra_tables: Vec::new(),
-            },
+            scope,
             user: p.user_id.clone(),
         })
     }

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod analytics;
+mod app_read;
 mod apps;
 mod authz;
 mod backup;

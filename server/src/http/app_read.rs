@@ -1,0 +1,44 @@
+//! What the read endpoints over one app's events (attribution, fraud, dashboard) check first:
+//! a logged-in user, then access to the app, answered alike whether the app does not exist
+//! or is not the caller's (TESTPLAN AZ-02).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use auth::Principal;
+use axum::http::StatusCode;
+
+use super::ApiError;
+use crate::node::AppState;
+use crate::security::Caller;
+
+/// The logged-in user behind `caller` (401 otherwise).
+pub(super) fn user(caller: &Caller) -> Result<&Principal, ApiError> {
+    match caller {
+        Caller::User(p) => Ok(p),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in first",
+        )),
+    }
+}
+
+/// The query scope of `p` once `app` is known to exist and be within its access (404 else).
+pub(super) fn app_scope(
+    state: &AppState,
+    p: &Principal,
+    app: &str,
+) -> Result<query::Scope, ApiError> {
+    if !p.can_access_app(app) || state.security.store.app(app).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "app not found",
+        ));
+    }
+    Ok(query::Scope {
+        apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
+        extra_tables: Vec::new(),
+    })
+}
