@@ -27,7 +27,7 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, Event};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
-pub use rollup::{Bucket, RollupRow, RollupSize, Rollups, Totals, HOUR_MS};
+pub use rollup::{Bucket, Hours, RollupRow, RollupSize, Rollups, Totals, HOUR_MS};
 pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
     COL_TIMESTAMP,

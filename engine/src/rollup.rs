@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -46,7 +47,9 @@ struct AppRollup {
     /// user_id → dense id, in order of first appearance on this node.
     users: HashMap<Box<str>, u32>,
     /// Keyed by hour number (`timestamp_ms.div_euclid(HOUR_MS)`).
-    hours: BTreeMap<i64, Hour>,
+    /// Copy-on-write: readers take the hours they need out of the lock ([`Rollups::hours`]),
+    /// so bitmap unions never hold up apply.
+    hours: BTreeMap<i64, Arc<Hour>>,
 }
 
 /// All apps' rollups.
@@ -96,10 +99,11 @@ impl Rollups {
                 id
             }
         });
-        let hour = app
-            .hours
-            .entry(row.timestamp_ms.div_euclid(HOUR_MS))
-            .or_default();
+        let hour = Arc::make_mut(
+            app.hours
+                .entry(row.timestamp_ms.div_euclid(HOUR_MS))
+                .or_default(),
+        );
         hour.events += 1;
         match hour.by_type.get_mut(row.event_type) {
             Some(n) => *n += 1,
@@ -140,13 +144,33 @@ impl Rollups {
         s
     }
 
-    /// Totals of `app` over the hours `hours` (hour numbers, end exclusive), cut into buckets
-    /// of `width_hours` aligned on multiples of it since the epoch (24 = UTC days); buckets
-    /// without events are left out. `width_hours` ≥ the range gives one bucket (or none).
+    /// The rollups of `app` over `hours` (hour numbers, end exclusive): cheap (reference
+    /// counts), so the caller can drop the lock before adding them up.
+    pub fn hours(&self, app: &str, hours: Range<i64>) -> Hours {
+        Hours(self.apps.get(app).map_or_else(Vec::new, |a| {
+            a.hours.range(hours).map(|(h, x)| (*h, x.clone())).collect()
+        }))
+    }
+
+    /// [`Hours::buckets`] of [`Rollups::hours`].
     pub fn buckets(&self, app: &str, hours: Range<i64>, width_hours: i64) -> Vec<Bucket> {
-        let Some(a) = self.apps.get(app) else {
-            return Vec::new();
-        };
+        self.hours(app, hours).buckets(width_hours)
+    }
+
+    /// [`Hours::totals`] of [`Rollups::hours`].
+    pub fn totals(&self, app: &str, hours: Range<i64>) -> Totals {
+        self.hours(app, hours).totals()
+    }
+}
+
+/// Some hours of one app, taken out of [`Rollups`].
+pub struct Hours(Vec<(i64, Arc<Hour>)>);
+
+impl Hours {
+    /// Totals cut into buckets of `width_hours` aligned on multiples of it since the epoch
+    /// (24 = UTC days); buckets without events are left out. `width_hours` ≥ the range gives
+    /// one bucket (or none).
+    pub fn buckets(&self, width_hours: i64) -> Vec<Bucket> {
         let width = width_hours.max(1);
         let mut out: Vec<Bucket> = Vec::new();
         let mut users = RoaringBitmap::new();
@@ -167,7 +191,8 @@ impl Rollups {
             pu.clear();
             *revenue = 0;
         };
-        for (&h, hour) in a.hours.range(hours) {
+        for (h, hour) in &self.0 {
+            let h = *h;
             let start = if width >= i64::MAX / HOUR_MS {
                 i64::MIN
             } else {
@@ -201,9 +226,9 @@ impl Rollups {
         out
     }
 
-    /// Totals of `app` over `hours` (hour numbers, end exclusive).
-    pub fn totals(&self, app: &str, hours: Range<i64>) -> Totals {
-        self.buckets(app, hours, i64::MAX)
+    /// Totals over all the hours.
+    pub fn totals(&self) -> Totals {
+        self.buckets(i64::MAX)
             .pop()
             .map(|b| b.totals)
             .unwrap_or_default()

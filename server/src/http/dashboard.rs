@@ -171,7 +171,10 @@ pub(crate) async fn stats(
 ) -> Result<Json<Value>, ApiError> {
     let r = Request::parse(&state, &caller, q, &[])?;
     if let Some(hours) = r.rollup_hours()? {
-        let t = r.rollups(&state, |x| x.totals(&r.app, hours)).await?;
+        let t = r
+            .rollups(&state, |x| x.hours(&r.app, hours))
+            .await?
+            .totals();
         let n = |k: &str| t.by_type.get(k).copied().unwrap_or(0);
         let rate = (n("install") > 0).then(|| n("purchase") as f64 / n("install") as f64);
         return Ok(Json(json!({
@@ -220,8 +223,9 @@ pub(crate) async fn events_over_time(
     };
     if let Some(hours) = r.rollup_hours()? {
         let buckets = r
-            .rollups(&state, |x| x.buckets(&r.app, hours, width))
-            .await?;
+            .rollups(&state, |x| x.hours(&r.app, hours))
+            .await?
+            .buckets(width);
         let points: Vec<Value> = buckets
             .into_iter()
             .map(|b| {
@@ -251,7 +255,10 @@ pub(crate) async fn platforms(
 ) -> Result<Json<Value>, ApiError> {
     let r = Request::parse(&state, &caller, q, &[])?;
     if let Some(hours) = r.rollup_hours()? {
-        let t = r.rollups(&state, |x| x.totals(&r.app, hours)).await?;
+        let t = r
+            .rollups(&state, |x| x.hours(&r.app, hours))
+            .await?
+            .totals();
         let mut rows: Vec<(String, (u64, u64))> = t.platforms.into_iter().collect();
         rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
         let rows: Vec<Value> = rows
