@@ -21,7 +21,7 @@ use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use crate::config::EngineConfig;
 use crate::dedupe::{self, DedupeSet};
 use crate::error::{EngineError, Result};
-use crate::event::{ApplyOutcome, Event};
+use crate::event::{ApplyOutcome, EventRef};
 use crate::manifest::{self, sync_dir, write_synced, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
@@ -32,7 +32,8 @@ const CURRENT_FILE: &str = "CURRENT";
 
 /// Entries applied together: `(log index, events of that entry)`.
 pub struct ApplyBatch<'a> {
-    pub entries: Vec<(u64, &'a [Event])>,
+    /// Events by log index (several batches may share an index); each batch gets an outcome.
+    pub entries: Vec<(u64, Vec<EventRef<'a>>)>,
     /// Index of the last entry applied by this call (entries without events included).
     pub last_index: u64,
     /// Owner state to record with the flush that covers `last_index`.
@@ -195,19 +196,19 @@ impl Engine {
         for (index, events) in &batch.entries {
             let mut out = ApplyOutcome::default();
             for e in events.iter() {
-                if let Some(id) = &e.event_id {
-                    if !s.dedupe.insert(dedupe::key(&e.app_id, id)) {
+                if let Some(id) = e.event_id {
+                    if !s.dedupe.insert(dedupe::key(e.app_id, id)) {
                         out.duplicates += 1;
                         continue;
                     }
                 }
                 s.active.push(e, *index)?;
                 rollups.add(RollupRow {
-                    app_id: &e.app_id,
-                    event_type: &e.event_type,
+                    app_id: e.app_id,
+                    event_type: e.event_type,
                     timestamp_ms: e.timestamp_ms,
-                    user_id: e.user_id.as_deref(),
-                    platform: &e.platform,
+                    user_id: e.user_id,
+                    platform: e.platform,
                     revenue: e.revenue,
                 });
                 out.accepted += 1;
@@ -555,7 +556,6 @@ fn compact_one(
     let granularity = Granularity::of_label(&picked[0].day);
     let mut parts =
         segment::partition_with(&batches, usize::MAX, Some(granularity)).map_err(fail)?;
-    drop(batches);
     if parts.len() != 1 || parts[0].app_id != picked[0].app_id || parts[0].day != picked[0].day {
         return Err(fail(EngineError::Corrupt {
             what: "segment",
@@ -568,8 +568,9 @@ fn compact_one(
         zstd_level: inner.cfg.zstd_level,
         row_group_rows: inner.cfg.row_group_rows,
     };
-    let meta = segment::write_segment(&root, id, &part, &fmt, crash, "compact").map_err(fail)?;
-    drop(part);
+    let meta =
+        segment::write_segment(&root, id, &batches, &part, &fmt, crash, "compact").map_err(fail)?;
+    drop((part, batches));
     crash.hit("compact.before_manifest");
     {
         let mut s = inner.state.lock();
@@ -625,7 +626,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
     for part in &parts {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let meta = segment::write_segment(&root, id, part, &fmt, crash, "flush")?;
+        let meta = segment::write_segment(&root, id, &job.batches, part, &fmt, crash, "flush")?;
         rows += meta.rows;
         manifest.segments.push(meta.clone());
         written.push(meta);

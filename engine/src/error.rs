@@ -26,6 +26,8 @@ pub enum EngineError {
     FlushFailed(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("an event batch does not decode: {0}")]
+    Decode(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,7 @@ impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EngineError::Io { .. } | EngineError::Parquet { .. } => ErrorKind::Io,
-            EngineError::Corrupt { .. } => ErrorKind::Corruption,
+            EngineError::Corrupt { .. } | EngineError::Decode(_) => ErrorKind::Corruption,
             EngineError::Arrow(_) | EngineError::FlushFailed(_) => ErrorKind::Internal,
             EngineError::Config(_) => ErrorKind::InvalidInput,
         }

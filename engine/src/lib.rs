@@ -24,7 +24,7 @@ pub use config::EngineConfig;
 pub use crash::CrashPoints;
 pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
 pub use error::{EngineError, ErrorKind, Result};
-pub use event::{ApplyOutcome, Attribution, Event};
+pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
 pub use rollup::{Bucket, Hours, RollupRow, RollupSize, Rollups, Totals, HOUR_MS};

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Builder, MapBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
-    UInt64Builder,
+    Array, ArrayRef, AsArray, Float64Builder, MapBuilder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder, UInt64Builder,
 };
 
 use crate::error::Result;
-use crate::event::Event;
+use crate::event::EventRef;
 use crate::schema::events_schema;
 
 /// Rows are frozen into an immutable batch at this size (and whenever a reader asks).
@@ -40,59 +40,77 @@ struct Builders {
 }
 
 impl Builders {
-    fn new() -> Self {
+    /// Builders for `rows` rows, each string column sized like the same column of `like` (the
+    /// batch frozen before), so a batch's buffers are allocated once rather than regrown by
+    /// doubling from empty.
+    fn new(rows: usize, like: Option<&RecordBatch>) -> Self {
+        let bytes = |col: &str| {
+            like.and_then(|b| b.column_by_name(col)?.as_string_opt::<i32>())
+                .map_or(0, |a| a.value_data().len() + a.value_data().len() / 8)
+        };
+        let string = |col: &str| StringBuilder::with_capacity(rows, bytes(col));
+        let (keys, values) = like
+            .and_then(|b| b.column_by_name("event_data")?.as_map_opt())
+            .map_or((0, 0), |m| {
+                let (k, v) = (m.keys().as_string::<i32>(), m.values().as_string::<i32>());
+                (Array::len(k), v.value_data().len() + k.value_data().len())
+            });
         Self {
-            timestamp: TimestampMillisecondBuilder::new().with_timezone("UTC"),
-            app_id: StringBuilder::new(),
-            event_type: StringBuilder::new(),
-            user_id: StringBuilder::new(),
-            session_id: StringBuilder::new(),
-            device_id: StringBuilder::new(),
-            platform: StringBuilder::new(),
-            app_version: StringBuilder::new(),
-            campaign: StringBuilder::new(),
-            source: StringBuilder::new(),
-            medium: StringBuilder::new(),
-            content: StringBuilder::new(),
-            term: StringBuilder::new(),
-            event_data: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
-            revenue: Float64Builder::new(),
-            currency: StringBuilder::new(),
-            ip: StringBuilder::new(),
-            user_agent: StringBuilder::new(),
-            received_at: TimestampMillisecondBuilder::new().with_timezone("UTC"),
-            event_id: StringBuilder::new(),
-            log_index: UInt64Builder::new(),
+            timestamp: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            app_id: string("app_id"),
+            event_type: string("event_type"),
+            user_id: string("user_id"),
+            session_id: string("session_id"),
+            device_id: string("device_id"),
+            platform: string("platform"),
+            app_version: string("app_version"),
+            campaign: string("attribution_campaign"),
+            source: string("attribution_source"),
+            medium: string("attribution_medium"),
+            content: string("attribution_content"),
+            term: string("attribution_term"),
+            event_data: MapBuilder::with_capacity(
+                None,
+                StringBuilder::with_capacity(keys, values / 2),
+                StringBuilder::with_capacity(keys, values / 2),
+                rows,
+            ),
+            revenue: Float64Builder::with_capacity(rows),
+            currency: string("currency"),
+            ip: string("ip"),
+            user_agent: string("user_agent"),
+            received_at: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            event_id: string("event_id"),
+            log_index: UInt64Builder::with_capacity(rows),
             rows: 0,
         }
     }
 
-    fn push(&mut self, e: &Event, log_index: u64) -> Result<()> {
+    fn push(&mut self, e: &EventRef<'_>, log_index: u64) -> Result<()> {
         self.timestamp.append_value(e.timestamp_ms);
-        self.app_id.append_value(&e.app_id);
-        self.event_type.append_value(&e.event_type);
-        self.user_id.append_option(e.user_id.as_deref());
-        self.session_id.append_option(e.session_id.as_deref());
-        self.device_id.append_value(&e.device_id);
-        self.platform.append_value(&e.platform);
-        self.app_version.append_option(e.app_version.as_deref());
-        self.campaign
-            .append_option(e.attribution.campaign.as_deref());
-        self.source.append_option(e.attribution.source.as_deref());
-        self.medium.append_option(e.attribution.medium.as_deref());
-        self.content.append_option(e.attribution.content.as_deref());
-        self.term.append_option(e.attribution.term.as_deref());
+        self.app_id.append_value(e.app_id);
+        self.event_type.append_value(e.event_type);
+        self.user_id.append_option(e.user_id);
+        self.session_id.append_option(e.session_id);
+        self.device_id.append_value(e.device_id);
+        self.platform.append_value(e.platform);
+        self.app_version.append_option(e.app_version);
+        self.campaign.append_option(e.attribution.campaign);
+        self.source.append_option(e.attribution.source);
+        self.medium.append_option(e.attribution.medium);
+        self.content.append_option(e.attribution.content);
+        self.term.append_option(e.attribution.term);
         for (k, v) in &e.event_data {
             self.event_data.keys().append_value(k);
             self.event_data.values().append_value(v);
         }
         self.event_data.append(true)?;
         self.revenue.append_option(e.revenue);
-        self.currency.append_option(e.currency.as_deref());
-        self.ip.append_option(e.ip.as_deref());
-        self.user_agent.append_option(e.user_agent.as_deref());
+        self.currency.append_option(e.currency);
+        self.ip.append_option(e.ip);
+        self.user_agent.append_option(e.user_agent);
         self.received_at.append_value(e.received_at_ms);
-        self.event_id.append_option(e.event_id.as_deref());
+        self.event_id.append_option(e.event_id);
         self.log_index.append_value(log_index);
         self.rows += 1;
         Ok(())
@@ -122,8 +140,9 @@ impl Builders {
             Arc::new(self.event_id.finish()),
             Arc::new(self.log_index.finish()),
         ];
-        self.rows = 0;
-        Ok(RecordBatch::try_new(events_schema(), cols)?)
+        let batch = RecordBatch::try_new(events_schema(), cols)?;
+        *self = Builders::new(FREEZE_ROWS, Some(&batch));
+        Ok(batch)
     }
 }
 
@@ -140,7 +159,7 @@ pub(crate) struct Memtable {
 impl Memtable {
     pub(crate) fn new() -> Self {
         Self {
-            active: Builders::new(),
+            active: Builders::new(FREEZE_ROWS, None),
             frozen: Vec::new(),
             rows: 0,
             approx_bytes: 0,
@@ -149,7 +168,7 @@ impl Memtable {
         }
     }
 
-    pub(crate) fn push(&mut self, e: &Event, log_index: u64) -> Result<()> {
+    pub(crate) fn push(&mut self, e: &EventRef<'_>, log_index: u64) -> Result<()> {
         self.active.push(e, log_index)?;
         self.rows += 1;
         self.approx_bytes += approx_size(e);
@@ -184,8 +203,8 @@ impl Memtable {
     }
 }
 
-fn approx_size(e: &Event) -> usize {
-    let o = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+fn approx_size(e: &EventRef<'_>) -> usize {
+    let o = |s: &Option<&str>| s.map_or(0, str::len);
     96 + e.app_id.len()
         + e.event_type.len()
         + e.device_id.len()

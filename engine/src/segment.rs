@@ -6,8 +6,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{Float64Type, TimestampMillisecondType, UInt64Type};
 use chrono::Datelike;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -17,7 +17,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
-use crate::manifest::{sync_dir, write_synced, SegmentMeta};
+use crate::manifest::{sync_dir, SegmentMeta};
 use crate::rollup::RollupRow;
 use crate::schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
@@ -34,14 +34,33 @@ pub(crate) struct SegmentFormat {
     pub(crate) row_group_rows: usize,
 }
 
-/// A partition of rows ready to be written.
+/// A partition of rows ready to be written: which rows of the source batches, in order.
+/// Rows are gathered one row group at a time as the segment is written, so a flush copies
+/// each row once and never holds a second, sorted copy of the whole memtable.
 pub(crate) struct Partition {
     pub(crate) app_id: String,
     /// Time bucket label (`YYYY-MM-DD`, `YYYY-MM`, `YYYY` or `all`).
     pub(crate) day: String,
     /// Directory of the bucket under the app's (`day=…`, `month=…`, `year=…`, `all`).
     pub(crate) dir: String,
-    pub(crate) batch: RecordBatch,
+    /// (source batch, row) of each row, in segment order.
+    pub(crate) rows: Vec<(u32, u32)>,
+}
+
+impl Partition {
+    /// Rows `range` of the partition, copied out of `sources` (the batches it was made from).
+    pub(crate) fn gather(
+        &self,
+        sources: &[RecordBatch],
+        range: std::ops::Range<usize>,
+    ) -> Result<RecordBatch> {
+        let picks: Vec<(usize, usize)> = self.rows[range]
+            .iter()
+            .map(|&(b, r)| (b as usize, r as usize))
+            .collect();
+        let sources: Vec<&RecordBatch> = sources.iter().collect();
+        Ok(interleave_record_batch(&sources, &picks)?)
+    }
 }
 
 /// How finely rows are split into segments by event time. Day unless one flush would write
@@ -109,9 +128,10 @@ impl Granularity {
 /// log index), ties kept in apply order. The bucket is a UTC day unless that would make more
 /// than `max_partitions` partitions (see [`Granularity`]).
 ///
-/// One integer sort and one gather per partition: event types are replaced by their rank among
-/// the distinct values, so the sort compares integers, and rows are copied once, straight from
-/// the memtable batches into the partition (no concatenated intermediate copy).
+/// One integer sort and one gather per partition: apps, buckets and event types are replaced
+/// by their rank among the distinct values (looked up once per run of equal values, not once
+/// per row), so the sort compares integers, and rows are copied once, straight from the
+/// memtable batches into the partition (no concatenated intermediate copy).
 pub(crate) fn partition(batches: &[RecordBatch], max_partitions: usize) -> Result<Vec<Partition>> {
     partition_with(batches, max_partitions, None)
 }
@@ -122,12 +142,11 @@ pub(crate) fn partition_with(
     max_partitions: usize,
     fixed: Option<Granularity>,
 ) -> Result<Vec<Partition>> {
-    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
-    if batches.is_empty() {
+    if batches.iter().all(|b| b.num_rows() == 0) {
         return Ok(Vec::new());
     }
     let mut cols = Vec::with_capacity(batches.len());
-    for b in &batches {
+    for b in batches {
         cols.push((
             column(b, COL_APP_ID)?.as_string::<i32>(),
             column(b, COL_EVENT_TYPE)?.as_string::<i32>(),
@@ -135,83 +154,108 @@ pub(crate) fn partition_with(
             column(b, COL_LOG_INDEX)?.as_primitive::<UInt64Type>(),
         ));
     }
-    // Distinct (app, bucket) groups and event types, each numbered in sorted order.
+    // Distinct (app, bucket) groups, numbered per row; coarser buckets if there are too many.
     let mut granularity = fixed.unwrap_or(Granularity::Day);
-    let mut groups: HashMap<(&str, i64), u32> = HashMap::new();
-    loop {
-        groups.clear();
-        for (apps, _, ts, _) in &cols {
-            for row in 0..apps.len() {
-                groups.insert((apps.value(row), granularity.bucket(ts.value(row))), 0);
-            }
-        }
+    let (group_of_row, groups) = loop {
+        let numbered = Numbering::of(cols.iter().flat_map(|(apps, _, ts, _)| {
+            (0..apps.len()).map(move |row| (apps.value(row), granularity.bucket(ts.value(row))))
+        }));
         let coarser = match granularity {
             Granularity::Day => Granularity::Month,
             Granularity::Month => Granularity::Year,
             Granularity::Year | Granularity::App => Granularity::App,
         };
-        if fixed.is_some() || groups.len() <= max_partitions.max(1) || coarser == granularity {
-            break;
+        let n = numbered.1.len();
+        if fixed.is_some() || n <= max_partitions.max(1) || coarser == granularity {
+            break numbered;
         }
         tracing::warn!(
-            partitions = groups.len(),
+            partitions = n,
             max_partitions,
             ?coarser,
             "one flush spans too many days; using coarser segments"
         );
         granularity = coarser;
-    }
-    let mut types: HashMap<&str, u32> = HashMap::new();
-    for (_, kinds, _, _) in &cols {
-        for row in 0..kinds.len() {
-            types.insert(kinds.value(row), 0);
-        }
-    }
-    let group_keys = number_in_order(&mut groups);
-    number_in_order(&mut types);
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut keys: Vec<(u32, u32, i64, u64, u32, u32)> = Vec::with_capacity(total);
-    for (bi, (apps, kinds, ts, idx)) in cols.iter().enumerate() {
-        for row in 0..apps.len() {
-            let t = ts.value(row);
+    };
+    let (type_of_row, types) = Numbering::of(
+        cols.iter()
+            .flat_map(|(_, kinds, _, _)| (0..kinds.len()).map(move |row| kinds.value(row))),
+    );
+    let (group_rank, group_keys) = ranks(&groups);
+    let (type_rank, _) = ranks(&types);
+    let mut keys: Vec<(u32, u32, i64, u64, u32, u32)> = Vec::with_capacity(group_of_row.len());
+    let mut at = 0;
+    for (bi, (_, _, ts, idx)) in cols.iter().enumerate() {
+        for row in 0..ts.len() {
             keys.push((
-                groups[&(apps.value(row), granularity.bucket(t))],
-                types[kinds.value(row)],
-                t,
+                group_rank[group_of_row[at] as usize],
+                type_rank[type_of_row[at] as usize],
+                ts.value(row),
                 idx.value(row),
                 bi as u32,
                 row as u32,
             ));
+            at += 1;
         }
     }
+    drop((group_of_row, type_of_row));
     keys.sort_unstable();
-    let all = concat_batches(&events_schema(), batches.iter().copied())?;
-    let offsets: Vec<u32> = batches
-        .iter()
-        .scan(0u32, |acc, b| {
-            let o = *acc;
-            *acc += b.num_rows() as u32;
-            Some(o)
-        })
-        .collect();
     let mut out = Vec::with_capacity(group_keys.len());
     let mut start = 0;
     for (g, (app_id, bucket)) in group_keys.iter().enumerate() {
         let end = start + keys[start..].partition_point(|k| k.0 == g as u32);
-        let picks: UInt32Array = keys[start..end]
-            .iter()
-            .map(|k| offsets[k.4 as usize] + k.5)
-            .collect();
+        let picks: Vec<(u32, u32)> = keys[start..end].iter().map(|k| (k.4, k.5)).collect();
         let (dir, label) = granularity.label(*bucket);
         out.push(Partition {
             app_id: app_id.to_string(),
             day: label,
             dir,
-            batch: take_record_batch(&all, &picks)?,
+            rows: picks,
         });
         start = end;
     }
     Ok(out)
+}
+
+/// Distinct values numbered in order of first appearance, and the number of each row's value.
+struct Numbering;
+
+impl Numbering {
+    /// Hashes a value only when it differs from the previous row's (rows come in runs: a
+    /// request's events mostly share app, day and often type).
+    fn of<K: Eq + std::hash::Hash + Copy>(rows: impl Iterator<Item = K>) -> (Vec<u32>, Vec<K>) {
+        let mut numbers: HashMap<K, u32> = HashMap::new();
+        let mut distinct = Vec::new();
+        let mut per_row = Vec::with_capacity(rows.size_hint().0);
+        let mut last: Option<(K, u32)> = None;
+        for k in rows {
+            let n = match last {
+                Some((lk, n)) if lk == k => n,
+                _ => {
+                    let n = *numbers.entry(k).or_insert_with(|| {
+                        distinct.push(k);
+                        (distinct.len() - 1) as u32
+                    });
+                    last = Some((k, n));
+                    n
+                }
+            };
+            per_row.push(n);
+        }
+        (per_row, distinct)
+    }
+}
+
+/// For values numbered by first appearance: each number's rank in sorted order, and the values
+/// in sorted order.
+fn ranks<K: Ord + Copy>(distinct: &[K]) -> (Vec<u32>, Vec<K>) {
+    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| distinct[i as usize]);
+    let mut rank = vec![0u32; distinct.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    (rank, order.iter().map(|&i| distinct[i as usize]).collect())
 }
 
 /// Reads a whole segment back (for compaction), checking it against its manifest entry.
@@ -238,16 +282,6 @@ pub(crate) fn read_segment(root: &Path, meta: &SegmentMeta) -> Result<Vec<Record
         });
     }
     Ok(batches)
-}
-
-/// Replaces each value of `m` by the rank of its key; returns the keys in rank order.
-fn number_in_order<K: Ord + Copy + std::hash::Hash>(m: &mut HashMap<K, u32>) -> Vec<K> {
-    let mut ks: Vec<K> = m.keys().copied().collect();
-    ks.sort_unstable();
-    for (i, k) in ks.iter().enumerate() {
-        m.insert(*k, i as u32);
-    }
-    ks
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
@@ -279,11 +313,13 @@ fn app_dir(app_id: &str) -> String {
     }
 }
 
-/// Writes one partition as segment `id`: encoded in memory, written, fsynced, and its new
-/// directories fsynced. Crash point `flush.segment_written` fires after the first file.
+/// Writes one partition of `sources` as segment `id`: gathered and encoded one row group at a
+/// time, streamed to the file, fsynced, and its new directories fsynced. Crash point
+/// `flush.segment_written` fires after the first file.
 pub(crate) fn write_segment(
     root: &Path,
     id: u64,
+    sources: &[RecordBatch],
     part: &Partition,
     fmt: &SegmentFormat,
     crash: &CrashPoints,
@@ -302,49 +338,130 @@ pub(crate) fn write_segment(
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_size(fmt.row_group_rows)
         .set_statistics_enabled(EnabledStatistics::Page)
+        // Unique or random per row: a dictionary never pays off and min/max never prunes.
+        .set_column_dictionary_enabled("event_id".into(), false)
+        .set_column_dictionary_enabled("timestamp".into(), false)
+        .set_column_statistics_enabled("event_id".into(), EnabledStatistics::None)
+        .set_column_statistics_enabled("session_id".into(), EnabledStatistics::None)
+        .set_column_statistics_enabled("user_agent".into(), EnabledStatistics::None)
         .build();
-    let mut buf = Vec::with_capacity(part.batch.get_array_memory_size() / 4);
-    {
-        let mut w =
-            ArrowWriter::try_new(&mut buf, part.batch.schema(), Some(props)).map_err(|e| {
-                EngineError::Parquet {
-                    path: path.clone(),
-                    source: e,
-                }
-            })?;
-        w.write(&part.batch).map_err(|e| EngineError::Parquet {
-            path: path.clone(),
-            source: e,
-        })?;
-        w.close().map_err(|e| EngineError::Parquet {
-            path: path.clone(),
-            source: e,
-        })?;
-    }
+    let pq = |e| EngineError::Parquet {
+        path: path.clone(),
+        source: e,
+    };
     create_dirs_durably(root, rel.parent().unwrap_or(Path::new(SEGMENTS_DIR)))?;
-    write_synced(&path, &buf)?;
+    let file = File::create(&path).map_err(|e| EngineError::io(&path, e))?;
+    let mut out = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let mut span = Span::default();
+    {
+        let mut w = ArrowWriter::try_new(&mut out, events_schema(), Some(props)).map_err(pq)?;
+        let step = fmt.row_group_rows.max(1);
+        for start in (0..part.rows.len()).step_by(step) {
+            let chunk = part.gather(sources, start..(start + step).min(part.rows.len()))?;
+            span.cover(&chunk)?;
+            w.write(&chunk).map_err(pq)?;
+        }
+        w.close().map_err(pq)?;
+    }
+    let (bytes, xxh3, file) = out.finish().map_err(|e| EngineError::io(&path, e))?;
+    file.sync_all().map_err(|e| EngineError::io(&path, e))?;
+    drop(file);
     crash.hit(&format!("{stage}.segment_written"));
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
     }
-    let ts = column(&part.batch, COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>();
-    let idx = column(&part.batch, COL_LOG_INDEX)?.as_primitive::<arrow::datatypes::UInt64Type>();
-    let received = column(&part.batch, COL_RECEIVED_AT)?.as_primitive::<TimestampMillisecondType>();
     Ok(SegmentMeta {
         id,
         path: rel.to_string_lossy().into_owned(),
         app_id: part.app_id.clone(),
         day: part.day.clone(),
-        rows: part.batch.num_rows() as u64,
-        bytes: buf.len() as u64,
-        xxh3: xxhash_rust::xxh3::xxh3_64(&buf),
-        min_ts_ms: arrow::compute::min(ts).unwrap_or(0),
-        max_ts_ms: arrow::compute::max(ts).unwrap_or(0),
-        min_log_index: arrow::compute::min(idx).unwrap_or(0),
-        max_log_index: arrow::compute::max(idx).unwrap_or(0),
-        min_received_ms: arrow::compute::min(received),
-        max_received_ms: arrow::compute::max(received),
+        rows: part.rows.len() as u64,
+        bytes,
+        xxh3,
+        min_ts_ms: span.ts.map_or(0, |r| r.0),
+        max_ts_ms: span.ts.map_or(0, |r| r.1),
+        min_log_index: span.log_index.map_or(0, |r| r.0),
+        max_log_index: span.log_index.map_or(0, |r| r.1),
+        min_received_ms: span.received.map(|r| r.0),
+        max_received_ms: span.received.map(|r| r.1),
     })
+}
+
+/// Min and max of the columns a segment's manifest entry records.
+#[derive(Default)]
+struct Span {
+    ts: Option<(i64, i64)>,
+    log_index: Option<(u64, u64)>,
+    received: Option<(i64, i64)>,
+}
+
+impl Span {
+    fn cover(&mut self, b: &RecordBatch) -> Result<()> {
+        fn widen<T: Copy + PartialOrd>(r: &mut Option<(T, T)>, lo: Option<T>, hi: Option<T>) {
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                *r = Some(match *r {
+                    None => (lo, hi),
+                    Some((a, b)) => (if lo < a { lo } else { a }, if hi > b { hi } else { b }),
+                });
+            }
+        }
+        let ts = column(b, COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>();
+        let idx = column(b, COL_LOG_INDEX)?.as_primitive::<UInt64Type>();
+        let received = column(b, COL_RECEIVED_AT)?.as_primitive::<TimestampMillisecondType>();
+        widen(
+            &mut self.ts,
+            arrow::compute::min(ts),
+            arrow::compute::max(ts),
+        );
+        widen(
+            &mut self.log_index,
+            arrow::compute::min(idx),
+            arrow::compute::max(idx),
+        );
+        widen(
+            &mut self.received,
+            arrow::compute::min(received),
+            arrow::compute::max(received),
+        );
+        Ok(())
+    }
+}
+
+/// Writes through to a file, counting the bytes and hashing them (xxh3) on the way, so a
+/// segment is checksummed without holding it in memory.
+struct HashingWriter {
+    inner: std::io::BufWriter<File>,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    fn new(inner: std::io::BufWriter<File>) -> Self {
+        Self {
+            inner,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Flushes and returns (bytes written, xxh3 of them, the file).
+    fn finish(self) -> std::io::Result<(u64, u64, File)> {
+        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
+        Ok((self.bytes, self.hasher.digest(), file))
+    }
+}
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Creates `rel` under `root`, fsyncing each parent whose entry was added.
@@ -528,8 +645,11 @@ mod tests {
         for (c, chunk) in input.chunks(3).enumerate() {
             let mut m = Memtable::new();
             for (i, (app, kind, ts, id)) in chunk.iter().enumerate() {
-                m.push(&event(app, kind, *ts, id), 10 + (c * 3 + i) as u64 / 2)
-                    .unwrap();
+                m.push(
+                    &event(app, kind, *ts, id).as_ref(),
+                    10 + (c * 3 + i) as u64 / 2,
+                )
+                .unwrap();
             }
             batches.extend(m.batches().unwrap());
         }
@@ -537,7 +657,10 @@ mod tests {
         let got: Vec<(String, String, Vec<String>)> = parts
             .iter()
             .map(|p| {
-                let ids = rows(&p.batch).into_iter().map(|r| r.3).collect();
+                let ids = rows(&p.gather(&batches, 0..p.rows.len()).unwrap())
+                    .into_iter()
+                    .map(|r| r.3)
+                    .collect();
                 (p.app_id.clone(), p.day.clone(), ids)
             })
             .collect();
@@ -558,7 +681,8 @@ mod tests {
             ]
         );
         for p in &parts {
-            for (kind, ts, idx, id, data_id) in rows(&p.batch) {
+            for (kind, ts, idx, id, data_id) in rows(&p.gather(&batches, 0..p.rows.len()).unwrap())
+            {
                 assert_eq!(id, data_id, "event_data moved with its row");
                 let src = input.iter().position(|r| r.3 == id).unwrap();
                 assert_eq!((kind.as_str(), ts), (input[src].1, input[src].2));

@@ -38,7 +38,7 @@ fn event(app: &str, kind: &str, ts: i64, id: u64) -> Event {
 fn apply(engine: &Engine, index: u64, events: &[Event]) {
     engine
         .apply(ApplyBatch {
-            entries: vec![(index, events)],
+            entries: vec![(index, events.iter().map(Event::as_ref).collect())],
             last_index: index,
             checkpoint: serde_json::Value::Null,
         })
@@ -185,7 +185,7 @@ fn merges_small_segments_and_keeps_pinned_files_until_released() {
     assert_eq!(rows(&engine), before);
     let again = engine
         .apply(ApplyBatch {
-            entries: vec![(index + 1, &[event("a", "open", T0, 1)][..])],
+            entries: vec![(index + 1, vec![event("a", "open", T0, 1).as_ref()])],
             last_index: index + 1,
             checkpoint: serde_json::Value::Null,
         })

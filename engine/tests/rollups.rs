@@ -90,7 +90,7 @@ fn apply_all(engine: &Engine, events: &[Event], first_index: u64) {
         let index = first_index + i as u64;
         engine
             .apply(ApplyBatch {
-                entries: vec![(index, chunk)],
+                entries: vec![(index, chunk.iter().map(Event::as_ref).collect())],
                 last_index: index,
                 checkpoint: serde_json::Value::Null,
             })

@@ -87,7 +87,7 @@ fn engine(dir: &Path) -> Engine {
     for (i, batch) in [flushed, memtable].iter().enumerate() {
         let idx = i as u64 + 1;
         e.apply(ApplyBatch {
-            entries: vec![(idx, batch.as_slice())],
+            entries: vec![(idx, batch.iter().map(Event::as_ref).collect())],
             last_index: idx,
             checkpoint: serde_json::Value::Null,
         })

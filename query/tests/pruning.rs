@@ -49,7 +49,7 @@ fn dataset() -> QueryService {
     let apply = |index: u64, evs: &[Event]| {
         engine
             .apply(ApplyBatch {
-                entries: vec![(index, evs)],
+                entries: vec![(index, evs.iter().map(Event::as_ref).collect())],
                 last_index: index,
                 checkpoint: serde_json::Value::Null,
             })

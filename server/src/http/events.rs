@@ -8,6 +8,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
+use engine::EventBatch;
+
 use super::{read_body, ApiError};
 use crate::ingest::{parse_events, IngestResponse, RequestContext};
 use crate::node::AppState;
@@ -47,6 +49,7 @@ pub(crate) async fn ingest(
     let body = read_body(req.into_body(), limits.max_body_bytes).await?;
     let body_len = body.len();
     let cfg = state.cfg.clone();
+    // Decoded, validated and encoded for the log in one go: the log carries the encoding.
     let parse = move || {
         parse_events(
             &body,
@@ -55,6 +58,7 @@ pub(crate) async fn ingest(
             &cfg.ingest,
             &ctx,
         )
+        .map(|(events, rejected)| (EventBatch::encode(&events), rejected))
     };
     // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
     let parsed = if body_len > 64 * 1024 {

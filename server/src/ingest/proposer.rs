@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use engine::{ApplyOutcome, Event};
+use engine::{ApplyOutcome, EventBatch};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::cluster::{Cluster, ClusterError};
@@ -14,7 +14,7 @@ use crate::raft::{Request, Response};
 pub type ProposeError = ClusterError;
 
 struct Proposal {
-    events: Vec<Event>,
+    events: EventBatch,
     reply: oneshot::Sender<Result<ApplyOutcome, ProposeError>>,
 }
 
@@ -36,7 +36,7 @@ impl Proposer {
     }
 
     /// Replicates `events` and returns how many were stored and how many were duplicates.
-    pub async fn propose(&self, events: Vec<Event>) -> Result<ApplyOutcome, ProposeError> {
+    pub async fn propose(&self, events: EventBatch) -> Result<ApplyOutcome, ProposeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Proposal { events, reply })
@@ -88,7 +88,7 @@ async fn run(
                 batches.push(p.events);
                 replies.push(p.reply);
             }
-            let res = cluster.write(Request::Ingest { batches }).await;
+            let res = cluster.write(Request::Events { batches }).await;
             drop(permit);
             match res {
                 Ok(resp) => match resp {

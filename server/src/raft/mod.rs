@@ -4,17 +4,22 @@
 pub mod snapshot;
 pub mod state_machine;
 
-use engine::{ApplyOutcome, Event};
+use engine::{ApplyOutcome, Event, EventBatch};
 use serde::{Deserialize, Serialize};
 
 /// What a log entry carries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
     /// Event batches from one or more ingest requests, coalesced into one entry; each inner
-    /// vector is one request's accepted events, answered separately.
+    /// vector is one request's accepted events, answered separately. Written by earlier
+    /// versions; still applied when a log holding it is replayed, no longer proposed.
     Ingest { batches: Vec<Vec<Event>> },
     /// A change to users, apps, keys or sessions, with its audit records.
     Auth(auth::AuthRequest),
+    /// Like `Ingest`, each request's events encoded once where they were accepted, so the log,
+    /// the network and apply move bytes rather than millions of small strings. (Variants are
+    /// only ever appended: the log stores the variant's position.)
+    Events { batches: Vec<EventBatch> },
 }
 
 /// What applying an entry answers.

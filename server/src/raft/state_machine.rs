@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::snapshot::{snap_err, stage, SnapshotDir, SnapshotStore};
 use super::{ClusterNode, NodeId, Request, Response, TypeConfig};
-use engine::{ApplyBatch, Engine, Event};
+use engine::{ApplyBatch, Engine, Event, EventRef};
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError,
@@ -105,7 +105,7 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         let Some(last) = entries.last().map(|e| e.log_id) else {
             return Ok(Vec::new());
         };
-        let mut items: Vec<(u64, &[Event])> = Vec::new();
+        let mut items: Vec<(u64, Vec<EventRef<'_>>)> = Vec::new();
         // For each entry: how many batches it contributed (None for non-ingest entries).
         let mut shape: Vec<Option<usize>> = Vec::with_capacity(entries.len());
         // Auth entries are applied (durably, in log order) as they are met; their answers
@@ -118,7 +118,19 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                     EntryPayload::Blank => shape.push(None),
                     EntryPayload::Normal(Request::Ingest { batches }) => {
                         for b in batches {
-                            items.push((e.log_id.index, b.as_slice()));
+                            items.push((e.log_id.index, b.iter().map(Event::as_ref).collect()));
+                        }
+                        shape.push(Some(batches.len()));
+                    }
+                    EntryPayload::Normal(Request::Events { batches }) => {
+                        for b in batches {
+                            let events = b.events().map_err(|err| {
+                                StorageError::from(StorageIOError::apply(
+                                    e.log_id,
+                                    AnyError::new(&err),
+                                ))
+                            })?;
+                            items.push((e.log_id.index, events));
                         }
                         shape.push(Some(batches.len()));
                     }
