@@ -74,13 +74,13 @@ def main():
         ("platforms", f"charts/platforms?{rng}", True,
          f"SELECT platform, count(*) AS events, count(DISTINCT user_id) FROM ev WHERE {where} "
          f"GROUP BY platform ORDER BY events DESC, platform"),
-        ("top-campaigns", f"charts/top-campaigns?{rng}", False,
+        ("top-campaigns", f"charts/top-campaigns?{rng}", True,
          f"SELECT attribution_campaign, attribution_source, attribution_medium, count(*), "
          f"count(*) FILTER (WHERE event_type = 'install') AS installs, "
          f"coalesce(sum(revenue) FILTER (WHERE event_type = 'purchase'), 0) AS revenue, count(DISTINCT user_id) "
          f"FROM ev WHERE {where} AND attribution_campaign IS NOT NULL GROUP BY ALL "
-         f"ORDER BY installs DESC, revenue DESC, 1 LIMIT 10"),
-        ("user-retention (7 days)", f"charts/user-retention?{rng}&days=7", False, retention),
+         f"ORDER BY installs DESC, revenue DESC, 1, 2, 3 LIMIT 10"),
+        ("user-retention (7 days)", f"charts/user-retention?{rng}&days=7", True, retention),
         ("funnel (click, install, purchase; 7d)", f"charts/funnel?{rng}", False, funnel),
     ]
     print(f"Dashboard endpoints for {a.app}, 30 days to {to} (whole hours), {a.runs} requests each after one warm-up; "
@@ -95,11 +95,21 @@ def main():
         if has_rollup:
             s50, s99, _ = timed(get(path + "&source=scan"), max(5, a.runs // 5))
             print(f"| {name} | scan | {s50:.1f} | {s99:.1f} | {d50:.1f} | {d99:.1f} | {s50 / d50:.2f} |", flush=True)
+        want = db.execute(sql).fetchall()
         if name == "stats":
-            want = db.execute(sql).fetchall()[0]
-            got = (out["total_events"], out["active_users"])
-            if got != (want[0], want[1]):
-                raise SystemExit(f"stats disagree with DuckDB: {got} vs {want[:2]}")
+            got = [(out["total_events"], out["active_users"])]
+            want = [(want[0][0], want[0][1])]
+        elif name == "top-campaigns":
+            got = [(r["campaign"], r["source"], r["medium"], r["events"], r["installs"], r["users"])
+                   for r in out["rows"]]
+            want = [(w[0], w[1], w[2], w[3], w[4], w[6]) for w in want]
+        elif name.startswith("user-retention"):
+            got = [(c["cohort"], n, u) for c in out["cohorts"] for n, u in enumerate(c["retained"]) if u]
+            want = [tuple(w) for w in want]
+        else:
+            continue
+        if got != want:
+            raise SystemExit(f"{name} disagrees with DuckDB:\n{got[:5]}\n{want[:5]}")
 
 
 if __name__ == "__main__":

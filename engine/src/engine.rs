@@ -210,6 +210,9 @@ impl Engine {
                     user_id: e.user_id,
                     platform: e.platform,
                     revenue: e.revenue,
+                    campaign: e.attribution.campaign,
+                    source: e.attribution.source,
+                    medium: e.attribution.medium,
                 });
                 out.accepted += 1;
             }

@@ -27,7 +27,10 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
-pub use rollup::{Bucket, Hours, RollupRow, RollupSize, Rollups, Totals, HOUR_MS};
+pub use rollup::{
+    retention, Bucket, CampaignKey, CampaignTotals, Cohort, Hours, RollupRow, RollupSize, Rollups,
+    Totals, HOUR_MS,
+};
 pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
     COL_TIMESTAMP,

@@ -1,6 +1,7 @@
 //! Hourly rollups for dashboards: per app and UTC hour, event counts by type and platform,
-//! revenue, and the exact set of users as a roaring bitmap over a per-app user dictionary, so
-//! the unique users of any range of hours is a bitmap union rather than a scan.
+//! revenue, per-campaign counts, and the exact sets of users (in all, per event type, per
+//! platform, per campaign) as roaring bitmaps over a per-app user dictionary, so the unique
+//! users of any range of hours is a bitmap union rather than a scan.
 //!
 //! Maintained by [`crate::Engine::apply`] for every stored (non-duplicate) event, on every
 //! node, and rebuilt from the segments when a generation is opened (start, snapshot install):
@@ -24,6 +25,138 @@ pub struct RollupRow<'a> {
     pub user_id: Option<&'a str>,
     pub platform: &'a str,
     pub revenue: Option<f64>,
+    /// `attribution.campaign`, `.source`, `.medium`.
+    pub campaign: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub medium: Option<&'a str>,
+}
+
+/// A campaign as dashboards group it: (campaign, source, medium).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CampaignKey {
+    pub campaign: String,
+    pub source: Option<String>,
+    pub medium: Option<String>,
+}
+
+/// One campaign's events within an hour. Installs and purchases are the event types
+/// `install` and `purchase`; revenue is that of its purchases.
+#[derive(Debug, Clone)]
+struct CampaignHour {
+    key: Arc<CampaignKey>,
+    events: u64,
+    installs: u64,
+    purchases: u64,
+    purchase_revenue_micros: i128,
+    users: UserSet,
+}
+
+/// Below this many users a set is a sorted vector (one allocation, 4 bytes a user);
+/// campaign-hours are many and mostly small, so bitmaps there would cost ~3× the memory.
+const SMALL_SET: usize = 256;
+
+/// A set of dense user ids: a sorted vector while small, a roaring bitmap once large.
+#[derive(Debug, Clone)]
+enum UserSet {
+    Small(Vec<u32>),
+    Large(RoaringBitmap),
+}
+
+impl UserSet {
+    fn insert(&mut self, u: u32) {
+        match self {
+            UserSet::Small(v) => match v.binary_search(&u) {
+                Ok(_) => {}
+                Err(_) if v.len() >= SMALL_SET => {
+                    let mut b: RoaringBitmap = v.iter().copied().collect();
+                    b.insert(u);
+                    *self = UserSet::Large(b);
+                }
+                Err(i) => v.insert(i, u),
+            },
+            UserSet::Large(b) => {
+                b.insert(u);
+            }
+        }
+    }
+
+    fn max(&self) -> Option<u32> {
+        match self {
+            UserSet::Small(v) => v.last().copied(),
+            UserSet::Large(b) => b.max(),
+        }
+    }
+
+    fn for_each(&self, mut f: impl FnMut(u32)) {
+        match self {
+            UserSet::Small(v) => v.iter().for_each(|u| f(*u)),
+            UserSet::Large(b) => b.iter().for_each(f),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            UserSet::Small(v) => 4 * v.len() as u64,
+            UserSet::Large(b) => b.serialized_size() as u64,
+        }
+    }
+}
+
+/// A union of user sets being built: a plain bit per user id when that is small enough (each
+/// member is then one store, however many sets are added), else a roaring bitmap.
+enum Union {
+    Dense(Vec<u64>),
+    Sparse(RoaringBitmap),
+}
+
+impl Union {
+    /// For ids below `max_id`; dense if `max_id / 8` bytes is within `dense_budget`.
+    fn new(max_id: u32, dense_budget: usize) -> Self {
+        let words = max_id as usize / 64 + 1;
+        if words * 8 <= dense_budget {
+            Union::Dense(vec![0; words])
+        } else {
+            Union::Sparse(RoaringBitmap::new())
+        }
+    }
+
+    fn add(&mut self, set: &UserSet) {
+        match (self, set) {
+            (Union::Sparse(b), UserSet::Large(l)) => *b |= l,
+            (Union::Sparse(b), UserSet::Small(v)) => b.extend(v.iter().copied()),
+            (Union::Dense(w), s) => s.for_each(|u| {
+                if let Some(x) = w.get_mut(u as usize / 64) {
+                    *x |= 1 << (u % 64);
+                }
+            }),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Union::Dense(w) => w.iter().map(|x| u64::from(x.count_ones())).sum(),
+            Union::Sparse(b) => b.len(),
+        }
+    }
+}
+
+/// A campaign's totals over some hours ([`Hours::campaigns`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignTotals {
+    pub key: CampaignKey,
+    pub events: u64,
+    pub installs: u64,
+    pub purchases: u64,
+    /// Revenue of the campaign's purchases.
+    pub revenue: f64,
+    pub users: u64,
+}
+
+/// Events and users of one event type within an hour.
+#[derive(Debug, Default, Clone)]
+struct TypeHour {
+    events: u64,
+    users: RoaringBitmap,
 }
 
 /// Events and users of one platform within an hour.
@@ -36,16 +169,21 @@ struct PlatformHour {
 #[derive(Debug, Default, Clone)]
 struct Hour {
     events: u64,
-    by_type: BTreeMap<Box<str>, u64>,
+    by_type: BTreeMap<Box<str>, TypeHour>,
     revenue_micros: i128,
     users: RoaringBitmap,
     platforms: BTreeMap<Box<str>, PlatformHour>,
+    /// By the app's campaign number.
+    campaigns: BTreeMap<u32, CampaignHour>,
 }
 
 #[derive(Debug, Default)]
 struct AppRollup {
     /// user_id → dense id, in order of first appearance on this node.
     users: HashMap<Box<str>, u32>,
+    /// Campaign number by [`campaign_code`], and each number's key.
+    campaign_numbers: HashMap<Box<str>, u32>,
+    campaigns: Vec<Arc<CampaignKey>>,
     /// Keyed by hour number (`timestamp_ms.div_euclid(HOUR_MS)`).
     /// Copy-on-write: readers take the hours they need out of the lock ([`Rollups::hours`]),
     /// so bitmap unions never hold up apply.
@@ -56,6 +194,23 @@ struct AppRollup {
 #[derive(Debug, Default)]
 pub struct Rollups {
     apps: HashMap<Box<str>, AppRollup>,
+    /// Reused buffer for [`campaign_code`].
+    code: String,
+}
+
+/// An unambiguous text form of (campaign, source, medium), to look campaigns up without
+/// allocating: each part as `-` (absent) or `+<byte length>:<text>`.
+fn campaign_code(out: &mut String, parts: [Option<&str>; 3]) {
+    use std::fmt::Write;
+    out.clear();
+    for p in parts {
+        match p {
+            None => out.push('-'),
+            Some(t) => {
+                let _ = write!(out, "+{}:{t}", t.len());
+            }
+        }
+    }
 }
 
 /// Totals over a set of hours.
@@ -99,18 +254,33 @@ impl Rollups {
                 id
             }
         });
+        let campaign = row.campaign.map(|c| {
+            campaign_code(&mut self.code, [Some(c), row.source, row.medium]);
+            match app.campaign_numbers.get(self.code.as_str()) {
+                Some(n) => *n,
+                None => {
+                    let n = app.campaigns.len() as u32;
+                    app.campaigns.push(Arc::new(CampaignKey {
+                        campaign: c.to_string(),
+                        source: row.source.map(str::to_string),
+                        medium: row.medium.map(str::to_string),
+                    }));
+                    app.campaign_numbers.insert(self.code.as_str().into(), n);
+                    n
+                }
+            }
+        });
         let hour = Arc::make_mut(
             app.hours
                 .entry(row.timestamp_ms.div_euclid(HOUR_MS))
                 .or_default(),
         );
         hour.events += 1;
-        match hour.by_type.get_mut(row.event_type) {
-            Some(n) => *n += 1,
-            None => {
-                hour.by_type.insert(row.event_type.into(), 1);
-            }
-        }
+        let kind = match hour.by_type.get_mut(row.event_type) {
+            Some(k) => k,
+            None => hour.by_type.entry(row.event_type.into()).or_default(),
+        };
+        kind.events += 1;
         if let Some(r) = row.revenue {
             hour.revenue_micros += micros(r);
         }
@@ -122,6 +292,29 @@ impl Rollups {
         if let Some(u) = user {
             hour.users.insert(u);
             platform.users.insert(u);
+            kind.users.insert(u);
+        }
+        if let Some(c) = campaign {
+            let ch = hour.campaigns.entry(c).or_insert_with(|| CampaignHour {
+                key: app.campaigns[c as usize].clone(),
+                events: 0,
+                installs: 0,
+                purchases: 0,
+                purchase_revenue_micros: 0,
+                users: UserSet::Small(Vec::new()),
+            });
+            ch.events += 1;
+            match row.event_type {
+                "install" => ch.installs += 1,
+                "purchase" => {
+                    ch.purchases += 1;
+                    ch.purchase_revenue_micros += row.revenue.map_or(0, micros);
+                }
+                _ => {}
+            }
+            if let Some(u) = user {
+                ch.users.insert(u);
+            }
         }
     }
 
@@ -134,11 +327,10 @@ impl Rollups {
             s.hours += a.hours.len() as u64;
             for h in a.hours.values() {
                 s.bitmap_bytes += h.users.serialized_size() as u64;
-                s.bitmap_bytes += h
-                    .platforms
-                    .values()
-                    .map(|p| p.users.serialized_size() as u64)
-                    .sum::<u64>();
+                let bytes = |b: &RoaringBitmap| b.serialized_size() as u64;
+                s.bitmap_bytes += h.platforms.values().map(|p| bytes(&p.users)).sum::<u64>();
+                s.bitmap_bytes += h.by_type.values().map(|t| bytes(&t.users)).sum::<u64>();
+                s.bitmap_bytes += h.campaigns.values().map(|c| c.users.bytes()).sum::<u64>();
             }
         }
         s
@@ -211,7 +403,7 @@ impl Hours {
             let t = &mut b.totals;
             t.events += hour.events;
             for (k, n) in &hour.by_type {
-                *t.by_type.entry(k.to_string()).or_default() += n;
+                *t.by_type.entry(k.to_string()).or_default() += n.events;
             }
             revenue += hour.revenue_micros;
             users |= &hour.users;
@@ -233,6 +425,121 @@ impl Hours {
             .map(|b| b.totals)
             .unwrap_or_default()
     }
+
+    /// Every campaign's totals over the hours (events with a campaign only), unordered.
+    pub fn campaigns(&self) -> Vec<CampaignTotals> {
+        // Unions of many small sets: a bit per user id while all campaigns' bits fit in 64 MiB.
+        let mut max_id = 0;
+        let mut keys: HashMap<*const CampaignKey, usize> = HashMap::new();
+        for (_, hour) in &self.0 {
+            for c in hour.campaigns.values() {
+                max_id = max_id.max(c.users.max().unwrap_or(0));
+                let n = keys.len();
+                keys.entry(Arc::as_ptr(&c.key)).or_insert(n);
+            }
+        }
+        let budget = (64 << 20) / keys.len().max(1);
+        struct Acc<'a> {
+            key: &'a CampaignKey,
+            events: u64,
+            installs: u64,
+            purchases: u64,
+            revenue: i128,
+            users: Union,
+        }
+        let mut acc: Vec<Option<Acc<'_>>> = (0..keys.len()).map(|_| None).collect();
+        for (_, hour) in &self.0 {
+            for c in hour.campaigns.values() {
+                let slot = &mut acc[keys[&Arc::as_ptr(&c.key)]];
+                let a = slot.get_or_insert_with(|| Acc {
+                    key: &c.key,
+                    events: 0,
+                    installs: 0,
+                    purchases: 0,
+                    revenue: 0,
+                    users: Union::new(max_id, budget),
+                });
+                a.events += c.events;
+                a.installs += c.installs;
+                a.purchases += c.purchases;
+                a.revenue += c.purchase_revenue_micros;
+                a.users.add(&c.users);
+            }
+        }
+        acc.into_iter()
+            .flatten()
+            .map(|a| CampaignTotals {
+                key: a.key.clone(),
+                events: a.events,
+                installs: a.installs,
+                purchases: a.purchases,
+                revenue: a.revenue as f64 / 1e6,
+                users: a.users.len(),
+            })
+            .collect()
+    }
+
+    /// The users who did `event_type` within each UTC day of the hours (days without any
+    /// are left out), in day order: `(day start ms, users)`.
+    fn daily_users_of_type(&self, event_type: &str) -> Vec<(i64, RoaringBitmap)> {
+        self.daily(|h| h.by_type.get(event_type).map(|t| &t.users))
+    }
+
+    /// The users active (any event) within each UTC day of the hours, in day order.
+    fn daily_users(&self) -> Vec<(i64, RoaringBitmap)> {
+        self.daily(|h| Some(&h.users))
+    }
+
+    fn daily(&self, pick: impl Fn(&Hour) -> Option<&RoaringBitmap>) -> Vec<(i64, RoaringBitmap)> {
+        let mut out: Vec<(i64, RoaringBitmap)> = Vec::new();
+        for (h, hour) in &self.0 {
+            let Some(users) = pick(hour) else { continue };
+            let day = h.div_euclid(24) * 24 * HOUR_MS;
+            match out.last_mut() {
+                Some((d, u)) if *d == day => *u |= users,
+                _ => out.push((day, users.clone())),
+            }
+        }
+        out
+    }
+}
+
+/// One day-N retention cohort ([`retention`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cohort {
+    /// Start of the cohort's UTC day (ms).
+    pub day_ms: i64,
+    /// `retained[n]`: cohort users active on day n; `retained[0]` is the cohort's size.
+    pub retained: Vec<u64>,
+}
+
+/// Day-N retention: each user's cohort is the first UTC day within `first` on which they did
+/// `cohort_event`; they count as retained on day n (0..=`days`) if they did anything that day
+/// within `active` (the same hours extended by `days`). Cohorts in day order, empty ones left
+/// out: what the dashboard's retention chart scans for, from bitmaps.
+pub fn retention(first: &Hours, active: &Hours, cohort_event: &str, days: u32) -> Vec<Cohort> {
+    let active: HashMap<i64, RoaringBitmap> = active.daily_users().into_iter().collect();
+    let mut seen = RoaringBitmap::new();
+    let mut out = Vec::new();
+    for (day, users) in first.daily_users_of_type(cohort_event) {
+        let cohort = &users - &seen;
+        seen |= &users;
+        if cohort.is_empty() {
+            continue;
+        }
+        let retained = (0..=i64::from(days))
+            .map(|n| {
+                active
+                    .get(&(day + n * 24 * HOUR_MS))
+                    .map_or(0, |a| cohort.intersection_len(a))
+            })
+            .collect();
+        out.push(Cohort {
+            day_ms: day,
+            retained,
+        });
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -263,7 +570,136 @@ mod tests {
             user_id: user,
             platform,
             revenue,
+            campaign: None,
+            source: None,
+            medium: None,
         }
+    }
+
+    #[test]
+    fn user_sets_grow_into_bitmaps_and_unions_agree_dense_or_sparse() {
+        let mut a = UserSet::Small(Vec::new());
+        let mut b = UserSet::Small(Vec::new());
+        for u in (0..1000u32).rev() {
+            a.insert(u * 3);
+            a.insert(u * 3); // again: no effect
+            if u % 2 == 0 {
+                b.insert(u * 5);
+            }
+        }
+        assert!(matches!(a, UserSet::Large(_)));
+        assert!(matches!(b, UserSet::Large(_)));
+        let mut c = UserSet::Small(Vec::new());
+        c.insert(7);
+        c.insert(1);
+        assert!(matches!(&c, UserSet::Small(v) if v == &[1, 7]));
+        let want: std::collections::BTreeSet<u32> = (0..1000)
+            .map(|u| u * 3)
+            .chain((0..1000).filter(|u| u % 2 == 0).map(|u| u * 5))
+            .chain([1, 7])
+            .collect();
+        for budget in [0, 1 << 20] {
+            let mut u = Union::new(5000, budget);
+            assert_eq!(matches!(u, Union::Dense(_)), budget > 0);
+            for s in [&a, &b, &c] {
+                u.add(s);
+            }
+            assert_eq!(u.len(), want.len() as u64);
+        }
+    }
+
+    #[test]
+    fn campaigns_and_daily_users_of_a_type() {
+        let mut r = Rollups::default();
+        let h = HOUR_MS;
+        let c = |mut x: RollupRow<'static>, camp: &'static str, src: Option<&'static str>| {
+            x.campaign = Some(camp);
+            x.source = src;
+            x
+        };
+        r.add(c(
+            row("a", "install", 0, Some("u1"), "ios", None),
+            "c1",
+            Some("g"),
+        ));
+        r.add(c(
+            row("a", "purchase", h, Some("u1"), "ios", Some(2.5)),
+            "c1",
+            Some("g"),
+        ));
+        r.add(c(
+            row("a", "open", h, Some("u2"), "ios", Some(9.0)),
+            "c1",
+            Some("g"),
+        ));
+        r.add(c(
+            row("a", "install", 2 * h, Some("u2"), "ios", None),
+            "c1",
+            None,
+        ));
+        r.add(row("a", "install", 25 * h, Some("u3"), "ios", None)); // no campaign
+        r.add(c(
+            row("a", "install", 26 * h, Some("u1"), "ios", None),
+            "c1",
+            Some("g"),
+        ));
+
+        let mut got = r.hours("a", 0..48).campaigns();
+        got.sort_by(|x, y| x.key.cmp(&y.key));
+        let key = |s: Option<&str>| CampaignKey {
+            campaign: "c1".into(),
+            source: s.map(str::to_string),
+            medium: None,
+        };
+        assert_eq!(
+            got,
+            vec![
+                CampaignTotals {
+                    key: key(None),
+                    events: 1,
+                    installs: 1,
+                    purchases: 0,
+                    revenue: 0.0,
+                    users: 1
+                },
+                CampaignTotals {
+                    key: key(Some("g")),
+                    events: 4,
+                    installs: 2,
+                    purchases: 1,
+                    revenue: 2.5,
+                    users: 2
+                },
+            ]
+        );
+        assert!(r.hours("a", 3..25).campaigns().is_empty());
+
+        let installs = r.hours("a", 0..48).daily_users_of_type("install");
+        let days: Vec<(i64, Vec<u32>)> = installs
+            .iter()
+            .map(|(d, u)| (*d, u.iter().collect()))
+            .collect();
+        // Dense user ids in order of first appearance: u1 0, u2 1, u3 2.
+        assert_eq!(days, vec![(0, vec![0, 1]), (24 * h, vec![0, 2])]);
+        assert_eq!(r.hours("a", 0..48).daily_users().len(), 2);
+        assert!(r.hours("a", 0..48).daily_users_of_type("nope").is_empty());
+
+        // Cohorts: day 0 = {u1, u2} (first installs), day 1 = {u3} (u1 installed before).
+        // Active: day 0 {u1, u2}, day 1 {u3, u1}.
+        let got = retention(&r.hours("a", 0..48), &r.hours("a", 0..72), "install", 1);
+        assert_eq!(
+            got,
+            vec![
+                Cohort {
+                    day_ms: 0,
+                    retained: vec![2, 1]
+                },
+                Cohort {
+                    day_ms: 24 * h,
+                    retained: vec![1, 0]
+                },
+            ]
+        );
     }
 
     #[test]

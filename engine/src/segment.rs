@@ -500,6 +500,10 @@ pub(crate) fn verify(root: &Path, meta: &SegmentMeta) -> Result<()> {
     Ok(())
 }
 
+fn opt_str(a: &arrow::array::StringArray, row: usize) -> Option<&str> {
+    a.is_valid(row).then(|| a.value(row))
+}
+
 /// What opening a generation rebuilds from each stored row: the dedupe key and the rollups.
 pub(crate) struct StoredRow<'a> {
     pub(crate) event_id: Option<&'a str>,
@@ -528,6 +532,9 @@ pub(crate) fn read_stored_rows(
         "user_id",
         "platform",
         "revenue",
+        "attribution_campaign",
+        "attribution_source",
+        "attribution_medium",
     ];
     let cols = names
         .iter()
@@ -551,6 +558,9 @@ pub(crate) fn read_stored_rows(
         let users = col("user_id")?.as_string::<i32>();
         let platforms = col("platform")?.as_string::<i32>();
         let revenue = col("revenue")?.as_primitive::<Float64Type>();
+        let campaigns = col("attribution_campaign")?.as_string::<i32>();
+        let sources = col("attribution_source")?.as_string::<i32>();
+        let media = col("attribution_medium")?.as_string::<i32>();
         for row in 0..batch.num_rows() {
             f(StoredRow {
                 event_id: ids.is_valid(row).then(|| ids.value(row)),
@@ -561,6 +571,9 @@ pub(crate) fn read_stored_rows(
                     user_id: users.is_valid(row).then(|| users.value(row)),
                     platform: platforms.value(row),
                     revenue: revenue.is_valid(row).then(|| revenue.value(row)),
+                    campaign: opt_str(campaigns, row),
+                    source: opt_str(sources, row),
+                    medium: opt_str(media, row),
                 },
             });
         }

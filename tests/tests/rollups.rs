@@ -64,6 +64,9 @@ fn compare(node: &TestNode, base: i64, stage: &str) -> Vec<Value> {
                 ("charts/events-over-time", "&interval=hour"),
                 ("charts/events-over-time", "&interval=day"),
                 ("charts/platforms", ""),
+                ("charts/top-campaigns", "&limit=5"),
+                ("charts/user-retention", "&days=3"),
+                ("charts/user-retention", "&days=1&cohort_event=purchase"),
             ] {
                 let q = format!("?app_id={app}&from={from}&to={to}{extra}");
                 let mut rollup = dashboard(node, p, &format!("{q}&source=rollup"));
@@ -89,6 +92,18 @@ fn compare(node: &TestNode, base: i64, stage: &str) -> Vec<Value> {
     assert!(answers[1]["points"]
         .as_array()
         .is_some_and(|p| p.len() > 70));
+    assert!(
+        answers[4]["rows"].as_array().is_some_and(|r| r.len() == 5),
+        "{stage}: {}",
+        answers[4]
+    );
+    assert!(
+        answers[5]["cohorts"]
+            .as_array()
+            .is_some_and(|c| c.len() >= 3 && c.iter().any(|c| c["retained"][1].as_u64() > Some(0))),
+        "{stage}: {}",
+        answers[5]
+    );
     // Ranges that are not whole hours are scanned unless the caller insists.
     let q = format!("?app_id=r1&from={}&to={}", base + 1, base + 3 * H);
     assert_eq!(dashboard(node, "stats", &q)["source"], "scan");

@@ -286,15 +286,40 @@ pub(crate) async fn top_campaigns(
 ) -> Result<Json<Value>, ApiError> {
     let r = Request::parse(&state, &caller, q, &["limit"])?;
     let limit = r.int("limit", 10, 1000)?;
+    if let Some(hours) = r.rollup_hours()? {
+        let mut rows = r
+            .rollups(&state, |x| x.hours(&r.app, hours))
+            .await?
+            .campaigns();
+        // The scan's order: installs, revenue (both descending), then the names.
+        rows.sort_by(|a, b| {
+            b.installs
+                .cmp(&a.installs)
+                .then_with(|| b.revenue.total_cmp(&a.revenue))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|c| {
+                json!({"campaign": c.key.campaign, "source": c.key.source, "medium": c.key.medium,
+                    "events": c.events, "installs": c.installs, "purchases": c.purchases,
+                    "revenue": c.revenue, "users": c.users})
+            })
+            .collect();
+        return Ok(Json(json!({"rows": rows, "source": "rollup"})));
+    }
     let sql = format!(
         "SELECT attribution_campaign AS campaign, attribution_source AS source, attribution_medium AS medium, \
          count() AS events, countIf(event_type = 'install') AS installs, countIf(event_type = 'purchase') AS purchases, \
          coalesce(sumIf(revenue, event_type = 'purchase'), 0) AS revenue, uniqExact(user_id) AS users \
          FROM events WHERE {} AND attribution_campaign IS NOT NULL \
-         GROUP BY campaign, source, medium ORDER BY installs DESC, revenue DESC, campaign LIMIT {limit}",
+         GROUP BY campaign, source, medium ORDER BY installs DESC, revenue DESC, campaign, source, medium LIMIT {limit}",
         r.range()
     );
-    Ok(Json(json!({"rows": r.rows(&state, &sql).await?})))
+    Ok(Json(
+        json!({"rows": r.rows(&state, &sql).await?, "source": "scan"}),
+    ))
 }
 
 /// `GET /api/dashboard/charts/user-retention?days=7&cohort_event=install` → day-N cohorts:
@@ -308,6 +333,31 @@ pub(crate) async fn user_retention(
     let r = Request::parse(&state, &caller, q, &["days", "cohort_event"])?;
     let days = r.int("days", 7, 90)?;
     let cohort_event = event_type(r.q.get("cohort_event").map_or("install", String::as_str))?;
+    let answer = |cohorts: Vec<(String, Vec<u64>)>, source: &str| {
+        let cohorts: Vec<Value> = cohorts
+            .into_iter()
+            .map(|(c, retained)| json!({"cohort": c, "size": retained[0], "retained": retained}))
+            .collect();
+        Json(
+            json!({"cohort_event": cohort_event, "days": days, "cohorts": cohorts, "source": source}),
+        )
+    };
+    if let Some(hours) = r.rollup_hours()? {
+        let active_hours = hours.start..hours.end + days * 24;
+        let (first, active) = r
+            .rollups(&state, |x| {
+                (
+                    x.hours(&r.app, hours.clone()),
+                    x.hours(&r.app, active_hours),
+                )
+            })
+            .await?;
+        let cohorts = engine::retention(&first, &active, &cohort_event, days as u32)
+            .into_iter()
+            .map(|c| (utc_day(c.day_ms), c.retained))
+            .collect();
+        return Ok(answer(cohorts, "rollup"));
+    }
     let sql = format!(
         "WITH first AS (SELECT user_id, min(date_trunc('day', timestamp)) AS d0 FROM events \
            WHERE {range} AND event_type = {ev} AND user_id IS NOT NULL GROUP BY user_id), \
@@ -345,13 +395,7 @@ pub(crate) async fn user_retention(
             }
         }
     }
-    let cohorts: Vec<Value> = cohorts
-        .into_iter()
-        .map(|(c, retained)| json!({"cohort": c, "size": retained[0], "retained": retained}))
-        .collect();
-    Ok(Json(
-        json!({"cohort_event": cohort_event, "days": days, "cohorts": cohorts}),
-    ))
+    Ok(answer(cohorts, "scan"))
 }
 
 /// `GET /api/dashboard/charts/funnel?steps=ad_click,install,purchase&window=7d` → users who
@@ -408,6 +452,13 @@ pub(crate) async fn funnel(
         })
         .collect();
     Ok(Json(json!({"window_ms": window, "steps": out})))
+}
+
+/// A UTC day as `YYYY-MM-DD`.
+fn utc_day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// A bucket start as the SQL answers render a UTC timestamp (`2026-11-21T13:00:00Z`).

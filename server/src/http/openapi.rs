@@ -169,8 +169,20 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                     false,
                     "start (RFC 3339, YYYY-MM-DD or epoch ms; default: to - 7 days)",
                 ),
-                p("to", false, "end, exclusive (default: now)"),
+                p(
+                    "to",
+                    false,
+                    "end, exclusive (default: the end of the current UTC hour)",
+                ),
             ];
+            if path != "/api/dashboard/charts/funnel" {
+                v.push(p(
+                    "source",
+                    false,
+                    "auto (default: the hourly rollups when from and to are whole UTC hours, \
+                     else SQL), rollup or scan; the answer's \"source\" says which",
+                ));
+            }
             match path {
                 "/api/dashboard/charts/events-over-time" => {
                     v.push(p("interval", false, "hour (default) or day"))
