@@ -26,7 +26,7 @@ pub enum EngineError {
     FlushFailed(String),
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("an event batch does not decode: {0}")]
+    #[error("event batch: {0}")]
     Decode(String),
 }
 

@@ -133,11 +133,10 @@ impl Event {
 pub struct EventBatch(bytes::Bytes);
 
 impl EventBatch {
-    pub fn encode(events: &[Event]) -> Self {
-        // Serialising owned strings into a Vec cannot fail.
-        Self(bytes::Bytes::from(
-            bincode::serialize(events).unwrap_or_default(),
-        ))
+    pub fn encode(events: &[Event]) -> crate::Result<Self> {
+        bincode::serialize(events)
+            .map(|b| Self(bytes::Bytes::from(b)))
+            .map_err(|e| crate::EngineError::Decode(format!("encoding events: {e}")))
     }
 
     /// How many events the batch holds (bincode's length prefix), without decoding it.
@@ -196,7 +195,7 @@ mod tests {
     #[test]
     fn a_batch_reads_back_every_field_in_place() {
         let events: Vec<Event> = (0..3).map(event).collect();
-        let batch = EventBatch::encode(&events);
+        let batch = EventBatch::encode(&events).unwrap();
         assert_eq!(batch.len(), 3);
         let read = batch.events().unwrap();
         let expected: Vec<EventRef<'_>> = events.iter().map(Event::as_ref).collect();
@@ -204,12 +203,12 @@ mod tests {
         // Strings point into the batch, not into fresh allocations.
         let range = batch.0.as_ptr_range();
         assert!(range.contains(&read[1].device_id.as_ptr()));
-        assert!(EventBatch::encode(&[]).is_empty());
+        assert!(EventBatch::encode(&[]).unwrap().is_empty());
     }
 
     #[test]
     fn a_damaged_batch_is_an_error_not_a_panic() {
-        let batch = EventBatch::encode(&[event(1)]);
+        let batch = EventBatch::encode(&[event(1)]).unwrap();
         for cut in 0..batch.0.len() {
             let short = EventBatch(batch.0.slice(..cut));
             assert!(short.events().is_err(), "cut at {cut}");

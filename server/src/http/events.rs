@@ -58,7 +58,10 @@ pub(crate) async fn ingest(
             &cfg.ingest,
             &ctx,
         )
-        .map(|(events, rejected)| (EventBatch::encode(&events), rejected))
+        .map(|(events, rejected)| {
+            let n = events.len();
+            (EventBatch::encode(&events), n, rejected)
+        })
     };
     // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
     let parsed = if body_len > 64 * 1024 {
@@ -68,12 +71,8 @@ pub(crate) async fn ingest(
     } else {
         parse()
     };
-    let (events, rejected) = parsed?;
-    if let Err(wait) = state
-        .security
-        .ingest_per_key
-        .take(&key_id, events.len() as f64)
-    {
+    let (events, n_events, rejected) = parsed?;
+    if let Err(wait) = state.security.ingest_per_key.take(&key_id, n_events as f64) {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -88,7 +87,7 @@ pub(crate) async fn ingest(
     let m = &state.metrics;
     m.events_rejected
         .fetch_add(rejected.len() as u64, Ordering::Relaxed);
-    if events.is_empty() {
+    if n_events == 0 {
         let body = IngestResponse {
             accepted: 0,
             duplicates: 0,
@@ -96,6 +95,8 @@ pub(crate) async fn ingest(
         };
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
+    let events = events
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let outcome = state.proposer.propose(events).await?;
     m.events_accepted
         .fetch_add(outcome.accepted, Ordering::Relaxed);
