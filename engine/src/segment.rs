@@ -157,7 +157,7 @@ pub(crate) fn partition_with(
     // Distinct (app, bucket) groups, numbered per row; coarser buckets if there are too many.
     let mut granularity = fixed.unwrap_or(Granularity::Day);
     let (group_of_row, groups) = loop {
-        let numbered = Numbering::of(cols.iter().flat_map(|(apps, _, ts, _)| {
+        let numbered = number_rows(cols.iter().flat_map(|(apps, _, ts, _)| {
             (0..apps.len()).map(move |row| (apps.value(row), granularity.bucket(ts.value(row))))
         }));
         let coarser = match granularity {
@@ -177,7 +177,7 @@ pub(crate) fn partition_with(
         );
         granularity = coarser;
     };
-    let (type_of_row, types) = Numbering::of(
+    let (type_of_row, types) = number_rows(
         cols.iter()
             .flat_map(|(_, kinds, _, _)| (0..kinds.len()).map(move |row| kinds.value(row))),
     );
@@ -217,33 +217,31 @@ pub(crate) fn partition_with(
     Ok(out)
 }
 
-/// Distinct values numbered in order of first appearance, and the number of each row's value.
-struct Numbering;
-
-impl Numbering {
-    /// Hashes a value only when it differs from the previous row's (rows come in runs: a
-    /// request's events mostly share app, day and often type).
-    fn of<K: Eq + std::hash::Hash + Copy>(rows: impl Iterator<Item = K>) -> (Vec<u32>, Vec<K>) {
-        let mut numbers: HashMap<K, u32> = HashMap::new();
-        let mut distinct = Vec::new();
-        let mut per_row = Vec::with_capacity(rows.size_hint().0);
-        let mut last: Option<(K, u32)> = None;
-        for k in rows {
-            let n = match last {
-                Some((lk, n)) if lk == k => n,
-                _ => {
-                    let n = *numbers.entry(k).or_insert_with(|| {
-                        distinct.push(k);
-                        (distinct.len() - 1) as u32
-                    });
-                    last = Some((k, n));
-                    n
-                }
-            };
-            per_row.push(n);
-        }
-        (per_row, distinct)
+/// Numbers distinct values in order of first appearance: each row's number, and the values.
+/// Hashes a value only when it differs from the previous row's (rows come in runs: a
+/// request's events mostly share app, day and often type).
+fn number_rows<K: Eq + std::hash::Hash + Copy>(
+    rows: impl Iterator<Item = K>,
+) -> (Vec<u32>, Vec<K>) {
+    let mut numbers: HashMap<K, u32> = HashMap::new();
+    let mut distinct = Vec::new();
+    let mut per_row = Vec::with_capacity(rows.size_hint().0);
+    let mut last: Option<(K, u32)> = None;
+    for k in rows {
+        let n = match last {
+            Some((lk, n)) if lk == k => n,
+            _ => {
+                let n = *numbers.entry(k).or_insert_with(|| {
+                    distinct.push(k);
+                    (distinct.len() - 1) as u32
+                });
+                last = Some((k, n));
+                n
+            }
+        };
+        per_row.push(n);
     }
+    (per_row, distinct)
 }
 
 /// For values numbered by first appearance: each number's rank in sorted order, and the values
