@@ -28,8 +28,8 @@ pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, Ev
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
 pub use rollup::{
-    retention, Bucket, CampaignKey, CampaignTotals, Cohort, Hours, RollupRow, RollupSize, Rollups,
-    Totals, HOUR_MS,
+    retention, Bucket, CampaignKey, CampaignSets, CampaignTotals, Cohort, Hours, RollupRow,
+    RollupSize, Rollups, Totals, HOUR_MS,
 };
 pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,

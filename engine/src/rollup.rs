@@ -39,10 +39,10 @@ pub struct CampaignKey {
     pub medium: Option<String>,
 }
 
-/// One campaign's events within an hour. Installs and purchases are the event types
+/// One campaign's events within an hour or a day. Installs and purchases are the event types
 /// `install` and `purchase`; revenue is that of its purchases.
 #[derive(Debug, Clone)]
-struct CampaignHour {
+struct CampaignStats {
     key: Arc<CampaignKey>,
     events: u64,
     installs: u64,
@@ -140,7 +140,7 @@ impl Union {
     }
 }
 
-/// A campaign's totals over some hours ([`Hours::campaigns`]).
+/// A campaign's totals over some hours ([`CampaignSets::totals`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignTotals {
     pub key: CampaignKey,
@@ -174,7 +174,41 @@ struct Hour {
     users: RoaringBitmap,
     platforms: BTreeMap<Box<str>, PlatformHour>,
     /// By the app's campaign number.
-    campaigns: BTreeMap<u32, CampaignHour>,
+    campaigns: Campaigns,
+}
+
+/// Campaign stats by the app's campaign number.
+type Campaigns = BTreeMap<u32, CampaignStats>;
+
+impl CampaignStats {
+    fn count(
+        slice: &mut Campaigns,
+        c: u32,
+        key: &Arc<CampaignKey>,
+        row: &RollupRow<'_>,
+        user: Option<u32>,
+    ) {
+        let s = slice.entry(c).or_insert_with(|| CampaignStats {
+            key: key.clone(),
+            events: 0,
+            installs: 0,
+            purchases: 0,
+            purchase_revenue_micros: 0,
+            users: UserSet::Small(Vec::new()),
+        });
+        s.events += 1;
+        match row.event_type {
+            "install" => s.installs += 1,
+            "purchase" => {
+                s.purchases += 1;
+                s.purchase_revenue_micros += row.revenue.map_or(0, micros);
+            }
+            _ => {}
+        }
+        if let Some(u) = user {
+            s.users.insert(u);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +218,9 @@ struct AppRollup {
     /// Campaign number by [`campaign_code`], and each number's key.
     campaign_numbers: HashMap<Box<str>, u32>,
     campaigns: Vec<Arc<CampaignKey>>,
+    /// The campaigns of whole UTC days (day number), copy-on-write like the hours: a range
+    /// of many days adds up days, and hours only at its edges.
+    campaign_days: BTreeMap<i64, Arc<Campaigns>>,
     /// Keyed by hour number (`timestamp_ms.div_euclid(HOUR_MS)`).
     /// Copy-on-write: readers take the hours they need out of the lock ([`Rollups::hours`]),
     /// so bitmap unions never hold up apply.
@@ -295,26 +332,14 @@ impl Rollups {
             kind.users.insert(u);
         }
         if let Some(c) = campaign {
-            let ch = hour.campaigns.entry(c).or_insert_with(|| CampaignHour {
-                key: app.campaigns[c as usize].clone(),
-                events: 0,
-                installs: 0,
-                purchases: 0,
-                purchase_revenue_micros: 0,
-                users: UserSet::Small(Vec::new()),
-            });
-            ch.events += 1;
-            match row.event_type {
-                "install" => ch.installs += 1,
-                "purchase" => {
-                    ch.purchases += 1;
-                    ch.purchase_revenue_micros += row.revenue.map_or(0, micros);
-                }
-                _ => {}
-            }
-            if let Some(u) = user {
-                ch.users.insert(u);
-            }
+            let key = &app.campaigns[c as usize];
+            CampaignStats::count(&mut hour.campaigns, c, key, &row, user);
+            let day = Arc::make_mut(
+                app.campaign_days
+                    .entry(row.timestamp_ms.div_euclid(24 * HOUR_MS))
+                    .or_default(),
+            );
+            CampaignStats::count(day, c, key, &row, user);
         }
     }
 
@@ -325,6 +350,9 @@ impl Rollups {
             s.apps += 1;
             s.users += a.users.len() as u64;
             s.hours += a.hours.len() as u64;
+            for d in a.campaign_days.values() {
+                s.bitmap_bytes += d.values().map(|c| c.users.bytes()).sum::<u64>();
+            }
             for h in a.hours.values() {
                 s.bitmap_bytes += h.users.serialized_size() as u64;
                 let bytes = |b: &RoaringBitmap| b.serialized_size() as u64;
@@ -342,6 +370,33 @@ impl Rollups {
         Hours(self.apps.get(app).map_or_else(Vec::new, |a| {
             a.hours.range(hours).map(|(h, x)| (*h, x.clone())).collect()
         }))
+    }
+
+    /// The campaigns of `app` over `hours` (hour numbers, end exclusive): whole UTC days from
+    /// the per-day sets, the hours before the first and after the last whole day from the
+    /// hours. Cheap, like [`Rollups::hours`]; add up with [`CampaignSets::totals`].
+    pub fn campaigns(&self, app: &str, hours: Range<i64>) -> CampaignSets {
+        let Some(a) = self.apps.get(app) else {
+            return CampaignSets(Vec::new());
+        };
+        let first_day = hours.start.div_euclid(24) + i64::from(hours.start.rem_euclid(24) != 0);
+        let end_day = hours.end.div_euclid(24);
+        let mut out = Vec::new();
+        let mut take_hours = |r: Range<i64>| {
+            for (_, h) in a.hours.range(r) {
+                out.push(CampaignSlice::Hour(h.clone()));
+            }
+        };
+        if first_day >= end_day {
+            take_hours(hours);
+        } else {
+            take_hours(hours.start..first_day * 24);
+            take_hours(end_day * 24..hours.end);
+            for (_, d) in a.campaign_days.range(first_day..end_day) {
+                out.push(CampaignSlice::Day(d.clone()));
+            }
+        }
+        CampaignSets(out)
     }
 
     /// [`Hours::buckets`] of [`Rollups::hours`].
@@ -426,13 +481,55 @@ impl Hours {
             .unwrap_or_default()
     }
 
-    /// Every campaign's totals over the hours (events with a campaign only), unordered.
-    pub fn campaigns(&self) -> Vec<CampaignTotals> {
+    /// The users who did `event_type` within each UTC day of the hours (days without any
+    /// are left out), in day order: `(day start ms, users)`.
+    fn daily_users_of_type(&self, event_type: &str) -> Vec<(i64, RoaringBitmap)> {
+        self.daily(|h| h.by_type.get(event_type).map(|t| &t.users))
+    }
+
+    /// The users active (any event) within each UTC day of the hours, in day order.
+    fn daily_users(&self) -> Vec<(i64, RoaringBitmap)> {
+        self.daily(|h| Some(&h.users))
+    }
+
+    fn daily(&self, pick: impl Fn(&Hour) -> Option<&RoaringBitmap>) -> Vec<(i64, RoaringBitmap)> {
+        let mut out: Vec<(i64, RoaringBitmap)> = Vec::new();
+        for (h, hour) in &self.0 {
+            let Some(users) = pick(hour) else { continue };
+            let day = h.div_euclid(24) * 24 * HOUR_MS;
+            match out.last_mut() {
+                Some((d, u)) if *d == day => *u |= users,
+                _ => out.push((day, users.clone())),
+            }
+        }
+        out
+    }
+}
+
+/// Campaign stats of an hour or of a whole day.
+enum CampaignSlice {
+    Hour(Arc<Hour>),
+    Day(Arc<Campaigns>),
+}
+
+/// The hours and days making up a range, taken out of [`Rollups`] ([`Rollups::campaigns`]).
+pub struct CampaignSets(Vec<CampaignSlice>);
+
+impl CampaignSets {
+    fn slices(&self) -> impl Iterator<Item = &Campaigns> {
+        self.0.iter().map(|s| match s {
+            CampaignSlice::Hour(h) => &h.campaigns,
+            CampaignSlice::Day(d) => &**d,
+        })
+    }
+
+    /// Every campaign's totals (events with a campaign only), unordered.
+    pub fn totals(&self) -> Vec<CampaignTotals> {
         // Unions of many small sets: a bit per user id while all campaigns' bits fit in 64 MiB.
         let mut max_id = 0;
         let mut keys: HashMap<*const CampaignKey, usize> = HashMap::new();
-        for (_, hour) in &self.0 {
-            for c in hour.campaigns.values() {
+        for slice in self.slices() {
+            for c in slice.values() {
                 max_id = max_id.max(c.users.max().unwrap_or(0));
                 let n = keys.len();
                 keys.entry(Arc::as_ptr(&c.key)).or_insert(n);
@@ -448,8 +545,8 @@ impl Hours {
             users: Union,
         }
         let mut acc: Vec<Option<Acc<'_>>> = (0..keys.len()).map(|_| None).collect();
-        for (_, hour) in &self.0 {
-            for c in hour.campaigns.values() {
+        for slice in self.slices() {
+            for c in slice.values() {
                 let slot = &mut acc[keys[&Arc::as_ptr(&c.key)]];
                 let a = slot.get_or_insert_with(|| Acc {
                     key: &c.key,
@@ -477,30 +574,6 @@ impl Hours {
                 users: a.users.len(),
             })
             .collect()
-    }
-
-    /// The users who did `event_type` within each UTC day of the hours (days without any
-    /// are left out), in day order: `(day start ms, users)`.
-    fn daily_users_of_type(&self, event_type: &str) -> Vec<(i64, RoaringBitmap)> {
-        self.daily(|h| h.by_type.get(event_type).map(|t| &t.users))
-    }
-
-    /// The users active (any event) within each UTC day of the hours, in day order.
-    fn daily_users(&self) -> Vec<(i64, RoaringBitmap)> {
-        self.daily(|h| Some(&h.users))
-    }
-
-    fn daily(&self, pick: impl Fn(&Hour) -> Option<&RoaringBitmap>) -> Vec<(i64, RoaringBitmap)> {
-        let mut out: Vec<(i64, RoaringBitmap)> = Vec::new();
-        for (h, hour) in &self.0 {
-            let Some(users) = pick(hour) else { continue };
-            let day = h.div_euclid(24) * 24 * HOUR_MS;
-            match out.last_mut() {
-                Some((d, u)) if *d == day => *u |= users,
-                _ => out.push((day, users.clone())),
-            }
-        }
-        out
     }
 }
 
@@ -644,7 +717,7 @@ mod tests {
             Some("g"),
         ));
 
-        let mut got = r.hours("a", 0..48).campaigns();
+        let mut got = r.campaigns("a", 0..48).totals();
         got.sort_by(|x, y| x.key.cmp(&y.key));
         let key = |s: Option<&str>| CampaignKey {
             campaign: "c1".into(),
@@ -672,7 +745,30 @@ mod tests {
                 },
             ]
         );
-        assert!(r.hours("a", 3..25).campaigns().is_empty());
+        assert!(r.campaigns("a", 3..25).totals().is_empty());
+        // Whole days from the day sets, edges from the hours: every split agrees with hours.
+        for (from, to) in [
+            (0, 48),
+            (1, 48),
+            (0, 26),
+            (1, 27),
+            (2, 3),
+            (-5, 100),
+            (24, 48),
+        ] {
+            let mut by_days = r.campaigns("a", from..to).totals();
+            let mut by_hours = CampaignSets(
+                r.hours("a", from..to)
+                    .0
+                    .into_iter()
+                    .map(|(_, h)| CampaignSlice::Hour(h))
+                    .collect(),
+            )
+            .totals();
+            by_days.sort_by(|x, y| x.key.cmp(&y.key));
+            by_hours.sort_by(|x, y| x.key.cmp(&y.key));
+            assert_eq!(by_days, by_hours, "{from}..{to}");
+        }
 
         let installs = r.hours("a", 0..48).daily_users_of_type("install");
         let days: Vec<(i64, Vec<u32>)> = installs

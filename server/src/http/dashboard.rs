@@ -288,9 +288,9 @@ pub(crate) async fn top_campaigns(
     let limit = r.int("limit", 10, 1000)?;
     if let Some(hours) = r.rollup_hours()? {
         let mut rows = r
-            .rollups(&state, |x| x.hours(&r.app, hours))
+            .rollups(&state, |x| x.campaigns(&r.app, hours))
             .await?
-            .campaigns();
+            .totals();
         // The scan's order: installs, revenue (both descending), then the names.
         rows.sort_by(|a, b| {
             b.installs
