@@ -265,16 +265,14 @@ pub(crate) async fn platforms(
             .into_iter()
             .map(|(p, (events, users))| json!({"platform": p, "events": events, "users": users}))
             .collect();
-        return Ok(Json(json!({"rows": rows, "source": "rollup"})));
+        return Ok(table(rows, "rollup"));
     }
     let sql = format!(
         "SELECT platform, count() AS events, uniqExact(user_id) AS users FROM events WHERE {} \
          GROUP BY platform ORDER BY events DESC, platform",
         r.range()
     );
-    Ok(Json(
-        json!({"rows": r.rows(&state, &sql).await?, "source": "scan"}),
-    ))
+    Ok(table(r.rows(&state, &sql).await?, "scan"))
 }
 
 /// `GET /api/dashboard/charts/top-campaigns?limit=10` →
@@ -307,7 +305,7 @@ pub(crate) async fn top_campaigns(
                     "revenue": c.revenue, "users": c.users})
             })
             .collect();
-        return Ok(Json(json!({"rows": rows, "source": "rollup"})));
+        return Ok(table(rows, "rollup"));
     }
     let sql = format!(
         "SELECT attribution_campaign AS campaign, attribution_source AS source, attribution_medium AS medium, \
@@ -317,9 +315,7 @@ pub(crate) async fn top_campaigns(
          GROUP BY campaign, source, medium ORDER BY installs DESC, revenue DESC, campaign, source, medium LIMIT {limit}",
         r.range()
     );
-    Ok(Json(
-        json!({"rows": r.rows(&state, &sql).await?, "source": "scan"}),
-    ))
+    Ok(table(r.rows(&state, &sql).await?, "scan"))
 }
 
 /// `GET /api/dashboard/charts/user-retention?days=7&cohort_event=install` → day-N cohorts:
@@ -452,6 +448,11 @@ pub(crate) async fn funnel(
         })
         .collect();
     Ok(Json(json!({"window_ms": window, "steps": out})))
+}
+
+/// The answer of the table-shaped charts: `{"rows":[…],"source":…}`.
+fn table<T: serde::Serialize>(rows: Vec<T>, source: &str) -> Json<Value> {
+    Json(json!({"rows": rows, "source": source}))
 }
 
 /// A UTC day as `YYYY-MM-DD`.
