@@ -12,6 +12,7 @@ mod log;
 mod meta;
 mod metrics;
 pub mod raft;
+mod recent;
 mod recovery;
 
 pub use error::{ErrorKind, Result, WalError};

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result as WalResult, WalError};
 use crate::log::{Wal, WalOptions};
 use crate::meta::MetaFile;
+use crate::recent::Recent;
 
 /// How often the committed log id is persisted (it is only a hint for faster restart and for
 /// detecting a log that lost its newest segment).
@@ -55,6 +56,8 @@ pub struct RaftLogStore<C: RaftTypeConfig> {
     wal: Wal,
     meta_file: MetaFile,
     meta: Arc<Mutex<MetaState<C>>>,
+    /// The newest entries as values, so reading them back copies no payload.
+    recent: Arc<Mutex<Recent<C::Entry>>>,
 }
 
 impl<C: RaftTypeConfig> Clone for RaftLogStore<C> {
@@ -63,6 +66,7 @@ impl<C: RaftTypeConfig> Clone for RaftLogStore<C> {
             wal: self.wal.clone(),
             meta_file: self.meta_file.clone(),
             meta: self.meta.clone(),
+            recent: self.recent.clone(),
         }
     }
 }
@@ -70,6 +74,7 @@ impl<C: RaftTypeConfig> Clone for RaftLogStore<C> {
 impl<C> RaftLogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
+    C::Entry: Clone,
 {
     /// Opens the log in `dir`. Fails if a segment is corrupt, or if the log ends before an
     /// index that was recorded as committed (a lost segment must never go unnoticed).
@@ -100,6 +105,7 @@ where
                 durable,
                 committed_written_at: None,
             })),
+            recent: Arc::new(Mutex::new(Recent::new())),
         })
     }
 
@@ -148,22 +154,34 @@ fn to_range(range: &impl RangeBounds<u64>) -> std::ops::Range<u64> {
 impl<C> RaftLogReader<C> for RaftLogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
+    C::Entry: Clone,
 {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+        let range = to_range(&range);
+        let (cached_from, cached) = self.recent.lock().get(&range);
+        if cached_from == range.start {
+            return Ok(cached);
+        }
         let records = self
             .wal
-            .read(to_range(&range))
+            .read(range.start..cached_from)
             .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-        records.iter().map(|(i, b)| Self::decode(*i, b)).collect()
+        let mut out = records
+            .iter()
+            .map(|(i, b)| Self::decode(*i, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.extend(cached);
+        Ok(out)
     }
 }
 
 impl<C> RaftLogStorage<C> for RaftLogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
+    C::Entry: Clone,
 {
     type LogReader = Self;
 
@@ -249,6 +267,7 @@ where
             .map(|l| l.index);
         let mut first = None;
         let mut payloads = Vec::new();
+        let mut values = Vec::new();
         for entry in entries {
             if purged.is_some_and(|p| entry.log_id.index <= p) {
                 continue;
@@ -257,6 +276,7 @@ where
             let bytes = bincode::serialize(&entry).map_err(|e| {
                 StorageIOError::write_log_entry(entry.log_id.clone(), AnyError::new(&e))
             })?;
+            values.push((entry, bytes.len()));
             payloads.push(Bytes::from(bytes));
         }
         let Some(first) = first else {
@@ -270,6 +290,9 @@ where
                 .await
                 .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         }
+        // Cached before the log's in-memory tail takes the records, so the cache stays a
+        // suffix of the log; undone if the log refuses the append.
+        self.recent.lock().extend(first, values);
         self.wal
             .append(
                 first,
@@ -278,10 +301,14 @@ where
                     callback.log_io_completed(r.map_err(std::io::Error::other));
                 }),
             )
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+            .map_err(|e| {
+                self.recent.lock().truncate(first);
+                StorageIOError::write_logs(AnyError::new(&e)).into()
+            })
     }
 
     async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
+        self.recent.lock().truncate(log_id.index);
         self.wait(|d| self.wal.truncate(log_id.index, d))
             .await
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
@@ -292,6 +319,7 @@ where
         let upto = log_id.index;
         self.store_meta(|m| m.last_purged = Some(log_id))
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.recent.lock().purge(upto);
         self.wait(|d| self.wal.purge(upto, d))
             .await
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())

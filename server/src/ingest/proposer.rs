@@ -24,14 +24,16 @@ pub struct Proposer {
 }
 
 impl Proposer {
+    /// Starts the proposer on `runtime` (the commit path's own runtime, see `node`).
     pub fn start(
+        runtime: &tokio::runtime::Handle,
         cluster: Cluster,
         max_requests: usize,
         max_events: usize,
         max_inflight: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel(max_requests * max_inflight * 4);
-        tokio::spawn(run(cluster, rx, max_requests, max_events, max_inflight));
+        runtime.spawn(run(cluster, rx, max_requests, max_events, max_inflight));
         Self { tx }
     }
 

@@ -2,6 +2,7 @@
 //! proposer and the query service, plus the background housekeeping task.
 
 mod bootstrap;
+mod raft_runtime;
 
 pub(crate) use bootstrap::new_jwt_secret;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use openraft::SnapshotPolicy;
 
 use crate::raft::ClusterNode;
+use raft_runtime::RaftRuntime;
 
 use crate::cluster::client::{Me, PeerClient};
 use crate::cluster::network::HttpNetwork;
@@ -47,9 +49,20 @@ pub enum StartError {
     Identity(#[from] crate::cluster::identity::IdentityError),
 }
 
-/// Everything request handlers need; cheap to clone.
+/// Everything request handlers need; one shared allocation, so a clone (every request
+/// clones it for each extractor and middleware) is a single reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<NodeParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = NodeParts;
+    fn deref(&self) -> &NodeParts {
+        &self.0
+    }
+}
+
+/// The parts of a running node, shared by its handlers and background tasks.
+pub struct NodeParts {
     pub cfg: Arc<ServerConfig>,
     pub raft: Raft,
     /// Writes (forwarded to the leader), read barriers and membership changes.
@@ -72,6 +85,8 @@ pub struct AppState {
 
 pub struct Node {
     pub state: AppState,
+    /// Dropped before the lock: stops the commit path before the data dir is released.
+    _raft_runtime: RaftRuntime,
     _lock: File,
 }
 
@@ -150,9 +165,20 @@ impl Node {
         )
         .with_faults(crate::cluster::fault::Faults::from_env());
         let network = HttpNetwork::new(client.clone(), cfg.cluster.snapshot_chunk_bytes);
-        let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), network, log.clone(), sm)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft_runtime = RaftRuntime::start(cfg.node_id)
+            .map_err(|e| StartError::Raft(format!("cannot start the raft thread: {e}")))?;
+        // Raft spawns its core and state-machine worker on the runtime it is created in.
+        let raft = {
+            let (node_id, log) = (cfg.node_id, log.clone());
+            raft_runtime
+                .handle()
+                .spawn(
+                    async move { Raft::new(node_id, Arc::new(raft_cfg), network, log, sm).await },
+                )
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?
+                .map_err(|e| StartError::Raft(e.to_string()))?
+        };
         let initialized = raft
             .is_initialized()
             .await
@@ -189,6 +215,7 @@ impl Node {
             Duration::from_millis(cfg.cluster.read_timeout_ms),
         );
         let proposer = Proposer::start(
+            raft_runtime.handle(),
             cluster.clone(),
             r.max_requests_per_entry,
             r.max_events_per_entry,
@@ -216,7 +243,7 @@ impl Node {
             qcfg.spill_dir = Some(dir);
         }
         let query = query::QueryService::new(engine.clone(), qcfg)?;
-        let state = AppState {
+        let state = AppState(Arc::new(NodeParts {
             cfg: cfg.clone(),
             raft: raft.clone(),
             cluster,
@@ -230,9 +257,13 @@ impl Node {
             metrics: Arc::new(Metrics::default()),
             recovered_commit,
             started: Instant::now(),
-        };
+        }));
         tokio::spawn(housekeeping(state.clone()));
-        Ok(Node { state, _lock: lock })
+        Ok(Node {
+            state,
+            _raft_runtime: raft_runtime,
+            _lock: lock,
+        })
     }
 
     pub async fn shutdown(&self) {
