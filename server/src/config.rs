@@ -416,8 +416,7 @@ mod tests {
     #[test]
     fn deploy_configs_are_valid() {
         for n in 1..=3u64 {
-            let path =
-                manifest_dir().join(format!("../deploy/node{n}.toml"));
+            let path = manifest_dir().join(format!("../deploy/node{n}.toml"));
             let env = vec![(
                 "UNMOGROWP_CLUSTER__SECRET".to_string(),
                 "0123456789abcdef0123456789abcdef".to_string(),

@@ -24,16 +24,14 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposer on `runtime` (the commit path's own runtime, see `node`).
     pub fn start(
-        runtime: &tokio::runtime::Handle,
         cluster: Cluster,
         max_requests: usize,
         max_events: usize,
         max_inflight: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel(max_requests * max_inflight * 4);
-        runtime.spawn(run(cluster, rx, max_requests, max_events, max_inflight));
+        tokio::spawn(run(cluster, rx, max_requests, max_events, max_inflight));
         Self { tx }
     }
 

@@ -2,7 +2,6 @@
 //! proposer and the query service, plus the background housekeeping task.
 
 mod bootstrap;
-mod raft_runtime;
 
 pub(crate) use bootstrap::new_jwt_secret;
 
@@ -14,7 +13,6 @@ use std::time::{Duration, Instant};
 use openraft::SnapshotPolicy;
 
 use crate::raft::ClusterNode;
-use raft_runtime::RaftRuntime;
 
 use crate::cluster::client::{Me, PeerClient};
 use crate::cluster::network::HttpNetwork;
@@ -85,8 +83,6 @@ pub struct NodeParts {
 
 pub struct Node {
     pub state: AppState,
-    /// Dropped before the lock: stops the commit path before the data dir is released.
-    _raft_runtime: RaftRuntime,
     _lock: File,
 }
 
@@ -165,20 +161,9 @@ impl Node {
         )
         .with_faults(crate::cluster::fault::Faults::from_env());
         let network = HttpNetwork::new(client.clone(), cfg.cluster.snapshot_chunk_bytes);
-        let raft_runtime = RaftRuntime::start(cfg.node_id)
-            .map_err(|e| StartError::Raft(format!("cannot start the raft thread: {e}")))?;
-        // Raft spawns its core and state-machine worker on the runtime it is created in.
-        let raft = {
-            let (node_id, log) = (cfg.node_id, log.clone());
-            raft_runtime
-                .handle()
-                .spawn(
-                    async move { Raft::new(node_id, Arc::new(raft_cfg), network, log, sm).await },
-                )
-                .await
-                .map_err(|e| StartError::Raft(e.to_string()))?
-                .map_err(|e| StartError::Raft(e.to_string()))?
-        };
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), network, log.clone(), sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
         let initialized = raft
             .is_initialized()
             .await
@@ -215,7 +200,6 @@ impl Node {
             Duration::from_millis(cfg.cluster.read_timeout_ms),
         );
         let proposer = Proposer::start(
-            raft_runtime.handle(),
             cluster.clone(),
             r.max_requests_per_entry,
             r.max_events_per_entry,
@@ -259,11 +243,7 @@ impl Node {
             started: Instant::now(),
         }));
         tokio::spawn(housekeeping(state.clone()));
-        Ok(Node {
-            state,
-            _raft_runtime: raft_runtime,
-            _lock: lock,
-        })
+        Ok(Node { state, _lock: lock })
     }
 
     pub async fn shutdown(&self) {
