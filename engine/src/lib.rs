@@ -12,6 +12,7 @@ mod dedupe;
 mod engine;
 mod error;
 mod event;
+mod funnel;
 mod manifest;
 mod memtable;
 mod pins;
@@ -25,6 +26,7 @@ pub use crash::CrashPoints;
 pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
 pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
+pub use funnel::{FunnelStep, StepDays};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
 pub use rollup::{

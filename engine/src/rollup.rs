@@ -1,7 +1,8 @@
 //! Hourly rollups for dashboards: per app and UTC hour, event counts by type and platform,
 //! revenue, per-campaign counts, and the exact sets of users (in all, per event type, per
 //! platform, per campaign) as roaring bitmaps over a per-app user dictionary, so the unique
-//! users of any range of hours is a bitmap union rather than a scan.
+//! users of any range of hours is a bitmap union rather than a scan. Funnels use each user's
+//! event times by day and type ([`crate::funnel`]).
 //!
 //! Maintained by [`crate::Engine::apply`] for every stored (non-duplicate) event, on every
 //! node, and rebuilt from the segments when a generation is opened (start, snapshot install):
@@ -13,6 +14,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
+
+use crate::funnel::{day_of, DaySteps, StepDays};
 
 pub const HOUR_MS: i64 = 3_600_000;
 
@@ -225,6 +228,9 @@ struct AppRollup {
     /// Copy-on-write: readers take the hours they need out of the lock ([`Rollups::hours`]),
     /// so bitmap unions never hold up apply.
     hours: BTreeMap<i64, Arc<Hour>>,
+    /// Every event of a known user as (user, time) by UTC day and event type, for funnels;
+    /// copy-on-write like the hours.
+    steps: BTreeMap<i64, Arc<DaySteps>>,
 }
 
 /// All apps' rollups.
@@ -330,6 +336,11 @@ impl Rollups {
             hour.users.insert(u);
             platform.users.insert(u);
             kind.users.insert(u);
+            Arc::make_mut(app.steps.entry(day_of(row.timestamp_ms)).or_default()).add(
+                row.event_type,
+                u,
+                row.timestamp_ms,
+            );
         }
         if let Some(c) = campaign {
             let key = &app.campaigns[c as usize];
@@ -350,6 +361,7 @@ impl Rollups {
             s.apps += 1;
             s.users += a.users.len() as u64;
             s.hours += a.hours.len() as u64;
+            s.funnel_bytes += a.steps.values().map(|d| d.bytes()).sum::<u64>();
             for d in a.campaign_days.values() {
                 s.bitmap_bytes += d.values().map(|c| c.users.bytes()).sum::<u64>();
             }
@@ -397,6 +409,26 @@ impl Rollups {
             }
         }
         CampaignSets(out)
+    }
+
+    /// The step times of `app` on the UTC days a funnel with step 1 in `[from_ms, to_ms)` and
+    /// `window_ms` can touch. Cheap, like [`Rollups::hours`]; walk with [`StepDays::funnel`].
+    pub fn step_days(&self, app: &str, from_ms: i64, to_ms: i64, window_ms: i64) -> StepDays {
+        let Some(a) = self.apps.get(app) else {
+            return StepDays {
+                days: Vec::new(),
+                users: 0,
+            };
+        };
+        let last = day_of(to_ms.saturating_sub(1).saturating_add(window_ms));
+        StepDays {
+            days: a
+                .steps
+                .range(day_of(from_ms)..=last.max(day_of(from_ms)))
+                .map(|(d, x)| (*d, x.clone()))
+                .collect(),
+            users: a.users.len(),
+        }
     }
 
     /// [`Hours::buckets`] of [`Rollups::hours`].
@@ -621,6 +653,8 @@ pub struct RollupSize {
     pub users: u64,
     pub hours: u64,
     pub bitmap_bytes: u64,
+    /// Bytes of the per-user step times kept for funnels.
+    pub funnel_bytes: u64,
 }
 
 #[cfg(test)]

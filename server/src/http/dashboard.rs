@@ -113,6 +113,16 @@ impl Request {
         }
     }
 
+    /// Whether a funnel comes from the rollups' step times, which hold exact times and so
+    /// answer any range (`source=auto` or `rollup`), or from SQL (`source=scan`).
+    fn funnel_from_rollups(&self) -> Result<bool, ApiError> {
+        match self.q.get("source").map_or("auto", String::as_str) {
+            "auto" | "rollup" => Ok(true),
+            "scan" => Ok(false),
+            other => Err(bad(format!("source {other:?}: auto, rollup or scan"))),
+        }
+    }
+
     /// The engine's rollups, after the same read barrier a query passes.
     async fn rollups<T>(
         &self,
@@ -396,7 +406,8 @@ pub(crate) async fn user_retention(
 
 /// `GET /api/dashboard/charts/funnel?steps=ad_click,install,purchase&window=7d` → users who
 /// did each step in order, each within `window` of their first step:
-/// `{"steps":[{"event_type","users","conversion"}]}` (`conversion`: of the first step).
+/// `{"window_ms","steps":[{"event_type","users","conversion"}],"source"}` (`conversion`: of the
+/// first step). From the rollups' step times unless `source=scan` (the same answer by SQL).
 pub(crate) async fn funnel(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -415,6 +426,45 @@ pub(crate) async fn funnel(
     let window = r.q.get("window").map_or(Ok(7 * DAY_MS), |w| {
         parse_window_ms(w).map_err(|e| bad(format!("window: {e}")))
     })?;
+    let rollup = r.funnel_from_rollups()?;
+    let source = if rollup { "rollup" } else { "scan" };
+    let users: Vec<u64> = if rollup {
+        let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+        r.rollups(&state, |x| x.step_days(&r.app, r.from, r.to, window))
+            .await?
+            .funnel(&names, r.from, r.to, window)
+            .iter()
+            .map(|s| s.users)
+            .collect()
+    } else {
+        let row = r
+            .rows(&state, &funnel_sql(&r, &steps, window))
+            .await?
+            .pop()
+            .unwrap_or_default();
+        (1..=steps.len())
+            .map(|k| {
+                row.get(&format!("s{k}"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let first = users.first().copied().unwrap_or(0);
+    let out: Vec<Value> = steps
+        .iter()
+        .zip(&users)
+        .map(|(s, &users)| {
+            json!({"event_type": s, "users": users, "conversion": (first > 0).then(|| users as f64 / first as f64)})
+        })
+        .collect();
+    Ok(Json(
+        json!({"window_ms": window, "steps": out, "source": source}),
+    ))
+}
+
+/// The funnel as SQL over the events table (`source=scan`).
+fn funnel_sql(r: &Request, steps: &[String], window: i64) -> String {
     // s1: each user's first step-1 time in the range; s(k): the first step-k time after the
     // user's step-(k-1) time and within the window of its step-1 time.
     let mut ctes = vec![format!(
@@ -436,18 +486,7 @@ pub(crate) async fn funnel(
     let counts: Vec<String> = (1..=steps.len())
         .map(|k| format!("(SELECT count() FROM s{k}) AS s{k}"))
         .collect();
-    let sql = format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "));
-    let row = r.rows(&state, &sql).await?.pop().unwrap_or_default();
-    let first = row.get("s1").and_then(Value::as_u64).unwrap_or(0);
-    let out: Vec<Value> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let users = row.get(&format!("s{}", i + 1)).and_then(Value::as_u64).unwrap_or(0);
-            json!({"event_type": s, "users": users, "conversion": (first > 0).then(|| users as f64 / first as f64)})
-        })
-        .collect();
-    Ok(Json(json!({"window_ms": window, "steps": out})))
+    format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "))
 }
 
 /// The answer of the table-shaped charts: `{"rows":[…],"source":…}`.

@@ -175,7 +175,14 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                     "end, exclusive (default: the end of the current UTC hour)",
                 ),
             ];
-            if path != "/api/dashboard/charts/funnel" {
+            if path == "/api/dashboard/charts/funnel" {
+                v.push(p(
+                    "source",
+                    false,
+                    "auto or rollup (default: each user's event times kept by the rollups, \
+                     any range) or scan (SQL self-joins); the answer's \"source\" says which",
+                ));
+            } else {
                 v.push(p(
                     "source",
                     false,

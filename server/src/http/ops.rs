@@ -302,6 +302,11 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
             "Serialized size of the rollups' user bitmaps.",
             rollups.bitmap_bytes,
         ),
+        (
+            "unmogrowp_rollup_funnel_bytes",
+            "Bytes of the per-user event times kept for funnels.",
+            rollups.funnel_bytes,
+        ),
     ] {
         write_metric(&mut out, name, "gauge", help, v);
     }
