@@ -455,6 +455,8 @@ fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeS
             rollups.add(row.rollup);
         })?;
     }
+    // Lists grown by doubling while rebuilding: up to half of them was slack.
+    rollups.shrink_to_fit();
     Ok((manifest, dedupe, rollups))
 }
 

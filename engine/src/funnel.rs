@@ -29,6 +29,12 @@ impl DaySteps {
         }
     }
 
+    pub(crate) fn shrink_to_fit(&mut self) {
+        for v in self.by_type.values_mut() {
+            v.shrink_to_fit();
+        }
+    }
+
     /// Bytes held by the time lists.
     pub(crate) fn bytes(&self) -> u64 {
         let pair = std::mem::size_of::<(u32, u32)>() as u64;

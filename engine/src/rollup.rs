@@ -354,6 +354,15 @@ impl Rollups {
         }
     }
 
+    /// Gives back the spare capacity of the funnel step lists (after a rebuild).
+    pub fn shrink_to_fit(&mut self) {
+        for a in self.apps.values_mut() {
+            for d in a.steps.values_mut() {
+                Arc::make_mut(d).shrink_to_fit();
+            }
+        }
+    }
+
     /// Number of apps, hours and dictionary entries held (for `/metrics`).
     pub fn size(&self) -> RollupSize {
         let mut s = RollupSize::default();
