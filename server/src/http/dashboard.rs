@@ -103,12 +103,19 @@ impl Request {
     fn rollup_hours(&self) -> Result<Option<std::ops::Range<i64>>, ApiError> {
         let whole = self.from.rem_euclid(HOUR_MS) == 0 && self.to.rem_euclid(HOUR_MS) == 0;
         let hours = whole.then(|| self.from / HOUR_MS..self.to / HOUR_MS);
-        match self.q.get("source").map_or("auto", String::as_str) {
+        match self.source()? {
             "auto" => Ok(hours),
             "scan" => Ok(None),
-            "rollup" => hours
+            _ => hours
                 .map(Some)
                 .ok_or_else(|| bad("source=rollup needs from and to on whole UTC hours")),
+        }
+    }
+
+    /// `source`: auto (default), rollup or scan.
+    fn source(&self) -> Result<&str, ApiError> {
+        match self.q.get("source").map_or("auto", String::as_str) {
+            s @ ("auto" | "rollup" | "scan") => Ok(s),
             other => Err(bad(format!("source {other:?}: auto, rollup or scan"))),
         }
     }
@@ -116,11 +123,7 @@ impl Request {
     /// Whether a funnel comes from the rollups' step times, which hold exact times and so
     /// answer any range (`source=auto` or `rollup`), or from SQL (`source=scan`).
     fn funnel_from_rollups(&self) -> Result<bool, ApiError> {
-        match self.q.get("source").map_or("auto", String::as_str) {
-            "auto" | "rollup" => Ok(true),
-            "scan" => Ok(false),
-            other => Err(bad(format!("source {other:?}: auto, rollup or scan"))),
-        }
+        Ok(self.source()? != "scan")
     }
 
     /// The engine's rollups, after the same read barrier a query passes.
