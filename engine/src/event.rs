@@ -126,34 +126,79 @@ impl Event {
     }
 }
 
-/// A batch of events encoded once, where they are accepted (bincode of `Vec<Event>`), carried
-/// through the log and the network as one byte string and read in place at apply
-/// ([`EventBatch::events`]), so no event is decoded into owned strings on the way.
+/// A batch of events encoded once, where they are accepted, carried through the log and the
+/// network as one byte string and read in place at apply ([`EventBatch::events`]), so no event
+/// is decoded into owned strings on the way.
+///
+/// Encoding: [`VARINT_MARK`], the event count as a little-endian u32, then bincode of
+/// `Vec<Event>` with variable-length integers (a string's length costs 1 byte instead of 8,
+/// a quarter of a typical event's bytes). Batches written before that encoding existed are
+/// bincode with fixed 8-byte integers; their first 8 bytes are the count, which is never
+/// `u64::MAX`, so both read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventBatch(bytes::Bytes);
 
+const VARINT_MARK: [u8; 8] = [0xFF; 8];
+const VARINT_HEADER: usize = VARINT_MARK.len() + 4;
+
+fn varint() -> impl bincode::Options {
+    bincode::DefaultOptions::new()
+}
+
 impl EventBatch {
     pub fn encode(events: &[Event]) -> crate::Result<Self> {
-        bincode::serialize(events)
-            .map(|b| Self(bytes::Bytes::from(b)))
-            .map_err(|e| crate::EngineError::Decode(format!("encoding events: {e}")))
+        use bincode::Options;
+        let err = |e: bincode::Error| crate::EngineError::Decode(format!("encoding events: {e}"));
+        let count = u32::try_from(events.len())
+            .map_err(|_| crate::EngineError::Decode("too many events in one batch".into()))?;
+        let size = varint().serialized_size(events).map_err(err)? as usize;
+        let mut out = Vec::with_capacity(VARINT_HEADER + size);
+        out.extend_from_slice(&VARINT_MARK);
+        out.extend_from_slice(&count.to_le_bytes());
+        varint().serialize_into(&mut out, events).map_err(err)?;
+        Ok(Self(bytes::Bytes::from(out)))
     }
 
-    /// How many events the batch holds (bincode's length prefix), without decoding it.
+    /// How many events the batch holds (from its header), without decoding it.
     pub fn len(&self) -> usize {
-        self.0
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, |b| u64::from_le_bytes(b) as usize)
+        if self.is_varint() {
+            self.0
+                .get(8..12)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, |b| u32::from_le_bytes(b) as usize)
+        } else {
+            self.0
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, |b| u64::from_le_bytes(b) as usize)
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    fn is_varint(&self) -> bool {
+        self.0.starts_with(&VARINT_MARK)
+    }
+
     /// The events, borrowing their strings from the batch.
     pub fn events(&self) -> crate::Result<Vec<EventRef<'_>>> {
-        bincode::deserialize(&self.0).map_err(|e| crate::EngineError::Decode(e.to_string()))
+        use bincode::Options;
+        let decode = |e: bincode::Error| crate::EngineError::Decode(e.to_string());
+        if !self.is_varint() {
+            return bincode::deserialize(&self.0).map_err(decode);
+        }
+        let body = self.0.get(VARINT_HEADER..).unwrap_or_default();
+        let events: Vec<EventRef<'_>> = varint().deserialize(body).map_err(decode)?;
+        if events.len() != self.len() {
+            return Err(crate::EngineError::Decode(format!(
+                "event batch says {} events but holds {}",
+                self.len(),
+                events.len()
+            )));
+        }
+        Ok(events)
     }
 }
 
@@ -204,6 +249,23 @@ mod tests {
         let range = batch.0.as_ptr_range();
         assert!(range.contains(&read[1].device_id.as_ptr()));
         assert!(EventBatch::encode(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn batches_of_the_fixed_width_encoding_still_read_back() {
+        let events: Vec<Event> = (0..3).map(event).collect();
+        let legacy = EventBatch(bytes::Bytes::from(bincode::serialize(&events).unwrap()));
+        assert_eq!(legacy.len(), 3);
+        let expected: Vec<EventRef<'_>> = events.iter().map(Event::as_ref).collect();
+        assert_eq!(legacy.events().unwrap(), expected);
+        // The variable-length encoding is the smaller one.
+        let current = EventBatch::encode(&events).unwrap();
+        assert!(
+            current.0.len() * 10 < legacy.0.len() * 8,
+            "{} vs {}",
+            current.0.len(),
+            legacy.0.len()
+        );
     }
 
     #[test]

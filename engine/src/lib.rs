@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod event;
 mod funnel;
+mod gather;
 mod manifest;
 mod memtable;
 mod pins;

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{Float64Type, TimestampMillisecondType, UInt64Type};
 use chrono::Datelike;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -58,8 +57,7 @@ impl Partition {
             .iter()
             .map(|&(b, r)| (b as usize, r as usize))
             .collect();
-        let sources: Vec<&RecordBatch> = sources.iter().collect();
-        Ok(interleave_record_batch(&sources, &picks)?)
+        crate::gather::gather(sources, &picks)
     }
 }
 
