@@ -107,6 +107,26 @@ async fn segments_are_pruned_by_app_time_and_receive_time() {
         ),
         ("event_type = 'purchase'", 150, "segments=30 of 30"),
         ("app_id = 'zzz'", 0, "segments=0 of 30"),
+        // App filters are answered by the scan itself: both sides, intersections, and
+        // filters that only mention the app among other things still evaluated row by row.
+        ("'c' = app_id", 200, "segments=10 of 30"),
+        (
+            "app_id = 'a' AND app_id IN ('a', 'b')",
+            205,
+            "segments=10 of 30",
+        ),
+        ("app_id = 'a' AND app_id = 'b'", 0, "segments=0 of 30"),
+        ("app_id NOT IN ('a', 'b')", 200, "segments=10 of 30"),
+        (
+            "app_id = 'a' OR event_type = 'purchase'",
+            305,
+            "segments=30 of 30",
+        ),
+        (
+            "app_id IN ('a', 'b') AND event_type = 'purchase'",
+            100,
+            "segments=20 of 30",
+        ),
     ];
     for (filter, expected, shown) in cases {
         let sql = format!("SELECT count(*) FROM events WHERE {filter}");
@@ -117,6 +137,18 @@ async fn segments_are_pruned_by_app_time_and_receive_time() {
             "{filter}: expected {shown:?} in\n{plan}"
         );
     }
+    // No FilterExec is left for an app filter, and the answer is still per app.
+    let sql = "SELECT app_id, count(*) FROM events WHERE app_id IN ('a', 'b') GROUP BY app_id ORDER BY app_id";
+    let plan = explain(&q, sql).await;
+    assert!(!plan.contains("FilterExec"), "{plan}");
+    let (_, batches) = q.run(sql).await.unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("| a      | 205") && text.contains("| b      | 200"),
+        "{text}"
+    );
     let total = count(&q, "SELECT count(*) FROM events").await;
     assert_eq!(total, 605);
     let plan = explain(&q, "SELECT count(*) FROM events").await;

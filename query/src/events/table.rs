@@ -195,12 +195,21 @@ impl TableProvider for EventsTable {
     }
 
     /// Every filter is offered to the scan, which uses it to skip segments, row groups and
-    /// pages; DataFusion still applies it to the rows that are read.
+    /// pages. A filter choosing apps (`app_id = '…'`, `app_id IN (…)`) is answered exactly by
+    /// the scan (a segment holds one app; in-memory rows are filtered), so DataFusion neither
+    /// evaluates it again nor reads `app_id` for it; every other filter DataFusion still
+    /// applies to the rows that are read.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| match app_filter(f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -231,6 +240,21 @@ impl TableProvider for EventsTable {
                 .filter(|b| b.num_rows() > 0)
                 .collect();
         }
+        // Filters choosing apps are answered here, exactly (see supports_filters_pushdown).
+        let chosen = filters.iter().filter_map(app_filter).reduce(|a, b| &a & &b);
+        if let Some(apps) = &chosen {
+            let before = view.segments.len();
+            view.segments.retain(|s| apps.contains(&s.app_id));
+            summary.pruned_by_filters = before - view.segments.len();
+            view.batches = view
+                .batches
+                .iter()
+                .map(|b| filter_apps(b, apps))
+                .collect::<DfResult<Vec<_>>>()?
+                .into_iter()
+                .filter(|b| b.num_rows() > 0)
+                .collect();
+        }
         view.batches = view
             .batches
             .iter()
@@ -251,7 +275,7 @@ impl TableProvider for EventsTable {
                 let before = view.segments.len();
                 let mut it = keep.iter();
                 view.segments.retain(|_| *it.next().unwrap_or(&true));
-                summary.pruned_by_filters = before - view.segments.len();
+                summary.pruned_by_filters += before - view.segments.len();
             }
         }
         summary.rows_kept = view.segments.iter().map(|s| s.rows).sum();
@@ -281,6 +305,41 @@ impl TableProvider for EventsTable {
             Arc::new(UnionExec::new(inputs))
         };
         Ok(Arc::new(EventsScanExec::new(input, summary, view.pins)))
+    }
+}
+
+/// The apps `filter` restricts `app_id` to, if it is an equality or a (non-negated) IN-list of
+/// string literals on `app_id`, or an OR of those (DataFusion turns short IN-lists into ORs).
+fn app_filter(filter: &Expr) -> Option<BTreeSet<String>> {
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let is_app = |e: &Expr| matches!(e, Expr::Column(c) if c.name == COL_APP_ID);
+    let literal = |e: &Expr| match e {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            ..,
+        ) => Some(s.clone()),
+        _ => None,
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => match (is_app(left), is_app(right)) {
+            (true, false) => literal(right).map(|s| BTreeSet::from([s])),
+            (false, true) => literal(left).map(|s| BTreeSet::from([s])),
+            _ => None,
+        },
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => Some(&app_filter(left)? | &app_filter(right)?),
+        Expr::InList(l) if !l.negated && is_app(&l.expr) => l.list.iter().map(literal).collect(),
+        _ => None,
     }
 }
 
