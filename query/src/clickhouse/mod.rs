@@ -4,6 +4,7 @@
 //!   parsed SQL (`toStartOfHour`, `uniq`, `countIf`, `toFloat64OrZero`, `today()`, …), and
 //!   parametric calls `quantile(0.9)(x)` become `quantile(x, 0.9)`.
 //! * [`aggregate`]: UDAFs DataFusion lacks (`argMax`, `argMin`, `quantile`, `quantile_exact`).
+//! * [`uniq`]: `uniq_exact`, the distinct count `uniq`, `uniqExact` and relatives become.
 //! * [`planner`]: `date ± n` (days) and `datetime ± n` (seconds).
 //! * [`view`]: `events` as analysts know it from the old ClickHouse schema: every stored
 //!   column plus `created_at` (when the event was received) and `attribution` (a map of
@@ -14,6 +15,7 @@
 mod aggregate;
 mod planner;
 mod rewrite;
+mod uniq;
 mod view;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub(crate) fn register(ctx: &mut SessionContext) -> datafusion::error::Result<()
         AggregateUDF::from(aggregate::ArgBest::new(false)),
         AggregateUDF::from(aggregate::Quantile::new(true)),
         AggregateUDF::from(aggregate::Quantile::new(false)),
+        AggregateUDF::from(uniq::UniqExact::new()),
     ] {
         ctx.register_udaf(Arc::new(udaf))?;
     }

@@ -23,11 +23,11 @@ use crate::error::{QueryError, Result};
 const EXPANSIONS: &[(&str, usize, &str)] = &[
     // Aggregates.
     ("count", 0, "count(*)"),
-    ("uniq", 1, "count(DISTINCT __0)"),
-    ("uniqExact", 1, "count(DISTINCT __0)"),
-    ("uniqCombined", 1, "count(DISTINCT __0)"),
-    ("uniqCombined64", 1, "count(DISTINCT __0)"),
-    ("uniqHLL12", 1, "count(DISTINCT __0)"),
+    ("uniq", 1, "uniq_exact(__0)"),
+    ("uniqExact", 1, "uniq_exact(__0)"),
+    ("uniqCombined", 1, "uniq_exact(__0)"),
+    ("uniqCombined64", 1, "uniq_exact(__0)"),
+    ("uniqHLL12", 1, "uniq_exact(__0)"),
     ("countIf", 1, "count(CASE WHEN __0 THEN 1 END)"),
     ("sumIf", 2, "coalesce(sum(CASE WHEN __1 THEN __0 END), 0)"),
     ("avgIf", 2, "avg(CASE WHEN __1 THEN __0 END)"),
