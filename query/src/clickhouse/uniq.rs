@@ -26,7 +26,26 @@ use datafusion::logical_expr::{
 };
 use xxhash_rust::xxh3::xxh3_128;
 
-type Set = HashSet<u128>;
+/// The set's own hash of a value: the value is already a hash, so its upper 64 bits do.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128s are hashed here; anything else still gets a real hash.
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v >> 64) as u64;
+    }
+}
+
+type Set = HashSet<u128, std::hash::BuildHasherDefault<Passthrough>>;
 
 /// Bytes of one value in a set, with the table's control byte and slack.
 const BYTES_PER_VALUE: usize = 24;
@@ -127,7 +146,7 @@ fn hashes(values: &ArrayRef) -> Result<Vec<Option<u128>>> {
         }
         other => {
             let conv = RowConverter::new(vec![SortField::new(other.clone())])?;
-            let rows = conv.convert_columns(&[values.clone()])?;
+            let rows = conv.convert_columns(std::slice::from_ref(values))?;
             (0..values.len())
                 .map(|i| valid(i).then(|| xxh3_128(rows.row(i).as_ref())))
                 .collect()
