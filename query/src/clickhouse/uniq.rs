@@ -119,30 +119,31 @@ impl AggregateUDFImpl for UniqExact {
 /// Each row's hash, `None` for NULL.
 fn hashes(values: &ArrayRef) -> Result<Vec<Option<u128>>> {
     let valid = |i: usize| values.is_valid(i);
+    fn each<'a>(
+        values: &ArrayRef,
+        len: usize,
+        bytes: impl Fn(usize) -> &'a [u8],
+    ) -> Vec<Option<u128>> {
+        (0..len)
+            .map(|i| values.is_valid(i).then(|| xxh3_128(bytes(i))))
+            .collect()
+    }
     Ok(match values.data_type() {
         DataType::Utf8 => {
             let a = values.as_string::<i32>();
-            (0..a.len())
-                .map(|i| valid(i).then(|| xxh3_128(a.value(i).as_bytes())))
-                .collect()
+            each(values, a.len(), |i| a.value(i).as_bytes())
         }
         DataType::LargeUtf8 => {
             let a = values.as_string::<i64>();
-            (0..a.len())
-                .map(|i| valid(i).then(|| xxh3_128(a.value(i).as_bytes())))
-                .collect()
+            each(values, a.len(), |i| a.value(i).as_bytes())
         }
         DataType::Utf8View => {
             let a = values.as_string_view();
-            (0..a.len())
-                .map(|i| valid(i).then(|| xxh3_128(a.value(i).as_bytes())))
-                .collect()
+            each(values, a.len(), |i| a.value(i).as_bytes())
         }
         DataType::Binary => {
             let a = values.as_binary::<i32>();
-            (0..a.len())
-                .map(|i| valid(i).then(|| xxh3_128(a.value(i))))
-                .collect()
+            each(values, a.len(), |i| a.value(i))
         }
         other => {
             let conv = RowConverter::new(vec![SortField::new(other.clone())])?;

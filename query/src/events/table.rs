@@ -229,31 +229,12 @@ impl TableProvider for EventsTable {
             ..PruneSummary::default()
         };
         if let Some(apps) = &self.apps {
-            view.segments.retain(|s| apps.contains(&s.app_id));
-            summary.pruned_by_scope = summary.segments_total - view.segments.len();
-            view.batches = view
-                .batches
-                .iter()
-                .map(|b| filter_apps(b, apps))
-                .collect::<DfResult<Vec<_>>>()?
-                .into_iter()
-                .filter(|b| b.num_rows() > 0)
-                .collect();
+            summary.pruned_by_scope = keep_apps(&mut view, apps)?;
         }
         // Filters choosing apps are answered here, exactly (see supports_filters_pushdown).
         let chosen = filters.iter().filter_map(app_filter).reduce(|a, b| &a & &b);
         if let Some(apps) = &chosen {
-            let before = view.segments.len();
-            view.segments.retain(|s| apps.contains(&s.app_id));
-            summary.pruned_by_filters = before - view.segments.len();
-            view.batches = view
-                .batches
-                .iter()
-                .map(|b| filter_apps(b, apps))
-                .collect::<DfResult<Vec<_>>>()?
-                .into_iter()
-                .filter(|b| b.num_rows() > 0)
-                .collect();
+            summary.pruned_by_filters = keep_apps(&mut view, apps)?;
         }
         view.batches = view
             .batches
@@ -341,6 +322,21 @@ fn app_filter(filter: &Expr) -> Option<BTreeSet<String>> {
         Expr::InList(l) if !l.negated && is_app(&l.expr) => l.list.iter().map(literal).collect(),
         _ => None,
     }
+}
+
+/// Keeps only the segments and in-memory rows of `apps`; how many segments were dropped.
+fn keep_apps(view: &mut engine::ReadView, apps: &BTreeSet<String>) -> DfResult<usize> {
+    let before = view.segments.len();
+    view.segments.retain(|s| apps.contains(&s.app_id));
+    view.batches = view
+        .batches
+        .iter()
+        .map(|b| filter_apps(b, apps))
+        .collect::<DfResult<Vec<_>>>()?
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+    Ok(before - view.segments.len())
 }
 
 /// Keeps the rows of `batch` whose `app_id` is in `apps`.
