@@ -97,6 +97,18 @@ fn wiped_node_is_refused_until_removed_and_added_again() {
         None,
     );
     assert_eq!(a.status, 200, "remove: {}", a.body);
+    // Catch-up from a snapshot needs the leader's log purged below what node 3 lacks (all of
+    // it): wait, under load, until the leader has taken a snapshot past the entries it keeps.
+    let (leader, _) = c.wait_leader(Duration::from_secs(30));
+    wait_until(
+        Duration::from_secs(60),
+        "a snapshot on the leader that purged its log",
+        || {
+            c.status(leader)
+                .and_then(|s| s["snapshot_index"].as_u64())
+                .is_some_and(|i| i > 100)
+        },
+    );
     let raft_addr = format!("127.0.0.1:{}", c.raft_ports[2]);
     let http_addr = format!("127.0.0.1:{}", c.nodes[2].port);
     let a = c.nodes[0].call(
