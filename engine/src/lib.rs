@@ -31,8 +31,8 @@ pub use funnel::{FunnelStep, StepDays};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
 pub use rollup::{
-    retention, Bucket, CampaignKey, CampaignSets, CampaignTotals, Cohort, Hours, RollupRow,
-    RollupSize, Rollups, Totals, HOUR_MS,
+    micros, retention, Bucket, CampaignKey, CampaignSets, CampaignTotals, Cohort, GroupTotals,
+    Hours, RollupDim, RollupRow, RollupSize, Rollups, Totals, HOUR_MS,
 };
 pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,

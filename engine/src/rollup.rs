@@ -51,6 +51,8 @@ struct CampaignStats {
     installs: u64,
     purchases: u64,
     purchase_revenue_micros: i128,
+    /// Purchases that had a revenue (none: SQL's `sum` of their revenue is NULL).
+    purchase_revenue_events: u64,
     users: UserSet,
 }
 
@@ -94,6 +96,13 @@ impl UserSet {
         match self {
             UserSet::Small(v) => v.iter().for_each(|u| f(*u)),
             UserSet::Large(b) => b.iter().for_each(f),
+        }
+    }
+
+    fn add_to(&self, out: &mut RoaringBitmap) {
+        match self {
+            UserSet::Small(v) => out.extend(v.iter().copied()),
+            UserSet::Large(b) => *out |= b,
         }
     }
 
@@ -155,6 +164,34 @@ pub struct CampaignTotals {
     pub users: u64,
 }
 
+/// What [`Hours::groups`] groups the events of its hours by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupDim {
+    /// One group (key `""`) of every event.
+    All,
+    Platform,
+    EventType,
+}
+
+/// One group of [`Hours::groups`] or [`CampaignSets::by_campaign`]. Users are the app's dense
+/// user numbers ([`Rollups::user_number`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupTotals {
+    pub events: u64,
+    pub users: RoaringBitmap,
+    /// Revenue of every event of the group, micro-units ([`RollupDim::All`] only).
+    pub revenue_micros: i128,
+    /// Events of the group that had a revenue ([`RollupDim::All`] only).
+    pub revenue_events: u64,
+    /// Events per type: every type for [`RollupDim::All`]; `install` and `purchase` for
+    /// campaigns; empty otherwise.
+    pub by_type: BTreeMap<String, u64>,
+    /// Revenue of the group's purchases, micro-units (campaigns only).
+    pub purchase_revenue_micros: i128,
+    /// Purchases that had a revenue (campaigns only).
+    pub purchase_revenue_events: u64,
+}
+
 /// Events and users of one event type within an hour.
 #[derive(Debug, Default, Clone)]
 struct TypeHour {
@@ -174,6 +211,8 @@ struct Hour {
     events: u64,
     by_type: BTreeMap<Box<str>, TypeHour>,
     revenue_micros: i128,
+    /// Events that had a revenue.
+    revenue_events: u64,
     users: RoaringBitmap,
     platforms: BTreeMap<Box<str>, PlatformHour>,
     /// By the app's campaign number.
@@ -197,6 +236,7 @@ impl CampaignStats {
             installs: 0,
             purchases: 0,
             purchase_revenue_micros: 0,
+            purchase_revenue_events: 0,
             users: UserSet::Small(Vec::new()),
         });
         s.events += 1;
@@ -204,7 +244,10 @@ impl CampaignStats {
             "install" => s.installs += 1,
             "purchase" => {
                 s.purchases += 1;
-                s.purchase_revenue_micros += row.revenue.map_or(0, micros);
+                if let Some(r) = row.revenue {
+                    s.purchase_revenue_micros += micros(r);
+                    s.purchase_revenue_events += 1;
+                }
             }
             _ => {}
         }
@@ -275,7 +318,8 @@ pub struct Bucket {
     pub totals: Totals,
 }
 
-fn micros(revenue: f64) -> i128 {
+/// Revenue in whole micro-units, as the rollups add it up (non-finite values count 0).
+pub fn micros(revenue: f64) -> i128 {
     if revenue.is_finite() {
         (revenue * 1e6).round() as i128
     } else {
@@ -326,6 +370,7 @@ impl Rollups {
         kind.events += 1;
         if let Some(r) = row.revenue {
             hour.revenue_micros += micros(r);
+            hour.revenue_events += 1;
         }
         let platform = match hour.platforms.get_mut(row.platform) {
             Some(p) => p,
@@ -440,6 +485,11 @@ impl Rollups {
         }
     }
 
+    /// The dense number of `user` within `app`, if any stored event of the app has it.
+    pub fn user_number(&self, app: &str, user: &str) -> Option<u32> {
+        self.apps.get(app)?.users.get(user).copied()
+    }
+
     /// [`Hours::buckets`] of [`Rollups::hours`].
     pub fn buckets(&self, app: &str, hours: Range<i64>, width_hours: i64) -> Vec<Bucket> {
         self.hours(app, hours).buckets(width_hours)
@@ -514,6 +564,50 @@ impl Hours {
         out
     }
 
+    /// The hours' events grouped by `dim`, by group key (the platform or the event type;
+    /// `""` for [`RollupDim::All`], present even without events).
+    pub fn groups(&self, dim: RollupDim) -> BTreeMap<String, GroupTotals> {
+        let mut out: BTreeMap<String, GroupTotals> = BTreeMap::new();
+        fn group<'a>(out: &'a mut BTreeMap<String, GroupTotals>, k: &str) -> &'a mut GroupTotals {
+            if !out.contains_key(k) {
+                out.insert(k.to_string(), GroupTotals::default());
+            }
+            out.get_mut(k).expect("inserted above")
+        }
+        if dim == RollupDim::All {
+            group(&mut out, "");
+        }
+        for (_, h) in &self.0 {
+            match dim {
+                RollupDim::All => {
+                    let g = group(&mut out, "");
+                    g.events += h.events;
+                    g.users |= &h.users;
+                    g.revenue_micros += h.revenue_micros;
+                    g.revenue_events += h.revenue_events;
+                    for (t, th) in &h.by_type {
+                        *group_count(&mut g.by_type, t) += th.events;
+                    }
+                }
+                RollupDim::Platform => {
+                    for (p, ph) in &h.platforms {
+                        let g = group(&mut out, p);
+                        g.events += ph.events;
+                        g.users |= &ph.users;
+                    }
+                }
+                RollupDim::EventType => {
+                    for (t, th) in &h.by_type {
+                        let g = group(&mut out, t);
+                        g.events += th.events;
+                        g.users |= &th.users;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Totals over all the hours.
     pub fn totals(&self) -> Totals {
         self.buckets(i64::MAX)
@@ -562,6 +656,28 @@ impl CampaignSets {
             CampaignSlice::Hour(h) => &h.campaigns,
             CampaignSlice::Day(d) => &**d,
         })
+    }
+
+    /// The events with a campaign grouped by the campaign's name alone (whatever their
+    /// source and medium): events, users, `install` and `purchase` counts and the revenue of
+    /// the purchases.
+    pub fn by_campaign(&self) -> BTreeMap<String, GroupTotals> {
+        let mut out: BTreeMap<String, GroupTotals> = BTreeMap::new();
+        for slice in self.slices() {
+            for c in slice.values() {
+                if !out.contains_key(&c.key.campaign) {
+                    out.insert(c.key.campaign.clone(), GroupTotals::default());
+                }
+                let g = out.get_mut(&c.key.campaign).expect("inserted above");
+                g.events += c.events;
+                *group_count(&mut g.by_type, "install") += c.installs;
+                *group_count(&mut g.by_type, "purchase") += c.purchases;
+                g.purchase_revenue_micros += c.purchase_revenue_micros;
+                g.purchase_revenue_events += c.purchase_revenue_events;
+                c.users.add_to(&mut g.users);
+            }
+        }
+        out
     }
 
     /// Every campaign's totals (events with a campaign only), unordered.
@@ -616,6 +732,13 @@ impl CampaignSets {
             })
             .collect()
     }
+}
+
+fn group_count<'a>(m: &'a mut BTreeMap<String, u64>, k: &str) -> &'a mut u64 {
+    if !m.contains_key(k) {
+        m.insert(k.to_string(), 0);
+    }
+    m.get_mut(k).expect("inserted above")
 }
 
 /// One day-N retention cohort ([`retention`]).

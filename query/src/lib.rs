@@ -9,6 +9,7 @@ mod clickhouse;
 mod error;
 pub mod events;
 pub mod format;
+mod rollup;
 mod runtime;
 mod service;
 

@@ -55,6 +55,9 @@ pub struct QueryConfig {
     /// Evaluate WHERE filters while decoding Parquet (only matching rows are decoded for the
     /// other columns); off reads whole pages and filters afterwards.
     pub parquet_pushdown_filters: bool,
+    /// Answer aggregations the hourly rollups hold (counts, unique users, revenue of one app
+    /// by platform, event type or campaign over a time range) from them instead of a scan.
+    pub rollup_answers: bool,
     /// Longest a query may run, seconds (a request may ask for less with `timeout_ms`).
     pub timeout_secs: u64,
     /// Memory one query may hold in sorts, aggregations and joins before spilling, bytes.
@@ -81,6 +84,7 @@ impl Default for QueryConfig {
             threads: cores,
             thread_nice: 10,
             parquet_pushdown_filters: true,
+            rollup_answers: true,
             timeout_secs: 60,
             memory_limit_bytes: 512 << 20,
             spill_dir: None,
@@ -526,6 +530,9 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
         ..inner.base_env.as_ref().clone()
     };
     let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
+    if cfg.rollup_answers {
+        ctx.add_optimizer_rule(Arc::new(crate::rollup::RollupRule));
+    }
     clickhouse::register(&mut ctx)?;
     ctx.register_udtf(
         "attribution",

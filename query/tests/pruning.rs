@@ -61,7 +61,12 @@ fn dataset() -> QueryService {
         .map(|i| event("a", "open", T0 + 9 * DAY + i, 10_000 + i as u64))
         .collect();
     apply(2, &late);
-    QueryService::new(engine, QueryConfig::default()).unwrap()
+    // These tests are about the scan: counts of one app would come from the rollups.
+    let cfg = QueryConfig {
+        rollup_answers: false,
+        ..QueryConfig::default()
+    };
+    QueryService::new(engine, cfg).unwrap()
 }
 
 async fn count(q: &QueryService, sql: &str) -> i64 {

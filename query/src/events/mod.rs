@@ -9,4 +9,5 @@ mod prune;
 mod table;
 
 pub use metadata::{MetadataCache, MetadataCacheStats};
+pub(crate) use table::app_filter;
 pub use table::{EventsTable, ScanOptions};

@@ -120,6 +120,15 @@ impl EventsTable {
         }
     }
 
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether the caller this table was made for may read `app`.
+    pub(crate) fn in_scope(&self, app: &str) -> bool {
+        self.apps.as_ref().is_none_or(|a| a.contains(app))
+    }
+
     /// The Parquet scan of `segments`, spread over the session's partitions.
     fn segment_scan(
         &self,
@@ -291,7 +300,7 @@ impl TableProvider for EventsTable {
 
 /// The apps `filter` restricts `app_id` to, if it is an equality or a (non-negated) IN-list of
 /// string literals on `app_id`, or an OR of those (DataFusion turns short IN-lists into ORs).
-fn app_filter(filter: &Expr) -> Option<BTreeSet<String>> {
+pub(crate) fn app_filter(filter: &Expr) -> Option<BTreeSet<String>> {
     use datafusion::common::ScalarValue;
     use datafusion::logical_expr::{BinaryExpr, Operator};
     let is_app = |e: &Expr| matches!(e, Expr::Column(c) if c.name == COL_APP_ID);
