@@ -47,6 +47,27 @@ class Appliance:
         return body["rows"]
 
 
+def numbers(rows):
+    """The numeric cells of each row (numbers, and strings that are numbers: chDB quotes
+    64-bit integers), floats rounded to 2 decimals, rows sorted: what the engines must agree
+    on whatever their types, timestamp formats and order of ties."""
+    out = []
+    for row in rows:
+        cells = []
+        for v in row:
+            if isinstance(v, bool) or v is None:
+                continue
+            if isinstance(v, str):
+                try:
+                    v = float(v)
+                except ValueError:
+                    continue
+            if isinstance(v, (int, float)):
+                cells.append(round(float(v), 2))
+        out.append(tuple(cells))
+    return sorted(out)
+
+
 def timed(fn, runs):
     fn()  # warm-up
     times = []
@@ -86,21 +107,23 @@ def main():
         c_ms, c_out = timed(lambda: ch.query(q["chdb"], "JSONCompact"), args.runs)
         c_rows = json.loads(str(c_out))["data"] if str(c_out).strip() else []
         agree = len(a_out) == len(d_out) == len(c_rows)
-        rows.append((q, a_ms, server_ms, d_ms, c_ms, agree, len(a_out)))
+        values = numbers(a_out) == numbers(d_out), numbers(a_out) == numbers(c_rows)
+        rows.append((q, a_ms, server_ms, d_ms, c_ms, agree, len(a_out), values))
         print(f"{q['name']:32} appliance {a_ms:8.1f} ms (server {server_ms:7.1f})  duckdb {d_ms:8.1f}  chdb {c_ms:8.1f}"
               f"  rows {len(a_out)}/{len(d_out)}/{len(c_rows)}", file=sys.stderr, flush=True)
 
     def geomean(xs):
         return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
-    print("| query | kind | appliance ms (HTTP) | appliance ms (engine) | DuckDB ms | chDB ms | vs DuckDB | vs chDB | rows agree |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
-    for q, a, s, d, c, agree, n in rows:
-        print(f"| {q['name']} | {q['kind']} | {a:.1f} | {s:.1f} | {d:.1f} | {c:.1f} | {a / d:.2f} | {a / c:.2f} | {'yes' if agree else 'NO'} ({n}) |")
-    gd = geomean([a / d for _, a, _, d, _, _, _ in rows])
-    gc = geomean([a / c for _, a, _, _, c, _, _ in rows])
-    gsd = geomean([s / d for _, _, s, d, _, _, _ in rows])
-    gsc = geomean([s / c for _, _, s, _, c, _, _ in rows])
+    yn = lambda b: "yes" if b else "NO"  # noqa: E731
+    print("| query | kind | appliance ms (HTTP) | appliance ms (engine) | DuckDB ms | chDB ms | vs DuckDB | vs chDB | rows agree | numbers = DuckDB / chDB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for q, a, s, d, c, agree, n, (vd, vc) in rows:
+        print(f"| {q['name']} | {q['kind']} | {a:.1f} | {s:.1f} | {d:.1f} | {c:.1f} | {a / d:.2f} | {a / c:.2f} | {yn(agree)} ({n}) | {yn(vd)} / {yn(vc)} |")
+    gd = geomean([r[1] / r[3] for r in rows])
+    gc = geomean([r[1] / r[4] for r in rows])
+    gsd = geomean([r[2] / r[3] for r in rows])
+    gsc = geomean([r[2] / r[4] for r in rows])
     print(f"\nGeometric mean of appliance/peer time (HTTP end to end): vs DuckDB {gd:.2f}, vs chDB {gc:.2f}; "
           f"engine time only: vs DuckDB {gsd:.2f}, vs chDB {gsc:.2f} (below 1 = appliance faster).")
     dash = [a for q, a, *_ in rows if q["kind"] == "dashboard"]

@@ -126,6 +126,9 @@ pub struct Scope {
     pub apps: Option<Arc<BTreeSet<String>>>,
     /// Extra in-memory tables (e.g. `audit_log` for admins).
     pub extra_tables: Vec<(String, RecordBatch)>,
+    /// Read every answer from the events, never from the rollups (the dashboard's
+    /// `source=scan`), whatever `query.rollup_answers` says.
+    pub scan_only: bool,
 }
 
 /// Who runs a query and how long it may take.
@@ -530,7 +533,7 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
         ..inner.base_env.as_ref().clone()
     };
     let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
-    if cfg.rollup_answers {
+    if cfg.rollup_answers && !scope.scan_only {
         ctx.add_optimizer_rule(Arc::new(crate::rollup::RollupRule));
     }
     clickhouse::register(&mut ctx)?;

@@ -5,8 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use engine::{ApplyBatch, Attribution, Engine, EngineConfig, Event};
-use unmogrowp_query::{QueryConfig, QueryService};
+use unmogrowp_query::{QueryConfig, QueryService, Scope};
 
 const MIN: i64 = 60_000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -171,6 +176,36 @@ async fn other_aggregations_keep_the_scan() {
         let _ = text(&on, &sorted).await;
         let _ = text(&off, &sorted).await;
     }
+    // A caller who asked for a scan, or may not read the app, never gets the rollups.
+    let sql = "EXPLAIN SELECT count() FROM events WHERE app_id = 'a'";
+    let scan_only = Scope {
+        scan_only: true,
+        ..Scope::default()
+    };
+    let elsewhere = Scope {
+        apps: Some(Arc::new(BTreeSet::from(["b".to_string()]))),
+        ..Scope::default()
+    };
+    for scope in [&scan_only, &elsewhere] {
+        let (_, batches) = on.run_at(sql, scope, None).await.unwrap();
+        let plan = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(!plan.contains("RollupAnswerExec"), "{scope:?}\n{plan}");
+    }
+    let (_, batches) = on
+        .run_at(
+            "SELECT count() FROM events WHERE app_id = 'a'",
+            &elsewhere,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        batches[0].column(0).as_primitive::<Int64Type>().value(0),
+        0,
+        "another app's rows were counted"
+    );
     // An app without events: one row of zeros, like the scan.
     let sql = "SELECT count(), uniqExact(user_id), sum(revenue) FROM events WHERE app_id = 'zz'";
     assert!(text(&on, &format!("EXPLAIN {sql}"))

@@ -157,7 +157,11 @@ impl Request {
             timeout: None,
             now: None,
         };
-        let mut stream = state.query.start(sql, self.scope.clone(), opts).await?;
+        let scope = query::Scope {
+            scan_only: self.source()? == "scan",
+            ..self.scope.clone()
+        };
+        let mut stream = state.query.start(sql, scope, opts).await?;
         let mut batches = Vec::new();
         while let Some(b) = stream.next().await {
             batches.push(b?);

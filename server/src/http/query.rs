@@ -63,6 +63,7 @@ pub(crate) async fn run(
     let mut scope = query::Scope {
         apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
         extra_tables: Vec::new(),
+        scan_only: false,
     };
     if p.is_admin() && q.sql.to_ascii_lowercase().contains("audit_log") {
         scope
