@@ -143,6 +143,8 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
                 for e in &p.expr {
                     match e {
                         Expr::Column(_) => {}
+                        // A filter above names what this computes, not the table's columns.
+                        Expr::Alias(_) if !conjuncts.is_empty() => return None,
                         Expr::Alias(a) => {
                             computed.insert(a.name.clone(), inline(a.expr.as_ref(), &computed));
                         }
