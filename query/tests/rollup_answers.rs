@@ -160,7 +160,7 @@ async fn other_aggregations_keep_the_scan() {
         "SELECT currency, count() FROM events WHERE app_id = 'a' GROUP BY currency",
         "SELECT platform, event_type, count() FROM events WHERE app_id = 'a' GROUP BY 1, 2",
         // measures they do not hold
-        "SELECT platform, sum(revenue) FROM events WHERE app_id = 'a' GROUP BY platform",
+        "SELECT platform, round(sum(revenue), 6) FROM events WHERE app_id = 'a' GROUP BY platform",
         "SELECT count(DISTINCT device_id) FROM events WHERE app_id = 'a'",
         "SELECT attribution_campaign, countIf(event_type = 'open') FROM events \
          WHERE app_id = 'a' AND attribution_campaign IS NOT NULL GROUP BY 1",
@@ -177,8 +177,17 @@ async fn other_aggregations_keep_the_scan() {
             !plan.contains("RollupAnswerExec"),
             "answered from the rollups: {sql}\n{plan}"
         );
-        let sorted = format!("SELECT * FROM ({sql}) ORDER BY 1");
-        assert_eq!(text(&on, &sorted).await, text(&off, &sorted).await, "{sql}");
+        // Row order is not part of these answers: compare the sorted lines.
+        let lines = |t: String| {
+            let mut l: Vec<String> = t.lines().map(str::to_string).collect();
+            l.sort();
+            l
+        };
+        assert_eq!(
+            lines(text(&on, sql).await),
+            lines(text(&off, sql).await),
+            "{sql}"
+        );
     }
     // A caller who asked for a scan, or may not read the app, never gets the rollups.
     let sql = "EXPLAIN SELECT count() FROM events WHERE app_id = 'a'";
