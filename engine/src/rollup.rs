@@ -564,6 +564,26 @@ impl Hours {
         out
     }
 
+    /// The hours' events in buckets of `width_hours` aligned on multiples of it since the
+    /// epoch (24: UTC days), by bucket start (ms); buckets without events are left out.
+    pub fn bucket_groups(&self, width_hours: i64) -> BTreeMap<i64, GroupTotals> {
+        let width = width_hours.max(1);
+        let mut out: BTreeMap<i64, GroupTotals> = BTreeMap::new();
+        for (h, hour) in &self.0 {
+            let g = out
+                .entry(h.div_euclid(width) * width * HOUR_MS)
+                .or_default();
+            g.events += hour.events;
+            g.users |= &hour.users;
+            g.revenue_micros += hour.revenue_micros;
+            g.revenue_events += hour.revenue_events;
+            for (t, th) in &hour.by_type {
+                *group_count(&mut g.by_type, t) += th.events;
+            }
+        }
+        out
+    }
+
     /// The hours' events grouped by `dim`, by group key (the platform or the event type;
     /// `""` for [`RollupDim::All`], present even without events).
     pub fn groups(&self, dim: RollupDim) -> BTreeMap<String, GroupTotals> {

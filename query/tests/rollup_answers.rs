@@ -127,6 +127,11 @@ async fn rollup_answers_equal_the_scan() {
          WHERE app_id = 'a' AND {R} GROUP BY platform ORDER BY platform",
         "SELECT event_type, count() AS n, uniqExact(user_id) AS users FROM events \
          WHERE {R} AND app_id = 'a' GROUP BY event_type ORDER BY event_type",
+        "SELECT toStartOfHour(timestamp) AS h, count() AS n, uniqExact(user_id) AS users, \
+         round(sum(revenue), 6) AS revenue, countIf(event_type = 'install') AS installs \
+         FROM events WHERE app_id = 'a' AND {R} GROUP BY h ORDER BY h",
+        "SELECT toStartOfDay(timestamp) AS d, count() AS n, uniq(user_id) AS users \
+         FROM events WHERE app_id = 'a' AND {R} GROUP BY d ORDER BY d",
         "SELECT attribution_campaign AS campaign, count() AS n, \
          countIf(event_type = 'install') AS installs, countIf(event_type = 'purchase') AS buys, \
          round(sumIf(revenue, event_type = 'purchase'), 6) AS revenue, uniqExact(user_id) AS users \
@@ -164,6 +169,9 @@ async fn other_aggregations_keep_the_scan() {
         "SELECT count(DISTINCT device_id) FROM events WHERE app_id = 'a'",
         "SELECT attribution_campaign, countIf(event_type = 'open') FROM events \
          WHERE app_id = 'a' AND attribution_campaign IS NOT NULL GROUP BY 1",
+        // time buckets the rollups do not hold
+        "SELECT toStartOfMinute(timestamp), count() FROM events WHERE app_id = 'a' GROUP BY 1",
+        "SELECT toStartOfHour(received_at), count() FROM events WHERE app_id = 'a' GROUP BY 1",
         // names that are not the table's columns
         "SELECT count() FROM (SELECT platform AS app_id FROM events) t WHERE app_id = 'ios'",
         "SELECT app_id AS platform, count() FROM events WHERE app_id = 'a' GROUP BY 1",

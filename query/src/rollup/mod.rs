@@ -8,9 +8,10 @@
 //! - filters: exactly one app (`app_id = '…'`), bounds on `timestamp` against constants
 //!   (`now() - INTERVAL 30 DAY` is one once folded), and `attribution_campaign IS NOT NULL`
 //!   when grouping by the campaign;
-//! - grouping: none, `platform`, `event_type`, or `attribution_campaign`;
+//! - grouping: none, `platform`, `event_type`, `attribution_campaign`, or
+//!   `toStartOfHour(timestamp)` / `toStartOfDay(timestamp)` (UTC);
 //! - aggregates: `count()`, `uniqExact(user_id)` and its relatives, and by grouping
-//!   `sum(revenue)` and `countIf(event_type = '…')` (no grouping), `countIf(event_type =
+//!   `sum(revenue)` and `countIf(event_type = '…')` (no grouping or by time), `countIf(event_type =
 //!   'install' | 'purchase')` and `sumIf(revenue, event_type = 'purchase')` (campaigns).
 //!
 //! Revenue sums are exact to the micro-unit (the rollups add whole micro-units); a scan adds
@@ -49,12 +50,14 @@ pub(crate) enum Dim {
     Platform,
     EventType,
     Campaign,
+    /// `toStartOfHour(timestamp)` (1) or `toStartOfDay(timestamp)` (24): buckets of hours.
+    Buckets(i64),
 }
 
 impl Dim {
     fn column(self) -> Option<&'static str> {
         match self {
-            Dim::All => None,
+            Dim::All | Dim::Buckets(_) => None,
             Dim::Platform => Some(COL_PLATFORM),
             Dim::EventType => Some(COL_EVENT_TYPE),
             Dim::Campaign => Some(COL_CAMPAIGN),
@@ -208,6 +211,7 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
         [Expr::Column(c)] if c.name == COL_PLATFORM => Dim::Platform,
         [Expr::Column(c)] if c.name == COL_EVENT_TYPE => Dim::EventType,
         [Expr::Column(c)] if c.name == COL_CAMPAIGN => Dim::Campaign,
+        [e] => Dim::Buckets(bucket_hours(e)?),
         _ => return None,
     };
     // The campaign rollups hold only events with a campaign, and only they.
@@ -277,6 +281,42 @@ fn time_bound(e: &Expr) -> Option<(Operator, i64)> {
     }
 }
 
+/// `date_trunc('hour' | 'day', timestamp)` (what `toStartOfHour` / `toStartOfDay` become):
+/// the bucket's width in hours.
+fn bucket_hours(e: &Expr) -> Option<i64> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if f.func.name() != "date_trunc" {
+        return None;
+    }
+    match f.args.as_slice() {
+        [Expr::Literal(ScalarValue::Utf8(Some(unit)) | ScalarValue::Utf8View(Some(unit)), _), t]
+            if utc_timestamp(t) =>
+        {
+            match unit.to_ascii_lowercase().as_str() {
+                "hour" => Some(1),
+                "day" => Some(24),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The `timestamp` column, or a cast of it to another timestamp unit still in UTC (DataFusion
+/// plans `date_trunc` over nanoseconds).
+fn utc_timestamp(e: &Expr) -> bool {
+    use arrow::datatypes::DataType;
+    match e {
+        Expr::Cast(c) => {
+            matches!(&c.data_type, DataType::Timestamp(_, Some(tz)) if tz.as_ref() == "UTC")
+                && is_column(&c.expr, COL_TIMESTAMP)
+        }
+        e => is_column(e, COL_TIMESTAMP),
+    }
+}
+
 /// `event_type = 'T'` (either side): T.
 fn type_is(e: &Expr) -> Option<String> {
     let Expr::BinaryExpr(BinaryExpr {
@@ -343,8 +383,7 @@ fn measure(e: &Expr, dim: Dim) -> Option<Measure> {
     };
     let ok = match (&m, dim) {
         (Measure::Events | Measure::Users, _) => true,
-        (Measure::Revenue, Dim::All) => true,
-        (Measure::TypeEvents(_), Dim::All) => true,
+        (Measure::Revenue | Measure::TypeEvents(_), Dim::All | Dim::Buckets(_)) => true,
         (Measure::TypeEvents(t), Dim::Campaign) => t == "install" || t == "purchase",
         (Measure::PurchaseRevenue, Dim::Campaign) => true,
         _ => false,

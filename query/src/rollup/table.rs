@@ -8,8 +8,11 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{Field, Float64Type, Schema, SchemaRef};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{Field, Float64Type, Schema, SchemaRef, TimestampMillisecondType};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, DataFusionError, Result as DfResult, ScalarValue};
@@ -34,6 +37,14 @@ use crate::events::EventsTable;
 
 /// The name the replaced aggregation's scan shows in plans.
 pub(super) const TABLE: &str = "rollup_answer";
+
+/// A group of the answer: a platform, event type or campaign (`""` when ungrouped), or the
+/// start of a time bucket (ms).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Text(String),
+    Time(i64),
+}
 
 /// A time range `[from, to)` in ms, `None`: unbounded.
 type Span = (Option<i64>, Option<i64>);
@@ -278,7 +289,7 @@ impl ExecutionPlan for RollupAnswerExec {
         let full = self.full_schema.clone();
         let projection = self.projection.clone();
         let answer = async move {
-            let mut edges: BTreeMap<String, GroupTotals> = BTreeMap::new();
+            let mut edges: BTreeMap<Key, GroupTotals> = BTreeMap::new();
             if let Some(edge) = edge {
                 for p in 0..edge.output_partitioning().partition_count() {
                     let mut s = edge.execute(p, context.clone())?;
@@ -306,18 +317,31 @@ impl ExecutionPlan for RollupAnswerExec {
 }
 
 /// The rollups' groups over the whole hours (the lock is held only to take the hours).
-fn whole_hours(engine: &Engine, spec: &Spec, hours: Range<i64>) -> BTreeMap<String, GroupTotals> {
+fn whole_hours(engine: &Engine, spec: &Spec, hours: Range<i64>) -> BTreeMap<Key, GroupTotals> {
+    let text = |m: BTreeMap<String, GroupTotals>| {
+        m.into_iter()
+            .map(|(k, g)| (Key::Text(k), g))
+            .collect::<BTreeMap<_, _>>()
+    };
     let dim = match spec.dim {
         Dim::Campaign => {
             let sets = engine.rollups().campaigns(&spec.app, hours);
-            return sets.by_campaign();
+            return text(sets.by_campaign());
+        }
+        Dim::Buckets(width) => {
+            let taken = engine.rollups().hours(&spec.app, hours);
+            return taken
+                .bucket_groups(width)
+                .into_iter()
+                .map(|(k, g)| (Key::Time(k), g))
+                .collect();
         }
         Dim::All => RollupDim::All,
         Dim::Platform => RollupDim::Platform,
         Dim::EventType => RollupDim::EventType,
     };
     let taken = engine.rollups().hours(&spec.app, hours);
-    taken.groups(dim)
+    text(taken.groups(dim))
 }
 
 fn merge(into: &mut GroupTotals, from: GroupTotals) {
@@ -337,7 +361,7 @@ fn add_rows(
     engine: &Engine,
     spec: &Spec,
     batch: &RecordBatch,
-    groups: &mut BTreeMap<String, GroupTotals>,
+    groups: &mut BTreeMap<Key, GroupTotals>,
 ) -> DfResult<()> {
     let string = |name: &str| -> DfResult<StringArray> {
         let c = batch
@@ -354,21 +378,26 @@ fn add_rows(
         .column_by_name(COL_REVENUE)
         .map(|c| c.as_primitive::<Float64Type>().clone())
         .ok_or_else(|| DataFusionError::Internal("edge scan without revenue".into()))?;
+    let times = batch
+        .column_by_name(COL_TIMESTAMP)
+        .map(|c| c.as_primitive::<TimestampMillisecondType>().clone())
+        .ok_or_else(|| DataFusionError::Internal("edge scan without timestamp".into()))?;
     let rollups = engine.rollups();
     for row in 0..batch.num_rows() {
-        let key = match &keys {
-            None => "",
-            Some(k) if k.is_valid(row) => k.value(row),
-            Some(_) => {
+        let key = match (&keys, spec.dim) {
+            (_, Dim::Buckets(width)) => {
+                let w = width * HOUR_MS;
+                Key::Time(times.value(row).div_euclid(w) * w)
+            }
+            (None, _) => Key::Text(String::new()),
+            (Some(k), _) if k.is_valid(row) => Key::Text(k.value(row).to_string()),
+            (Some(_), _) => {
                 return Err(DataFusionError::Internal(
                     "a NULL group key in a rollup answer".into(),
                 ))
             }
         };
-        if !groups.contains_key(key) {
-            groups.insert(key.to_string(), GroupTotals::default());
-        }
-        let g = groups.get_mut(key).expect("inserted above");
+        let g = groups.entry(key).or_default();
         g.events += 1;
         if users.is_valid(row) {
             let n = rollups
@@ -401,17 +430,28 @@ fn add_rows(
 fn rows(
     spec: &Spec,
     schema: &SchemaRef,
-    groups: BTreeMap<String, GroupTotals>,
+    groups: BTreeMap<Key, GroupTotals>,
 ) -> DfResult<RecordBatch> {
-    let groups: Vec<(String, GroupTotals)> = groups
+    let groups: Vec<(Key, GroupTotals)> = groups
         .into_iter()
         .filter(|(_, g)| spec.dim == Dim::All || g.events > 0)
         .collect();
     let mut columns: Vec<ArrayRef> = Vec::new();
-    if spec.dim != Dim::All {
-        columns.push(Arc::new(StringArray::from_iter_values(
-            groups.iter().map(|(k, _)| k.as_str()),
-        )));
+    match spec.dim {
+        Dim::All => {}
+        Dim::Buckets(_) => columns.push(Arc::new(
+            TimestampMillisecondArray::from_iter_values(groups.iter().map(|(k, _)| match k {
+                Key::Time(t) => *t,
+                Key::Text(_) => 0,
+            }))
+            .with_timezone("UTC"),
+        )),
+        _ => columns.push(Arc::new(StringArray::from_iter(groups.iter().map(
+            |(k, _)| match k {
+                Key::Text(t) => Some(t.as_str()),
+                Key::Time(_) => None,
+            },
+        )))),
     }
     let int = |f: &dyn Fn(&GroupTotals) -> u64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(
