@@ -146,6 +146,51 @@ fn compare(node: &TestNode, base: i64, stage: &str) -> Vec<Value> {
         funnel["steps"][1]["users"].as_u64() > Some(0),
         "{stage}: {funnel}"
     );
+    // SQL aggregations the rollups hold are answered from them on this node
+    // (RollupAnswerExec: whole hours from the rollups, the partial edge hours from the
+    // events), and equal the dashboard's scan of the same range.
+    let (from, to) = (base + 1234, base + 30 * H + 777);
+    let range = format!(
+        "app_id = 'r1' AND timestamp >= to_timestamp_millis({from}) \
+         AND timestamp < to_timestamp_millis({to})"
+    );
+    let stats_sql = format!("SELECT count(), uniqExact(user_id) FROM events WHERE {range}");
+    let platforms_sql = format!(
+        "SELECT platform, count(), uniqExact(user_id) FROM events WHERE {range} \
+         GROUP BY platform ORDER BY platform"
+    );
+    for sql in [&stats_sql, &platforms_sql] {
+        let plan = node.sql(&format!("EXPLAIN {sql}"));
+        assert!(
+            format!("{plan:?}").contains("RollupAnswerExec"),
+            "{stage}: not answered from the rollups: {sql}\n{plan:?}"
+        );
+    }
+    let scan = format!("?app_id=r1&from={from}&to={to}&source=scan");
+    let stats = dashboard(node, "stats", &scan);
+    let row = &node.sql(&stats_sql)[0];
+    assert_eq!(
+        (row[0].as_u64(), row[1].as_u64()),
+        (
+            stats["total_events"].as_u64(),
+            stats["active_users"].as_u64()
+        ),
+        "{stage}: SQL from the rollups vs the scan {stats}"
+    );
+    assert!(row[0].as_u64() > Some(1000), "{stage}: {row:?}");
+    let mut platforms: Vec<Value> = dashboard(node, "charts/platforms", &scan)["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| serde_json::json!([r["platform"], r["events"], r["users"]]))
+        .collect();
+    platforms.sort_by_key(|r| r[0].as_str().unwrap_or("").to_string());
+    let sql_rows: Vec<Value> = node
+        .sql(&platforms_sql)
+        .into_iter()
+        .map(Value::Array)
+        .collect();
+    assert_eq!(sql_rows, platforms, "{stage}: platforms by SQL vs the scan");
     // Ranges that are not whole hours are scanned unless the caller insists.
     let q = format!("?app_id=r1&from={}&to={}", base + 1, base + 3 * H);
     assert_eq!(dashboard(node, "stats", &q)["source"], "scan");
