@@ -1,32 +1,13 @@
 //! The set of stored `(app_id, event_id)` keys, as 128-bit hashes, split into shards so that
 //! growing it never rehashes millions of keys at once while the engine lock is held.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::hash128::Hash128Set;
 
 const SHARDS: usize = 64;
 
-/// Keys are already xxh3-128 hashes: the set hashes a key to its upper 64 bits (the shard is
-/// chosen by the lower bits), instead of running SipHash over it again.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u128 keys are hashed here; anything else still gets a real hash.
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-
-    fn write_u128(&mut self, k: u128) {
-        self.0 = (k >> 64) as u64;
-    }
-}
-
-type Shard = HashSet<u128, BuildHasherDefault<KeyHasher>>;
+/// Keys are already xxh3-128 hashes; the shard is chosen by their lower bits, the slot within
+/// it by their upper bits ([`Hash128Set`]).
+type Shard = Hash128Set;
 
 pub(crate) fn key(app_id: &str, event_id: &str) -> u128 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();

@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod funnel;
 mod gather;
+mod hash128;
 mod manifest;
 mod memtable;
 mod pins;
@@ -28,6 +29,7 @@ pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
 pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
 pub use funnel::{FunnelStep, StepDays};
+pub use hash128::{Hash128Hasher, Hash128Set};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
 pub use rollup::{

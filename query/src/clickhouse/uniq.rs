@@ -10,7 +10,6 @@
 //! collide: with n distinct values, probability about n² / 2^129 (10^-21 for a billion).
 
 use std::any::Any;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -26,26 +25,8 @@ use datafusion::logical_expr::{
 };
 use xxhash_rust::xxh3::xxh3_128;
 
-/// The set's own hash of a value: the value is already a hash, so its upper 64 bits do.
-#[derive(Default)]
-struct Passthrough(u64);
-
-impl std::hash::Hasher for Passthrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u128s are hashed here; anything else still gets a real hash.
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.0 = (v >> 64) as u64;
-    }
-}
-
-type Set = HashSet<u128, std::hash::BuildHasherDefault<Passthrough>>;
+/// One group's values as their 128-bit hashes.
+type Set = engine::Hash128Set;
 
 /// Bytes of one value in a set, with the table's control byte and slack.
 const BYTES_PER_VALUE: usize = 24;

@@ -32,7 +32,7 @@ use datafusion::physical_plan::{
 use engine::{micros, Engine, GroupTotals, RollupDim, COL_TIMESTAMP, HOUR_MS};
 use futures::StreamExt;
 
-use super::{Dim, Measure, Spec, COL_CAMPAIGN, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
+use super::{Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
 use crate::events::EventsTable;
 
 /// The name the replaced aggregation's scan shows in plans.
@@ -124,12 +124,7 @@ impl RollupAnswer {
         let mut filters: Vec<Expr> = self.filters.iter().cloned().map(unnormalize_col).collect();
         filters.push(range);
         let mut wanted = vec![COL_TIMESTAMP, COL_USER, COL_EVENT_TYPE, COL_REVENUE];
-        if let Some(c) = self.spec.dim.column() {
-            wanted.push(c);
-        }
-        if self.spec.dim == Dim::Campaign {
-            wanted.push(COL_CAMPAIGN);
-        }
+        wanted.extend(self.spec.dim.column());
         let table = self.events.schema();
         let mut projection: Vec<usize> = wanted
             .iter()
