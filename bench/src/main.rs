@@ -5,6 +5,7 @@ mod body;
 mod dataset;
 mod loadgen;
 mod servers;
+mod stages;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,6 +81,21 @@ enum Cmd {
         #[arg(long, env = "UNMOGROWP_ADMIN_PASSWORD")]
         admin_password: String,
     },
+    /// CPU per event of each stage of the durable path (parse, encode, apply, flush) on one
+    /// thread, without HTTP or the log: a steadier A/B of one stage than an end-to-end run.
+    Stages {
+        /// Events per request body.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Events per round.
+        #[arg(long, default_value_t = 300_000)]
+        events: usize,
+        /// Request bodies per log entry.
+        #[arg(long, default_value_t = 4)]
+        per_entry: usize,
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+    },
     /// Run the ingest comparison and print a markdown table.
     Ingest {
         /// The appliance binary (release build).
@@ -106,6 +122,17 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::ServeHello { addr } => rt.block_on(servers::hello(addr)),
         Cmd::ServeParse { addr } => rt.block_on(servers::parse_only(addr)),
+        Cmd::Stages {
+            batch,
+            events,
+            per_entry,
+            rounds,
+        } => stages::run(&stages::StagesSpec {
+            batch,
+            events,
+            per_entry,
+            rounds,
+        }),
         Cmd::Load {
             addr,
             batch,
