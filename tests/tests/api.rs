@@ -245,6 +245,17 @@ fn ops_endpoints() {
     ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }
+    // Free and total space of the data directory's file system, for a disk-full alert.
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("metrics lack {name}:\n{text}"))
+    };
+    let (free, size) = (
+        gauge("unmogrowp_data_dir_available_bytes"),
+        gauge("unmogrowp_data_dir_size_bytes"),
+    );
+    assert!(free > 0.0 && free <= size, "free {free} of {size}");
 }
 
 #[test]

@@ -396,6 +396,25 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         "Bytes of torn tail dropped at the last start.",
         rr.torn_tail_bytes_truncated,
     );
+    match rustix::fs::statvfs(&state.cfg.data_dir) {
+        Ok(fs) => {
+            write_metric(
+                &mut out,
+                "unmogrowp_data_dir_available_bytes",
+                "gauge",
+                "Bytes free for the node on the data directory's file system (alert well before 0: a full disk stops the log writer and every write gets 503).",
+                fs.f_bavail.saturating_mul(fs.f_frsize),
+            );
+            write_metric(
+                &mut out,
+                "unmogrowp_data_dir_size_bytes",
+                "gauge",
+                "Size of the data directory's file system.",
+                fs.f_blocks.saturating_mul(fs.f_frsize),
+            );
+        }
+        Err(e) => tracing::debug!(error = %e, "statvfs of the data directory failed"),
+    }
     if let Some(ntp) = crate::clock::ntp_state() {
         write_metric(
             &mut out,
