@@ -196,6 +196,10 @@ pub struct StatusView {
     pub last_log_index: u64,
     pub applied_index: u64,
     pub snapshot_index: u64,
+    /// Entries up to this index have been removed from this node's log (0: none). A node
+    /// that needs an older entry can only catch up from a snapshot.
+    #[serde(default)]
+    pub purged_index: u64,
     /// Every node of the membership this node knows (empty: not part of a cluster yet).
     pub members: Vec<NodeId>,
 }
@@ -210,6 +214,7 @@ pub fn status_of(state: &AppState) -> StatusView {
         last_log_index: m.last_log_index.unwrap_or(0),
         applied_index: m.last_applied.map_or(0, |l| l.index),
         snapshot_index: m.snapshot.map_or(0, |l| l.index),
+        purged_index: m.purged.map_or(0, |l| l.index),
         members: m
             .membership_config
             .membership()
