@@ -31,9 +31,17 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// A free loopback port below the kernel's ephemeral range (32768–60999 by default). Nodes
+/// are killed and restarted on their ports; a port from the ephemeral range can meanwhile
+/// become the source port of some other test's outgoing connection, and the restarted node
+/// then fails to bind it.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    loop {
+        let p = 10_000 + rand::random::<u16>() % 22_000;
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// One server process and its data directory.

@@ -246,7 +246,9 @@ fn membership_changes_need_an_admin_and_a_real_node() {
 
 fn free_block() -> u16 {
     loop {
-        let base = 20_000 + (rand::random::<u16>() % 20_000);
+        // HTTP ports base.., Raft ports base+1000..: all below the ephemeral range (see
+        // `free_port`), since node 2 is killed and started again on its ports.
+        let base = 20_000 + (rand::random::<u16>() % 11_000);
         let ok = (0..3).all(|i| {
             std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()
                 && std::net::TcpListener::bind(("127.0.0.1", base + 1000 + i)).is_ok()
