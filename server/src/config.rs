@@ -174,6 +174,9 @@ pub struct RaftSettings {
     /// hold up to `max_events_per_entry` events, so keep this small: a follower further behind
     /// catches up from the snapshot instead.
     pub keep_after_snapshot: u64,
+    /// While a snapshot is being sent to a follower no new one is taken (it would purge what
+    /// the follower needs next), unless the log has grown past this many bytes.
+    pub snapshot_defer_max_bytes: u64,
     /// Most ingest requests coalesced into one log entry.
     pub max_requests_per_entry: usize,
     /// Most events coalesced into one log entry.
@@ -191,6 +194,7 @@ impl Default for RaftSettings {
             election_timeout_max_ms: 1200,
             snapshot_log_bytes: 512 << 20,
             keep_after_snapshot: 100,
+            snapshot_defer_max_bytes: 4 << 30,
             max_requests_per_entry: 256,
             max_events_per_entry: 20_000,
             max_inflight_entries: 1,
@@ -284,6 +288,11 @@ impl ServerConfig {
             || r.max_inflight_entries == 0
         {
             return inv("raft.max_* settings must be positive".into());
+        }
+        if r.snapshot_defer_max_bytes < r.snapshot_log_bytes {
+            return inv(
+                "raft.snapshot_defer_max_bytes must be at least raft.snapshot_log_bytes".into(),
+            );
         }
         Ok(())
     }

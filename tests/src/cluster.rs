@@ -133,6 +133,23 @@ impl TestCluster {
         r.into_json().ok()
     }
 
+    /// Every node's own status and the end of its log, for a failure message (the logs live
+    /// in the cluster's temporary directory, which is gone once the test has failed).
+    pub fn diagnosis(&mut self) -> String {
+        let mut out = String::new();
+        for i in 0..self.nodes.len() {
+            let running = self.nodes[i].is_running();
+            out.push_str(&format!(
+                "--- node {} (running: {running}) status: {}\n{}\n",
+                i + 1,
+                self.status(i)
+                    .map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+                self.nodes[i].log_tail()
+            ));
+        }
+        out
+    }
+
     /// The index (0-based) of the leader as node `i` sees it.
     pub fn leader_seen_by(&self, i: usize) -> Option<usize> {
         let s = self.status(i)?;
@@ -203,7 +220,9 @@ impl TestCluster {
             }
             assert!(
                 t0.elapsed() < limit,
-                "nodes did not converge within {limit:?}"
+                "nodes did not converge within {limit:?} (leader node {}, target {target:?})\n{}",
+                l + 1,
+                self.diagnosis()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

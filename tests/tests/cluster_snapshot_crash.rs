@@ -148,3 +148,115 @@ fn kill_during_snapshot_transfer_and_install() {
         "only {hits} of {rounds} kills landed during a transfer; the test did not exercise RAFT-10"
     );
 }
+
+/// Bytes of the files under `dir`.
+fn tree_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => tree_bytes(&e.path()),
+                    _ => e.metadata().map_or(0, |m| m.len()),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Snapshots sent to followers that installed them, over the whole cluster.
+fn snapshots_sent(c: &TestCluster) -> f64 {
+    c.nodes
+        .iter()
+        .filter_map(|n| n.metric("unmogrowp_raft_snapshots_sent_total"))
+        .sum()
+}
+
+/// RAFT-10, the slow-link case: a follower that needs a snapshot over a link so slow that the
+/// leader's log reaches the snapshot threshold during the transfer, under continuous load. A
+/// snapshot taken meanwhile would purge the entries the follower needs right after installing
+/// the one it is receiving, and it would need another one, and another (what happened in CI).
+/// The leader takes none while sending: one snapshot reaches the follower, then the log does.
+#[test]
+fn slow_snapshot_transfer_under_load_is_sent_once() {
+    const CHUNK: u64 = 16384;
+    let mut c = TestCluster::new(
+        3,
+        &[
+            ("UNMOGROWP_RAFT__SNAPSHOT_LOG_BYTES", "262144"),
+            ("UNMOGROWP_RAFT__KEEP_AFTER_SNAPSHOT", "10"),
+            ("UNMOGROWP_CLUSTER__SNAPSHOT_CHUNK_BYTES", "16384"),
+        ],
+    );
+    c.start();
+    let key = c.create_app("app1");
+    let lagging = 2;
+    let ports: Vec<u16> = c.nodes[..2].iter().map(|n| n.port).collect();
+    let load = Load::start(&ports, &key, "app1", 2, 100);
+    let behind_at = c
+        .status(lagging)
+        .and_then(|s| s["last_log_index"].as_u64())
+        .unwrap_or(0);
+    c.isolate(lagging);
+    let t0 = Instant::now();
+    let leader = loop {
+        let (l, _) = c.wait_leader(Duration::from_secs(30));
+        let snap = c
+            .status(l)
+            .and_then(|s| s["snapshot_index"].as_u64())
+            .unwrap_or(0);
+        if snap > behind_at + 100 {
+            break l;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the leader took no snapshot past {behind_at}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // A link slow enough that the transfer takes ~25 s, well over the 10 s between snapshots.
+    let snapshots = c.nodes[leader].data_dir.join("snapshots");
+    let current = std::fs::read_to_string(snapshots.join("CURRENT")).expect("a snapshot");
+    let size = tree_bytes(&snapshots.join(format!("snap-{}", current.trim())));
+    let chunks = size.div_ceil(CHUNK).max(1);
+    let delay_ms = (25_000 / chunks).clamp(1, 10_000);
+    let sent_before = snapshots_sent(&c);
+    // Replacing the fault ends the isolation.
+    std::fs::write(
+        c.dir().join(format!("node{}.fault", lagging + 1)),
+        format!("snapshot-chunk-delay-ms={delay_ms}"),
+    )
+    .expect("fault file");
+    let t0 = Instant::now();
+    loop {
+        let snap = c
+            .status(lagging)
+            .and_then(|s| s["snapshot_index"].as_u64())
+            .unwrap_or(0);
+        if snap > behind_at {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "node 3 installed no snapshot within 180 s\n{}",
+            c.diagnosis()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = t0.elapsed();
+    c.heal(lagging);
+    c.wait_converged(Duration::from_secs(120));
+    let sent = snapshots_sent(&c) - sent_before;
+    let ledger = load.stop();
+    let rows = check_ledger(&mut c, &ledger);
+    eprintln!(
+        "RAFT-10 slow link: {size} snapshot bytes in {chunks} chunks {delay_ms} ms apart; installed after {took:?}; {sent} snapshot(s) sent; {rows} rows on every node"
+    );
+    assert!(
+        took > Duration::from_secs(12),
+        "the transfer took only {took:?}, less than the time between two snapshots: the test did not exercise a slow link"
+    );
+    assert_eq!(
+        sent, 1.0,
+        "the follower needed {sent} snapshots to catch up: the leader purged what it needed while it was receiving one"
+    );
+}

@@ -1,9 +1,16 @@
-//! Fault injection for the cluster tests (TESTPLAN RAFT-03): while the file named by
-//! `UNMOGROWP_FAULT_FILE` exists and holds `isolate`, this node neither sends nor accepts
-//! Raft traffic — a network partition around it, without root or namespaces. Unset (always,
-//! in production) it costs nothing.
+//! Fault injection for the cluster tests (TESTPLAN RAFT-03, RAFT-10), read from the file named
+//! by `UNMOGROWP_FAULT_FILE` while it exists, one fault per line:
+//!
+//! ```text
+//! isolate                      this node neither sends nor accepts Raft traffic (a network
+//!                              partition around it, without root or namespaces)
+//! snapshot-chunk-delay-ms=N    this node answers each snapshot chunk it receives N ms late
+//!                              (a slow link to a follower that needs a snapshot)
+//! ```
+//! Unset (always, in production) it costs nothing.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const ENV: &str = "UNMOGROWP_FAULT_FILE";
 
@@ -19,10 +26,25 @@ impl Faults {
         }
     }
 
-    /// Whether this node is cut off from its peers right now.
-    pub fn isolated(&self) -> bool {
+    fn lines(&self) -> Vec<String> {
         self.file
             .as_ref()
-            .is_some_and(|f| std::fs::read_to_string(f).is_ok_and(|s| s.trim() == "isolate"))
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|s| s.lines().map(|l| l.trim().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether this node is cut off from its peers right now.
+    pub fn isolated(&self) -> bool {
+        self.lines().iter().any(|l| l == "isolate")
+    }
+
+    /// How late to answer each snapshot chunk received.
+    pub fn snapshot_chunk_delay(&self) -> Option<Duration> {
+        self.lines().iter().find_map(|l| {
+            l.strip_prefix("snapshot-chunk-delay-ms=")
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+        })
     }
 }

@@ -7,7 +7,11 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use bytes::Bytes;
 use openraft::error::{
@@ -35,17 +39,70 @@ pub(crate) struct InstallSnapshot {
     pub files: Vec<(String, u64)>,
 }
 
+/// The snapshots this node streams to peers. The leader does not take a new snapshot while one
+/// is being sent, nor right after a peer installed one (see `node::housekeeping`): the new one
+/// would purge the entries the follower needs next, and it would have to start over.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotSends {
+    in_flight: Arc<AtomicUsize>,
+    installed: Arc<AtomicU64>,
+    last_installed: Arc<Mutex<Option<Instant>>>,
+}
+
+impl SnapshotSends {
+    /// Sends under way (counted from the first chunk the peer accepted).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Snapshots sent and installed by the peer since this process started.
+    pub fn installed(&self) -> u64 {
+        self.installed.load(Ordering::Relaxed)
+    }
+
+    /// Whether a send is under way, or a peer installed one less than `catch_up` ago (and may
+    /// still be fetching the entries after it).
+    pub fn busy(&self, catch_up: Duration) -> bool {
+        self.in_flight() > 0
+            || self
+                .last_installed
+                .lock()
+                .is_some_and(|t| t.elapsed() < catch_up)
+    }
+
+    /// Counts one send until the guard is dropped (finished, failed or cancelled).
+    fn begin(&self) -> SendGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        SendGuard(self.in_flight.clone())
+    }
+
+    fn finished(&self) {
+        self.installed.fetch_add(1, Ordering::Relaxed);
+        *self.last_installed.lock() = Some(Instant::now());
+    }
+}
+
+struct SendGuard(Arc<AtomicUsize>);
+
+impl Drop for SendGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[derive(Clone)]
 pub struct HttpNetwork {
     client: PeerClient,
     chunk_bytes: usize,
+    sends: SnapshotSends,
 }
 
 impl HttpNetwork {
-    pub fn new(client: PeerClient, chunk_bytes: usize) -> Self {
+    pub fn new(client: PeerClient, chunk_bytes: usize, sends: SnapshotSends) -> Self {
         Self {
             client,
             chunk_bytes,
+            sends,
         }
     }
 }
@@ -55,6 +112,7 @@ pub struct Peer {
     node: ClusterNode,
     client: PeerClient,
     chunk_bytes: usize,
+    sends: SnapshotSends,
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
@@ -66,6 +124,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
             node: node.clone(),
             client: self.client.clone(),
             chunk_bytes: self.chunk_bytes,
+            sends: self.sends.clone(),
         }
     }
 }
@@ -117,6 +176,7 @@ impl Peer {
         root: &Path,
         rel: &str,
         deadline: Duration,
+        sending: &mut Option<SendGuard>,
     ) -> Result<u64, PeerError> {
         use tokio::io::AsyncReadExt;
         let path = root.join(rel);
@@ -153,6 +213,7 @@ impl Peer {
                         deadline,
                     )
                     .await?;
+                sending.get_or_insert_with(|| self.sends.begin());
             }
             offset += n as u64;
             if n < buf.len() {
@@ -228,6 +289,9 @@ impl RaftNetwork<TypeConfig> for Peer {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        // Counted from the first chunk the peer accepts: a peer that cannot be reached
+        // does not hold back the leader's snapshots.
+        let mut sending: Option<SendGuard> = None;
         let root = snapshot.snapshot.path.clone();
         let transfer = format!(
             "{}-{}",
@@ -242,7 +306,7 @@ impl RaftNetwork<TypeConfig> for Peer {
             let mut files = Vec::with_capacity(names.len());
             for rel in names {
                 let size = self
-                    .send_file(&transfer, &root, &rel, per_call)
+                    .send_file(&transfer, &root, &rel, per_call, &mut sending)
                     .await
                     .map_err(stream_err)?;
                 files.push((rel, size));
@@ -268,7 +332,9 @@ impl RaftNetwork<TypeConfig> for Peer {
                 .map_err(stream_err)?;
             let res: Result<SnapshotResponse<NodeId>, Fatal<NodeId>> =
                 decode(&answer).map_err(StreamingError::Network)?;
-            res.map_err(|e| StreamingError::RemoteError(RemoteError::new(self.id, e)))
+            let res = res.map_err(|e| StreamingError::RemoteError(RemoteError::new(self.id, e)))?;
+            self.sends.finished();
+            Ok(res)
         };
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),

@@ -357,6 +357,9 @@ async fn snapshot_chunk(
     let (Some(dir), Some(rel)) = (transfer_dir(&state, &q.transfer), safe_rel(&q.file)) else {
         return refuse(StatusCode::BAD_REQUEST, "bad transfer or file name");
     };
+    if let Some(d) = state.cluster.client().faults().snapshot_chunk_delay() {
+        tokio::time::sleep(d).await;
+    }
     let res = tokio::task::spawn_blocking(move || -> Result<(), (StatusCode, String)> {
         if !dir.exists() {
             sweep_abandoned(&dir);

@@ -193,6 +193,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     );
     write_metric(
         &mut out,
+        "unmogrowp_raft_snapshot_sends",
+        "gauge",
+        "Snapshots being streamed to followers now (no new snapshot is taken meanwhile).",
+        state.snapshot_sends.in_flight(),
+    );
+    write_metric(
+        &mut out,
+        "unmogrowp_raft_snapshots_sent_total",
+        "counter",
+        "Snapshots this node sent to a follower that installed them.",
+        state.snapshot_sends.installed(),
+    );
+    write_metric(
+        &mut out,
         "unmogrowp_raft_term",
         "gauge",
         "Current term.",

@@ -15,7 +15,7 @@ use openraft::SnapshotPolicy;
 use crate::raft::ClusterNode;
 
 use crate::cluster::client::{Me, PeerClient};
-use crate::cluster::network::HttpNetwork;
+use crate::cluster::network::{HttpNetwork, SnapshotSends};
 use crate::cluster::{Cluster, Identity};
 use crate::config::ServerConfig;
 use crate::ingest::proposer::Proposer;
@@ -71,6 +71,8 @@ pub struct NodeParts {
     pub engine: engine::Engine,
     /// This node's snapshots (backups are exported from them).
     pub snapshots: SnapshotStore,
+    /// Snapshots being streamed to followers now.
+    pub snapshot_sends: SnapshotSends,
     pub proposer: Proposer,
     pub query: query::QueryService,
     pub security: Arc<Security>,
@@ -160,7 +162,12 @@ impl Node {
             cfg.cluster.max_rpc_bytes,
         )
         .with_faults(crate::cluster::fault::Faults::from_env());
-        let network = HttpNetwork::new(client.clone(), cfg.cluster.snapshot_chunk_bytes);
+        let snapshot_sends = SnapshotSends::default();
+        let network = HttpNetwork::new(
+            client.clone(),
+            cfg.cluster.snapshot_chunk_bytes,
+            snapshot_sends.clone(),
+        );
         let raft = Raft::new(cfg.node_id, Arc::new(raft_cfg), network, log.clone(), sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -235,6 +242,7 @@ impl Node {
             log,
             engine,
             snapshots,
+            snapshot_sends,
             proposer,
             query,
             security,
@@ -313,11 +321,23 @@ async fn purge_sessions(state: &AppState) {
     }
 }
 
+/// How long after a follower installed a snapshot from this node no new snapshot is taken: the
+/// follower fetches the entries after the snapshot right after installing it, which takes far
+/// less than this.
+const CATCH_UP_AFTER_INSTALL: Duration = Duration::from_secs(10);
+
 /// Rotates old memtables into Parquet and takes a snapshot (which purges the log) once the log
 /// has grown past `raft.snapshot_log_bytes`.
+///
+/// Not while a snapshot is being sent to a follower (or just after, see
+/// [`CATCH_UP_AFTER_INSTALL`]), unless the log has grown past `raft.snapshot_defer_max_bytes`:
+/// a new snapshot would purge the entries after the one being sent, so the follower would need
+/// yet another snapshot right after installing it. When sending takes longer than the log
+/// takes to reach the threshold, that never ends.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_trigger: Option<Instant> = None;
+    let mut deferring = false;
     let mut last_session_purge = Instant::now();
     loop {
         tick.tick().await;
@@ -340,6 +360,25 @@ async fn housekeeping(state: AppState) {
         let covered = m.snapshot.map_or(0, |l| l.index);
         let progress = applied.saturating_sub(covered) > state.cfg.raft.keep_after_snapshot;
         if bytes >= state.cfg.raft.snapshot_log_bytes && cooled && progress {
+            let sending = state.snapshot_sends.busy(CATCH_UP_AFTER_INSTALL);
+            if sending && bytes < state.cfg.raft.snapshot_defer_max_bytes {
+                if !deferring {
+                    tracing::info!(
+                        log_bytes = bytes,
+                        "log size reached the snapshot threshold; waiting until the follower being sent a snapshot has it and the entries after it"
+                    );
+                }
+                deferring = true;
+                continue;
+            }
+            if sending {
+                tracing::warn!(
+                    log_bytes = bytes,
+                    limit = state.cfg.raft.snapshot_defer_max_bytes,
+                    "taking a snapshot while one is being sent: the log reached raft.snapshot_defer_max_bytes; the follower may need another snapshot after this one"
+                );
+            }
+            deferring = false;
             last_trigger = Some(Instant::now());
             tracing::info!(
                 log_bytes = bytes,
