@@ -47,6 +47,33 @@ fn table_dirs(data: &Path) -> Vec<String> {
     v
 }
 
+/// Cuts node `lagging` off and waits until the leader's snapshot has moved well past its log
+/// (the entries it lacks are purged: only a snapshot can bring it back). Returns where the
+/// node's log ended and the leader.
+fn hold_behind_a_snapshot(c: &mut TestCluster, lagging: usize) -> (u64, usize) {
+    let behind_at = c
+        .status(lagging)
+        .and_then(|s| s["last_log_index"].as_u64())
+        .unwrap_or(0);
+    c.isolate(lagging);
+    let t0 = Instant::now();
+    loop {
+        let (l, _) = c.wait_leader(Duration::from_secs(30));
+        let snap = c
+            .status(l)
+            .and_then(|s| s["snapshot_index"].as_u64())
+            .unwrap_or(0);
+        if snap > behind_at + 100 {
+            return (behind_at, l);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the leader took no snapshot past {behind_at}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn kill_during_snapshot_transfer_and_install() {
     let mut c = TestCluster::new(3, ENV);
@@ -68,29 +95,7 @@ fn kill_during_snapshot_transfer_and_install() {
         .collect();
     let rounds = victims.len();
     for (round, victim) in victims.into_iter().enumerate() {
-        // Hold node 3 behind until the leader's snapshot has moved well past its log (the
-        // entries it lacks are purged: only a snapshot can bring it back).
-        let behind_at = c
-            .status(lagging)
-            .and_then(|s| s["last_log_index"].as_u64())
-            .unwrap_or(0);
-        c.isolate(lagging);
-        let t0 = Instant::now();
-        loop {
-            let (l, _) = c.wait_leader(Duration::from_secs(30));
-            let snap = c
-                .status(l)
-                .and_then(|s| s["snapshot_index"].as_u64())
-                .unwrap_or(0);
-            if snap > behind_at + 100 {
-                break;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(120),
-                "round {round}: the leader took no snapshot past {behind_at}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        hold_behind_a_snapshot(&mut c, lagging);
         let (leader, _) = c.wait_leader(Duration::from_secs(30));
         c.heal(lagging);
         // Wait for the transfer to be under way, then kill.
@@ -192,27 +197,7 @@ fn slow_snapshot_transfer_under_load_is_sent_once() {
     let lagging = 2;
     let ports: Vec<u16> = c.nodes[..2].iter().map(|n| n.port).collect();
     let load = Load::start(&ports, &key, "app1", 2, 100);
-    let behind_at = c
-        .status(lagging)
-        .and_then(|s| s["last_log_index"].as_u64())
-        .unwrap_or(0);
-    c.isolate(lagging);
-    let t0 = Instant::now();
-    let leader = loop {
-        let (l, _) = c.wait_leader(Duration::from_secs(30));
-        let snap = c
-            .status(l)
-            .and_then(|s| s["snapshot_index"].as_u64())
-            .unwrap_or(0);
-        if snap > behind_at + 100 {
-            break l;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the leader took no snapshot past {behind_at}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let (behind_at, leader) = hold_behind_a_snapshot(&mut c, lagging);
     // A link slow enough that the transfer takes ~25 s, well over the 10 s between snapshots.
     let snapshots = c.nodes[leader].data_dir.join("snapshots");
     let current = std::fs::read_to_string(snapshots.join("CURRENT")).expect("a snapshot");
