@@ -110,6 +110,11 @@ fn wiped_node_is_refused_until_removed_and_added_again() {
                 .is_some_and(|i| i > 0)
         },
     );
+    let before_add = format!(
+        "leader node {} before the add: {:?}",
+        leader + 1,
+        c.status(leader)
+    );
     let raft_addr = format!("127.0.0.1:{}", c.raft_ports[2]);
     let http_addr = format!("127.0.0.1:{}", c.nodes[2].port);
     let a = c.nodes[0].call(
@@ -141,13 +146,29 @@ fn wiped_node_is_refused_until_removed_and_added_again() {
         .count();
     assert_eq!(voters, 3, "node 3 is not a voter again: {view}");
     c.nodes[2].wait_ready(Duration::from_secs(60));
-    // It came back from a snapshot (the log below it was purged), with users and keys.
-    let snap = c.status(2).expect("status")["snapshot_index"]
-        .as_u64()
-        .unwrap_or(0);
+    // It came back from a snapshot (the log below it was purged), with users and keys. Raft
+    // reports the installed snapshot a moment after the install itself; /ready waits for the
+    // install (the log starts after the snapshot, so nothing older than it is served).
+    let snap = c.status(2).expect("status");
+    let installed = snap["snapshot_index"].as_u64().unwrap_or(0);
+    let applied = snap["applied_index"].as_u64().unwrap_or(0);
+    let purged = snap["purged_index"].as_u64().unwrap_or(0);
     assert!(
-        snap > 0,
-        "node 3 caught up without a snapshot; the test needs a purged log"
+        purged > 0 && applied >= purged,
+        "node 3 was ready before applying the snapshot its log starts after: {snap}"
+    );
+    let t0 = std::time::Instant::now();
+    let mut installed = installed;
+    while installed == 0 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+        installed = c.status(2).expect("status")["snapshot_index"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    assert!(
+        installed > 0,
+        "node 3 caught up without a snapshot; the test needs a purged log\n{before_add}\n{}",
+        c.diagnosis()
     );
     let one = event("app1", 9, 1, 1_760_000_000_000);
     let a = c.nodes[2].post_json("/v1/events", &json!([one]));

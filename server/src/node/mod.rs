@@ -285,6 +285,16 @@ impl AppState {
             return (false, "creating the signing key and the first admin".into());
         }
         let applied = m.last_applied.map(|l| l.index);
+        // The log already starts after a snapshot this node has not finished applying (one is
+        // being installed): until it has, its table is older than its log claims.
+        if let Some(p) = m.purged.map(|l| l.index) {
+            if applied.is_none_or(|a| a < p) {
+                return (
+                    false,
+                    format!("installing a snapshot: applied {applied:?}, the log starts after {p}"),
+                );
+            }
+        }
         if let Some(c) = self.recovered_commit {
             if applied.is_none_or(|a| a < c) {
                 return (
