@@ -9,8 +9,9 @@
 //! DIR/node<N>/pid             node N's process id while it runs
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -114,7 +115,8 @@ impl LocalCluster {
         std::fs::create_dir_all(&self.dir).with_context(|| self.dir.display().to_string())?;
         let secret = self.secret()?;
         let exe = std::env::current_exe()?;
-        let mut started = Vec::new();
+        // The nodes this command started, to notice one that exits instead of coming up.
+        let mut started: BTreeMap<u64, Child> = BTreeMap::new();
         for n in 1..=self.nodes {
             let nd = self.node_dir(n);
             std::fs::create_dir_all(&nd)?;
@@ -146,14 +148,25 @@ impl LocalCluster {
                 cfg.http_addr,
                 nd.join("node.log").display()
             );
-            started.push(n);
+            started.insert(n, child);
         }
         let members = self.members();
         let c = operator(&secret);
         // Every node answers its internal API before the cluster is initialised.
         let mut statuses = Vec::new();
         for m in &members {
-            statuses.push(wait_status(&c, m, Duration::from_secs(120)).await?);
+            let log = self.node_dir(m.id).join("node.log");
+            let child = started.get_mut(&m.id);
+            let status = wait_status(&c, m, Duration::from_secs(120), child)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}\nlast lines of {}:\n{}",
+                        log.display(),
+                        log_tail(&log, 20)
+                    )
+                })?;
+            statuses.push(status);
         }
         if statuses.iter().all(|s| s.members.is_empty()) {
             let cfg = self.config(1, &secret)?;
@@ -163,7 +176,7 @@ impl LocalCluster {
         for m in &members {
             wait_ready(&c, m, Duration::from_secs(120)).await?;
         }
-        let leader = wait_status(&c, &members[0], Duration::from_secs(5))
+        let leader = wait_status(&c, &members[0], Duration::from_secs(5), None)
             .await?
             .leader
             .unwrap_or(1);
@@ -272,13 +285,26 @@ pub fn running_pid(pid_file: &Path) -> Option<u32> {
     (is_ours && alive(pid)).then_some(pid)
 }
 
+/// The last `n` lines of a node's log (empty if it cannot be read).
+fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Waits until node `m` answers its internal API; fails at once if `child` (the process this
+/// command started for it) exits meanwhile.
 async fn wait_status(
     c: &PeerClient,
     m: &MemberConfig,
     limit: Duration,
+    mut child: Option<&mut Child>,
 ) -> anyhow::Result<StatusView> {
     let t0 = Instant::now();
     loop {
+        if let Some(exit) = child.as_mut().and_then(|ch| ch.try_wait().ok().flatten()) {
+            bail!("node {} exited with {exit} instead of coming up", m.id);
+        }
         match c
             .get(&m.raft_addr, "/raft/status", Duration::from_secs(2))
             .await

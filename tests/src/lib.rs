@@ -35,13 +35,48 @@ pub fn binary() -> PathBuf {
 /// are killed and restarted on their ports; a port from the ephemeral range can meanwhile
 /// become the source port of some other test's outgoing connection, and the restarted node
 /// then fails to bind it.
+///
+/// Each port is also claimed for the whole test run ([`claim_port`]): while a node is killed
+/// and not yet restarted its port is free, and another test must not take it meanwhile.
 pub fn free_port() -> u16 {
     loop {
         let p = 10_000 + rand::random::<u16>() % 22_000;
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+        if claim_port(p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return p;
         }
     }
+}
+
+/// Claims `port` for this test run, across the run's test processes (nextest runs every test
+/// in a process of its own): a file per port, created exclusively in a directory per run
+/// (`NEXTEST_RUN_ID`, else per parent process). Claims are never released during the run;
+/// directories of runs older than a day are removed.
+pub fn claim_port(port: u16) -> bool {
+    let root = std::env::temp_dir().join("unmogrowp-test-ports");
+    let run = std::env::var("NEXTEST_RUN_ID")
+        .unwrap_or_else(|_| format!("ppid-{}", std::os::unix::process::parent_id()));
+    let dir = root.join(run);
+    if !dir.exists() {
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for e in entries.flatten() {
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(86_400));
+                if old {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let _ = std::fs::create_dir_all(&dir);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dir.join(port.to_string()))
+        .is_ok()
 }
 
 /// One server process and its data directory.

@@ -270,8 +270,11 @@ fn free_block() -> u16 {
         // HTTP ports base.., Raft ports base+1000..: all below the ephemeral range (see
         // `free_port`), since node 2 is killed and started again on its ports.
         let base = 20_000 + (rand::random::<u16>() % 11_000);
+        // Claimed for the run, so no other test takes node 2's ports while it is down.
         let ok = (0..3).all(|i| {
-            std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+            unmogrowp_tests::claim_port(base + i)
+                && unmogrowp_tests::claim_port(base + 1000 + i)
+                && std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()
                 && std::net::TcpListener::bind(("127.0.0.1", base + 1000 + i)).is_ok()
         });
         if ok {
