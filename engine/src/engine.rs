@@ -40,6 +40,17 @@ pub struct ApplyBatch<'a> {
     pub checkpoint: serde_json::Value,
 }
 
+impl<'a> ApplyBatch<'a> {
+    /// One log entry `index` holding `events`, with no owner state to record.
+    pub fn one_entry(index: u64, events: Vec<EventRef<'a>>) -> Self {
+        Self {
+            entries: vec![(index, events)],
+            last_index: index,
+            checkpoint: serde_json::Value::Null,
+        }
+    }
+}
+
 /// What a reader sees: immutable segment files plus in-memory rows, with no overlap.
 #[derive(Debug, Clone)]
 pub struct ReadView {

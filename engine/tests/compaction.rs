@@ -37,11 +37,10 @@ fn event(app: &str, kind: &str, ts: i64, id: u64) -> Event {
 
 fn apply(engine: &Engine, index: u64, events: &[Event]) {
     engine
-        .apply(ApplyBatch {
-            entries: vec![(index, events.iter().map(Event::as_ref).collect())],
-            last_index: index,
-            checkpoint: serde_json::Value::Null,
-        })
+        .apply(ApplyBatch::one_entry(
+            index,
+            events.iter().map(Event::as_ref).collect(),
+        ))
         .expect("apply");
 }
 
@@ -184,11 +183,10 @@ fn merges_small_segments_and_keeps_pinned_files_until_released() {
     assert_eq!(engine.manifest().segments.len(), 4);
     assert_eq!(rows(&engine), before);
     let again = engine
-        .apply(ApplyBatch {
-            entries: vec![(index + 1, vec![event("a", "open", T0, 1).as_ref()])],
-            last_index: index + 1,
-            checkpoint: serde_json::Value::Null,
-        })
+        .apply(ApplyBatch::one_entry(
+            index + 1,
+            vec![event("a", "open", T0, 1).as_ref()],
+        ))
         .unwrap();
     assert_eq!((again[0].accepted, again[0].duplicates), (0, 1));
 }

@@ -89,11 +89,10 @@ fn apply_all(engine: &Engine, events: &[Event], first_index: u64) {
     for (i, chunk) in events.chunks(50).enumerate() {
         let index = first_index + i as u64;
         engine
-            .apply(ApplyBatch {
-                entries: vec![(index, chunk.iter().map(Event::as_ref).collect())],
-                last_index: index,
-                checkpoint: serde_json::Value::Null,
-            })
+            .apply(ApplyBatch::one_entry(
+                index,
+                chunk.iter().map(Event::as_ref).collect(),
+            ))
             .expect("apply");
     }
 }

@@ -86,11 +86,10 @@ fn engine(dir: &Path) -> Engine {
     let (flushed, memtable) = dataset();
     for (i, batch) in [flushed, memtable].iter().enumerate() {
         let idx = i as u64 + 1;
-        e.apply(ApplyBatch {
-            entries: vec![(idx, batch.iter().map(Event::as_ref).collect())],
-            last_index: idx,
-            checkpoint: serde_json::Value::Null,
-        })
+        e.apply(ApplyBatch::one_entry(
+            idx,
+            batch.iter().map(Event::as_ref).collect(),
+        ))
         .expect("apply");
         if i == 0 {
             e.flush().expect("flush");

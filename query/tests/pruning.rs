@@ -48,11 +48,10 @@ fn dataset() -> QueryService {
     }
     let apply = |index: u64, evs: &[Event]| {
         engine
-            .apply(ApplyBatch {
-                entries: vec![(index, evs.iter().map(Event::as_ref).collect())],
-                last_index: index,
-                checkpoint: serde_json::Value::Null,
-            })
+            .apply(ApplyBatch::one_entry(
+                index,
+                evs.iter().map(Event::as_ref).collect(),
+            ))
             .unwrap();
     };
     apply(1, &events);

@@ -63,11 +63,10 @@ fn services() -> (QueryService, QueryService) {
     let events: Vec<Event> = (0..600).map(event).collect();
     let apply = |index: u64, evs: &[Event]| {
         engine
-            .apply(ApplyBatch {
-                entries: vec![(index, evs.iter().map(Event::as_ref).collect())],
-                last_index: index,
-                checkpoint: serde_json::Value::Null,
-            })
+            .apply(ApplyBatch::one_entry(
+                index,
+                evs.iter().map(Event::as_ref).collect(),
+            ))
             .unwrap();
     };
     apply(1, &events[..400]);
