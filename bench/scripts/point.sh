@@ -5,6 +5,7 @@
 # /metrics at the end are saved to $OUT/metrics.txt.
 #
 #   bench/scripts/point.sh BATCH SECONDS
+#   CONNS=256 bench/scripts/point.sh 1 15        # connections (default 64)
 #   SERVER_BIN=/path/to/other/unmogrowp SERVER_ENV="UNMOGROWP_WAL__SEGMENT_BYTES=4194304" \
 #     bench/scripts/point.sh 1 20
 #
@@ -33,7 +34,7 @@ KEY=$(curl -sf localhost:$PORT/api/apps -H "authorization: Bearer $TOKEN" \
   -H 'content-type: application/json' -d '{"name":"bench_app","id":"bench_app"}' |
   python3 -c 'import json,sys;print(json.load(sys.stdin)["api_key"])')
 /usr/bin/time -f "generator cpu %U+%S s, wall %e s" "$T/unmogrowp-bench" load \
-  --addr 127.0.0.1:$PORT --batch "$BATCH" --duration "$SECS" --api-key "$KEY"
+  --addr 127.0.0.1:$PORT --batch "$BATCH" --duration "$SECS" --connections "${CONNS:-64}" --api-key "$KEY"
 curl -sf localhost:$PORT/metrics >"$OUT/metrics.txt"
 EVENTS=$(grep 'ingest_events_total{outcome="accepted"}' "$OUT/metrics.txt" | awk '{print $2}')
 TICKS=$(awk '{print $14+$15}' /proc/$SP/stat)
