@@ -40,4 +40,5 @@ EVENTS=$(grep 'ingest_events_total{outcome="accepted"}' "$OUT/metrics.txt" | awk
 TICKS=$(awk '{print $14+$15}' /proc/$SP/stat)
 HZ=$(getconf CLK_TCK)
 python3 -c "print('server cpu µs/event %.2f' % ($TICKS / $HZ * 1e6 / $EVENTS))"
+awk -v ev="$EVENTS" '{printf "server minor faults/event %.3f\n", $10/ev}' /proc/$SP/stat
 grep VmHWM /proc/$SP/status

@@ -2,6 +2,7 @@
 //! same open-loop generator in the same run. See docs/benchmarks.md.
 
 mod body;
+mod compare;
 mod dataset;
 mod loadgen;
 mod servers;
@@ -111,6 +112,11 @@ enum Cmd {
         /// Only these targets (hello, parse, appliance, cluster3, cluster3-follower).
         #[arg(long, value_delimiter = ',', default_value = "hello,parse,appliance")]
         targets: Vec<String>,
+        /// Max-rate measurements per target, taken in alternation (hello, parse, appliance,
+        /// hello, …) with a fresh process each, so that a drift of the machine's speed hits
+        /// every target alike; the tables report the median round.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -207,18 +213,19 @@ fn main() -> anyhow::Result<()> {
             connections,
             duration,
             targets,
-        } => rt.block_on(ingest(
+            rounds,
+        } => rt.block_on(compare::ingest(compare::Spec {
             bin,
             batches,
             connections,
-            Duration::from_secs(duration),
+            duration: Duration::from_secs(duration),
             targets,
-        )),
+            rounds: rounds.max(1),
+        })),
     }
 }
 
 struct Target {
-    name: &'static str,
     child: Child,
     addr: SocketAddr,
     _dir: Option<tempfile::TempDir>,
@@ -358,7 +365,6 @@ fn start_cluster(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
         .stdout(Stdio::null())
         .spawn()?;
     let mut t = Target {
-        name,
         child,
         addr: format!("127.0.0.1:{base}").parse()?,
         _dir: None,
@@ -421,7 +427,6 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
         }
     };
     let mut t = Target {
-        name,
         child,
         addr,
         _dir: dir,
@@ -473,114 +478,4 @@ async fn measure(
         api_key: t.api_key.clone(),
     };
     loadgen::run(&spec, template).await
-}
-
-async fn ingest(
-    bin: PathBuf,
-    batches: Vec<usize>,
-    connections: usize,
-    duration: Duration,
-    targets: Vec<String>,
-) -> anyhow::Result<()> {
-    println!("| target | batch | max events/s | max req/s | p50 / p99 / p999 ms at max | events/s at half rate | p50 / p99 / p999 ms at half rate | errors | events per fsync |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let mut rows: Vec<(String, usize, f64, f64)> = Vec::new();
-    for &batch in &batches {
-        let template = Arc::new(BodyTemplate::new("bench_app", batch, 42 + batch as u64));
-        for name in [
-            "hello",
-            "parse",
-            "appliance",
-            "cluster3",
-            "cluster3-follower",
-        ] {
-            if !targets.iter().any(|t| t == name) {
-                continue;
-            }
-            let t = start(name, &bin)?;
-            let max = measure(&t, template.clone(), connections, None, duration).await?;
-            let half_rate = max.requests_per_sec() / 2.0;
-            let half = measure(
-                &t,
-                template.clone(),
-                connections,
-                Some(half_rate.max(1.0)),
-                duration,
-            )
-            .await?;
-            let epf = if name != "hello" && name != "parse" {
-                // Every generated event id is unique; a duplicate means the generator is
-                // broken and the cell would measure the (cheaper) duplicate path.
-                let dups = metric(
-                    t.addr,
-                    r#"unmogrowp_ingest_events_total{outcome="duplicate"}"#,
-                );
-                anyhow::ensure!(
-                    dups == Some(0.0),
-                    "the appliance counted {dups:?} duplicate events; the generator must send unique ids"
-                );
-                metric(t.addr, "unmogrowp_events_per_fsync")
-                    .map_or("?".into(), |v| format!("{v:.0}"))
-            } else {
-                "–".into()
-            };
-            println!(
-                "| {} | {batch} | {:.0} | {:.0} | {:.2} / {:.2} / {:.2} | {:.0} | {:.2} / {:.2} / {:.2} | {} | {epf} |",
-                t.name, max.events_per_sec(), max.requests_per_sec(), max.ms(0.5), max.ms(0.99), max.ms(0.999),
-                half.events_per_sec(), half.ms(0.5), half.ms(0.99), half.ms(0.999), max.errors + half.errors
-            );
-            rows.push((name.to_string(), batch, max.events_per_sec(), half.ms(0.99)));
-        }
-    }
-    println!();
-    println!("| batch | appliance / parse-only (events/s) | appliance / hello-world (req/s) | appliance p99 at half rate (ms) |");
-    println!("|---|---|---|---|");
-    for &batch in &batches {
-        let get = |n: &str| {
-            rows.iter()
-                .find(|r| r.0 == n && r.1 == batch)
-                .map(|r| (r.2, r.3))
-        };
-        if let (Some(a), Some(p), Some(h)) = (get("appliance"), get("parse"), get("hello")) {
-            println!(
-                "| {batch} | {:.2} | {:.2} | {:.2} |",
-                a.0 / p.0,
-                (a.0 / batch as f64) / (h.0 / batch as f64),
-                a.1
-            );
-        }
-    }
-    let clustered: Vec<usize> = batches
-        .iter()
-        .copied()
-        .filter(|b| {
-            rows.iter()
-                .any(|r| r.0.starts_with("cluster3") && r.1 == *b)
-        })
-        .collect();
-    if !clustered.is_empty() {
-        println!();
-        println!("| batch | 3-node via leader / single node (events/s) | 3-node via follower / single node | p99 at half rate: single / leader / follower (ms) |");
-        println!("|---|---|---|---|");
-        for batch in clustered {
-            let get = |n: &str| {
-                rows.iter()
-                    .find(|r| r.0 == n && r.1 == batch)
-                    .map(|r| (r.2, r.3))
-            };
-            if let (Some(a), Some(l), Some(f)) =
-                (get("appliance"), get("cluster3"), get("cluster3-follower"))
-            {
-                println!(
-                    "| {batch} | {:.2} | {:.2} | {:.2} / {:.2} / {:.2} |",
-                    l.0 / a.0,
-                    f.0 / a.0,
-                    a.1,
-                    l.1,
-                    f.1
-                );
-            }
-        }
-    }
-    Ok(())
 }
