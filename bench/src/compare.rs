@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use crate::body::BodyTemplate;
-use crate::loadgen::LoadResult;
-use crate::{measure, metric, start};
+use crate::loadgen::{self, LoadResult, LoadSpec};
+use crate::{start, Target};
 
 pub(crate) struct Spec {
     pub bin: PathBuf,
@@ -117,6 +119,40 @@ pub(crate) async fn ingest(spec: Spec) -> anyhow::Result<()> {
     print_ratios(&spec.batches, &cells);
     print_cluster_ratios(&spec.batches, &cells);
     Ok(())
+}
+
+/// A value of the target's Prometheus `/metrics` (the appliance's own counters).
+fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nhost: x\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// One load run against `t`: max rate when `rate` is `None`, else that fixed request rate.
+async fn measure(
+    t: &Target,
+    template: Arc<BodyTemplate>,
+    connections: usize,
+    rate: Option<f64>,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let spec = LoadSpec {
+        addr: t.addr.to_string(),
+        path: "/v1/events".into(),
+        connections,
+        rate,
+        duration,
+        warmup: Duration::from_secs(2),
+        api_key: t.api_key.clone(),
+    };
+    loadgen::run(&spec, template).await
 }
 
 fn print_row(c: &Cell) {

@@ -21,7 +21,7 @@ use crate::body::BodyTemplate;
 /// Same allocator as the appliance, so the ceilings are measured on equal terms.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crate::loadgen::{LoadResult, LoadSpec};
+use crate::loadgen::LoadSpec;
 
 #[derive(Parser)]
 #[command(name = "unmogrowp-bench")]
@@ -446,36 +446,4 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
         t.api_key = Some(provision_key(addr, "bench_app")?);
     }
     Ok(t)
-}
-
-fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nhost: x\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-async fn measure(
-    t: &Target,
-    template: Arc<BodyTemplate>,
-    connections: usize,
-    rate: Option<f64>,
-    duration: Duration,
-) -> anyhow::Result<LoadResult> {
-    let spec = LoadSpec {
-        addr: t.addr.to_string(),
-        path: "/v1/events".into(),
-        connections,
-        rate,
-        duration,
-        warmup: Duration::from_secs(2),
-        api_key: t.api_key.clone(),
-    };
-    loadgen::run(&spec, template).await
 }
