@@ -1,9 +1,10 @@
-//! `unmogrowp-bench ingest`: the appliance against the hello-world and parse-only ceilings,
-//! measured by the same generator in the same run, printed as markdown tables.
+//! `unmogrowp-bench ingest`: the appliance against three ceilings (hello-world, parse-only, and
+//! durable: parse-only plus a group-committed durable write), measured by the same generator in
+//! the same run, printed as markdown tables.
 //!
 //! The VM this runs on changes speed by 2–3× over minutes, so a ceiling measured a few minutes
 //! before the appliance can make a ratio move by ±15%. Each target's max rate is therefore
-//! measured `rounds` times in alternation (hello, parse, appliance, hello, …), each round with
+//! measured `rounds` times in alternation (hello, parse, durable, appliance, hello, …), each round with
 //! a fresh process as before; a ratio is computed within a round, and the tables give the
 //! median round and the spread.
 
@@ -26,9 +27,10 @@ pub(crate) struct Spec {
     pub rounds: usize,
 }
 
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 6] = [
     "hello",
     "parse",
+    "durable",
     "appliance",
     "cluster3",
     "cluster3-follower",
@@ -95,7 +97,7 @@ pub(crate) async fn ingest(spec: Spec) -> anyhow::Result<()> {
                 )
                 .await?;
                 cell.half = Some(half);
-                if cell.name != "hello" && cell.name != "parse" {
+                if !is_ceiling(cell.name) {
                     // Every generated event id is unique; a duplicate means the generator is
                     // broken and the cell would measure the (cheaper) duplicate path.
                     let dups = metric(
@@ -119,6 +121,11 @@ pub(crate) async fn ingest(spec: Spec) -> anyhow::Result<()> {
     print_ratios(&spec.batches, &cells);
     print_cluster_ratios(&spec.batches, &cells);
     Ok(())
+}
+
+/// The reference servers of `bench/src/servers.rs` and `durable.rs`, which have no `/metrics`.
+fn is_ceiling(name: &str) -> bool {
+    matches!(name, "hello" | "parse" | "durable")
 }
 
 /// A value of the target's Prometheus `/metrics` (the appliance's own counters).
@@ -190,18 +197,27 @@ fn half_p99(c: &Cell) -> f64 {
 }
 
 fn print_ratios(batches: &[usize], cells: &[Cell]) {
-    println!("| batch | appliance / parse-only (events/s) | appliance / hello-world (req/s) | appliance p99 at half rate (ms) |");
-    println!("|---|---|---|---|");
+    println!("| batch | appliance / parse-only (events/s) | appliance / hello-world (req/s) | appliance p99 at half rate (ms) | appliance / durable | durable / parse-only | durable / hello-world |");
+    println!("|---|---|---|---|---|---|---|");
     for &batch in batches {
         let get = |n| find(cells, n, batch);
         if let (Some(a), Some(p), Some(h)) = (get("appliance"), get("parse"), get("hello")) {
             // Events per request are the same for every target of a batch size, so the
             // request-rate ratio equals the event-rate ratio.
+            let durable =
+                get("durable").map_or(["–".to_string(), "–".into(), "–".into()], |d| {
+                    [
+                        Ratio::of(&a.rates(), &d.rates()).to_string(),
+                        Ratio::of(&d.rates(), &p.rates()).to_string(),
+                        Ratio::of(&d.rates(), &h.rates()).to_string(),
+                    ]
+                });
             println!(
-                "| {batch} | {} | {} | {:.2} |",
+                "| {batch} | {} | {} | {:.2} | {} |",
                 Ratio::of(&a.rates(), &p.rates()),
                 Ratio::of(&a.rates(), &h.rates()),
-                half_p99(a)
+                half_p99(a),
+                durable.join(" | ")
             );
         }
     }

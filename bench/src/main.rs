@@ -4,6 +4,7 @@
 mod body;
 mod compare;
 mod dataset;
+mod durable;
 mod loadgen;
 mod servers;
 mod stages;
@@ -41,6 +42,17 @@ enum Cmd {
     ServeParse {
         #[arg(long)]
         addr: SocketAddr,
+    },
+    /// Serve the durable ceiling: parse-only plus a group-committed `fdatasync` of every valid
+    /// body before its 202 (no Raft, no storage engine).
+    ServeDurable {
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Directory of the file the bodies are appended to.
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "direct")]
+        commit: durable::Commit,
     },
     /// Drive load against a running server and print throughput and latency.
     Load {
@@ -109,11 +121,15 @@ enum Cmd {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 10)]
         duration: u64,
-        /// Only these targets (hello, parse, appliance, cluster3, cluster3-follower).
-        #[arg(long, value_delimiter = ',', default_value = "hello,parse,appliance")]
+        /// Only these targets (hello, parse, durable, appliance, cluster3, cluster3-follower).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "hello,parse,durable,appliance"
+        )]
         targets: Vec<String>,
-        /// Max-rate measurements per target, taken in alternation (hello, parse, appliance,
-        /// hello, …) with a fresh process each, so that a drift of the machine's speed hits
+        /// Max-rate measurements per target, taken in alternation (hello, parse, durable,
+        /// appliance, hello, …) with a fresh process each, so that a drift of the machine's speed hits
         /// every target alike; the tables report the median round.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
@@ -128,6 +144,7 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::ServeHello { addr } => rt.block_on(servers::hello(addr)),
         Cmd::ServeParse { addr } => rt.block_on(servers::parse_only(addr)),
+        Cmd::ServeDurable { addr, dir, commit } => rt.block_on(durable::serve(addr, &dir, commit)),
         Cmd::Stages {
             batch,
             events,
@@ -340,9 +357,7 @@ impl Drop for Target {
 /// Starts a 3-node cluster of separate processes (`unmogrowp local-cluster`) and returns the
 /// HTTP address of node 1 (the leader after init) or node 2 (a follower that forwards).
 fn start_cluster(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
-    let parent = std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into());
-    std::fs::create_dir_all(&parent)?;
-    let dir = tempfile::tempdir_in(parent)?;
+    let dir = bench_tempdir()?;
     let base = loop {
         let b = 20_000 + (rand::random::<u16>() % 20_000);
         if (0..3).all(|i| {
@@ -381,6 +396,13 @@ fn start_cluster(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
     Ok(t)
 }
 
+/// A fresh directory under `BENCH_DATA_DIR` (default: the current directory).
+fn bench_tempdir() -> anyhow::Result<tempfile::TempDir> {
+    let parent = std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into());
+    std::fs::create_dir_all(&parent)?;
+    Ok(tempfile::tempdir_in(parent)?)
+}
+
 fn port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -407,10 +429,23 @@ fn start(name: &'static str, bin: &PathBuf) -> anyhow::Result<Target> {
                 .spawn()?,
             None,
         ),
+        "durable" => {
+            let dir = bench_tempdir()?;
+            let c = Command::new(me)
+                .args([
+                    "serve-durable",
+                    "--addr",
+                    &addr.to_string(),
+                    "--commit",
+                    "direct",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .spawn()?;
+            (c, Some(dir))
+        }
         _ => {
-            let parent = std::env::var("BENCH_DATA_DIR").unwrap_or_else(|_| ".".into());
-            std::fs::create_dir_all(&parent)?;
-            let dir = tempfile::tempdir_in(parent)?;
+            let dir = bench_tempdir()?;
             let c = Command::new(bin)
                 .args(["serve", "--data-dir"])
                 .arg(dir.path())
