@@ -1,15 +1,16 @@
 //! The durable ceiling: the parse-only server plus the cheapest durable acknowledgement this
-//! stack can give. Every valid body is appended to one file and answered only after a
-//! `fdatasync` that covers it; concurrent requests share one fsync (group commit). No Raft, no
-//! log format, no storage engine, no dedupe, no auth: what is left is HTTP, parsing and the
+//! stack can give. Every valid body is appended to one file and answered only after a durable
+//! write that covers it; concurrent requests share one durable write (group commit). No Raft,
+//! no log format, no storage engine, no dedupe, no auth: what is left is HTTP, parsing and the
 //! disk, so the appliance's distance to it is the cost of everything it adds.
 //!
-//! Two ways to run the group commit (`--commit`):
+//! Three ways to run the group commit (`--commit`; `unmogrowp-bench ingest` uses `direct`):
 //! - `thread`: handlers queue their bytes and a dedicated thread writes and fsyncs each group,
 //!   as the appliance's WAL does;
 //! - `inline`: a request that finds no fsync running leads: it writes and fsyncs the queued
 //!   group itself on its tokio worker, then hands the group queued meanwhile to that group's
-//!   first request (no thread hand-off, at the price of blocking a worker during each fsync).
+//!   first request (no thread hand-off, at the price of blocking a worker during each fsync);
+//! - `direct`: as `thread`, with `O_DIRECT | O_DSYNC` writes instead of append + `fdatasync`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -65,13 +66,13 @@ struct Queue {
 struct Sink {
     queue: Mutex<Queue>,
     wake: Condvar,
-    file: Mutex<Target>,
+    file: Mutex<LogFile>,
     commit: Commit,
 }
 
 /// Where groups are written: the file, the next write offset, and (direct mode) an aligned
 /// staging buffer.
-struct Target {
+struct LogFile {
     file: File,
     offset: u64,
     aligned: Option<AlignedBuf>,
@@ -112,7 +113,7 @@ impl Sink {
             }
             f.sync_all()?;
             use std::os::unix::fs::OpenOptionsExt;
-            Target {
+            LogFile {
                 file: OpenOptions::new()
                     .write(true)
                     .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
@@ -121,7 +122,7 @@ impl Sink {
                 aligned: Some(AlignedBuf { raw: Vec::new() }),
             }
         } else {
-            Target {
+            LogFile {
                 file: OpenOptions::new().create(true).append(true).open(&path)?,
                 offset: 0,
                 aligned: None,
@@ -222,7 +223,7 @@ impl Sink {
 /// Size of the pre-written file of `direct` mode.
 const DIRECT_FILE: u64 = 64 << 20;
 
-fn write_durably(t: &mut Target, bytes: &[u8]) -> std::io::Result<()> {
+fn write_durably(t: &mut LogFile, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     match &mut t.aligned {
         None => {
