@@ -21,11 +21,11 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
-use crate::servers::{parse_body, ParseOutcome};
+use crate::servers::{accepted_answer, error_answer, parse_body, ParseOutcome};
 
 /// Group commit mode of the durable ceiling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -260,16 +260,14 @@ pub(crate) async fn serve(addr: SocketAddr, dir: &Path, commit: Commit) -> anyho
         post(move |headers: HeaderMap, body: Bytes| {
             let sink = sink.clone();
             async move {
-                let ParseOutcome::Valid { accepted, rejected } = parse_body(&headers, body.clone()).await
+                let ParseOutcome::Valid { accepted, rejected } =
+                    parse_body(&headers, body.clone()).await
                 else {
-                    return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": {"code": "bad", "message": "bad"}})));
+                    return error_answer(StatusCode::BAD_REQUEST, "bad");
                 };
                 match sink.append(&body).await {
-                    Ok(()) => (
-                        StatusCode::ACCEPTED,
-                        Json(serde_json::json!({"accepted": accepted, "duplicates": 0, "rejected": rejected})),
-                    ),
-                    _ => (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": {"code": "io", "message": "write failed"}}))),
+                    Ok(()) => accepted_answer(accepted, &rejected),
+                    Err(_) => error_answer(StatusCode::INTERNAL_SERVER_ERROR, "io"),
                 }
             }
         }),

@@ -43,8 +43,8 @@ enum Cmd {
         #[arg(long)]
         addr: SocketAddr,
     },
-    /// Serve the durable ceiling: parse-only plus a group-committed `fdatasync` of every valid
-    /// body before its 202 (no Raft, no storage engine).
+    /// Serve the durable ceiling: parse-only plus a group-committed durable write of every
+    /// valid body before its 202 (no Raft, no storage engine).
     ServeDurable {
         #[arg(long)]
         addr: SocketAddr,

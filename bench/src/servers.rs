@@ -1,6 +1,6 @@
-//! Two of the ceilings the appliance is compared with (the third, durable, is in `durable.rs`), served by the same axum/tokio stack:
-//! a hello-world server, and a parse-only server that decodes and validates bodies exactly as
-//! `POST /v1/events` does and then stores nothing.
+//! Two of the ceilings the appliance is compared with, served by the same axum/tokio stack: a
+//! hello-world server, and a parse-only server that decodes and validates bodies exactly as
+//! `POST /v1/events` does and then stores nothing. (The third, durable, is in `durable.rs`.)
 
 use std::net::SocketAddr;
 
@@ -24,19 +24,35 @@ pub(crate) async fn parse_only(addr: SocketAddr) -> anyhow::Result<()> {
         "/v1/events",
         post(|headers: HeaderMap, body: Bytes| async move {
             match parse_body(&headers, body).await {
-                ParseOutcome::Valid { accepted, rejected } => (
-                    StatusCode::ACCEPTED,
-                    Json(serde_json::json!({"accepted": accepted, "duplicates": 0, "rejected": rejected})),
-                ),
-                ParseOutcome::Invalid => (
-                    StatusCode::BAD_REQUEST,
-                    Json(serde_json::json!({"error": {"code": "bad", "message": "bad"}})),
-                ),
+                ParseOutcome::Valid { accepted, rejected } => accepted_answer(accepted, &rejected),
+                ParseOutcome::Invalid => error_answer(StatusCode::BAD_REQUEST, "bad"),
             }
         }),
     );
     axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await?;
     Ok(())
+}
+
+/// The appliance's 202 shape (`accepted`, `duplicates`, `rejected`).
+pub(crate) fn accepted_answer(
+    accepted: usize,
+    rejected: &[unmogrowp_server::ingest::Rejected],
+) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"accepted": accepted, "duplicates": 0, "rejected": rejected})),
+    )
+}
+
+/// The appliance's error shape.
+pub(crate) fn error_answer(
+    status: StatusCode,
+    code: &str,
+) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        status,
+        Json(serde_json::json!({"error": {"code": code, "message": code}})),
+    )
 }
 
 pub(crate) enum ParseOutcome {
