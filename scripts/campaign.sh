@@ -3,10 +3,34 @@
 # Runs the 3-process fault suites (TESTPLAN RAFT-01/02/03/05/07/08/09/10, PQ-04 after each)
 # with LEADER_KILLS leader kill -9 rounds (default 100) in RAFT-01, LEADER_KILLS/10 cycles of
 # the three RAFT-10 kills, the backup/restore suite, and every suite REPEAT times (default 3). Prints one summary line per RAFT-01 run; figures go to docs/reliability.md.
+#
+# The fuzzing campaigns (TESTPLAN FZ-01/03, docs/reliability.md):
+#   ./scripts/campaign.sh sql [STATEMENTS=1000000] [SEED=1]   random SQL as an analyst, release build
+#   ./scripts/campaign.sh ingest-fuzz [SECONDS=3600]          libFuzzer on the ingest decoder
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/unmogrowp-target}"
+case "${1:-}" in
+  sql)
+    cargo build --release --locked -p unmogrowp-server
+    cargo build --workspace --all-targets --locked
+    export TEST_SERVER_BIN="$CARGO_TARGET_DIR/release/unmogrowp"
+    export SQL_FUZZ_STATEMENTS="${2:-1000000}" SQL_FUZZ_SEED="${3:-1}"
+    exec cargo nextest run -p unmogrowp-tests --locked --test query_hardening \
+      -E 'test(sql_fuzz_as_an_analyst)' --no-capture --slow-timeout 86400s
+    ;;
+  ingest-fuzz)
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+    secs="${2:-3600}"
+    # Stable toolchain: RUSTC_BOOTSTRAP lets cargo-fuzz pass its -Z flags; no sanitizer
+    # (panics and OOMs are what FZ-01 looks for). Seeds: the corpus of the CI slice.
+    cd fuzz
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none json_ingest_fuzz corpus/json_ingest_fuzz -- \
+      -max_total_time="$secs" -rss_limit_mb=2048 -timeout=1 -max_len=1048576 -print_final_stats=1
+    exit $?
+    ;;
+esac
 cargo build --workspace --all-targets --locked
 export TEST_SERVER_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
 export CLUSTER_ROUNDS="${1:-100}"

@@ -3,6 +3,10 @@ pub enum QueryError {
     /// The SQL does not parse, names something unknown, or uses a forbidden statement.
     #[error("{0}")]
     InvalidQuery(String),
+    /// The statement is over a complexity limit (`query.max_expression_depth`, …); the
+    /// message names it.
+    #[error("{0}")]
+    TooComplex(String),
     /// The query ran out of a resource limit.
     #[error("query exceeded a resource limit: {0}")]
     ResourcesExhausted(String),
@@ -16,6 +20,10 @@ pub enum QueryError {
     Engine(#[from] engine::EngineError),
     #[error("query execution failed: {0}")]
     Execution(String),
+    /// A defect: the query's code panicked. The panic was caught at the query boundary, the
+    /// node keeps serving; `query_id` finds it in the log.
+    #[error("query {query_id} failed with an internal error ({message}); it was stopped and the node keeps serving")]
+    Panicked { query_id: String, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +38,13 @@ pub enum ErrorKind {
 impl QueryError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            QueryError::InvalidQuery(_) => ErrorKind::InvalidInput,
+            QueryError::InvalidQuery(_) | QueryError::TooComplex(_) => ErrorKind::InvalidInput,
             QueryError::ResourcesExhausted(_) => ErrorKind::ResourcesExhausted,
             QueryError::Busy(_) => ErrorKind::Busy,
             QueryError::Timeout(_) => ErrorKind::Timeout,
-            QueryError::Engine(_) | QueryError::Execution(_) => ErrorKind::Internal,
+            QueryError::Engine(_) | QueryError::Execution(_) | QueryError::Panicked { .. } => {
+                ErrorKind::Internal
+            }
         }
     }
 
@@ -47,6 +57,8 @@ impl QueryError {
             QueryError::Timeout(_) => "query_timeout",
             QueryError::Engine(_) => "storage_error",
             QueryError::Execution(_) => "execution_error",
+            QueryError::TooComplex(_) => "query_too_complex",
+            QueryError::Panicked { .. } => "internal_error",
         }
     }
 }

@@ -6,13 +6,17 @@
 mod admission;
 pub mod attribution;
 mod clickhouse;
+mod complexity;
+mod deadline;
 mod error;
 pub mod events;
 pub mod format;
 mod rollup;
 mod runtime;
 mod service;
+mod value_guard;
 
+pub use complexity::ComplexityLimits;
 pub use error::{ErrorKind, QueryError, Result};
 pub use service::{
     Column, QueryConfig, QueryOptions, QueryRequest, QueryService, QueryStats, QueryStream, Scope,

@@ -10,6 +10,14 @@ use tokio::task::JoinHandle;
 
 use crate::error::{QueryError, Result};
 
+/// Stack of each query thread. Planning recursion is stack-safe on its own (DataFusion's
+/// `recursive_protection` moves deep recursion to heap-allocated stack segments), but
+/// evaluating an expression recurses once per nesting level on this stack. At
+/// `query.max_expression_depth`'s upper bound ([`crate::service::MAX_EXPRESSION_DEPTH`]) the
+/// deepest expressions the tests run need well under a quarter of it (docs/sql.md). Only the
+/// pages a thread touches take memory.
+pub(crate) const QUERY_THREAD_STACK_BYTES: usize = 16 << 20;
+
 pub(crate) struct QueryRuntime {
     rt: Option<Runtime>,
 }
@@ -19,6 +27,7 @@ impl QueryRuntime {
         let rt = Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("query")
+            .thread_stack_size(QUERY_THREAD_STACK_BYTES)
             .on_thread_start(move || engine::lower_current_thread_priority(nice))
             .enable_all()
             .build()

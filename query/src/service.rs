@@ -19,10 +19,11 @@ use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::disk_manager::{DiskManager, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::parser::Statement as DfStatement;
 use engine::Engine;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -32,9 +33,16 @@ use crate::attribution::{
     self, table::AttributionFunction, AttributionParams, FraudReport, Report,
 };
 use crate::clickhouse;
+use crate::complexity::{self, ComplexityLimits};
+use crate::deadline::PlanningBudget;
 use crate::error::{QueryError, Result};
 use crate::events::{EventsTable, MetadataCache, MetadataCacheStats, ScanOptions};
 use crate::runtime::QueryRuntime;
+use crate::value_guard::{self, ValueBudget};
+
+/// Upper bound of `query.max_expression_depth`: what the query threads' stacks are sized
+/// for ([`crate::runtime::QUERY_THREAD_STACK_BYTES`]).
+pub(crate) const MAX_EXPRESSION_DEPTH: usize = 2000;
 
 /// Query settings (`[query]` in the config file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +80,20 @@ pub struct QueryConfig {
     pub max_concurrent_queries_per_user: usize,
     /// Memory for decoded Parquet footers of segment files, kept between queries (0: off).
     pub parquet_metadata_cache_bytes: usize,
+    /// Largest string, binary or list value a function may build (`repeat`, `lpad`,
+    /// `concat`, `||`, `array_repeat`, `range`, …); past it the query gets 422.
+    pub max_value_bytes: usize,
+    /// Most bytes of SQL in one statement. This and the four limits below bound how complex
+    /// a statement may be; past one the query gets 400 `query_too_complex` naming it.
+    pub max_statement_bytes: usize,
+    /// Deepest nesting of expressions (a chain of n `OR`s is n deep).
+    pub max_expression_depth: usize,
+    /// Most expression nodes (columns, literals, operators, calls) in one statement.
+    pub max_expression_nodes: usize,
+    /// Most items in one `IN (…)` list.
+    pub max_in_list: usize,
+    /// Most queries one `UNION` / `INTERSECT` / `EXCEPT` chain combines.
+    pub max_union_arity: usize,
 }
 
 impl Default for QueryConfig {
@@ -92,17 +114,50 @@ impl Default for QueryConfig {
             max_concurrent_queries: 8,
             max_concurrent_queries_per_user: 4,
             parquet_metadata_cache_bytes: 128 << 20,
+            max_value_bytes: 64 << 20,
+            max_statement_bytes: ComplexityLimits::default().max_statement_bytes,
+            max_expression_depth: ComplexityLimits::default().max_expression_depth,
+            max_expression_nodes: ComplexityLimits::default().max_expression_nodes,
+            max_in_list: ComplexityLimits::default().max_in_list,
+            max_union_arity: ComplexityLimits::default().max_union_arity,
         }
     }
 }
 
 impl QueryConfig {
+    /// The statement complexity limits of this configuration.
+    pub fn complexity(&self) -> ComplexityLimits {
+        ComplexityLimits {
+            max_statement_bytes: self.max_statement_bytes,
+            max_expression_depth: self.max_expression_depth,
+            max_expression_nodes: self.max_expression_nodes,
+            max_in_list: self.max_in_list,
+            max_union_arity: self.max_union_arity,
+        }
+    }
+
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.timeout_secs == 0 || self.memory_limit_bytes < (16 << 20) {
             return Err(
                 "query.timeout_secs must be positive and query.memory_limit_bytes at least 16 MiB"
                     .into(),
             );
+        }
+        let c = self.complexity();
+        if self.max_value_bytes < 1024
+            || c.max_statement_bytes < 1024
+            || c.max_expression_depth < 16
+            || c.max_expression_depth > MAX_EXPRESSION_DEPTH
+            || c.max_expression_nodes < 100
+            || c.max_in_list == 0
+            || c.max_union_arity < 2
+        {
+            return Err(format!(
+                "query.max_value_bytes and query.max_statement_bytes must be at least 1024, \
+                 query.max_expression_depth within 16..={MAX_EXPRESSION_DEPTH}, \
+                 query.max_expression_nodes at least 100, query.max_in_list at least 1 and \
+                 query.max_union_arity at least 2"
+            ));
         }
         if !(0..=19).contains(&self.thread_nice) {
             return Err("query.thread_nice must be within 0..=19".into());
@@ -169,6 +224,8 @@ enum Msg {
 /// A running query's answer, batch by batch. Dropping it cancels the query.
 pub struct QueryStream {
     pub schema: SchemaRef,
+    /// This query's id (in the log, and in the message of an internal error).
+    pub id: String,
     rx: mpsc::Receiver<Msg>,
     done: bool,
 }
@@ -290,34 +347,69 @@ impl QueryService {
     }
 
     /// Admits, plans and starts `sql` within `scope`; the answer arrives through the returned
-    /// stream. Errors found while planning (bad SQL, 429, timeout) come back here.
+    /// stream. Errors found while planning (bad SQL, too complex, 429, timeout) come back here.
+    /// Planning counts toward the time limit: the caller stops waiting at the deadline, and
+    /// the planner itself stops at its next rule boundary ([`PlanningBudget`]).
     pub async fn start(&self, sql: &str, scope: Scope, opts: QueryOptions) -> Result<QueryStream> {
         let stats = &self.inner.stats;
+        self.inner.cfg.complexity().check_text(sql)?;
         let (admission, timeout) = self.admit(&opts)?;
         let deadline = Instant::now() + timeout;
+        let budget = PlanningBudget::new(deadline.into_std());
         let (plan_tx, plan_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(2);
         let inner = self.inner.clone();
         let sql = sql.to_string();
+        let id = query_id();
         stats.started.fetch_add(1, Ordering::Relaxed);
+        let task_id = id.clone();
+        let task_budget = budget.clone();
         self.inner.runtime.spawn(async move {
             let _admission = admission;
             let running = Running(inner);
-            drive(
-                &running.0, &sql, &scope, opts.now, deadline, timeout, plan_tx, tx,
-            )
-            .await;
+            let inner = &running.0;
+            let mut plan_tx = Some(plan_tx);
+            let run = drive(
+                inner,
+                &sql,
+                &scope,
+                opts.now,
+                Limits {
+                    deadline,
+                    timeout,
+                    budget: task_budget,
+                },
+                &mut plan_tx,
+                tx.clone(),
+            );
+            if let Err(panic) = std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                let e = panicked(&task_id, &sql, panic);
+                inner.stats.failed.fetch_add(1, Ordering::Relaxed);
+                match plan_tx.take() {
+                    Some(p) => {
+                        let _ = p.send(Err(e));
+                    }
+                    None => {
+                        let _ = tx.send(Msg::Error(e)).await;
+                    }
+                }
+            }
         });
-        match plan_rx.await {
-            Ok(Ok(schema)) => Ok(QueryStream {
+        // Whatever happens below, planning is no longer awaited once this returns (or is
+        // dropped because the client went away).
+        let _abandon = Abandon(budget);
+        match tokio::time::timeout_at(deadline, plan_rx).await {
+            Ok(Ok(Ok(schema))) => Ok(QueryStream {
                 schema,
+                id,
                 rx,
                 done: false,
             }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(QueryError::Execution(
-                "the query stopped while being planned".into(),
-            )),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(QueryError::Execution(format!(
+                "query {id} stopped while being planned"
+            ))),
+            Err(_) => Err(timeout_error(timeout)),
         }
     }
 
@@ -371,14 +463,20 @@ impl QueryService {
             let _admission = admission;
             let running = Running(inner);
             let inner = &running.0;
+            let id = query_id();
             let work = async {
                 let ctx = session(inner, &scope, None)?;
                 job(ctx, params).await
             };
+            let work =
+                std::panic::AssertUnwindSafe(tokio::time::timeout(timeout, work)).catch_unwind();
             let mut tx = tx;
             let outcome = tokio::select! {
                 _ = tx.closed() => None,
-                r = tokio::time::timeout(timeout, work) => Some(r.unwrap_or_else(|_| Err(timeout_error(timeout)))),
+                r = work => Some(match r {
+                    Ok(r) => r.unwrap_or_else(|_| Err(timeout_error(timeout))),
+                    Err(panic) => Err(panicked(&id, "(attribution)", panic)),
+                }),
             };
             let counter = match &outcome {
                 None => &inner.stats.cancelled,
@@ -432,44 +530,99 @@ fn timeout_error(timeout: Duration) -> QueryError {
     ))
 }
 
+/// When a query must stop.
+struct Limits {
+    deadline: Instant,
+    timeout: Duration,
+    budget: PlanningBudget,
+}
+
+/// Marks planning as abandoned when the caller stops waiting for it.
+struct Abandon(PlanningBudget);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+/// A new query id: `q-` and 16 hex digits, unique enough to find one query in the logs.
+fn query_id() -> String {
+    format!("q-{:016x}", rand_u64())
+}
+
+fn rand_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+/// The error for a query whose code panicked, logged with its id and SQL.
+fn panicked(id: &str, sql: &str, panic: Box<dyn std::any::Any + Send>) -> QueryError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into());
+    tracing::error!(query_id = id, sql, panic = %message, "a query panicked; it was stopped and the node keeps serving");
+    QueryError::Panicked {
+        query_id: id.to_string(),
+        message,
+    }
+}
+
 /// The query task: plans, then moves batches to the reader until the answer is complete, the
 /// reader is gone (cancel), the deadline passes or execution fails.
-#[allow(clippy::too_many_arguments)]
 async fn drive(
     inner: &Inner,
     sql: &str,
     scope: &Scope,
     now: Option<DateTime<Utc>>,
-    deadline: Instant,
-    timeout: Duration,
-    plan_tx: oneshot::Sender<Result<SchemaRef>>,
+    limits: Limits,
+    plan_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
     tx: mpsc::Sender<Msg>,
 ) {
+    let Limits {
+        deadline,
+        timeout,
+        budget,
+    } = limits;
     let stats = &inner.stats;
     let count = |c: &AtomicU64| {
         c.fetch_add(1, Ordering::Relaxed);
     };
     let planned = tokio::time::timeout_at(deadline, async {
-        let df = plan(inner, sql, scope, now).await?;
+        let df = plan(inner, sql, scope, now, &budget).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream: SendableRecordBatchStream = df.execute_stream().await?;
         Ok::<_, QueryError>((schema, stream))
     })
     .await;
+    let send_plan = |plan_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>, r| {
+        plan_tx.take().is_some_and(|p| p.send(r).is_ok())
+    };
     let (schema, mut stream) = match planned {
         Ok(Ok(p)) => p,
+        Ok(Err(_)) | Err(_) if budget.expired() => {
+            count(&stats.timed_out);
+            send_plan(plan_tx, Err(timeout_error(timeout)));
+            return;
+        }
         Ok(Err(e)) => {
             count(&stats.failed);
-            let _ = plan_tx.send(Err(e));
+            send_plan(plan_tx, Err(e));
             return;
         }
         Err(_) => {
             count(&stats.timed_out);
-            let _ = plan_tx.send(Err(timeout_error(timeout)));
+            send_plan(plan_tx, Err(timeout_error(timeout)));
             return;
         }
     };
-    if plan_tx.send(Ok(schema)).is_err() {
+    if !send_plan(plan_tx, Ok(schema)) {
         count(&stats.cancelled);
         return;
     }
@@ -517,19 +670,22 @@ async fn drive(
 }
 
 /// A fresh session whose catalog holds `events` limited to the scope's apps, plus the scope's
-/// extra tables, with its own memory pool. No `information_schema`, no URL tables, no object
-/// stores but the local one used by the engine's own segment scans.
+/// extra tables, with its own memory pool, which also bounds what functions build
+/// ([`value_guard`]). No `information_schema`, no URL tables, no object stores but the local
+/// one used by the engine's own segment scans.
 fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<SessionContext> {
     let cfg = &inner.cfg;
-    let session = SessionConfig::new()
+    let mut session = SessionConfig::new()
         .with_target_partitions(cfg.target_partitions.max(1))
         .with_information_schema(false);
-    let pool = TrackConsumersPool::new(
-        FairSpillPool::new(cfg.memory_limit_bytes),
-        NonZeroUsize::new(3).expect("non-zero"),
-    );
+    session.options_mut().sql_parser.recursion_limit = cfg.complexity().parser_recursion_limit();
+    let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
+        Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(cfg.memory_limit_bytes),
+            NonZeroUsize::new(3).expect("non-zero"),
+        ));
     let env = RuntimeEnv {
-        memory_pool: Arc::new(pool),
+        memory_pool: pool.clone(),
         ..inner.base_env.as_ref().clone()
     };
     let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
@@ -537,6 +693,15 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
         ctx.add_optimizer_rule(Arc::new(crate::rollup::RollupRule));
     }
     clickhouse::register(&mut ctx)?;
+    value_guard::register(
+        &ctx,
+        &ValueBudget {
+            max_value_bytes: cfg.max_value_bytes,
+            memory_limit_bytes: cfg.memory_limit_bytes,
+            pool,
+            sites: Arc::default(),
+        },
+    );
     ctx.register_udtf(
         "attribution",
         Arc::new(AttributionFunction::new(now.unwrap_or_else(Utc::now))),
@@ -558,19 +723,52 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
     Ok(ctx)
 }
 
-/// Parses `sql`, expands its ClickHouse functions, plans it and checks it only reads.
+/// `state` with a deadline check between every two planning rules.
+fn with_deadline_checks(state: SessionState, budget: &PlanningBudget) -> SessionState {
+    let mut b = SessionStateBuilder::new_from_existing(state);
+    if let Some(a) = b.analyzer() {
+        a.rules = budget.interleave_analyzer(&a.rules);
+    }
+    if let Some(o) = b.optimizer() {
+        o.rules = budget.interleave_optimizer(&o.rules);
+    }
+    if let Some(p) = b.physical_optimizers() {
+        p.rules = budget.interleave_physical(&p.rules);
+    }
+    b.build()
+}
+
+/// Parses `sql`, checks its complexity, expands its ClickHouse functions, plans it and checks
+/// it only reads.
 async fn plan(
     inner: &Inner,
     sql: &str,
     scope: &Scope,
     now: Option<DateTime<Utc>>,
+    budget: &PlanningBudget,
 ) -> Result<DataFrame> {
     let ctx = session(inner, scope, now)?;
-    let mut state = ctx.state();
+    let mut state = with_deadline_checks(ctx.state(), budget);
     if let Some(t) = now {
         state.execution_props_mut().query_execution_start_time = t;
     }
-    let mut statement = state.sql_to_statement(sql, "generic")?;
+    let limits = inner.cfg.complexity();
+    let mut statement = state.sql_to_statement(sql, "generic").map_err(|e| {
+        let e = QueryError::from(e);
+        if e.to_string().contains("recursion limit exceeded") {
+            complexity::too_complex(format!(
+                "the statement nests parentheses, subqueries or prefix operators more than \
+                 query.max_expression_depth = {} levels deep",
+                limits.max_expression_depth
+            ))
+        } else {
+            e
+        }
+    })?;
+    if let Err(e) = limits.check(&statement) {
+        complexity::drop_deep(statement, sql.len());
+        return Err(e);
+    }
     match &mut statement {
         DfStatement::Statement(s) => clickhouse::rewrite(s)?,
         DfStatement::Explain(e) => {

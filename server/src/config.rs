@@ -36,6 +36,45 @@ pub struct ServerConfig {
     pub auth: crate::security::AuthSettings,
     pub cluster: ClusterSettings,
     pub fraud: FraudSettings,
+    pub http: HttpSettings,
+}
+
+/// `[http]` in the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A client must send a request's whole header within this many seconds.
+    pub header_read_timeout_secs: u64,
+    /// A request body must deliver data at least this often (seconds between chunks).
+    pub body_read_timeout_secs: u64,
+    /// Most headers one request may carry (more: 431).
+    pub max_headers: usize,
+    /// Most open client connections; a connection past it is closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_headers: 100,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.header_read_timeout_secs == 0
+            || self.body_read_timeout_secs == 0
+            || self.max_headers == 0
+            || self.max_connections == 0
+        {
+            return Err("every [http] setting must be positive".into());
+        }
+        Ok(())
+    }
 }
 
 /// Defaults of the fraud rules (`[fraud]`); requests may override the thresholds and add to
@@ -216,6 +255,7 @@ impl Default for ServerConfig {
             engine: engine::EngineConfig::default(),
             query: query::QueryConfig::default(),
             fraud: FraudSettings::default(),
+            http: HttpSettings::default(),
             auth: crate::security::AuthSettings::default(),
             cluster: ClusterSettings::default(),
         }
@@ -271,6 +311,7 @@ impl ServerConfig {
         self.wal.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
         self.query.validate().map_err(ConfigError::Invalid)?;
+        self.http.validate().map_err(ConfigError::Invalid)?;
         self.fraud.rules().map_err(ConfigError::Invalid)?;
         self.cluster
             .validate(self.node_id)

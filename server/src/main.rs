@@ -319,20 +319,27 @@ async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
         tracing::info!(%raft_addr, "internal Raft API listening");
         let app = unmogrowp_server::cluster::rpc::router(node.state.clone());
         let mut rx = stop_rx.clone();
+        let http = node.state.cfg.http.clone();
+        let metrics = node.state.metrics.clone();
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stopped).await {
+            if let Err(e) = unmogrowp_server::http::serve(l, app, &http, metrics, stopped).await {
                 tracing::error!(error = %e, "internal Raft API server failed");
             }
         })
     });
     tracing::info!(%addr, "unmogrowp is serving: API at http://{addr}/ (see GET /)");
-    let app = router(node.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = router(node.state.clone());
+    unmogrowp_server::http::serve(
+        listener,
+        app,
+        &node.state.cfg.http,
+        node.state.metrics.clone(),
+        shutdown_signal(),
+    )
+    .await?;
     // The internal API keeps serving peers until Raft is shut down below.
     tracing::info!(
         "HTTP stopped; shutting down raft (every acknowledged write is already durable)"

@@ -19,6 +19,10 @@ pub struct Metrics {
     pub events_rejected: AtomicU64,
     /// Internal Raft API calls refused (wrong secret or identity).
     pub raft_rpc_refused: AtomicU64,
+    /// Open client connections of the HTTP API.
+    pub http_connections_open: AtomicU64,
+    /// Connections closed at once because `http.max_connections` were open.
+    pub http_connections_refused: AtomicU64,
     /// Requests per (route, status).
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Request latency per route, microseconds.
@@ -93,6 +97,20 @@ impl Metrics {
             "counter",
             "Internal Raft API calls refused: wrong cluster secret, or meant for another node identity (a wiped or replaced data directory).",
             c(&self.raft_rpc_refused),
+        );
+        write_metric(
+            out,
+            "unmogrowp_http_connections_open",
+            "gauge",
+            "Open client connections of the HTTP API.",
+            c(&self.http_connections_open),
+        );
+        write_metric(
+            out,
+            "unmogrowp_http_connections_refused_total",
+            "counter",
+            "Connections closed at once because http.max_connections were open.",
+            c(&self.http_connections_refused),
         );
         let _ = writeln!(out, "# HELP unmogrowp_http_requests_total HTTP requests by route and status.\n# TYPE unmogrowp_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().iter() {

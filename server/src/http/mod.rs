@@ -14,6 +14,7 @@ mod events;
 mod openapi;
 mod ops;
 mod query;
+mod serve;
 
 use std::time::Instant;
 
@@ -24,6 +25,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use error::ApiError;
+pub use serve::serve;
 
 use crate::node::AppState;
 
@@ -120,7 +122,26 @@ fn public(state: AppState) -> Router {
         ))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_answer,
+        ))
         .with_state(state)
+}
+
+/// A handler that panicked (a defect) answers 500 in the API's error shape; the connection
+/// and the node keep serving.
+fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into());
+    tracing::error!(panic = %message, "a request handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        format!("internal error ({message}); the node keeps serving"),
+    ))
 }
 
 /// Records request counts and latency per matched route.
