@@ -29,6 +29,8 @@ pub struct ComplexityLimits {
     pub max_in_list: usize,
     /// Most queries one chain of `UNION` / `INTERSECT` / `EXCEPT` combines.
     pub max_union_arity: usize,
+    /// Deepest nesting of queries in queries (subqueries, CTE bodies, derived tables).
+    pub max_subquery_depth: usize,
 }
 
 impl Default for ComplexityLimits {
@@ -39,6 +41,7 @@ impl Default for ComplexityLimits {
             max_expression_nodes: 50_000,
             max_in_list: 20_000,
             max_union_arity: 256,
+            max_subquery_depth: 16,
         }
     }
 }
@@ -62,6 +65,7 @@ impl ComplexityLimits {
             limits: self,
             depth: 0,
             nodes: 0,
+            queries: 0,
         };
         let outcome = match statement {
             DfStatement::Statement(s) => s.visit(&mut walk),
@@ -92,6 +96,8 @@ struct Walk<'a> {
     limits: &'a ComplexityLimits,
     depth: usize,
     nodes: usize,
+    /// Queries entered and not yet left.
+    queries: usize,
 }
 
 impl Visitor for Walk<'_> {
@@ -132,7 +138,20 @@ impl Visitor for Walk<'_> {
         ControlFlow::Continue(())
     }
 
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<String> {
+        self.queries -= 1;
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<String> {
+        self.queries += 1;
+        // The statement itself is the first query.
+        if self.queries > self.limits.max_subquery_depth + 1 {
+            return ControlFlow::Break(format!(
+                "queries are nested more than query.max_subquery_depth = {} levels deep",
+                self.limits.max_subquery_depth
+            ));
+        }
         // Set operations nest to the left (`(a UNION b) UNION c`); count their operands
         // without recursion, before the visitor descends into them.
         let mut arity = 0usize;
@@ -196,6 +215,7 @@ mod tests {
             max_expression_nodes: 1000,
             max_in_list: 50,
             max_union_arity: 10,
+            max_subquery_depth: 4,
         };
         limits.check_text(sql).map_err(|e| e.to_string())?;
         let s = parse(sql);
@@ -224,6 +244,10 @@ mod tests {
         let e = check(&u).unwrap_err();
         assert!(e.contains("query.max_union_arity = 10"), "{e}");
         assert!(check(&vec!["SELECT 1"; 10].join(" UNION ALL ")).is_ok());
+        let nest = |k: usize| format!("SELECT {}1{}", "(SELECT ".repeat(k), ")".repeat(k));
+        assert!(check(&nest(4)).is_ok());
+        let e = check(&nest(5)).unwrap_err();
+        assert!(e.contains("query.max_subquery_depth = 4"), "{e}");
     }
 
     #[test]

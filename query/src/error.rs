@@ -64,14 +64,75 @@ impl QueryError {
 }
 
 impl From<datafusion::error::DataFusionError> for QueryError {
+    /// What the statement or its data caused is the caller's error (400): bad SQL, and the
+    /// errors DataFusion and Arrow raise while evaluating it (a string that is not a
+    /// timestamp, an unsupported `date_trunc` unit, an arithmetic overflow). A panic in one of
+    /// DataFusion's own tasks is a caught panic. The rest (I/O, DataFusion's internal
+    /// errors while executing) is ours (500).
     fn from(e: datafusion::error::DataFusionError) -> Self {
+        use arrow::error::ArrowError as A;
         use datafusion::error::DataFusionError as D;
+        let message = || e.strip_backtrace().to_string();
         match e.find_root() {
             D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
-                QueryError::InvalidQuery(e.strip_backtrace().to_string())
+                QueryError::InvalidQuery(message())
             }
             D::ResourcesExhausted(m) => QueryError::ResourcesExhausted(m.clone()),
-            _ => QueryError::Execution(e.strip_backtrace().to_string()),
+            D::Execution(_) => QueryError::InvalidQuery(message()),
+            D::ArrowError(a, _)
+                if matches!(
+                    a,
+                    A::ParseError(_)
+                        | A::CastError(_)
+                        | A::ComputeError(_)
+                        | A::DivideByZero
+                        | A::ArithmeticOverflow(_)
+                        | A::InvalidArgumentError(_)
+                ) =>
+            {
+                QueryError::InvalidQuery(message())
+            }
+            D::ExecutionJoin(j) if j.is_panic() => QueryError::Panicked {
+                query_id: String::new(),
+                message: message(),
+            },
+            D::External(x)
+                if x.downcast_ref::<tokio::task::JoinError>()
+                    .is_some_and(|j| j.is_panic()) =>
+            {
+                QueryError::Panicked {
+                    query_id: String::new(),
+                    message: message(),
+                }
+            }
+            _ => QueryError::Execution(message()),
+        }
+    }
+}
+
+impl QueryError {
+    /// An error met while planning: the statement cannot be planned, which is the caller's
+    /// error even where DataFusion calls it internal (type coercion of mismatched operands).
+    pub(crate) fn while_planning(self) -> Self {
+        match self {
+            QueryError::Execution(m) => {
+                QueryError::InvalidQuery(format!("the statement cannot be planned: {m}"))
+            }
+            other => other,
+        }
+    }
+
+    /// Names the query a caught panic happened in.
+    pub(crate) fn in_query(self, id: &str) -> Self {
+        match self {
+            QueryError::Panicked { query_id, message } if query_id.is_empty() => {
+                tracing::error!(query_id = id, panic = %message, "a query task panicked; it was stopped and the node keeps serving");
+                QueryError::Panicked {
+                    query_id: id.to_string(),
+                    message,
+                }
+            }
+            other => other,
         }
     }
 }

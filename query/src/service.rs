@@ -94,6 +94,8 @@ pub struct QueryConfig {
     pub max_in_list: usize,
     /// Most queries one `UNION` / `INTERSECT` / `EXCEPT` chain combines.
     pub max_union_arity: usize,
+    /// Deepest nesting of subqueries.
+    pub max_subquery_depth: usize,
 }
 
 impl Default for QueryConfig {
@@ -120,6 +122,7 @@ impl Default for QueryConfig {
             max_expression_nodes: ComplexityLimits::default().max_expression_nodes,
             max_in_list: ComplexityLimits::default().max_in_list,
             max_union_arity: ComplexityLimits::default().max_union_arity,
+            max_subquery_depth: ComplexityLimits::default().max_subquery_depth,
         }
     }
 }
@@ -133,6 +136,7 @@ impl QueryConfig {
             max_expression_nodes: self.max_expression_nodes,
             max_in_list: self.max_in_list,
             max_union_arity: self.max_union_arity,
+            max_subquery_depth: self.max_subquery_depth,
         }
     }
 
@@ -151,12 +155,14 @@ impl QueryConfig {
             || c.max_expression_nodes < 100
             || c.max_in_list == 0
             || c.max_union_arity < 2
+            || c.max_subquery_depth == 0
+            || c.max_subquery_depth > 32
         {
             return Err(format!(
                 "query.max_value_bytes and query.max_statement_bytes must be at least 1024, \
                  query.max_expression_depth within 16..={MAX_EXPRESSION_DEPTH}, \
-                 query.max_expression_nodes at least 100, query.max_in_list at least 1 and \
-                 query.max_union_arity at least 2"
+                 query.max_expression_nodes at least 100, query.max_in_list at least 1, \
+                 query.max_union_arity at least 2 and query.max_subquery_depth within 1..=32"
             ));
         }
         if !(0..=19).contains(&self.thread_nice) {
@@ -375,6 +381,7 @@ impl QueryService {
                 &scope,
                 opts.now,
                 Limits {
+                    id: task_id.clone(),
                     deadline,
                     timeout,
                     budget: task_budget,
@@ -532,6 +539,7 @@ fn timeout_error(timeout: Duration) -> QueryError {
 
 /// When a query must stop.
 struct Limits {
+    id: String,
     deadline: Instant,
     timeout: Duration,
     budget: PlanningBudget,
@@ -586,6 +594,7 @@ async fn drive(
     tx: mpsc::Sender<Msg>,
 ) {
     let Limits {
+        id,
         deadline,
         timeout,
         budget,
@@ -613,7 +622,7 @@ async fn drive(
         }
         Ok(Err(e)) => {
             count(&stats.failed);
-            send_plan(plan_tx, Err(e));
+            send_plan(plan_tx, Err(e.while_planning().in_query(&id)));
             return;
         }
         Err(_) => {
@@ -634,7 +643,7 @@ async fn drive(
         };
         let msg = match next {
             None => break Ok(()),
-            Some(Err(e)) => break Err(Some(QueryError::from(e))),
+            Some(Err(e)) => break Err(Some(QueryError::from(e).in_query(&id))),
             Some(Ok(b)) if b.num_rows() == 0 => continue,
             Some(Ok(b)) => Msg::Batch(b),
         };
@@ -755,7 +764,8 @@ async fn plan(
     let limits = inner.cfg.complexity();
     let mut statement = state.sql_to_statement(sql, "generic").map_err(|e| {
         let e = QueryError::from(e);
-        if e.to_string().contains("recursion limit exceeded") {
+        let text = e.to_string();
+        if text.contains("RecursionLimitExceeded") || text.contains("recursion limit exceeded") {
             complexity::too_complex(format!(
                 "the statement nests parentheses, subqueries or prefix operators more than \
                  query.max_expression_depth = {} levels deep",

@@ -123,9 +123,16 @@ const GUARDED: &[(&str, Growth)] = &[
 pub(crate) fn register(ctx: &SessionContext, budget: &ValueBudget) {
     for (name, growth) in GUARDED {
         if let Ok(inner) = ctx.udf(name) {
+            // The amplifiers are not folded into constants while planning: a folded value
+            // would be repeated on every row of a batch outside these checks.
+            let mut signature = inner.signature().clone();
+            if *growth != Growth::Sum {
+                signature.volatility = Volatility::Volatile;
+            }
             ctx.register_udf(ScalarUDF::new_from_impl(Guarded {
                 inner,
                 growth: *growth,
+                signature,
                 budget: budget.clone(),
             }));
         }
@@ -221,14 +228,18 @@ fn series_counts(args: &[ColumnarValue], rows: usize) -> Vec<u64> {
                 ) {
                     let arr = v.to_array(rows).ok();
                     let cast = arr.and_then(|a| {
+                        // Seconds: dates up to year 9999 fit (nanoseconds do not).
                         arrow::compute::cast(
                             &a,
-                            &DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, None),
+                            &DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None),
                         )
                         .ok()
                     });
                     match cast {
-                        Some(c) => integers(&ColumnarValue::Array(c), rows),
+                        Some(c) => integers(&ColumnarValue::Array(c), rows)
+                            .into_iter()
+                            .map(|s| s.saturating_mul(1_000_000_000))
+                            .collect(),
                         None => vec![0; rows],
                     }
                 } else {
@@ -390,17 +401,18 @@ fn guarded_call(
     rows: usize,
     call: impl FnOnce() -> Result<ColumnarValue>,
 ) -> Result<ColumnarValue> {
-    let rows = if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-        1
-    } else {
-        rows
-    };
-    let per_row = estimate(growth, args, rows);
+    // All-constant arguments build one value, which the batch then repeats on every row.
+    let constant = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let per_row = estimate(growth, args, if constant { 1 } else { rows });
     let largest = per_row.iter().copied().max().unwrap_or(0);
     if largest > budget.max_value_bytes as u64 {
         return Err(too_large(what, largest, budget.max_value_bytes));
     }
-    let total: u64 = per_row.iter().fold(0u64, |a, b| a.saturating_add(*b));
+    let total: u64 = if constant {
+        largest.saturating_mul(rows.max(1) as u64)
+    } else {
+        per_row.iter().fold(0u64, |a, b| a.saturating_add(*b))
+    };
     let share = budget.per_site_bytes();
     if total > share {
         return Err(DataFusionError::ResourcesExhausted(format!(
@@ -440,6 +452,7 @@ fn guarded_call(
 struct Guarded {
     inner: Arc<ScalarUDF>,
     growth: Growth,
+    signature: Signature,
     budget: ValueBudget,
 }
 
@@ -461,7 +474,7 @@ impl ScalarUDFImpl for Guarded {
         self.inner.aliases()
     }
     fn signature(&self) -> &Signature {
-        self.inner.signature()
+        &self.signature
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         self.inner.return_type(arg_types)

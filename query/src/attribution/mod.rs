@@ -189,21 +189,29 @@ pub struct ExcludedFraud {
 /// A point in time given as epoch milliseconds, RFC 3339 (`2026-11-01T00:00:00Z`) or a date
 /// (`2026-11-01`, midnight UTC).
 pub fn parse_time_ms(s: &str) -> Result<i64> {
+    /// Times are within years 0000..=9999, so arithmetic on them (ranges, windows) cannot
+    /// overflow.
+    const MAX_MS: i64 = 253_402_300_799_999;
     let s = s.trim();
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
+    let ms = if let Ok(ms) = s.parse::<i64>() {
+        Some(ms)
+    } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        Some(t.timestamp_millis())
+    } else {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp_millis())
+    };
+    match ms {
+        Some(ms) if (-62_167_219_200_000..=MAX_MS).contains(&ms) => Ok(ms),
+        Some(_) => Err(QueryError::InvalidQuery(format!(
+            "{s:?} is outside the years 0000-9999"
+        ))),
+        None => Err(QueryError::InvalidQuery(format!(
+            "{s:?} is not a time: use epoch milliseconds, RFC 3339 or YYYY-MM-DD"
+        ))),
     }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp_millis());
-        }
-    }
-    Err(QueryError::InvalidQuery(format!(
-        "{s:?} is not a time: use epoch milliseconds, RFC 3339 or YYYY-MM-DD"
-    )))
 }
 
 /// A window length: a number with a unit `d`, `h`, `m`, `s` or `ms` (`7d`, `24h`), or bare
