@@ -105,6 +105,11 @@ impl From<datafusion::error::DataFusionError> for QueryError {
                     message: message(),
                 }
             }
+            // A panicked task's JoinError, however it was wrapped on its way here.
+            _ if message().contains(" panicked with message ") => QueryError::Panicked {
+                query_id: String::new(),
+                message: message(),
+            },
             _ => QueryError::Execution(message()),
         }
     }

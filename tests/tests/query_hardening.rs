@@ -376,40 +376,29 @@ fn planning_counts_toward_the_time_limit() {
     alive(&n, &token);
 }
 
-/// TESTPLAN FZ-03 (CI slice). `SQL_FUZZ_STATEMENTS` / `SQL_FUZZ_SEED` set the size and seed;
-/// the long campaign runs a release build with a million statements.
-#[test]
-fn sql_fuzz_as_an_analyst() {
-    let statements: u64 = std::env::var("SQL_FUZZ_STATEMENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1500);
-    let seed: u64 = std::env::var("SQL_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(22);
-    let (_d, n) = node(&[
-        ("UNMOGROWP_QUERY__TIMEOUT_SECS", "5"),
-        ("UNMOGROWP_QUERY__MAX_CONCURRENT_QUERIES_PER_USER", "8"),
-    ]);
-    ingest(&n, 3000);
-    let token = analyst(&n);
-    let idle_kib = kib(&n, "VmRSS");
+/// What one fuzzing client saw.
+#[derive(Default)]
+struct FuzzTally {
+    by_status: std::collections::BTreeMap<u16, u64>,
+    panics: Vec<String>,
+    internal: Vec<String>,
+    slowest: Duration,
+}
+
+fn fuzz_client(n: &TestNode, token: &str, seed: u64, statements: u64) -> FuzzTally {
     let mut g = SqlGen::new(seed, SqlGenConfig::default(), &[APP, "other"]);
-    let mut by_status = std::collections::BTreeMap::<u16, u64>::new();
-    let mut internal = Vec::new();
-    let mut panics = Vec::new();
-    let t0 = Instant::now();
+    let mut t = FuzzTally::default();
     for i in 0..statements {
         let sql = g.next_statement();
-        let r = query(&n, &token, &sql, Some(4000));
-        *by_status.entry(r.status).or_default() += 1;
+        let r = query(n, token, &sql, Some(4000));
+        t.slowest = t.slowest.max(r.elapsed);
+        *t.by_status.entry(r.status).or_default() += 1;
         match r.status {
             200 => {}
             400 | 422 | 504 => {
                 assert!(
                     r.body["error"]["code"].is_string() && r.body["error"]["message"].is_string(),
-                    "#{i} {}: {} without the error shape: {}",
+                    "seed {seed} #{i} {}: {} without the error shape: {}",
                     short(&sql),
                     r.status,
                     r.body
@@ -419,31 +408,91 @@ fn sql_fuzz_as_an_analyst() {
             // integer overflow), caught at the query boundary: 500 with the query id.
             500 if r.body["error"]["code"] == "internal_error" => {
                 let m = r.body["error"]["message"].as_str().unwrap_or("");
-                assert!(m.contains("query q-"), "#{i}: no query id in {m}");
-                panics.push(format!("#{i} {} -> {m}", short(&sql)));
+                assert!(
+                    m.contains("query q-"),
+                    "seed {seed} #{i}: no query id in {m}"
+                );
+                t.panics
+                    .push(format!("seed {seed} #{i} {} -> {m}", short(&sql)));
             }
-            _ => internal.push(format!("#{i} {} -> {} {}", short(&sql), r.status, r.body)),
+            _ => t.internal.push(format!(
+                "seed {seed} #{i} {} -> {} {}",
+                short(&sql),
+                r.status,
+                r.body
+            )),
         }
         if i % 200 == 0 {
-            assert!(n.get("/health").status == 200, "#{i}: node not healthy");
+            assert!(
+                n.get("/health").status == 200,
+                "seed {seed} #{i}: node not healthy"
+            );
         }
+    }
+    t
+}
+
+/// TESTPLAN FZ-03 (CI slice). `SQL_FUZZ_STATEMENTS`, `SQL_FUZZ_SEED` and `SQL_FUZZ_CLIENTS`
+/// set the size, the seed and the concurrent analysts; the long campaign
+/// (`./scripts/campaign.sh sql`) runs a release build with a million statements.
+#[test]
+fn sql_fuzz_as_an_analyst() {
+    let env = |k: &str, d: u64| -> u64 {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let statements = env("SQL_FUZZ_STATEMENTS", 1500);
+    let seed = env("SQL_FUZZ_SEED", 22);
+    let clients = env("SQL_FUZZ_CLIENTS", 1).max(1);
+    let (_d, n) = node(&[
+        ("UNMOGROWP_QUERY__TIMEOUT_SECS", "5"),
+        ("UNMOGROWP_QUERY__MAX_CONCURRENT_QUERIES_PER_USER", "8"),
+    ]);
+    ingest(&n, 3000);
+    let token = analyst(&n);
+    let idle_kib = kib(&n, "VmRSS");
+    let t0 = Instant::now();
+    let tallies: Vec<FuzzTally> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let (n, token) = (&n, &token);
+                let share = statements / clients + u64::from(c < statements % clients);
+                s.spawn(move || fuzz_client(n, token, seed.wrapping_add(c * 1_000_003), share))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = FuzzTally::default();
+    for t in tallies {
+        for (k, v) in t.by_status {
+            *all.by_status.entry(k).or_default() += v;
+        }
+        all.panics.extend(t.panics);
+        all.internal.extend(t.internal);
+        all.slowest = all.slowest.max(t.slowest);
     }
     let peak_mib = kib(&n, "VmHWM") / 1024;
     println!(
-        "FZ-03 slice: {statements} statements (seed {seed}) in {:.0} s; answers by status {by_status:?}; \
-         panics caught {}; other internal errors {}; peak RSS {peak_mib} MiB (idle {} MiB)",
+        "FZ-03: {statements} statements (seed {seed}, {clients} clients) in {:.0} s; answers by \
+         status {:?}; timeouts {}; panics caught {}; other internal errors {}; slowest answer \
+         {:.1} s; peak RSS {peak_mib} MiB (idle {} MiB); node alive",
         t0.elapsed().as_secs_f64(),
-        panics.len(),
-        internal.len(),
+        all.by_status,
+        all.by_status.get(&504).copied().unwrap_or(0),
+        all.panics.len(),
+        all.internal.len(),
+        all.slowest.as_secs_f64(),
         idle_kib / 1024
     );
-    for p in &panics {
+    for p in &all.panics {
         println!("caught panic: {p}");
     }
     assert!(
-        internal.is_empty(),
+        all.internal.is_empty(),
         "internal errors:\n{}",
-        internal.join("\n")
+        all.internal.join("\n")
     );
     alive(&n, &token);
 }
