@@ -67,18 +67,29 @@ impl ComplexityLimits {
             nodes: 0,
             queries: 0,
         };
-        let outcome = match statement {
+        let outcome = self.with_stack(|| match statement {
             DfStatement::Statement(s) => s.visit(&mut walk),
             DfStatement::Explain(e) => match e.statement.as_ref() {
                 DfStatement::Statement(s) => s.visit(&mut walk),
                 _ => ControlFlow::Continue(()),
             },
             _ => ControlFlow::Continue(()),
-        };
+        });
         match outcome {
             ControlFlow::Break(message) => Err(too_complex(message)),
             ControlFlow::Continue(()) => Ok(()),
         }
+    }
+
+    /// Runs `f`, a recursive pass over a statement within these limits, on a stack large
+    /// enough for the deepest statement they allow (a fresh segment if the thread's own stack
+    /// has less left). sqlparser's visitors take up to ~18 KiB a nesting level in a debug
+    /// build (well under 1 KiB optimised); this gives 32 KiB a level.
+    pub(crate) fn with_stack<R>(&self, f: impl FnOnce() -> R) -> R {
+        const PER_LEVEL: usize = 32 << 10;
+        let levels = self.max_expression_depth + 8 * self.max_subquery_depth + 16;
+        let need = levels.saturating_mul(PER_LEVEL) + (1 << 20);
+        stacker::maybe_grow(need, need, f)
     }
 
     /// The SQL parser's own nesting limit (parentheses, subqueries, prefix operators), kept

@@ -779,15 +779,14 @@ async fn plan(
         complexity::drop_deep(statement, sql.len());
         return Err(e);
     }
-    match &mut statement {
-        DfStatement::Statement(s) => clickhouse::rewrite(s)?,
-        DfStatement::Explain(e) => {
-            if let DfStatement::Statement(s) = e.statement.as_mut() {
-                clickhouse::rewrite(s)?
-            }
-        }
-        _ => {}
-    }
+    limits.with_stack(|| match &mut statement {
+        DfStatement::Statement(s) => clickhouse::rewrite(s),
+        DfStatement::Explain(e) => match e.statement.as_mut() {
+            DfStatement::Statement(s) => clickhouse::rewrite(s),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    })?;
     let plan = state.statement_to_plan(statement).await?;
     SQLOptions::new()
         .with_allow_ddl(false)

@@ -153,7 +153,7 @@ fn json_ingest_fuzz_slice() {
     let execs: u64 = std::env::var("INGEST_FUZZ_EXECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30_000);
+        .unwrap_or(200_000);
     let limits = IngestLimits::default();
     let corpus = corpus();
     let mut slowest = Duration::ZERO;

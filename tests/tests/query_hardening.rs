@@ -201,6 +201,22 @@ fn crashers_get_query_too_complex_and_the_node_keeps_serving() {
             " OR app_id = chr(120)".repeat(400)
         ),
         format!("SELECT {}1{} AS one", "(".repeat(100), ")".repeat(100)),
+        // Deeply nested values and expressions, encoded in the answer: 450 levels.
+        format!(
+            "SELECT {}1{} AS a",
+            "make_array(".repeat(450),
+            ")".repeat(450)
+        ),
+        format!(
+            "SELECT {}1{} AS s",
+            "named_struct('a', ".repeat(450),
+            ")".repeat(450)
+        ),
+        format!(
+            "SELECT {}1{} AS c",
+            "CASE WHEN true THEN ".repeat(450),
+            " END".repeat(450)
+        ),
         format!(
             "SELECT count(*) AS n FROM ({}) AS u",
             vec!["SELECT event_type FROM events"; 200].join(" UNION ALL ")
@@ -317,6 +333,13 @@ fn values_built_by_functions_are_bounded_and_memory_returns() {
     loop {
         let now_kib = kib(&n, "VmRSS");
         if now_kib < idle_kib + 128 * 1024 {
+            println!(
+                "RSS: idle {} MiB, peak {} MiB, {} MiB {:?} after the last query",
+                idle_kib / 1024,
+                peak_kib / 1024,
+                now_kib / 1024,
+                t0.elapsed()
+            );
             break;
         }
         assert!(

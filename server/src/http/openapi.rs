@@ -290,7 +290,9 @@ pub(crate) async fn document() -> Json<Value> {
             }
         });
         if r.path.starts_with("/api/analytics/") {
-            op["responses"]["422"] = json!({"description": "resources_exhausted: memory limit, or a JSON answer over its row/byte cap", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["400"] = json!({"description": "invalid_query: the statement does not parse, plan or evaluate (a string that is not a timestamp, …); query_too_complex: over a statement complexity limit (query.max_statement_bytes, max_expression_depth, max_expression_nodes, max_in_list, max_union_arity, max_subquery_depth), named in the message", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["422"] = json!({"description": "resources_exhausted: memory limit, a value over query.max_value_bytes, or a JSON answer over its row/byte cap", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["500"] = json!({"description": "internal_error: a defect (a panic) inside this query, caught; the message names the query id; the node keeps serving", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             op["responses"]["429"] = json!({"description": "too_many_queries: per-user or per-node limit of running queries (Retry-After)"});
             op["responses"]["504"] = json!({"description": "query_timeout: stopped at its time limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
         }
