@@ -18,7 +18,7 @@ case "${1:-}" in
     export TEST_SERVER_BIN="$CARGO_TARGET_DIR/release/unmogrowp"
     export SQL_FUZZ_STATEMENTS="${2:-1000000}" SQL_FUZZ_SEED="${3:-1}"
     exec cargo nextest run -p unmogrowp-tests --locked --test query_hardening \
-      -E 'test(sql_fuzz_as_an_analyst)' --no-capture --slow-timeout 86400s
+      -E 'test(sql_fuzz_as_an_analyst)' --no-capture --profile campaign
     ;;
   ingest-fuzz)
     command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz

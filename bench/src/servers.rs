@@ -76,6 +76,7 @@ pub(crate) async fn parse_body(headers: &HeaderMap, body: Bytes) -> ParseOutcome
         peer_ip: None,
         user_agent: h("user-agent"),
         key_app_id: None,
+        strict_fields: false,
     };
     let limits = IngestLimits::default();
     let (ct, ce) = (h("content-type"), h("content-encoding"));

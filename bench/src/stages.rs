@@ -44,6 +44,7 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
         peer_ip: Some("127.0.0.1".into()),
         user_agent: None,
         key_app_id: Some("bench_app".into()),
+        strict_fields: false,
     };
     let dir = tempfile::tempdir()?;
     // Rotation only when asked: every round's rows are flushed together, as one memtable.

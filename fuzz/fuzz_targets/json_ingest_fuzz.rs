@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         peer_ip: Some("127.0.0.1".into()),
         user_agent: None,
         key_app_id: if mode & 2 == 0 { Some("shop".into()) } else { None },
+        strict_fields: mode & 4 == 4,
     };
     let encoding = if mode & 1 == 1 { Some("gzip") } else { None };
     let _ = parse_events(body, Some("application/json"), encoding, &IngestLimits::default(), &ctx);

@@ -17,6 +17,7 @@ fn ctx() -> RequestContext {
         peer_ip: Some("127.0.0.1".into()),
         user_agent: Some("fuzz".into()),
         key_app_id: Some("shop".into()),
+        strict_fields: false,
     }
 }
 

@@ -81,7 +81,7 @@ fn ingest_shapes_errors_dedupe_and_visibility() {
 
     // --- phase: partial rejection names index and field
     let mut bad = event("app1", 1, 100, ts);
-    bad["platform"] = json!("toaster");
+    bad["platform"] = json!("toaster oven!");
     let a = n.post_json(
         "/v1/events",
         &json!([event("app1", 1, 101, ts), bad, {"event_type": "x"}]),

@@ -73,7 +73,17 @@ pub(crate) async fn authorize(
 
 fn has_credential(req: &Request) -> bool {
     let h = req.headers();
-    h.contains_key(axum::http::header::AUTHORIZATION) || h.contains_key("x-api-key")
+    h.contains_key(axum::http::header::AUTHORIZATION)
+        || h.contains_key("x-api-key")
+        || query_api_key(req).is_some()
+}
+
+/// The `api_key` query parameter (URL-decoded), if any.
+fn query_api_key(req: &Request) -> Option<String> {
+    let q =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(req.uri())
+            .ok()?;
+    q.0.get("api_key").filter(|k| !k.is_empty()).cloned()
 }
 
 fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (Caller, ApiError)> {
@@ -81,14 +91,20 @@ fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (C
     let anon = |e| (Caller::Anonymous, e);
     match access {
         Access::Public => Ok(Caller::Anonymous),
-        Access::IngestKey => match sec.authenticate_key(req.headers()).map_err(anon)? {
-            Some((key_id, app_id)) => Ok(Caller::Key { key_id, app_id }),
-            None => Err(anon(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "X-Api-Key header required",
-            ))),
-        },
+        Access::IngestKey => {
+            let query_key = query_api_key(req);
+            match sec
+                .authenticate_key(req.headers(), query_key.as_deref())
+                .map_err(anon)?
+            {
+                Some((key_id, app_id)) => Ok(Caller::Key { key_id, app_id }),
+                None => Err(anon(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "an API key is required: the X-Api-Key header or ?api_key=",
+                ))),
+            }
+        }
         Access::OptionalUser => Ok(sec
             .authenticate_bearer(req.headers())
             .map_err(anon)?

@@ -43,6 +43,9 @@ pub(crate) async fn ingest(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string()),
         user_agent: header_str(&req, header::USER_AGENT),
+        // The default: unknown fields are kept as `$name` (the per-app `strict_fields`
+        // setting is issue 23's next step).
+        strict_fields: false,
     };
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let content_encoding = header_str(&req, header::CONTENT_ENCODING);

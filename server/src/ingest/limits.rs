@@ -17,8 +17,11 @@ pub struct IngestLimits {
     pub max_event_type_bytes: usize,
     /// Longest `user_agent`, bytes.
     pub max_user_agent_bytes: usize,
-    /// Most keys in `event_data`.
+    /// Most keys in `event_data`, after nested objects are flattened (`cart.total`) and
+    /// unknown top-level fields are kept (`$sdk_version`).
     pub max_event_data_keys: usize,
+    /// Deepest nesting of objects in `event_data` (1: flat).
+    pub max_event_data_depth: usize,
     /// Longest `event_data` key, bytes.
     pub max_key_bytes: usize,
     /// Earliest accepted event time, ms since the epoch (default 2000-01-01).
@@ -37,6 +40,7 @@ impl Default for IngestLimits {
             max_event_type_bytes: 128,
             max_user_agent_bytes: 2048,
             max_event_data_keys: 100,
+            max_event_data_depth: 5,
             max_key_bytes: 128,
             min_timestamp_ms: 946_684_800_000,
             max_future_ms: 86_400_000,

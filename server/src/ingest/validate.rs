@@ -18,9 +18,17 @@ pub struct RequestContext {
     /// naming another app is rejected. `None` (tests, the parse-only bench): `app_id` is
     /// required in every event.
     pub key_app_id: Option<String>,
+    /// The app's `strict_fields`: unknown top-level fields are errors instead of being kept
+    /// in `event_data` as `$name`.
+    pub strict_fields: bool,
 }
 
-const PLATFORMS: &[&str] = &["ios", "android", "web", "other"];
+/// `platform`: any token of 1-32 characters from a-z 0-9 _ - (case-insensitive).
+fn valid_platform(p: &str) -> bool {
+    (1..=32).contains(&p.len())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
 const ATTRIBUTION_KEYS: &[&str] = &["campaign", "source", "medium", "content", "term"];
 const KNOWN: &[&str] = &[
     "event_type",
@@ -126,48 +134,97 @@ struct EventData {
     currency: Option<String>,
 }
 
-fn event_data(v: Option<Value>, limits: &IngestLimits) -> R<EventData> {
+/// Renders a scalar as stored (`None` for null); arrays as their JSON text.
+fn scalar_text(v: Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Flattens `obj` into `out` as dotted keys (`cart.total`), arrays as their JSON text, within
+/// `ingest.max_event_data_depth` levels.
+fn flatten(
+    prefix: &str,
+    obj: Map<String, Value>,
+    depth: usize,
+    limits: &IngestLimits,
+    out: &mut Vec<(String, String)>,
+) -> R<()> {
+    for (k, v) in obj {
+        if k.is_empty() {
+            return Err(format!("event_data: empty key under {prefix:?}"));
+        }
+        let key = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if key.len() > limits.max_key_bytes {
+            return Err(format!(
+                "event_data: key {key:?} is longer than ingest.max_key_bytes = {}",
+                limits.max_key_bytes
+            ));
+        }
+        match v {
+            Value::Object(inner) => {
+                if depth >= limits.max_event_data_depth {
+                    return Err(format!(
+                        "event_data.{key}: nested deeper than ingest.max_event_data_depth = {}",
+                        limits.max_event_data_depth
+                    ));
+                }
+                flatten(&key, inner, depth + 1, limits, out)?;
+            }
+            v => {
+                let Some(text) = scalar_text(v) else { continue };
+                if text.len() > limits.max_string_bytes {
+                    return Err(format!(
+                        "event_data.{key}: longer than ingest.max_string_bytes = {}",
+                        limits.max_string_bytes
+                    ));
+                }
+                out.push((key, text));
+            }
+        }
+        if out.len() > limits.max_event_data_keys {
+            return Err(format!(
+                "event_data: more than ingest.max_event_data_keys = {} keys (nested keys count once each)",
+                limits.max_event_data_keys
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn event_data(
+    v: Option<Value>,
+    extra: Vec<(String, String)>,
+    limits: &IngestLimits,
+) -> R<EventData> {
     let obj = match v {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(o)) => o,
         Some(_) => return Err("event_data: must be an object".into()),
     };
-    if obj.len() > limits.max_event_data_keys {
+    let mut pairs = Vec::with_capacity(obj.len() + extra.len());
+    flatten("", obj, 1, limits, &mut pairs)?;
+    pairs.extend(extra);
+    if pairs.len() > limits.max_event_data_keys {
         return Err(format!(
-            "event_data: {} keys, at most {} allowed",
-            obj.len(),
+            "event_data: more than ingest.max_event_data_keys = {} keys (nested keys and kept unknown fields count once each)",
             limits.max_event_data_keys
         ));
     }
     let mut out = EventData {
-        pairs: Vec::with_capacity(obj.len()),
+        pairs: Vec::with_capacity(pairs.len()),
         revenue: None,
         currency: None,
     };
-    for (k, v) in obj {
-        if k.is_empty() || k.len() > limits.max_key_bytes {
-            return Err(format!(
-                "event_data: key {k:?} must be 1..={} bytes",
-                limits.max_key_bytes
-            ));
-        }
-        let s = match v {
-            Value::Null => continue,
-            Value::String(s) => s,
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::Array(_) | Value::Object(_) => {
-                return Err(format!(
-                    "event_data.{k}: values must be scalars (string, number, boolean)"
-                ))
-            }
-        };
-        if s.len() > limits.max_string_bytes {
-            return Err(format!(
-                "event_data.{k}: longer than {} bytes",
-                limits.max_string_bytes
-            ));
-        }
+    for (k, s) in pairs {
         match k.as_str() {
             "revenue" => {
                 let r: f64 = s
@@ -194,16 +251,55 @@ fn event_data(v: Option<Value>, limits: &IngestLimits) -> R<EventData> {
     Ok(out)
 }
 
-/// Validates one event per PRODUCT.md. Unknown top-level fields are errors (they are usually
-/// typos that would otherwise lose data quietly).
+/// Unknown top-level fields: errors for a `strict_fields` app, otherwise kept as
+/// `event_data['$name']` (JSON text for objects and arrays) so an SDK release that adds a
+/// field loses nothing.
+fn unknown_fields(
+    obj: &mut Map<String, Value>,
+    limits: &IngestLimits,
+    ctx: &RequestContext,
+) -> R<Vec<(String, String)>> {
+    let unknown: Vec<String> = obj
+        .keys()
+        .filter(|k| !KNOWN.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if ctx.strict_fields {
+        if let Some(k) = unknown.first() {
+            return Err(format!("{k}: unknown field (this app sets strict_fields)"));
+        }
+    }
+    let mut kept = Vec::with_capacity(unknown.len());
+    for k in unknown {
+        let key = format!("${k}");
+        if key.len() > limits.max_key_bytes {
+            return Err(format!(
+                "{k}: unknown field name longer than ingest.max_key_bytes = {}",
+                limits.max_key_bytes
+            ));
+        }
+        let Some(text) = obj.remove(&k).and_then(scalar_text) else {
+            continue;
+        };
+        if text.len() > limits.max_string_bytes {
+            return Err(format!(
+                "{k}: longer than ingest.max_string_bytes = {}",
+                limits.max_string_bytes
+            ));
+        }
+        kept.push((key, text));
+    }
+    Ok(kept)
+}
+
+/// Validates one event per PRODUCT.md. Unknown top-level fields are kept in `event_data` as
+/// `$name`, or are errors for an app with `strict_fields`.
 pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> R<Event> {
     let mut obj = match v {
         Value::Object(o) => o,
         _ => return Err("event must be a JSON object".into()),
     };
-    if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(format!("{k}: unknown field"));
-    }
+    let unknown = unknown_fields(&mut obj, limits, ctx)?;
     let s = limits.max_string_bytes;
     let event_type = req_string(&mut obj, "event_type", limits.max_event_type_bytes)?;
     let app_id = match (&ctx.key_app_id, opt_string(&mut obj, "app_id", 64)?) {
@@ -220,14 +316,13 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
     let device_id = req_string(&mut obj, "device_id", s)?;
     let user_id = opt_string(&mut obj, "user_id", s)?;
     let session_id = opt_string(&mut obj, "session_id", s)?;
-    let platform = match opt_string(&mut obj, "platform", 16)? {
+    let platform = match opt_string(&mut obj, "platform", 64)? {
         None => "other".to_string(),
         Some(p) => {
             let p = p.to_ascii_lowercase();
-            if !PLATFORMS.contains(&p.as_str()) {
+            if !valid_platform(&p) {
                 return Err(format!(
-                    "platform: {p:?} is not one of {}",
-                    PLATFORMS.join(", ")
+                    "platform: {p:?} is not a token of 1-32 characters from a-z 0-9 _ -"
                 ));
             }
             p
@@ -259,7 +354,7 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
     };
     let timestamp_ms = timestamp(obj.remove("timestamp"), limits, ctx)?;
     let attribution = attribution(obj.remove("attribution"), limits)?;
-    let data = event_data(obj.remove("event_data"), limits)?;
+    let data = event_data(obj.remove("event_data"), unknown, limits)?;
     Ok(Event {
         timestamp_ms,
         app_id,
@@ -291,6 +386,7 @@ mod tests {
             peer_ip: Some("127.0.0.1".into()),
             user_agent: None,
             key_app_id: None,
+            strict_fields: false,
         }
     }
 
@@ -324,18 +420,57 @@ mod tests {
     }
 
     #[test]
+    fn nested_properties_new_fields_and_platform_tokens() {
+        let e = ok(json!({
+            "event_type": "purchase", "app_id": "a", "device_id": "d", "platform": "tvOS",
+            "event_data": {"items": [{"sku": "a", "qty": 2}], "cart": {"total": 9.5, "coupon": null,
+                           "meta": {"ok": true}}, "revenue": 9.5},
+            "sdk_version": "2.1", "context": {"locale": "de"}, "flags": [1, 2]
+        }));
+        assert_eq!(e.platform, "tvos");
+        let get = |k: &str| {
+            e.event_data
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("items"), Some(r#"[{"qty":2,"sku":"a"}]"#));
+        assert_eq!(get("cart.total"), Some("9.5"));
+        assert_eq!(get("cart.meta.ok"), Some("true"));
+        assert_eq!(get("cart.coupon"), None);
+        assert_eq!(get("$sdk_version"), Some("2.1"));
+        assert_eq!(get("$context"), Some(r#"{"locale":"de"}"#));
+        assert_eq!(get("$flags"), Some("[1,2]"));
+        assert_eq!(e.revenue, Some(9.5));
+        // An app with strict_fields refuses what it does not know.
+        let strict = RequestContext {
+            strict_fields: true,
+            ..ctx()
+        };
+        let v = json!({"event_type": "x", "app_id": "a", "device_id": "d", "sdk_version": "2"});
+        let e = validate_event(v, &IngestLimits::default(), &strict).unwrap_err();
+        assert!(e.starts_with("sdk_version: unknown field"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let base = || json!({"event_type": "x", "app_id": "a", "device_id": "d"});
         assert!(err(json!({"app_id": "a", "device_id": "d"})).starts_with("event_type"));
         let mut v = base();
-        v["platform"] = json!("tv");
+        v["platform"] = json!("smart tv!");
         assert!(err(v).starts_with("platform"));
         let mut v = base();
-        v["event_data"] = json!({"x": {"y": 1}});
-        assert!(err(v).starts_with("event_data.x"));
+        v["platform"] = json!("x".repeat(33));
+        assert!(err(v).starts_with("platform"));
         let mut v = base();
-        v["evnt"] = json!(1);
-        assert!(err(v).contains("unknown field"));
+        v["event_data"] = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
+        assert!(err(v).contains("ingest.max_event_data_depth = 5"));
+        let mut v = base();
+        let many: serde_json::Map<String, Value> = (0..60)
+            .map(|i| (format!("k{i}"), json!({"a": 1, "b": 2})))
+            .collect();
+        v["event_data"] = Value::Object(many);
+        assert!(err(v).contains("ingest.max_event_data_keys = 100"));
         let mut v = base();
         v["timestamp"] = json!(5);
         assert!(err(v).starts_with("timestamp"));

@@ -284,17 +284,23 @@ impl Security {
             .map_err(|e| unauthorized(&e.to_string()))
     }
 
-    /// Resolves `X-Api-Key` into (key id, app id).
+    /// Resolves `X-Api-Key`, or else the `api_key` query parameter (`navigator.sendBeacon`
+    /// cannot set headers), into (key id, app id). The key itself is never logged or audited:
+    /// audit records and metrics name the path only.
     pub fn authenticate_key(
         &self,
         headers: &HeaderMap,
+        query_key: Option<&str>,
     ) -> Result<Option<(String, String)>, ApiError> {
-        let Some(v) = headers.get("x-api-key") else {
-            return Ok(None);
+        let key = match headers.get("x-api-key") {
+            Some(v) => v
+                .to_str()
+                .map_err(|_| unauthorized("malformed X-Api-Key"))?,
+            None => match query_key {
+                Some(k) => k,
+                None => return Ok(None),
+            },
         };
-        let key = v
-            .to_str()
-            .map_err(|_| unauthorized("malformed X-Api-Key"))?;
         self.store
             .key_by_hash(&auth::apikey::hash(key.trim()))
             .map(Some)

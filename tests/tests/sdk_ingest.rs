@@ -1,0 +1,136 @@
+//! Issue 23 (first part): events as real SDKs post them. Nested `event_data` is stored
+//! flattened (`event_data['cart.total']`), arrays as JSON text; a field the server does not
+//! know is kept as `event_data['$name']`; any platform token is accepted (lower-cased) and
+//! the dashboard groups it as itself; `POST /v1/events?api_key=KEY` works without the header
+//! (what `navigator.sendBeacon` needs) and the key never shows in the audit log or metrics.
+
+use serde_json::{json, Value};
+use unmogrowp_tests::TestNode;
+
+#[test]
+fn sdk_shaped_events_are_kept_and_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = TestNode::new(dir.path().join("node"), &[]);
+    n.start();
+    let key = n.app_key("shop");
+    let ts = 1_767_225_600_000i64; // 2026-01-01T00:00:00Z
+    let events = json!([
+        {"event_type": "purchase", "device_id": "d1", "user_id": "u1", "platform": "tvOS",
+         "timestamp": ts, "event_id": "00000000-0000-4000-8000-000000000001",
+         "event_data": {"items": [{"sku": "a", "qty": 2}], "cart": {"total": 9.5, "coupon": null},
+                        "revenue": 9.5, "currency": "EUR"},
+         "sdk_version": "2.1", "context": {"locale": "de"}},
+        {"event_type": "install", "device_id": "d2", "platform": "smart-tv_2", "timestamp": ts + 1000},
+        {"event_type": "x", "device_id": "d3", "timestamp": ts,
+         "event_data": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}},
+        {"event_type": "x", "device_id": "d4", "platform": "tv os!", "timestamp": ts}
+    ]);
+    let a = n
+        .request_raw(
+            "POST",
+            "/v1/events",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", key.as_str()),
+            ],
+            Some(events.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["accepted"], 2, "{}", a.body);
+    let rejected = a.body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0]["index"], 2);
+    assert!(
+        rejected[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("ingest.max_event_data_depth = 5"),
+        "{}",
+        rejected[0]
+    );
+    assert!(rejected[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("platform"));
+
+    let rows = n.sql(
+        "SELECT event_data['cart.total'], event_data['items'], event_data['$sdk_version'], \
+         event_data['$context'], platform, revenue, event_data['cart.coupon'] \
+         FROM events WHERE device_id = 'd1'",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!("9.5"),
+            json!(r#"[{"qty":2,"sku":"a"}]"#),
+            json!("2.1"),
+            json!(r#"{"locale":"de"}"#),
+            json!("tvos"),
+            json!(9.5),
+            Value::Null
+        ]]
+    );
+
+    // A beacon: the key in the query string, a text/plain body.
+    let beacon = json!({"event_type": "page_hide", "device_id": "d9", "platform": "web", "timestamp": ts + 2000});
+    let a = n
+        .request_raw(
+            "POST",
+            &format!("/v1/events?api_key={key}"),
+            &[("content-type", "text/plain;charset=UTF-8")],
+            Some(beacon.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202, "{}", a.body);
+    let a = n
+        .request_raw(
+            "POST",
+            "/v1/events?api_key=not-a-key",
+            &[("content-type", "text/plain;charset=UTF-8")],
+            Some(beacon.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert_eq!(
+        n.count("SELECT count(*) FROM events WHERE event_type = 'page_hide'"),
+        1
+    );
+
+    // The dashboard groups the new platforms as themselves.
+    let token = n.admin_token();
+    let p = n.call(
+        "GET",
+        "/api/dashboard/charts/platforms?app_id=shop&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+        Some(&token),
+        None,
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    let names: Vec<&str> = p.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["platform"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"tvos") && names.contains(&"smart-tv_2"),
+        "{}",
+        p.body
+    );
+
+    // The key is in no audit record and no metric.
+    let audit = n.call("GET", "/api/admin/audit?limit=1000", Some(&token), None);
+    assert_eq!(audit.status, 200);
+    assert!(
+        !audit.body.to_string().contains(&key),
+        "the API key is in the audit log"
+    );
+    let metrics = n
+        .get("/metrics")
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(metrics.contains("unmogrowp_ingest_events_total"));
+    assert!(!metrics.contains(&key), "the API key is in the metrics");
+}
