@@ -87,6 +87,12 @@ pub enum AuthOp {
     },
     /// Only the audit records.
     AuditOnly,
+    /// Replaces an app's ingest settings. (Variants are encoded by position in the log:
+    /// new ones go last.)
+    SetAppSettings {
+        id: String,
+        settings: crate::model::AppSettings,
+    },
 }
 
 /// What applying a request did. Errors of the *request* (not of the store) are outcomes, so

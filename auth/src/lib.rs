@@ -25,6 +25,6 @@ pub mod token;
 pub use audit::{AuditEvent, AuditRecord, VerifyReport};
 pub use command::{AuthOp, AuthOutcome, AuthRequest};
 pub use error::AuthError;
-pub use model::{ApiKey, App, Session, User, UserPatch};
+pub use model::{ApiKey, App, AppSettings, Session, User, UserPatch};
 pub use policy::{Permission, Principal, Role};
 pub use store::{AuthStore, LockoutPolicy, RetiredKey, SigningKeys};

@@ -63,6 +63,28 @@ pub struct App {
     pub created_at_ms: i64,
 }
 
+/// Per-app ingest settings, kept beside the app (the `App` record itself is part of old log
+/// entries and keeps its shape).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AppSettings {
+    /// Browser origins (`https://shop.example`, exact; `*` only when set explicitly) whose
+    /// pages may post events with this app's keys (CORS on `/v1/events`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Unknown top-level event fields are errors instead of being kept as `$name`.
+    #[serde(default)]
+    pub strict_fields: bool,
+}
+
+impl AppSettings {
+    /// Whether a page from `origin` may post events with this app's keys.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+}
+
 /// An ingest credential of one app. Only a SHA-256 of the secret is stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiKey {

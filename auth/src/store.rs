@@ -20,7 +20,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::audit::{self, AuditRecord, VerifyReport};
 use crate::command::{AuthOp, AuthOutcome, AuthRequest};
-use crate::model::{ApiKey, App, Session, User};
+use crate::model::{ApiKey, App, AppSettings, Session, User};
 use crate::policy::{effective_permissions, Principal, Role};
 use crate::AuthError;
 
@@ -58,6 +58,8 @@ struct State {
     users: HashMap<String, User>,
     by_email: HashMap<String, String>,
     apps: BTreeMap<String, App>,
+    /// Per-app ingest settings (`p/{app id}`); absent means the defaults.
+    app_settings: HashMap<String, AppSettings>,
     /// By key hash.
     keys: HashMap<String, ApiKey>,
     sessions: HashMap<String, Session>,
@@ -198,6 +200,11 @@ fn load_state(db: &DB) -> Result<State, AuthError> {
                     let a: App = dec(&k, &v)?;
                     st.apps.insert(a.id.clone(), a);
                 }
+                Some(b"p/") => {
+                    let settings: AppSettings = dec(&k, &v)?;
+                    let id = String::from_utf8_lossy(&k[2..]).into_owned();
+                    st.app_settings.insert(id, settings);
+                }
                 Some(b"k/") => {
                     let key: ApiKey = dec(&k, &v)?;
                     st.keys.insert(key.hash.clone(), key);
@@ -305,6 +312,26 @@ impl AuthStore {
 
     pub fn app(&self, id: &str) -> Option<App> {
         self.state.read().apps.get(id).cloned()
+    }
+
+    /// An app's ingest settings (the defaults if none were set).
+    pub fn app_settings(&self, id: &str) -> AppSettings {
+        self.state
+            .read()
+            .app_settings
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether any app lets pages from `origin` post events (answers CORS preflights, which
+    /// carry no key).
+    pub fn any_app_allows_origin(&self, origin: &str) -> bool {
+        self.state
+            .read()
+            .app_settings
+            .values()
+            .any(|s| s.allows_origin(origin))
     }
 
     pub fn apps(&self) -> Vec<App> {
@@ -704,11 +731,22 @@ fn apply_op(
             wb.put(format!("a/{id}"), enc(&a));
             AuthOutcome::Ok
         }
+        AuthOp::SetAppSettings { id, settings } => {
+            if !st.apps.contains_key(id) {
+                return AuthOutcome::NotFound(format!("app {id}"));
+            }
+            wb.put(format!("p/{id}"), enc(settings));
+            st.app_settings.insert(id.clone(), settings.clone());
+            AuthOutcome::Ok
+        }
         AuthOp::DeleteApp { id } => {
             if st.apps.remove(id).is_none() {
                 return AuthOutcome::NotFound(format!("app {id}"));
             }
             wb.delete(format!("a/{id}"));
+            if st.app_settings.remove(id).is_some() {
+                wb.delete(format!("p/{id}"));
+            }
             let gone: Vec<String> = st
                 .keys
                 .values()

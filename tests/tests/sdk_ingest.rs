@@ -134,3 +134,187 @@ fn sdk_shaped_events_are_kept_and_queryable() {
     assert!(metrics.contains("unmogrowp_ingest_events_total"));
     assert!(!metrics.contains(&key), "the API key is in the metrics");
 }
+
+fn header<'a>(a: &'a unmogrowp_tests::Answer, name: &str) -> Option<&'a str> {
+    a.header(name)
+}
+
+#[test]
+fn cors_for_allowed_origins_and_strict_fields_per_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = TestNode::new(dir.path().join("node"), &[]);
+    n.start();
+    let key = n.app_key("shop");
+    let other_key = n.app_key("blog");
+    let admin = n.admin_token();
+    let shop = "https://shop.example";
+
+    // Before any app allows an origin, a preflight is refused without CORS headers.
+    let pre = |origin: &str| {
+        n.request_raw(
+            "OPTIONS",
+            "/v1/events",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type,x-api-key"),
+            ],
+            None,
+        )
+        .unwrap()
+    };
+    let a = pre(shop);
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(header(&a, "access-control-allow-origin").is_none());
+
+    // Settings: validated, audited, shown.
+    for bad in [
+        json!(["shop.example"]),
+        json!(["https://shop.example/path"]),
+        json!(["ftp://x"]),
+    ] {
+        let a = n.call(
+            "PATCH",
+            "/api/apps/shop",
+            Some(&admin),
+            Some(json!({"allowed_origins": bad})),
+        );
+        assert_eq!(a.status, 400, "{bad}: {}", a.body);
+    }
+    let a = n.call(
+        "PATCH",
+        "/api/apps/shop",
+        Some(&admin),
+        Some(json!({"allowed_origins": ["https://Shop.Example", "http://127.0.0.1:8089"]})),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body["allowed_origins"],
+        json!(["https://shop.example", "http://127.0.0.1:8089"])
+    );
+    assert_eq!(a.body["strict_fields"], false);
+    assert_eq!(a.body["name"], "shop");
+
+    let a = pre(shop);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(header(&a, "access-control-allow-origin"), Some(shop));
+    assert_eq!(header(&a, "access-control-allow-methods"), Some("POST"));
+    assert_eq!(
+        header(&a, "access-control-allow-headers"),
+        Some("content-type, x-api-key, content-encoding")
+    );
+    assert!(header(&a, "access-control-max-age").is_some());
+    let a = pre("https://evil.example");
+    assert_eq!(a.status, 403);
+    assert!(header(&a, "access-control-allow-origin").is_none());
+
+    let ev = json!({"event_type": "cors", "device_id": "c1", "timestamp": 1_767_225_600_000i64});
+    let post = |k: &str, origin: Option<&str>| {
+        let mut h = vec![("content-type", "application/json"), ("x-api-key", k)];
+        if let Some(o) = origin {
+            h.push(("origin", o));
+        }
+        n.request_raw("POST", "/v1/events", &h, Some(ev.to_string().as_bytes()))
+            .unwrap()
+    };
+    // The allowed origin with the app's key: stored, and the answer is readable by the page.
+    let a = post(&key, Some(shop));
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(header(&a, "access-control-allow-origin"), Some(shop));
+    // Another origin, or the allowed origin with another app's key: refused, nothing stored.
+    let a = post(&key, Some("https://evil.example"));
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "origin_not_allowed");
+    assert!(header(&a, "access-control-allow-origin").is_none());
+    let a = post(&other_key, Some(shop));
+    assert_eq!(a.status, 403, "{}", a.body);
+    // No Origin (mobile and server SDKs): as before.
+    assert_eq!(post(&key, None).status, 202);
+    assert_eq!(
+        n.count("SELECT count(*) FROM events WHERE event_type = 'cors'"),
+        2
+    );
+    // Errors carry the header too, so the page can read them.
+    let a = n
+        .request_raw(
+            "POST",
+            "/v1/events",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", key.as_str()),
+                ("origin", shop),
+            ],
+            Some(b"{not json"),
+        )
+        .unwrap();
+    assert_eq!(a.status, 400);
+    assert_eq!(header(&a, "access-control-allow-origin"), Some(shop));
+    // No other route gets CORS.
+    let a = n
+        .request_raw(
+            "GET",
+            "/api/apps",
+            &[
+                ("origin", shop),
+                ("authorization", &format!("Bearer {admin}")),
+            ],
+            None,
+        )
+        .unwrap();
+    assert!(header(&a, "access-control-allow-origin").is_none());
+
+    // strict_fields: today's behaviour, per app.
+    let a = n.call(
+        "PATCH",
+        "/api/apps/shop",
+        Some(&admin),
+        Some(json!({"strict_fields": true})),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body["allowed_origins"].as_array().unwrap().len(),
+        2,
+        "{}",
+        a.body
+    );
+    let odd = json!({"event_type": "x", "device_id": "s1", "sdk_version": "3"});
+    let a = n
+        .request_raw(
+            "POST",
+            "/v1/events",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", key.as_str()),
+            ],
+            Some(odd.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body["rejected"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field"));
+    let a = n
+        .request_raw(
+            "POST",
+            "/v1/events",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", other_key.as_str()),
+            ],
+            Some(odd.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(
+        a.status, 202,
+        "the other app keeps unknown fields: {}",
+        a.body
+    );
+    // The changes are audited.
+    let audit = n.call("GET", "/api/admin/audit?limit=1000", Some(&admin), None);
+    assert!(
+        audit.body.to_string().contains("apps.settings"),
+        "{}",
+        audit.body
+    );
+}

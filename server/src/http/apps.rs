@@ -1,6 +1,6 @@
 //! `/api/apps…`: apps and their API keys.
 
-use auth::{ApiKey, App, AuthOp};
+use auth::{ApiKey, App, AppSettings, AuthOp};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,8 +16,41 @@ use crate::security::{event, now_ms, Caller};
 
 const MAX_APP_BODY: usize = 16 << 10;
 
-fn app_view(a: &App) -> Value {
-    json!({"id": a.id, "name": a.name, "owner_id": a.owner_id, "created_at_ms": a.created_at_ms})
+fn app_view(a: &App, s: &AppSettings) -> Value {
+    json!({"id": a.id, "name": a.name, "owner_id": a.owner_id, "created_at_ms": a.created_at_ms,
+           "allowed_origins": s.allowed_origins, "strict_fields": s.strict_fields})
+}
+
+/// Most entries in `allowed_origins`.
+const MAX_ORIGINS: usize = 100;
+
+/// Checks one `allowed_origins` entry: `*`, or an exact origin `http(s)://host[:port]`
+/// (lower-cased; no path, query or trailing slash), as browsers send it in `Origin`.
+fn origin_entry(o: &str) -> Result<String, String> {
+    if o == "*" {
+        return Ok(o.to_string());
+    }
+    let lower = o.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("allowed_origins: {o:?} must start with http:// or https://"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    if !host_ok || !port_ok {
+        return Err(format!(
+            "allowed_origins: {o:?} is not an origin like https://shop.example or http://127.0.0.1:8080 (no path)"
+        ));
+    }
+    Ok(lower)
 }
 
 fn key_view(k: &ApiKey) -> Value {
@@ -62,7 +95,7 @@ pub(crate) async fn list(
         .apps()
         .iter()
         .filter(|a| matches!(&caller, Caller::User(p) if p.can_access_app(&a.id)))
-        .map(app_view)
+        .map(|a| app_view(a, &state.security.store.app_settings(&a.id)))
         .collect();
     Json(json!({ "apps": apps }))
 }
@@ -130,13 +163,18 @@ pub(crate) async fn get(
         .store
         .app(&id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "app not found"))?;
-    Ok(Json(app_view(&app)))
+    Ok(Json(app_view(
+        &app,
+        &state.security.store.app_settings(&id),
+    )))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchApp {
-    name: String,
+    name: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+    strict_fields: Option<bool>,
 }
 
 pub(crate) async fn update(
@@ -147,30 +185,76 @@ pub(crate) async fn update(
     req: Request,
 ) -> Result<Response, ApiError> {
     let p: PatchApp = json_body(req.into_body(), MAX_APP_BODY).await?;
-    let name = p.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "name: 1-200 printable characters",
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    if p.name.is_none() && p.allowed_origins.is_none() && p.strict_fields.is_none() {
+        return Err(bad(
+            "nothing to change: give name, allowed_origins or strict_fields".into(),
         ));
     }
-    let ev = event(
-        caller.actor(),
-        &ip,
-        "apps.update",
-        format!("app {id}"),
-        format!("name {name:?}"),
-    );
-    commit(
-        &state,
-        AuthOp::UpdateApp {
-            id: id.clone(),
-            name,
-        },
-        ev,
-    )
-    .await?;
+    let origins = match &p.allowed_origins {
+        Some(list) if list.len() > MAX_ORIGINS => {
+            return Err(bad(format!(
+                "allowed_origins: at most {MAX_ORIGINS} origins"
+            )))
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|o| origin_entry(o))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?,
+        ),
+        None => None,
+    };
+    if let Some(name) = &p.name {
+        let name = name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(bad("name: 1-200 printable characters".into()));
+        }
+        let ev = event(
+            caller.actor(),
+            &ip,
+            "apps.update",
+            format!("app {id}"),
+            format!("name {name:?}"),
+        );
+        commit(
+            &state,
+            AuthOp::UpdateApp {
+                id: id.clone(),
+                name,
+            },
+            ev,
+        )
+        .await?;
+    }
+    if origins.is_some() || p.strict_fields.is_some() {
+        let mut settings = state.security.store.app_settings(&id);
+        if let Some(o) = origins {
+            settings.allowed_origins = o;
+        }
+        if let Some(strict) = p.strict_fields {
+            settings.strict_fields = strict;
+        }
+        let ev = event(
+            caller.actor(),
+            &ip,
+            "apps.settings",
+            format!("app {id}"),
+            format!(
+                "allowed_origins {:?}, strict_fields {}",
+                settings.allowed_origins, settings.strict_fields
+            ),
+        );
+        commit(
+            &state,
+            AuthOp::SetAppSettings {
+                id: id.clone(),
+                settings,
+            },
+            ev,
+        )
+        .await?;
+    }
     get(State(state), Path(id))
         .await
         .map(IntoResponse::into_response)

@@ -22,6 +22,72 @@ fn header_str(req: &Request, name: header::HeaderName) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What browsers are told about `/v1/events` (CORS): the methods and request headers an SDK
+/// uses, and how long a preflight answer may be cached.
+const CORS_METHODS: &str = "POST";
+const CORS_HEADERS: &str = "content-type, x-api-key, content-encoding";
+const CORS_MAX_AGE_SECS: &str = "600";
+
+/// The request's `Origin`, if it sent one (browsers do; server-side SDKs do not).
+fn origin(req: &Request) -> Option<String> {
+    header_str(req, header::ORIGIN)
+}
+
+fn origin_not_allowed(origin: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        format!(
+            "pages from {origin} may not post events for this app; an admin adds the origin to the app's allowed_origins"
+        ),
+    )
+}
+
+/// Adds `Access-Control-Allow-Origin: origin` (and `Vary: Origin`) to an answer.
+fn allow_origin(mut resp: Response, origin: &str) -> Response {
+    if let Ok(v) = header::HeaderValue::from_str(origin) {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    }
+    resp
+}
+
+/// `OPTIONS /v1/events`: the CORS preflight of a browser SDK. It carries no key, so an
+/// origin that any app allows is answered; the POST itself is then checked against the
+/// key's app. Other origins get 403 without CORS headers (the browser stops there).
+pub(crate) async fn preflight(State(state): State<AppState>, req: Request) -> Response {
+    let Some(origin) = origin(&req) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "a CORS preflight needs an Origin header",
+        )
+        .into_response();
+    };
+    if !state.security.store.any_app_allows_origin(&origin) {
+        return origin_not_allowed(&origin).into_response();
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::HeaderValue::from_static(CORS_METHODS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static(CORS_HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        header::HeaderValue::from_static(CORS_MAX_AGE_SECS),
+    );
+    allow_origin(resp, &origin)
+}
+
+/// `POST /v1/events`. A request from a browser page (with `Origin`) is refused unless the
+/// key's app allows that origin, before anything is read or stored; its answers, errors
+/// included, carry `Access-Control-Allow-Origin` so the page can read them.
 pub(crate) async fn ingest(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -31,9 +97,30 @@ pub(crate) async fn ingest(
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "X-Api-Key header required",
+            "an API key is required: the X-Api-Key header or ?api_key=",
         ));
     };
+    let settings = state.security.store.app_settings(&app_id);
+    let Some(origin) = origin(&req) else {
+        return accept(state, key_id, app_id, settings.strict_fields, req).await;
+    };
+    if !settings.allows_origin(&origin) {
+        return Err(origin_not_allowed(&origin));
+    }
+    let resp = match accept(state, key_id, app_id, settings.strict_fields, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    Ok(allow_origin(resp, &origin))
+}
+
+async fn accept(
+    state: AppState,
+    key_id: String,
+    app_id: String,
+    strict_fields: bool,
+    req: Request,
+) -> Result<Response, ApiError> {
     let limits = &state.cfg.ingest;
     let ctx = RequestContext {
         key_app_id: Some(app_id),
@@ -43,9 +130,7 @@ pub(crate) async fn ingest(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string()),
         user_agent: header_str(&req, header::USER_AGENT),
-        // The default: unknown fields are kept as `$name` (the per-app `strict_fields`
-        // setting is issue 23's next step).
-        strict_fields: false,
+        strict_fields,
     };
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let content_encoding = header_str(&req, header::CONTENT_ENCODING);

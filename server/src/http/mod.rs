@@ -46,7 +46,10 @@ fn public(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/v1/events", post(events::ingest))
+        .route(
+            "/v1/events",
+            post(events::ingest).options(events::preflight),
+        )
         .route("/api/auth/login", post(account::login))
         .route("/api/auth/refresh", post(account::refresh))
         .route("/api/auth/logout", post(account::logout))

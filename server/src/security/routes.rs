@@ -63,6 +63,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "Ingest events (one object, array or NDJSON; gzip)",
     ),
     r(
+        "OPTIONS",
+        "/v1/events",
+        Public,
+        "CORS preflight of browser SDKs (origins from the apps' allowed_origins)",
+    ),
+    r(
         "POST",
         "/api/auth/login",
         Public,
