@@ -16,6 +16,10 @@ ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # libfaketime: the clock-skew tests (TESTPLAN AUTH-04) run a node with a shifted clock.
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need_apt+=(libfaketime)
+# Browser tests (tests/browser): Debian's Chromium, driven by Playwright for Python; the
+# browser is never downloaded by Playwright.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
@@ -29,4 +33,13 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt >/dev/null 2>&1 || true
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
+fi
+
+# Python packages of the browser tests, pinned in tests/browser/requirements.txt.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+want_pw="$(sed -n 's/^playwright==//p' "$root/tests/browser/requirements.txt")"
+have_pw="$(python3 -c 'import importlib.metadata as m; print(m.version("playwright"))' 2>/dev/null || true)"
+if [ "$have_pw" != "$want_pw" ]; then
+  python3 -m pip install -q --disable-pip-version-check -r "$root/tests/browser/requirements.txt" \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages -r "$root/tests/browser/requirements.txt"
 fi
