@@ -97,8 +97,76 @@ fn sdk_shaped_events_are_kept_and_queryable() {
         1
     );
 
-    // The dashboard groups the new platforms as themselves.
+    // Click and ad ids: stored, queryable in the attribution map, and attribution, the
+    // dashboard and the rollups keep working with them.
+    let clicks = json!([
+        {"event_type": "ad_click", "device_id": "c1", "platform": "tvos", "timestamp": ts + 3000,
+         "attribution": {"campaign": "winter", "source": "google", "medium": "cpc", "gclid": "Cj0KCQ",
+                         "gbraid": "g1", "wbraid": "w1", "fbclid": "fb1", "ttclid": "tt1", "msclkid": "ms1",
+                         "click_id": "k1", "ad_id": 42, "adset": "s1", "creative": "cr1", "sub_param": "x"}},
+        {"event_type": "install", "device_id": "c1", "platform": "tvos", "timestamp": ts + 4000},
+        {"event_type": "x", "device_id": "c2", "timestamp": ts, "attribution": {"bad key!": "v"}}
+    ]);
+    let a = n
+        .request_raw(
+            "POST",
+            "/v1/events",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", key.as_str()),
+            ],
+            Some(clicks.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(a.body["accepted"], 2, "{}", a.body);
+    assert!(a.body["rejected"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("attribution"));
+    let rows = n.sql(
+        "SELECT attribution['gclid'], attribution['fbclid'], attribution['ad_id'], attribution['campaign'], \
+         attribution['sub_param'], attribution['creative'], attribution_campaign \
+         FROM events WHERE device_id = 'c1' AND event_type = 'ad_click'",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!("Cj0KCQ"),
+            json!("fb1"),
+            json!("42"),
+            json!("winter"),
+            json!("x"),
+            json!("cr1"),
+            json!("winter")
+        ]]
+    );
     let token = n.admin_token();
+    let attr = n.call(
+        "GET",
+        "/api/analytics/attribution?app_id=shop&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+        Some(&token),
+        None,
+    );
+    assert_eq!(attr.status, 200, "{}", attr.body);
+    assert!(
+        attr.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["campaign"] == "winter" && r["conversions"].as_f64() == Some(1.0)),
+        "{}",
+        attr.body
+    );
+    let top = n.call(
+        "GET",
+        "/api/dashboard/charts/top-campaigns?app_id=shop&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+        Some(&token),
+        None,
+    );
+    assert_eq!(top.status, 200, "{}", top.body);
+    assert!(top.body.to_string().contains("winter"), "{}", top.body);
+
+    // The dashboard groups the new platforms as themselves.
     let p = n.call(
         "GET",
         "/api/dashboard/charts/platforms?app_id=shop&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",

@@ -29,7 +29,6 @@ fn valid_platform(p: &str) -> bool {
         && p.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
-const ATTRIBUTION_KEYS: &[&str] = &["campaign", "source", "medium", "content", "term"];
 const KNOWN: &[&str] = &[
     "event_type",
     "app_id",
@@ -104,28 +103,57 @@ fn timestamp(v: Option<Value>, limits: &IngestLimits, ctx: &RequestContext) -> R
     Ok(ms)
 }
 
-fn attribution(v: Option<Value>, limits: &IngestLimits) -> R<Attribution> {
+/// Where attribution keys other than the five UTM fields (click and ad ids: `gclid`,
+/// `fbclid`, `ttclid`, `click_id`, …) are stored: in `event_data` under this prefix, from
+/// which the `attribution` map of `events` takes them back (`attribution['gclid']`).
+const EXTRA_ATTRIBUTION_PREFIX: &str = "$attribution.";
+
+/// The five UTM fields, and the other keys (click ids) as `event_data` pairs.
+fn attribution(v: Option<Value>, limits: &IngestLimits) -> R<(Attribution, Vec<(String, String)>)> {
     let mut obj = match v {
-        None | Some(Value::Null) => return Ok(Attribution::default()),
+        None | Some(Value::Null) => return Ok((Attribution::default(), Vec::new())),
         Some(Value::Object(o)) => o,
         Some(_) => return Err("attribution: must be an object".into()),
     };
-    if let Some(k) = obj.keys().find(|k| !ATTRIBUTION_KEYS.contains(&k.as_str())) {
-        return Err(format!(
-            "attribution.{k}: unknown field (allowed: {})",
-            ATTRIBUTION_KEYS.join(", ")
-        ));
-    }
     let mut f = |k: &str| {
         opt_string(&mut obj, k, limits.max_string_bytes).map_err(|e| format!("attribution.{e}"))
     };
-    Ok(Attribution {
+    let utm = Attribution {
         campaign: f("campaign")?,
         source: f("source")?,
         medium: f("medium")?,
         content: f("content")?,
         term: f("term")?,
-    })
+    };
+    let mut extra = Vec::with_capacity(obj.len());
+    for (k, v) in obj {
+        if k.is_empty()
+            || k.len() > 64
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return Err(format!(
+                "attribution: key {k:?} must be 1-64 characters from A-Z a-z 0-9 _ - ."
+            ));
+        }
+        let text = match v {
+            Value::Null => continue,
+            Value::String(s) if s.is_empty() => continue,
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => return Err(format!("attribution.{k}: must be a string")),
+        };
+        if text.len() > limits.max_string_bytes {
+            return Err(format!(
+                "attribution.{k}: longer than ingest.max_string_bytes = {}",
+                limits.max_string_bytes
+            ));
+        }
+        extra.push((format!("{EXTRA_ATTRIBUTION_PREFIX}{k}"), text));
+    }
+    Ok((utm, extra))
 }
 
 struct EventData {
@@ -353,8 +381,9 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
         None => None,
     };
     let timestamp_ms = timestamp(obj.remove("timestamp"), limits, ctx)?;
-    let attribution = attribution(obj.remove("attribution"), limits)?;
-    let data = event_data(obj.remove("event_data"), unknown, limits)?;
+    let (attribution, mut extra) = attribution(obj.remove("attribution"), limits)?;
+    extra.extend(unknown);
+    let data = event_data(obj.remove("event_data"), extra, limits)?;
     Ok(Event {
         timestamp_ms,
         app_id,
@@ -441,6 +470,23 @@ mod tests {
         assert_eq!(get("$sdk_version"), Some("2.1"));
         assert_eq!(get("$context"), Some(r#"{"locale":"de"}"#));
         assert_eq!(get("$flags"), Some("[1,2]"));
+        let e = ok(
+            json!({"event_type": "ad_click", "app_id": "a", "device_id": "d",
+            "attribution": {"campaign": "c", "gclid": "Cj0KCQ", "ad_id": 42, "fbclid": null}}),
+        );
+        assert_eq!(e.attribution.campaign.as_deref(), Some("c"));
+        let pairs: Vec<(&str, &str)> = e
+            .event_data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("$attribution.ad_id", "42"),
+                ("$attribution.gclid", "Cj0KCQ")
+            ]
+        );
         assert_eq!(e.revenue, Some(9.5));
         // An app with strict_fields refuses what it does not know.
         let strict = RequestContext {
