@@ -470,6 +470,7 @@ mod tests {
         assert_eq!(get("$sdk_version"), Some("2.1"));
         assert_eq!(get("$context"), Some(r#"{"locale":"de"}"#));
         assert_eq!(get("$flags"), Some("[1,2]"));
+        assert_eq!(e.revenue, Some(9.5));
         let e = ok(
             json!({"event_type": "ad_click", "app_id": "a", "device_id": "d",
             "attribution": {"campaign": "c", "gclid": "Cj0KCQ", "ad_id": 42, "fbclid": null}}),
@@ -487,7 +488,6 @@ mod tests {
                 ("$attribution.gclid", "Cj0KCQ")
             ]
         );
-        assert_eq!(e.revenue, Some(9.5));
         // An app with strict_fields refuses what it does not know.
         let strict = RequestContext {
             strict_fields: true,
