@@ -14,12 +14,18 @@ fn schemas() -> Value {
         "Event": {"type": "object", "required": ["event_type", "device_id"], "properties": {
             "event_type": {"type": "string"}, "app_id": {"type": "string", "description": "defaults to the API key's app; another value is rejected"},
             "device_id": {"type": "string"}, "user_id": {"type": "string"}, "session_id": {"type": "string"},
-            "platform": {"type": "string", "enum": ["ios", "android", "web", "other"]}, "app_version": {"type": "string"},
+            "platform": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "description": "ios, android, web, other or any other token; stored lower case"}, "app_version": {"type": "string"},
             "timestamp": {"description": "epoch milliseconds or RFC 3339; default: receive time"},
             "attribution": {"type": "object", "properties": {"campaign": {"type": "string"}, "source": {"type": "string"},
-                "medium": {"type": "string"}, "content": {"type": "string"}, "term": {"type": "string"}}},
-            "event_data": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
-            "ip": {"type": "string"}, "user_agent": {"type": "string"}, "event_id": {"type": "string", "format": "uuid"}}},
+                "medium": {"type": "string"}, "content": {"type": "string"}, "term": {"type": "string"},
+                "gclid": {"type": "string"}, "gbraid": {"type": "string"}, "wbraid": {"type": "string"}, "fbclid": {"type": "string"},
+                "ttclid": {"type": "string"}, "msclkid": {"type": "string"}, "click_id": {"type": "string"}, "ad_id": {"type": "string"},
+                "adset": {"type": "string"}, "creative": {"type": "string"}},
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                "description": "keys other than the five UTM fields are kept too and queryable as attribution['key']"},
+            "event_data": {"type": "object", "additionalProperties": true, "description": "nested objects stored flattened with dotted keys (event_data['cart.total']), arrays as JSON text, within ingest.max_event_data_depth and ingest.max_event_data_keys"},
+            "ip": {"type": "string"}, "user_agent": {"type": "string"}, "event_id": {"type": "string", "format": "uuid"}},
+            "additionalProperties": {"description": "unknown fields are kept as event_data['$name'] unless the app sets strict_fields"}},
         "IngestResponse": {"type": "object", "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
             "rejected": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "error": {"type": "string"}}}}}},
         "Login": {"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"}, "password": {"type": "string"}}},
@@ -35,6 +41,9 @@ fn schemas() -> Value {
             "effective_permissions": {"type": "array", "items": {"type": "string"}}, "app_access": {"type": "array", "items": {"type": "string"}},
             "disabled": {"type": "boolean"}}},
         "NewApp": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "id": {"type": "string"}}},
+        "PatchApp": {"type": "object", "properties": {"name": {"type": "string"},
+            "allowed_origins": {"type": "array", "items": {"type": "string"}, "description": "exact browser origins (https://shop.example) whose pages may post events with this app's keys; \"*\" only when set explicitly"},
+            "strict_fields": {"type": "boolean", "description": "reject unknown top-level event fields instead of keeping them as $name"}}},
         "CreatedApp": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
             "api_key": {"type": "string", "description": "shown once"}, "key_id": {"type": "string"}}},
         "Query": {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"},
@@ -83,6 +92,7 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         | ("GET", "/api/admin/users/{id}")
         | ("PATCH", "/api/admin/users/{id}") => (None, "User"),
         ("POST", "/api/apps") => (Some("NewApp"), "CreatedApp"),
+        ("PATCH", "/api/apps/{id}") => (Some("PatchApp"), ""),
         ("POST", "/api/analytics/query") => (Some("Query"), "QueryResult"),
         ("GET", "/api/analytics/attribution") => (None, "AttributionReport"),
         ("GET", "/api/analytics/fraud") => (None, "FraudReport"),
@@ -94,6 +104,11 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
 fn query_parameters(method: &str, path: &str) -> Vec<Value> {
     let p = |name: &str, required: bool, description: &str| json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": description});
     match (method, path) {
+        ("POST", "/v1/events") => vec![p(
+            "api_key",
+            false,
+            "the app's API key, instead of the X-Api-Key header (navigator.sendBeacon cannot set headers)",
+        )],
         ("GET", "/api/analytics/attribution") | ("GET", "/api/analytics/fraud") => vec![
             p("app_id", true, "the app"),
             p(
