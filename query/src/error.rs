@@ -92,6 +92,10 @@ impl From<datafusion::error::DataFusionError> for QueryError {
             {
                 QueryError::InvalidQuery(message())
             }
+            // The same errors, raised inside the Parquet reader's filter (wrapped as External).
+            D::ArrowError(A::ExternalError(_), _) | D::External(_) if caused_by_data(&message()) => {
+                QueryError::InvalidQuery(message())
+            }
             D::ExecutionJoin(j) if j.is_panic() => QueryError::Panicked {
                 query_id: String::new(),
                 message: message(),
@@ -113,6 +117,18 @@ impl From<datafusion::error::DataFusionError> for QueryError {
             _ => QueryError::Execution(message()),
         }
     }
+}
+
+/// Whether an error that reached us wrapped (as text) was an evaluation error of the data.
+fn caused_by_data(message: &str) -> bool {
+    [
+        "CastError(",
+        "ParseError(",
+        "DivideByZero",
+        "ArithmeticOverflow(",
+    ]
+    .iter()
+    .any(|k| message.contains(k))
 }
 
 impl QueryError {

@@ -408,12 +408,24 @@ struct FuzzTally {
     slowest: Duration,
 }
 
-fn fuzz_client(n: &TestNode, token: &str, seed: u64, statements: u64) -> FuzzTally {
+fn fuzz_client(n: &TestNode, seed: u64, statements: u64) -> FuzzTally {
     let mut g = SqlGen::new(seed, SqlGenConfig::default(), &[APP, "other"]);
     let mut t = FuzzTally::default();
+    let login = || {
+        n.login("analyst@example.com", "analyst-password-1")["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut token = login();
     for i in 0..statements {
         let sql = g.next_statement();
-        let r = query(n, token, &sql, Some(4000));
+        let mut r = query(n, &token, &sql, Some(4000));
+        if r.status == 401 {
+            // The access token expired during a long campaign: log in again.
+            token = login();
+            r = query(n, &token, &sql, Some(4000));
+        }
         t.slowest = t.slowest.max(r.elapsed);
         *t.by_status.entry(r.status).or_default() += 1;
         match r.status {
@@ -480,9 +492,9 @@ fn sql_fuzz_as_an_analyst() {
     let tallies: Vec<FuzzTally> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|c| {
-                let (n, token) = (&n, &token);
+                let n = &n;
                 let share = statements / clients + u64::from(c < statements % clients);
-                s.spawn(move || fuzz_client(n, token, seed.wrapping_add(c * 1_000_003), share))
+                s.spawn(move || fuzz_client(n, seed.wrapping_add(c * 1_000_003), share))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
