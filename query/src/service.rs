@@ -272,7 +272,12 @@ struct Inner {
     /// memory pool on top.
     base_env: Arc<RuntimeEnv>,
     metadata_cache: Arc<MetadataCache>,
+    /// Called when the last running query ends (the binary returns freed memory to the OS).
+    idle_hook: Option<IdleHook>,
 }
+
+/// What to do when no query is running any more.
+pub type IdleHook = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Clone)]
 pub struct QueryService {
@@ -285,6 +290,11 @@ struct Running(Arc<Inner>);
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.stats.finished.fetch_add(1, Ordering::Relaxed);
+        if self.0.stats.running() == 0 {
+            if let Some(hook) = &self.0.idle_hook {
+                hook();
+            }
+        }
     }
 }
 
@@ -318,8 +328,19 @@ impl QueryService {
                 limiter,
                 stats: QueryStats::default(),
                 base_env,
+                idle_hook: None,
             }),
         })
+    }
+
+    /// Runs `hook` whenever the last running query ends, on the thread that ran it. The
+    /// binary uses it to hand the memory a query freed back to the OS (docs/sql.md, "Memory").
+    /// Call before the service is cloned.
+    pub fn with_idle_hook(mut self, hook: IdleHook) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.idle_hook = Some(hook);
+        }
+        self
     }
 
     pub fn config(&self) -> &QueryConfig {

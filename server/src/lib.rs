@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod local_cluster;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod raft;

@@ -233,7 +233,8 @@ impl Node {
             }
             qcfg.spill_dir = Some(dir);
         }
-        let query = query::QueryService::new(engine.clone(), qcfg)?;
+        let query = query::QueryService::new(engine.clone(), qcfg)?
+            .with_idle_hook(Arc::new(crate::memory::release_freed));
         let state = AppState(Arc::new(NodeParts {
             cfg: cfg.clone(),
             raft: raft.clone(),
