@@ -92,7 +92,12 @@ fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (C
     match access {
         Access::Public => Ok(Caller::Anonymous),
         Access::IngestKey => {
-            let query_key = query_api_key(req);
+            // The query string is looked at only when the header is absent (beacons).
+            let query_key = if req.headers().contains_key("x-api-key") {
+                None
+            } else {
+                query_api_key(req)
+            };
             match sec
                 .authenticate_key(req.headers(), query_key.as_deref())
                 .map_err(anon)?
