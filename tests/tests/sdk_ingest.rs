@@ -201,7 +201,10 @@ fn sdk_shaped_events_are_kept_and_queryable() {
         .to_string();
     assert!(metrics.contains("unmogrowp_ingest_events_total"));
     assert!(!metrics.contains(&key), "the API key is in the metrics");
-    assert!(!n.log_tail().contains(&key), "the API key is in the node's log");
+    assert!(
+        !n.log_tail().contains(&key),
+        "the API key is in the node's log"
+    );
 }
 
 fn header<'a>(a: &'a unmogrowp_tests::Answer, name: &str) -> Option<&'a str> {
