@@ -19,6 +19,10 @@ command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # Browser tests (tests/browser): Debian's Chromium, driven by Playwright for Python; the
 # browser is never downloaded by Playwright.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The web dashboard (ui/) builds with Node.js ≥ 18 and npm: Debian's packages if none is here.
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 18 ]; then need_apt+=(nodejs); fi
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -42,4 +46,15 @@ have_pw="$(python3 -c 'import importlib.metadata as m; print(m.version("playwrig
 if [ "$have_pw" != "$want_pw" ]; then
   python3 -m pip install -q --disable-pip-version-check -r "$root/tests/browser/requirements.txt" \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages -r "$root/tests/browser/requirements.txt"
+fi
+
+# The web dashboard: npm packages from ui/package-lock.json (again only when the lockfile
+# changed), then the build into ui/dist (again only when a source is newer than the build),
+# which the server embeds.
+ui="$root/ui"
+if [ ! -e "$ui/node_modules/.package-lock.json" ] || [ "$ui/package-lock.json" -nt "$ui/node_modules/.package-lock.json" ]; then
+  (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -e "$ui/dist/index.html" ] || [ -n "$(find "$ui/src" "$ui/public" "$ui/index.html" "$ui/vite.config.ts" "$ui/package-lock.json" "$ui/scripts" -newer "$ui/dist/index.html" -print -quit)" ]; then
+  (cd "$ui" && npm run --silent build)
 fi

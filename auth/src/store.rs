@@ -410,6 +410,52 @@ impl AuthStore {
         Ok(out)
     }
 
+    /// Audit records with `seq < before` (all when `None`), newest first, that `keep`
+    /// accepts: at most `limit` of them, looking at no more than `max_scanned` records.
+    /// Returns the records and the cursor to continue from (`None` at the start of the log).
+    pub fn audit_page_desc(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        max_scanned: usize,
+        keep: impl Fn(&AuditRecord) -> bool,
+    ) -> Result<(Vec<AuditRecord>, Option<u64>), AuthError> {
+        let mode_key;
+        let mode = match before {
+            Some(b) => {
+                mode_key = audit_key(b.saturating_sub(1));
+                if b == 0 {
+                    return Ok((Vec::new(), None));
+                }
+                IteratorMode::From(mode_key.as_bytes(), Direction::Reverse)
+            }
+            None => {
+                mode_key = "l0".to_string();
+                IteratorMode::From(mode_key.as_bytes(), Direction::Reverse)
+            }
+        };
+        let mut out = Vec::new();
+        let mut last_seq = None;
+        for (scanned, item) in self.db.iterator(mode).enumerate() {
+            let (k, v) = item?;
+            if !k.starts_with(b"l/") {
+                if k.as_ref() < b"l/".as_slice() {
+                    break;
+                }
+                continue;
+            }
+            if out.len() >= limit || scanned >= max_scanned {
+                return Ok((out, last_seq));
+            }
+            let r: AuditRecord = dec(&k, &v)?;
+            last_seq = Some(r.seq);
+            if keep(&r) {
+                out.push(r);
+            }
+        }
+        Ok((out, None))
+    }
+
     pub fn audit_head(&self) -> (u64, String) {
         self.state.read().head.clone()
     }

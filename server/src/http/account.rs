@@ -4,16 +4,17 @@ use std::sync::atomic::Ordering;
 
 use auth::{AuthOp, AuthOutcome, Role, Session, User};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::authz::ClientIp;
-use super::{json_body, ApiError};
+use super::{json_body, session_cookie, ApiError};
 use crate::node::AppState;
-use crate::security::{event, now_ms, submit, Caller};
+use crate::security::routes::Access;
+use crate::security::{event, now_ms, submit, Caller, TokenPair};
 
 const MAX_AUTH_BODY: usize = 64 << 10;
 
@@ -37,6 +38,7 @@ pub(crate) async fn login(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let headers = req.headers().clone();
     let body: Login = json_body(req.into_body(), MAX_AUTH_BODY).await?;
     let sec = &state.security;
     let email = body.email.trim().to_lowercase();
@@ -135,7 +137,7 @@ pub(crate) async fn login(
     match submit(&state.cluster, sec.request(op, vec![ev])).await? {
         AuthOutcome::Ok => {
             let tokens = sec.issue_tokens(&user, &session.id, &session.current_jti)?;
-            Ok(Json(tokens).into_response())
+            Ok(token_answer(&state, &headers, tokens))
         }
         _ => Err(bad_credentials()),
     }
@@ -152,9 +154,28 @@ pub(crate) async fn refresh(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let body: Refresh = json_body(req.into_body(), MAX_AUTH_BODY).await?;
+    let headers = req.headers().clone();
+    let bytes = super::read_body(req.into_body(), MAX_AUTH_BODY).await?;
+    let presented = if session_cookie::wanted(&headers) && bytes.trim_ascii().is_empty() {
+        session_cookie::token(&headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "no session cookie: log in again",
+            )
+        })?
+    } else {
+        let body: Refresh = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("invalid JSON body: {e}"),
+            )
+        })?;
+        body.refresh_token
+    };
     let sec = &state.security;
-    let claims = sec.verify_refresh(&body.refresh_token)?;
+    let claims = sec.verify_refresh(&presented)?;
     let invalid = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -182,9 +203,11 @@ pub(crate) async fn refresh(
         expires_at_ms: now_ms() + (sec.cfg.refresh_token_ttl_secs * 1000) as i64,
     };
     match submit(&state.cluster, sec.request(op, vec![ev])).await? {
-        AuthOutcome::Ok => {
-            Ok(Json(sec.issue_tokens(&user, &claims.sid, &new_jti)?).into_response())
-        }
+        AuthOutcome::Ok => Ok(token_answer(
+            &state,
+            &headers,
+            sec.issue_tokens(&user, &claims.sid, &new_jti)?,
+        )),
         AuthOutcome::RefreshReused => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "refresh_reused",
@@ -217,7 +240,28 @@ pub(crate) async fn logout(
         session_id: p.session_id.clone(),
     };
     submit(&state.cluster, state.security.request(op, vec![ev])).await?;
-    Ok(Json(json!({"logged_out": true})).into_response())
+    let mut resp = Json(json!({"logged_out": true})).into_response();
+    session_cookie::clear(&mut resp);
+    Ok(resp)
+}
+
+/// Login's and refresh's answer: the token pair as JSON, or, for a client that asked for the
+/// cookie session, the refresh token in the `HttpOnly` cookie and only the access token in
+/// the body.
+fn token_answer(state: &AppState, headers: &HeaderMap, tokens: TokenPair) -> Response {
+    if !session_cookie::wanted(headers) {
+        return Json(tokens).into_response();
+    }
+    let mut resp = Json(json!({
+        "access_token": tokens.access_token,
+        "expires_in": tokens.expires_in,
+        "token_type": tokens.token_type,
+        "session": "cookie",
+    }))
+    .into_response();
+    let ttl = state.security.cfg.refresh_token_ttl_secs;
+    session_cookie::set(&mut resp, headers, &tokens.refresh_token, ttl);
+    resp
 }
 
 pub(crate) async fn me(
@@ -235,7 +279,19 @@ pub(crate) async fn me(
         state.security.store.user(&p.user_id).ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown user")
         })?;
-    Ok(Json(super::admin::user_view(&user)).into_response())
+    let mut view = super::admin::user_view(&user);
+    // What this user may call, from the same route table the server enforces: the
+    // dashboard shows only what these allow (the server's checks stay the authority).
+    let allowed: Vec<String> = crate::security::routes::ROUTES
+        .iter()
+        .filter(|r| {
+            !matches!(r.access, Access::Public | Access::IngestKey)
+                && crate::security::routes::check_principal(r.access, &p).is_ok()
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    view["allowed"] = json!(allowed);
+    Ok(Json(view).into_response())
 }
 
 /// A new user's fields (registration and admin creation). Unknown fields are rejected.

@@ -385,13 +385,70 @@ pub(crate) struct AuditQuery {
     #[serde(default)]
     after: u64,
     limit: Option<usize>,
+    /// `desc`: newest first, paged with `before` (the answer's `next_before`).
+    order: Option<String>,
+    before: Option<u64>,
+    /// Filters (newest-first pages only): exact actor, action prefix, outcome prefix.
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
 }
+
+/// Records one newest-first page may look at while filtering.
+const AUDIT_SCAN_LIMIT: usize = 100_000;
 
 pub(crate) async fn audit(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let desc = match q.order.as_deref() {
+        None | Some("asc") => q.before.is_some(),
+        Some("desc") => true,
+        Some(o) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("order: {o:?} is not asc or desc"),
+            ))
+        }
+    };
+    let filtered = [&q.actor, &q.action, &q.outcome]
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|s| !s.is_empty()));
+    if filtered && !desc {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "actor, action and outcome filter newest-first pages: add order=desc",
+        ));
+    }
+    if desc {
+        let nonempty = |f: &Option<String>| f.clone().filter(|s| !s.is_empty());
+        let (actor, action, outcome) = (
+            nonempty(&q.actor),
+            nonempty(&q.action),
+            nonempty(&q.outcome),
+        );
+        let (records, next) = state
+            .security
+            .store
+            .audit_page_desc(q.before, limit, AUDIT_SCAN_LIMIT, |r| {
+                actor.as_ref().is_none_or(|a| r.actor == *a)
+                    && action
+                        .as_ref()
+                        .is_none_or(|a| r.action.starts_with(a.as_str()))
+                    && outcome
+                        .as_ref()
+                        .is_none_or(|o| r.outcome.starts_with(o.as_str()))
+            })
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
+        let (head_seq, head_hash) = state.security.store.audit_head();
+        return Ok(Json(json!({"records": records, "next_before": next,
+            "head": {"seq": head_seq, "hash": head_hash}})));
+    }
     let records = state
         .security
         .store

@@ -15,6 +15,8 @@ mod openapi;
 mod ops;
 mod query;
 mod serve;
+mod session_cookie;
+mod ui;
 
 use std::time::Instant;
 
@@ -46,6 +48,7 @@ fn public(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/assets/{*file}", get(ui::asset))
         .route(
             "/v1/events",
             post(events::ingest).options(events::preflight),

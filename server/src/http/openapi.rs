@@ -31,7 +31,7 @@ fn schemas() -> Value {
         "Login": {"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"}, "password": {"type": "string"}}},
         "Tokens": {"type": "object", "properties": {"access_token": {"type": "string"}, "refresh_token": {"type": "string"},
             "expires_in": {"type": "integer"}, "token_type": {"type": "string"}}},
-        "Refresh": {"type": "object", "required": ["refresh_token"], "properties": {"refresh_token": {"type": "string"}}},
+        "Refresh": {"type": "object", "required": ["refresh_token"], "description": "with X-Session-Cookie: 1 the body may be empty (the token comes from the cookie)", "properties": {"refresh_token": {"type": "string"}}},
         "NewUser": {"type": "object", "required": ["email", "password"], "properties": {"email": {"type": "string"},
             "password": {"type": "string", "minLength": 10}, "name": {"type": "string"},
             "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "user", "readonly"]}},
@@ -275,6 +275,11 @@ pub(crate) async fn document() -> Json<Value> {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         params.extend(query_parameters(r.method, r.path));
+        if ["/api/auth/login", "/api/auth/refresh", "/api/auth/logout"].contains(&r.path) {
+            params.push(json!({"name": "X-Session-Cookie", "in": "header", "required": false,
+                "schema": {"type": "string", "enum": ["1"]},
+                "description": "the browser session (the dashboard): login and refresh set the refresh token in an HttpOnly, SameSite=Strict cookie (unmogrowp_refresh, Path=/api/auth) and leave it out of the body; refresh with an empty body reads it from the cookie; logout clears it"}));
+        }
         let ok = if r.path == "/api/analytics/query" {
             json!({"description": "the answer, in the format asked for (docs/sql.md)", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/QueryResult"}},
@@ -330,4 +335,27 @@ pub(crate) async fn document() -> Json<Value> {
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard's API client (`ui/src/api/endpoints.json`) calls only routes this
+    /// document describes: a renamed or removed route fails here, not in a user's browser.
+    #[tokio::test]
+    async fn the_dashboard_client_calls_only_described_routes() {
+        let text = include_str!("../../../ui/src/api/endpoints.json");
+        let endpoints: Map<String, Value> = serde_json::from_str(text).expect("endpoints.json");
+        let Json(doc) = document().await;
+        assert!(endpoints.len() > 20);
+        for (name, v) in endpoints {
+            let ep = v.as_str().expect("a string");
+            let (method, path) = ep.split_once(' ').expect("METHOD /path");
+            assert!(
+                doc["paths"][path][method.to_ascii_lowercase()].is_object(),
+                "ui endpoint {name} = {ep} is not in /api/openapi.json"
+            );
+        }
+    }
 }

@@ -1,11 +1,11 @@
-//! `/health`, `/ready`, `/metrics` and the JSON 404.
+//! `/`, `/health`, `/ready`, `/metrics` and the fallback (dashboard routes, else the JSON 404).
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
@@ -14,7 +14,11 @@ use crate::metrics::{write_metric, write_summary};
 use crate::node::AppState;
 
 /// `GET /`: what this server is and where its endpoints are.
-pub(crate) async fn index() -> Json<serde_json::Value> {
+/// `GET /`: the dashboard for browsers, the API's index for everything else.
+pub(crate) async fn index(headers: HeaderMap) -> Response {
+    if super::ui::wants_html(&headers) {
+        return super::ui::index(&headers);
+    }
     Json(json!({
         "name": "unmogrowp",
         "version": env!("CARGO_PKG_VERSION"),
@@ -26,9 +30,11 @@ pub(crate) async fn index() -> Json<serde_json::Value> {
             "openapi": "GET /api/openapi.json",
             "health": "GET /health",
             "ready": "GET /ready",
-            "metrics": "GET /metrics"
+            "metrics": "GET /metrics",
+            "dashboard": "GET / (Accept: text/html)"
         }
     }))
+    .into_response()
 }
 
 pub(crate) async fn health() -> Json<serde_json::Value> {
@@ -48,8 +54,14 @@ pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
-    ApiError::not_found(uri.path())
+/// The router's fallback: dashboard routes and files for browsers, else 404 in the API's shape.
+pub(crate) async fn not_found(
+    method: Method,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    super::ui::fallback(&method, uri.path(), &headers)
+        .unwrap_or_else(|| ApiError::not_found(uri.path()).into_response())
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

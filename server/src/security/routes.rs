@@ -57,6 +57,12 @@ pub const ROUTES: &[RouteSpec] = &[
     r("GET", "/metrics", Public, "Prometheus metrics"),
     r("GET", "/api/openapi.json", Public, "This API description"),
     r(
+        "GET",
+        "/assets/{*file}",
+        Public,
+        "The web dashboard's files (other browser paths outside /api and /v1 answer its index.html)",
+    ),
+    r(
         "POST",
         "/v1/events",
         IngestKey,
@@ -291,7 +297,7 @@ pub const ROUTES: &[RouteSpec] = &[
         "GET",
         "/api/admin/audit",
         Roles(ADMIN, AuditRead),
-        "Read the audit log",
+        "Read the audit log: after, limit (oldest first), or order=desc, before, actor, action, outcome (newest first, filtered; next_before continues)",
     ),
     r(
         "GET",
