@@ -4,8 +4,9 @@
 //
 // Tokens: the access token lives only in memory (this module); the refresh token is an
 // HttpOnly, SameSite=Strict cookie the page's script can never read (the login and refresh
-// calls send `X-Session-Cookie: 1`). A 401 refreshes once and retries; a failed refresh ends
-// the session (the app goes back to the login page).
+// calls send `X-Session-Cookie: 1`). The token is renewed 30 s before it expires; a 401
+// (token revoked, clock skew) refreshes once and retries; a failed refresh ends the session
+// (the app goes back to the login page).
 import endpoints from './endpoints.json';
 import type * as T from './types';
 
@@ -45,6 +46,19 @@ interface CallOptions {
 
 let accessToken: string | null = null;
 let refreshing: Promise<boolean> | null = null;
+let renewTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Keeps the token for this session and renews it half a minute before it expires. */
+function setToken(t: T.Tokens): void {
+  accessToken = t.access_token;
+  clearTimeout(renewTimer);
+  renewTimer = setTimeout(() => void refresh(), Math.max(5, t.expires_in - 30) * 1000);
+}
+
+function dropToken(): void {
+  accessToken = null;
+  clearTimeout(renewTimer);
+}
 let onExpired: () => void = () => {};
 
 /** Called when the session cannot be renewed (the app shows the login page). */
@@ -103,7 +117,7 @@ export function refresh(): Promise<boolean> {
     try {
       const r = await send('refresh', { noRetry: true });
       if (!r.ok) return false;
-      accessToken = ((await r.json()) as T.Tokens).access_token;
+      setToken((await r.json()) as T.Tokens);
       return true;
     } catch {
       return false;
@@ -119,7 +133,7 @@ export async function call<R>(ep: Endpoint, o: CallOptions = {}): Promise<R> {
   if (r.status === 401 && !o.noRetry) {
     if (await refresh()) r = await send(ep, o);
     else {
-      accessToken = null;
+      dropToken();
       onExpired();
     }
   }
@@ -139,8 +153,7 @@ type Opt = { signal?: AbortSignal };
 
 export const api = {
   async login(email: string, password: string): Promise<void> {
-    const t = await call<T.Tokens>('login', { body: { email, password }, noRetry: true });
-    accessToken = t.access_token;
+    setToken(await call<T.Tokens>('login', { body: { email, password }, noRetry: true }));
   },
   /** Resumes a session from the refresh cookie (page reload); false if there is none. */
   resume: refresh,
@@ -148,7 +161,7 @@ export const api = {
     try {
       await call('logout', { body: {} });
     } finally {
-      accessToken = null;
+      dropToken();
     }
   },
   me: (o: Opt = {}) => call<T.Me>('me', o),
