@@ -112,6 +112,11 @@ pub enum AuthOutcome {
     /// A superseded refresh token was presented; the whole session is now revoked.
     RefreshReused,
     SessionRevoked,
+    /// The token rotated away within [`crate::store::REFRESH_REUSE_GRACE_MS`]: nothing
+    /// changed; the client gets the session's current token (`current_jti`) again.
+    RefreshGrace {
+        current_jti: String,
+    },
 }
 
 impl AuthOutcome {
@@ -124,6 +129,9 @@ impl AuthOutcome {
             AuthOutcome::NotFound(m) => format!("failure: not found: {m}"),
             AuthOutcome::Locked { until_ms } => format!("failure: locked until {until_ms}"),
             AuthOutcome::RefreshReused => "failure: refresh token reused; session revoked".into(),
+            AuthOutcome::RefreshGrace { .. } => {
+                "success: token superseded within the reuse grace; current token re-issued".into()
+            }
             AuthOutcome::SessionRevoked => "failure: session revoked".into(),
         }
     }

@@ -63,7 +63,22 @@ struct State {
     /// By key hash.
     keys: HashMap<String, ApiKey>,
     sessions: HashMap<String, Session>,
+    /// The last rotation of each session (`r/{session id}`), for the reuse grace.
+    rotations: HashMap<String, Rotation>,
     head: (u64, String),
+}
+
+/// A superseded refresh token presented this soon after it was rotated away is answered
+/// with the session's current token instead of revoking the session: the rotation's answer
+/// was lost, not stolen (a page reloaded or closed while its refresh was in flight, two tabs
+/// refreshing from one cookie at once). Older superseded tokens still revoke the session.
+pub const REFRESH_REUSE_GRACE_MS: i64 = 10_000;
+
+/// What a session's last refresh replaced, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Rotation {
+    previous_jti: String,
+    at_ms: i64,
 }
 
 /// A replaced JWT secret, accepted for verification until `until_ms`.
@@ -212,6 +227,11 @@ fn load_state(db: &DB) -> Result<State, AuthError> {
                 Some(b"s/") => {
                     let s: Session = dec(&k, &v)?;
                     st.sessions.insert(s.id.clone(), s);
+                }
+                Some(b"r/") => {
+                    let r: Rotation = dec(&k, &v)?;
+                    let id = String::from_utf8_lossy(&k[2..]).into_owned();
+                    st.rotations.insert(id, r);
                 }
                 Some(b"m/") => match &k[..] {
                     b"m/applied" => {
@@ -719,15 +739,28 @@ fn apply_op(
                 return AuthOutcome::SessionRevoked;
             }
             if &s.current_jti != presented_jti {
+                let lost_answer = st.rotations.get(session_id).is_some_and(|r| {
+                    r.previous_jti == *presented_jti && now - r.at_ms <= REFRESH_REUSE_GRACE_MS
+                });
+                if lost_answer {
+                    return AuthOutcome::RefreshGrace {
+                        current_jti: s.current_jti.clone(),
+                    };
+                }
                 s.revoked = true;
                 let s = s.clone();
                 put_session(wb, &s);
                 return AuthOutcome::RefreshReused;
             }
-            s.current_jti = new_jti.clone();
+            let rotation = Rotation {
+                previous_jti: std::mem::replace(&mut s.current_jti, new_jti.clone()),
+                at_ms: now,
+            };
             s.expires_at_ms = *expires_at_ms;
             let s = s.clone();
             put_session(wb, &s);
+            wb.put(format!("r/{session_id}"), enc(&rotation));
+            st.rotations.insert(session_id.clone(), rotation);
             AuthOutcome::Ok
         }
         AuthOp::RevokeSession { session_id } => {
@@ -749,6 +782,8 @@ fn apply_op(
             for id in &dead {
                 st.sessions.remove(id);
                 wb.delete(format!("s/{id}"));
+                st.rotations.remove(id);
+                wb.delete(format!("r/{id}"));
             }
             AuthOutcome::Ok
         }

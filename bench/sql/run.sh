@@ -5,7 +5,8 @@
 #   EVENTS=10000000 bench/sql/run.sh
 # and then bench/sql/attribution.py (the attribution endpoint vs DuckDB's last-click SQL) and
 # bench/sql/dashboard.py (dashboard endpoints, p50/p99, vs DuckDB). SUITES picks some of
-# "sql attribution dashboard" (default all three).
+# "sql attribution dashboard ui" (default the first three; ui: bench/sql/ui.py, the web
+# dashboard's paint and data times in Debian chromium).
 # DATA=DIR keeps the node's data directory: the first run ingests into it, later runs reuse
 # it and go straight to the queries (arguments are passed to run.py, e.g. --only dash_stats).
 set -euo pipefail
@@ -51,6 +52,7 @@ for s in $SUITES; do
     sql) python3 bench/sql/run.py "${ARGS[@]}" "$@" ;;
     attribution) python3 bench/sql/attribution.py "${ARGS[@]}" ;;
     dashboard) python3 bench/sql/dashboard.py "${ARGS[@]}" ;;
+    ui) python3 bench/sql/ui.py "${ARGS[@]}" ;;
     *) echo "unknown suite $s" >&2; exit 2 ;;
   esac
 done

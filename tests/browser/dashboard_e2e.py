@@ -142,7 +142,8 @@ class Run:
                 nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
         }""")
         bad = [v for v in res if v["impact"] in ("serious", "critical")]
-        self.out["axe"][name] = {"violations": len(res), "serious_or_critical": bad}
+        self.out["axe"][name] = {"violations": [f"{v['id']} ({v['impact']}): {v['nodes']}" for v in res],
+                                 "serious_or_critical": bad}
         assert not bad, f"axe on {name}: {json.dumps(bad, indent=1)}"
 
     def safe(self, page, name):

@@ -181,13 +181,23 @@ fn reused_refresh_token_revokes_the_session_and_disabling_ends_sessions() {
         s.apply(3, &req(2, rotate("j1", "j2"))).expect("apply"),
         AuthOutcome::Ok
     );
+    // Within the grace the superseded token gets the current one back (a lost answer)...
     assert_eq!(
         s.apply(4, &req(3, rotate("j1", "j3"))).expect("apply"),
+        AuthOutcome::RefreshGrace {
+            current_jti: "j2".into()
+        }
+    );
+    assert!(s.principal("u", "s1", 4).is_ok());
+    // ... after it, presenting it again revokes the whole session.
+    let late = 2 + crate::store::REFRESH_REUSE_GRACE_MS + 1;
+    assert_eq!(
+        s.apply(5, &req(late, rotate("j1", "j3"))).expect("apply"),
         AuthOutcome::RefreshReused
     );
     assert_eq!(s.principal("u", "s1", 4), Err(Denied::SessionInvalid));
     s.apply(
-        5,
+        6,
         &req(
             5,
             AuthOp::LoginSucceeded {
@@ -205,7 +215,7 @@ fn reused_refresh_token_revokes_the_session_and_disabling_ends_sessions() {
             ..Default::default()
         },
     };
-    s.apply(6, &req(6, disable)).expect("apply");
+    s.apply(7, &req(6, disable)).expect("apply");
     assert_eq!(s.principal("u", "s2", 7), Err(Denied::Disabled));
     // Purging drops revoked sessions (s1 reused, s2 ended by disabling) and expired ones;
     // they stay refused, after a reopen too.
@@ -216,21 +226,21 @@ fn reused_refresh_token_revokes_the_session_and_disabling_ends_sessions() {
             ..Default::default()
         },
     };
-    s.apply(7, &req(7, enable)).expect("apply");
+    s.apply(8, &req(7, enable)).expect("apply");
     let login = AuthOp::LoginSucceeded {
         user_id: "u".into(),
         session: sess("s3"),
     };
-    s.apply(8, &req(8, login)).expect("apply");
+    s.apply(9, &req(8, login)).expect("apply");
     assert_eq!(s.dead_sessions(9), 2);
-    s.apply(9, &req(9, AuthOp::PurgeSessions { before_ms: 9 }))
+    s.apply(10, &req(9, AuthOp::PurgeSessions { before_ms: 9 }))
         .expect("apply");
     assert_eq!(s.sessions(), 1);
     assert_eq!(s.principal("u", "s1", 10), Err(Denied::SessionInvalid));
     assert_eq!(s.principal("u", "s2", 10), Err(Denied::SessionInvalid));
     assert!(s.principal("u", "s3", 10).is_ok());
     s.apply(
-        10,
+        11,
         &req(
             2_000_000,
             AuthOp::PurgeSessions {

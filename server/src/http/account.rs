@@ -208,6 +208,13 @@ pub(crate) async fn refresh(
             &headers,
             sec.issue_tokens(&user, &claims.sid, &new_jti)?,
         )),
+        // The rotation's answer was lost (page reloaded mid-refresh, two tabs): the session's
+        // current token again, nothing rotated.
+        AuthOutcome::RefreshGrace { current_jti } => Ok(token_answer(
+            &state,
+            &headers,
+            sec.issue_tokens(&user, &claims.sid, &current_jti)?,
+        )),
         AuthOutcome::RefreshReused => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "refresh_reused",

@@ -111,20 +111,31 @@ async function errorOf(r: Response): Promise<ApiError> {
   return new ApiError(r.status, code, message, Number.isFinite(ra) && ra > 0 ? ra : null);
 }
 
-/** Renews the access token from the refresh cookie; false when the session is over. */
+async function refreshOnce(): Promise<boolean> {
+  try {
+    const r = await send('refresh', { noRetry: true });
+    if (!r.ok) return false;
+    setToken((await r.json()) as T.Tokens);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Renews the access token from the refresh cookie; false when the session is over. One
+ *  refresh at a time in this tab, and across this origin's tabs (Web Locks), so two tabs
+ *  never present the same cookie at once. (The server also forgives a superseded token for
+ *  a few seconds: an answer lost to a reload.) */
 export function refresh(): Promise<boolean> {
-  refreshing ??= (async () => {
-    try {
-      const r = await send('refresh', { noRetry: true });
-      if (!r.ok) return false;
-      setToken((await r.json()) as T.Tokens);
-      return true;
-    } catch {
-      return false;
-    } finally {
+  if (!refreshing) {
+    const locks = navigator.locks;
+    const locked = locks
+      ? (async (): Promise<boolean> => await locks.request('unmogrowp-refresh', refreshOnce))()
+      : refreshOnce();
+    refreshing = locked.finally(() => {
       refreshing = null;
-    }
-  })();
+    });
+  }
   return refreshing;
 }
 
