@@ -93,6 +93,16 @@ pub enum AuthOp {
         id: String,
         settings: crate::model::AppSettings,
     },
+    /// `RotateRefresh` for a browser session (the refresh cookie): a token superseded less
+    /// than [`crate::store::REFRESH_REUSE_GRACE_MS`] ago gets the current one again
+    /// ([`AuthOutcome::RefreshGrace`]) instead of revoking the session, since a page that
+    /// reloads or closes while its refresh is in flight loses the new cookie.
+    RotateRefreshWithGrace {
+        session_id: String,
+        presented_jti: String,
+        new_jti: String,
+        expires_at_ms: i64,
+    },
 }
 
 /// What applying a request did. Errors of the *request* (not of the store) are outcomes, so

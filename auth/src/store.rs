@@ -568,6 +568,53 @@ fn put_key(wb: &mut WriteBatch, k: &ApiKey) {
     wb.put(format!("k/{}", k.hash), enc(k));
 }
 
+/// Rotates a session's refresh token: `presented_jti` must be the current one; a superseded
+/// one revokes the session, except (with `grace`) one rotated away moments ago.
+#[allow(clippy::too_many_arguments)]
+fn rotate_refresh(
+    st: &mut State,
+    wb: &mut WriteBatch,
+    now: i64,
+    session_id: &String,
+    presented_jti: &String,
+    new_jti: &String,
+    expires_at_ms: i64,
+    grace: bool,
+) -> AuthOutcome {
+    let last = st.rotations.get(session_id).cloned();
+    let Some(s) = st.sessions.get_mut(session_id) else {
+        return AuthOutcome::SessionRevoked;
+    };
+    if s.revoked || s.expires_at_ms <= now {
+        return AuthOutcome::SessionRevoked;
+    }
+    if &s.current_jti != presented_jti {
+        let lost_answer = grace
+            && last.is_some_and(|r| {
+                r.previous_jti == *presented_jti && now - r.at_ms <= REFRESH_REUSE_GRACE_MS
+            });
+        if lost_answer {
+            return AuthOutcome::RefreshGrace {
+                current_jti: s.current_jti.clone(),
+            };
+        }
+        s.revoked = true;
+        let s = s.clone();
+        put_session(wb, &s);
+        return AuthOutcome::RefreshReused;
+    }
+    let rotation = Rotation {
+        previous_jti: std::mem::replace(&mut s.current_jti, new_jti.clone()),
+        at_ms: now,
+    };
+    s.expires_at_ms = expires_at_ms;
+    let s = s.clone();
+    put_session(wb, &s);
+    wb.put(format!("r/{session_id}"), enc(&rotation));
+    st.rotations.insert(session_id.clone(), rotation);
+    AuthOutcome::Ok
+}
+
 fn apply_op(
     st: &mut State,
     wb: &mut WriteBatch,
@@ -731,38 +778,31 @@ fn apply_op(
             presented_jti,
             new_jti,
             expires_at_ms,
-        } => {
-            let Some(s) = st.sessions.get_mut(session_id) else {
-                return AuthOutcome::SessionRevoked;
-            };
-            if s.revoked || s.expires_at_ms <= now {
-                return AuthOutcome::SessionRevoked;
-            }
-            if &s.current_jti != presented_jti {
-                let lost_answer = st.rotations.get(session_id).is_some_and(|r| {
-                    r.previous_jti == *presented_jti && now - r.at_ms <= REFRESH_REUSE_GRACE_MS
-                });
-                if lost_answer {
-                    return AuthOutcome::RefreshGrace {
-                        current_jti: s.current_jti.clone(),
-                    };
-                }
-                s.revoked = true;
-                let s = s.clone();
-                put_session(wb, &s);
-                return AuthOutcome::RefreshReused;
-            }
-            let rotation = Rotation {
-                previous_jti: std::mem::replace(&mut s.current_jti, new_jti.clone()),
-                at_ms: now,
-            };
-            s.expires_at_ms = *expires_at_ms;
-            let s = s.clone();
-            put_session(wb, &s);
-            wb.put(format!("r/{session_id}"), enc(&rotation));
-            st.rotations.insert(session_id.clone(), rotation);
-            AuthOutcome::Ok
-        }
+        } => rotate_refresh(
+            st,
+            wb,
+            now,
+            session_id,
+            presented_jti,
+            new_jti,
+            *expires_at_ms,
+            false,
+        ),
+        AuthOp::RotateRefreshWithGrace {
+            session_id,
+            presented_jti,
+            new_jti,
+            expires_at_ms,
+        } => rotate_refresh(
+            st,
+            wb,
+            now,
+            session_id,
+            presented_jti,
+            new_jti,
+            *expires_at_ms,
+            true,
+        ),
         AuthOp::RevokeSession { session_id } => {
             let Some(s) = st.sessions.get_mut(session_id) else {
                 return AuthOutcome::NotFound("session".into());

@@ -384,7 +384,8 @@ fn rbac_matrix_over_every_route() {
                     )
                     .replace("{key_id}", "k")
                     .replace("{role}", "user")
-                    .replace("{app_id}", "app-a");
+                    .replace("{app_id}", "app-a")
+                    .replace("{*file}", "no-such-file.js");
                 for (who, token) in [
                     ("anonymous", None),
                     ("revoked", Some(revoked.as_str())),

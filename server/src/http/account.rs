@@ -156,7 +156,8 @@ pub(crate) async fn refresh(
 ) -> Result<Response, ApiError> {
     let headers = req.headers().clone();
     let bytes = super::read_body(req.into_body(), MAX_AUTH_BODY).await?;
-    let presented = if session_cookie::wanted(&headers) && bytes.trim_ascii().is_empty() {
+    let from_cookie = session_cookie::wanted(&headers) && bytes.trim_ascii().is_empty();
+    let presented = if from_cookie {
         session_cookie::token(&headers).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -196,11 +197,24 @@ pub(crate) async fn refresh(
         format!("session {}", claims.sid),
         "",
     );
-    let op = AuthOp::RotateRefresh {
-        session_id: claims.sid.clone(),
-        presented_jti: claims.jti.clone(),
-        new_jti: new_jti.clone(),
-        expires_at_ms: now_ms() + (sec.cfg.refresh_token_ttl_secs * 1000) as i64,
+    let (session_id, presented_jti) = (claims.sid.clone(), claims.jti.clone());
+    let expires_at_ms = now_ms() + (sec.cfg.refresh_token_ttl_secs * 1000) as i64;
+    // Browsers (the cookie session) lose a rotation's answer when a page reloads mid-refresh;
+    // API clients keep strict reuse detection.
+    let op = if from_cookie {
+        AuthOp::RotateRefreshWithGrace {
+            session_id,
+            presented_jti,
+            new_jti: new_jti.clone(),
+            expires_at_ms,
+        }
+    } else {
+        AuthOp::RotateRefresh {
+            session_id,
+            presented_jti,
+            new_jti: new_jti.clone(),
+            expires_at_ms,
+        }
     };
     match submit(&state.cluster, sec.request(op, vec![ev])).await? {
         AuthOutcome::Ok => Ok(token_answer(
