@@ -44,10 +44,22 @@ def main():
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--segments", help="ignored (run.sh passes it to every suite)")
     p.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    p.add_argument("--screenshot", default=os.environ.get("UI_SCREENSHOT"),
+                   help="save the settled 7-day dashboard here (PNG)")
     a = p.parse_args()
     out = {}
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=a.chromium, args=ARGS)
+        # A first visit: a fresh profile, nothing cached, the login page's paint.
+        first = []
+        for _ in range(3):
+            ctx = b.new_context()
+            p0 = ctx.new_page()
+            p0.goto(a.url + "/login")
+            p0.get_by_label("Password").wait_for()
+            first.append(p0.evaluate("(performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime"))
+            ctx.close()
+        out["first_visit_login_fcp_ms"] = summary(first)
         page = b.new_page(viewport={"width": 1360, "height": 900})
         page.goto(a.url + "/login")
         page.get_by_label("Email").fill("admin@localhost")
@@ -60,6 +72,8 @@ def main():
                 page.goto(f"{a.url}/dashboard?app={a.app}&range={period}")
                 runs.append(measure(page))
             cold, warm = runs[0], runs[1:]
+            if a.screenshot and period == "7d":
+                page.screenshot(path=a.screenshot, full_page=True)
             out[period] = {"cold": {k: round(v) for k, v in cold.items() if v is not None},
                            "fcp_ms": summary([r["fcp"] for r in warm]),
                            "data_shown_ms": summary([r["data"] for r in warm]),

@@ -260,6 +260,14 @@ def scenarios(run, api, keys, n_shop):
     out["timings"]["reload_data_shown_ms_upper_bound"] = round(t["now"])
     assert t["fcp"] and t["fcp"] < 1000, t
 
+    # --- a custom range is whole UTC days, in the URL and in the requests
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    page.get_by_label("Period").select_option("custom")
+    with page.expect_response(lambda r: "/api/dashboard/stats" in r.url and f"from={day}T00" in r.url) as cr:
+        page.get_by_label("From").fill(day)
+    assert "range=custom" in page.url and cr.value.ok, (page.url, cr.value.url)
+    page.get_by_label("Period").select_option("7d")
+
     # --- funnel steps the user picks; a step name the API refuses is an error shown as text
     page.get_by_label("Add step").fill(XSS_EVENT)
     page.get_by_role("button", name="Add", exact=True).click()
@@ -336,6 +344,18 @@ def scenarios(run, api, keys, n_shop):
     # --- admin pages
     page.get_by_role("link", name="Users").click()
     expect(page.locator("td").filter(has_text="ana@example.com").first).to_be_visible()
+    # Create a user through the form, then disable it: the API sees both.
+    form = page.get_by_role("region", name="Create a user")
+    form.get_by_label("Email").fill("max@example.com")
+    form.get_by_label("Initial password").fill("max-password-123")
+    form.get_by_label("Role").select_option("user")
+    form.get_by_label("shop").check()
+    form.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("status")).to_contain_text("Created max@example.com")
+    page.get_by_role("button", name="Disable max@example.com").click()
+    expect(page.get_by_role("status")).to_contain_text("Disabled max@example.com")
+    maxu = [u for u in api.call("GET", "/api/admin/users")["users"] if u["email"] == "max@example.com"][0]
+    assert maxu["disabled"] and maxu["app_access"] == ["shop"] and maxu["roles"] == ["user"], maxu
     run.shot(page, "admin-users")
     run.check_axe(page, "admin-users")
     page.get_by_role("link", name="Audit log").click()

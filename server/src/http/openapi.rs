@@ -104,6 +104,15 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
 fn query_parameters(method: &str, path: &str) -> Vec<Value> {
     let p = |name: &str, required: bool, description: &str| json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": description});
     match (method, path) {
+        ("GET", "/api/admin/audit") => vec![
+            p("after", false, "oldest-first pages: records with seq > after (default 0)"),
+            p("limit", false, "records per page, 1-1000 (default 100)"),
+            p("order", false, "asc (default) or desc (newest first)"),
+            p("before", false, "newest-first pages: records with seq < before (the answer's next_before)"),
+            p("actor", false, "newest-first only: this actor exactly (user id, key:<id>, anonymous)"),
+            p("action", false, "newest-first only: actions starting with this (auth.login, apps.)"),
+            p("outcome", false, "newest-first only: outcomes starting with this (success, denied, failure)"),
+        ],
         ("POST", "/v1/events") => vec![p(
             "api_key",
             false,
