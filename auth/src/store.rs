@@ -773,36 +773,30 @@ fn apply_op(
             put_user(wb, &u);
             outcome
         }
-        AuthOp::RotateRefresh {
+        op @ (AuthOp::RotateRefresh {
             session_id,
             presented_jti,
             new_jti,
             expires_at_ms,
-        } => rotate_refresh(
-            st,
-            wb,
-            now,
-            session_id,
-            presented_jti,
-            new_jti,
-            *expires_at_ms,
-            false,
-        ),
-        AuthOp::RotateRefreshWithGrace {
+        }
+        | AuthOp::RotateRefreshWithGrace {
             session_id,
             presented_jti,
             new_jti,
             expires_at_ms,
-        } => rotate_refresh(
-            st,
-            wb,
-            now,
-            session_id,
-            presented_jti,
-            new_jti,
-            *expires_at_ms,
-            true,
-        ),
+        }) => {
+            let grace = matches!(op, AuthOp::RotateRefreshWithGrace { .. });
+            rotate_refresh(
+                st,
+                wb,
+                now,
+                session_id,
+                presented_jti,
+                new_jti,
+                *expires_at_ms,
+                grace,
+            )
+        }
         AuthOp::RevokeSession { session_id } => {
             let Some(s) = st.sessions.get_mut(session_id) else {
                 return AuthOutcome::NotFound("session".into());

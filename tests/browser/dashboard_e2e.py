@@ -315,6 +315,10 @@ def scenarios(run, api, keys, n_shop):
     editor.fill("SELECT app_id, count() AS n FROM events GROUP BY app_id ORDER BY app_id")
     editor.press("Control+Enter")
     expect(page.get_by_role("cell", name="shop", exact=True)).to_be_visible()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    sql_csv = open(dl.value.path()).read().splitlines()
+    assert sql_csv[0] == "app_id,n" and any(l.startswith("shop,") for l in sql_csv), sql_csv
     run.safe(page, "sql")
     run.shot(page, "sql")
     run.check_axe(page, "sql")
@@ -333,6 +337,19 @@ def scenarios(run, api, keys, n_shop):
     assert wait_rows(api, "SELECT count() FROM events WHERE app_id = 'new_web'", 5) == 5
     page.reload()
     expect(page.get_by_test_id("new-key")).to_have_count(0)  # shown once
+    # Revoke that key in the UI (a confirm dialog): the API refuses it from then on.
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Keys and settings").nth(
+        [x["id"] for x in api.call("GET", "/api/apps")["apps"]].index("new_web")).click()
+    page.get_by_role("button", name="Revoke key").click()
+    expect(page.get_by_role("cell", name="revoked", exact=False).first).to_be_visible()
+    req = urllib.request.Request(a.base + "/v1/events", data=json.dumps(evs[0]).encode(), method="POST",
+                                 headers={"content-type": "application/json", "x-api-key": key})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("a revoked key was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
     page.goto(a.base + "/dashboard?app=new_web")
     expect(page.locator('[data-stat="Total events"]')).to_have_text("5")
     page.get_by_role("link", name="SQL").click()
@@ -385,6 +402,10 @@ def scenarios(run, api, keys, n_shop):
     expect(page.get_by_label("Password")).to_be_visible()
     page.reload()
     expect(page.get_by_label("Password")).to_be_visible()
+    # Logging in again opens the dashboard on the app used last (new_web), not the first.
+    with page.expect_response(lambda r: "/api/dashboard/stats" in r.url) as again:
+        run.login(page, ADMIN, a.password)
+    assert "app_id=new_web" in again.value.url, again.value.url
     ctx.close()
 
     # --- a user granted one app never sees another

@@ -150,7 +150,9 @@ export async function call<R>(ep: Endpoint, o: CallOptions = {}): Promise<R> {
   }
   if (!r.ok) throw await errorOf(r);
   if (o.blob) return (await r.blob()) as R;
-  return (await r.json()) as R;
+  // 204 (a revoked key, a deleted user) and other empty answers carry no JSON.
+  const text = await r.text();
+  return (text ? JSON.parse(text) : undefined) as R;
 }
 
 /** The range and app every dashboard call takes. */
