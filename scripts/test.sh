@@ -14,6 +14,7 @@ step "format"
 cargo fmt --all -- --check
 step "layering (docs/architecture.md)"
 python3 .ci/check_layering.py
+python3 .ci/test_check_layering.py
 step "build"
 cargo build --workspace --all-targets --locked
 export TEST_SERVER_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
