@@ -2,6 +2,11 @@
 //! whose clock is unsynchronised or drifting is visible in `/metrics` and can be alarmed on
 //! (JWT `exp`/`nbf`/`iat` checks and lockout windows use the wall clock; TESTPLAN AUTH-04).
 
+/// The wall clock in epoch milliseconds (tokens, sessions, audit times, default ranges).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 /// What the kernel knows about the clock's synchronisation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NtpState {

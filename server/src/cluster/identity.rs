@@ -70,7 +70,7 @@ impl Identity {
                 let id = Identity {
                     node_id,
                     uuid: uuid::Uuid::new_v4().to_string(),
-                    created_at_ms: crate::security::now_ms(),
+                    created_at_ms: crate::clock::now_ms(),
                 };
                 let bytes = serde_json::to_vec_pretty(&id)
                     .map_err(|e| IdentityError::Corrupt(path.clone(), e))?;

@@ -12,9 +12,10 @@ use serde_json::json;
 
 use super::authz::ClientIp;
 use super::{json_body, session_cookie, ApiError};
+use crate::clock::now_ms;
 use crate::node::AppState;
 use crate::security::routes::Access;
-use crate::security::{event, now_ms, submit, Caller, TokenPair};
+use crate::security::{event, submit, Caller, TokenPair};
 
 const MAX_AUTH_BODY: usize = 64 << 10;
 

@@ -160,7 +160,7 @@ async fn job(
 ) -> Result<Job, ApiError> {
     let Query(q) = q.map_err(|e| bad(e.body_text()))?;
     let p = super::app_read::user(caller)?;
-    let now_ms = chrono::Utc::now().timestamp_millis();
+    let now_ms = crate::clock::now_ms();
     let params = params(&q, now_ms, &state.cfg.fraud)?;
     let scope = super::app_read::app_scope(state, p, &params.app_id)?;
     let timeout = match q.get("timeout_ms") {

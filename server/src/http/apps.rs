@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use super::admin::commit;
 use super::authz::ClientIp;
 use super::{json_body, ApiError};
+use crate::clock::now_ms;
 use crate::node::AppState;
-use crate::security::{event, now_ms, Caller};
+use crate::security::{event, Caller};
 
 const MAX_APP_BODY: usize = 16 << 10;
 

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use super::limits::IngestLimits;
+use crate::config::IngestLimits;
 
 /// A request-level problem: the whole body is refused.
 #[derive(Debug, thiserror::Error)]

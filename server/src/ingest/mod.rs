@@ -2,12 +2,11 @@
 //! events into replicated log entries.
 
 mod decode;
-mod limits;
 pub mod proposer;
 mod validate;
 
+pub use crate::config::IngestLimits;
 pub use decode::{decode_body, BodyError};
-pub use limits::IngestLimits;
 pub use validate::{validate_event, RequestContext};
 
 use serde::Serialize;

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use engine::{Attribution, Event};
 
-use super::limits::IngestLimits;
+use crate::config::IngestLimits;
 
 /// Facts about the request that events default to.
 #[derive(Debug, Clone)]

@@ -8,9 +8,10 @@ use auth::{AuthOp, AuthOutcome, Role, User};
 use rand::RngCore;
 
 use super::StartError;
+use crate::clock::now_ms;
 use crate::cluster::Cluster;
 use crate::config::ServerConfig;
-use crate::security::{event, now_ms, submit, Security};
+use crate::security::{event, submit, Security};
 
 pub(super) const ADMIN_EMAIL: &str = "admin@localhost";
 pub(super) const ADMIN_PASSWORD_ENV: &str = "UNMOGROWP_ADMIN_PASSWORD";

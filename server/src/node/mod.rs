@@ -313,7 +313,7 @@ impl AppState {
 async fn purge_sessions(state: &AppState) {
     let leader = state.raft.metrics().borrow().current_leader;
     let sec = &state.security;
-    let now = crate::security::now_ms();
+    let now = crate::clock::now_ms();
     let dead = sec.store.dead_sessions(now);
     if leader != Some(sec.node_id()) || dead == 0 {
         return;

@@ -1,5 +1,5 @@
 //! Raft wiring: the type configuration, what log entries carry, the state machine over the
-//! engine and snapshots. (The peer network is in [`crate::cluster`].)
+//! engine and snapshots. (The peer network is in the `cluster` module.)
 
 pub mod snapshot;
 pub mod state_machine;

@@ -4,7 +4,6 @@
 
 mod limiter;
 pub mod routes;
-pub mod settings;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,11 +16,12 @@ use axum::http::{HeaderMap, StatusCode};
 use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
+use crate::clock::now_ms;
 use crate::cluster::Cluster;
+pub use crate::config::AuthSettings;
 use crate::http::ApiError;
 use crate::raft::{Request, Response};
 pub use limiter::Limiter;
-pub use settings::AuthSettings;
 
 /// Who made a request, as established by the authorization middleware.
 #[derive(Debug, Clone)]
@@ -72,10 +72,6 @@ pub struct Security {
     pub login_rate_limited: AtomicU64,
     /// Wrong passwords and unknown users.
     pub login_failures: AtomicU64,
-}
-
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn unauthorized(msg: &str) -> ApiError {

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::IngestLimits;
+mod auth;
+mod ingest;
+
+pub use auth::AuthSettings;
+pub use ingest::IngestLimits;
 
 /// Environment variables with this prefix override config keys: `UNMOGROWP_HTTP_ADDR` sets
 /// `http_addr`; a double underscore enters a section: `UNMOGROWP_ENGINE__FLUSH_ROWS`.
@@ -33,7 +37,7 @@ pub struct ServerConfig {
     pub wal: wal::WalOptions,
     pub engine: engine::EngineConfig,
     pub query: query::QueryConfig,
-    pub auth: crate::security::AuthSettings,
+    pub auth: AuthSettings,
     pub cluster: ClusterSettings,
     pub fraud: FraudSettings,
     pub http: HttpSettings,
@@ -256,7 +260,7 @@ impl Default for ServerConfig {
             query: query::QueryConfig::default(),
             fraud: FraudSettings::default(),
             http: HttpSettings::default(),
-            auth: crate::security::AuthSettings::default(),
+            auth: AuthSettings::default(),
             cluster: ClusterSettings::default(),
         }
     }
