@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 
 use crate::cluster::client::{Me, PeerClient, PeerError};
-use crate::cluster::rpc::StatusView;
 use crate::config::{MemberConfig, ServerConfig};
+use crate::http::raft_rpc::StatusView;
 
 /// An operator's client: the secret, no node identity.
 fn operator(secret: &str) -> PeerClient {

@@ -317,7 +317,7 @@ async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let raft_server = raft_listener.map(|(raft_addr, l)| {
         tracing::info!(%raft_addr, "internal Raft API listening");
-        let app = unmogrowp_server::cluster::rpc::router(node.state.clone());
+        let app = unmogrowp_server::http::raft_rpc::router(node.state.clone());
         let mut rx = stop_rx.clone();
         let http = node.state.cfg.http.clone();
         let metrics = node.state.metrics.clone();

@@ -7,7 +7,6 @@ pub mod fault;
 pub mod handle;
 pub mod identity;
 pub mod network;
-pub mod rpc;
 
 pub use handle::{Cluster, MembershipChange};
 pub use identity::Identity;

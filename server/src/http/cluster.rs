@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::authz::ClientIp;
+use super::raft_rpc::{status_of, IdentityView, StatusView};
 use super::{json_body, ApiError};
-use crate::cluster::rpc::{status_of, IdentityView, StatusView};
 use crate::cluster::{ClusterError, MembershipChange};
 use crate::node::AppState;
 use crate::raft::{ClusterNode, NodeId};

@@ -14,6 +14,7 @@ mod events;
 mod openapi;
 mod ops;
 mod query;
+pub mod raft_rpc;
 mod serve;
 mod session_cookie;
 mod ui;
@@ -35,7 +36,7 @@ pub fn router(state: AppState) -> Router {
     let api = public(state.clone());
     if state.cfg.cluster.raft_addr.is_none() {
         // No separate Raft listener: peers reach the internal API here.
-        api.merge(crate::cluster::rpc::router(state))
+        api.merge(raft_rpc::router(state))
     } else {
         api
     }

@@ -31,10 +31,9 @@ use openraft::Snapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{H_FROM, H_FROM_UUID, H_TO, H_TO_UUID};
-use super::handle::MembershipChange;
-use super::network::{decode, InstallSnapshot};
-use super::ClusterError;
+use crate::cluster::client::{H_FROM, H_FROM_UUID, H_TO, H_TO_UUID};
+use crate::cluster::network::{decode, InstallSnapshot};
+use crate::cluster::{ClusterError, MembershipChange};
 use crate::node::AppState;
 use crate::raft::snapshot::SnapshotDir;
 use crate::raft::{ClusterNode, NodeId, Request as LogRequest};
