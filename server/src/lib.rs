@@ -7,6 +7,7 @@ pub mod backup;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod data_dir;
 pub mod http;
 pub mod ingest;
 pub mod local_cluster;

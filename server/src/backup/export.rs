@@ -12,9 +12,10 @@ use tokio::sync::mpsc;
 
 use super::archive::write_archive;
 use super::{list_files, BackupError, BackupInfo, FORMAT};
+use crate::cluster::Cluster;
 use crate::cluster::ClusterError;
-use crate::node::AppState;
 use crate::raft::snapshot::{SnapshotStore, AUTH};
+use crate::raft::Raft;
 
 /// How long a backup waits for a snapshot that covers its read index.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(600);
@@ -48,26 +49,35 @@ impl Export {
     }
 }
 
+/// What a backup is taken from: the node's Raft, its cluster handle (for the read barrier)
+/// and its snapshots.
+pub struct Source<'a> {
+    pub raft: &'a Raft,
+    pub cluster: &'a Cluster,
+    pub snapshots: &'a SnapshotStore,
+    pub node_id: u64,
+}
+
 /// Prepares a backup holding everything committed before the call.
-pub async fn prepare(state: &AppState) -> Result<Export, BackupError> {
-    let target = state.cluster.read_barrier().await?;
-    covering_snapshot(state, target).await?;
-    let snapshots = state.snapshots.clone();
-    let node_id = state.identity.node_id;
+pub async fn prepare(src: Source<'_>) -> Result<Export, BackupError> {
+    let target = src.cluster.read_barrier().await?;
+    covering_snapshot(src.raft, target).await?;
+    let snapshots = src.snapshots.clone();
+    let node_id = src.node_id;
     tokio::task::spawn_blocking(move || describe(&snapshots, node_id, target))
         .await
         .map_err(|e| BackupError::Storage(e.to_string()))?
 }
 
 /// Waits until this node has a snapshot covering log index `target`, asking Raft to build one.
-async fn covering_snapshot(state: &AppState, target: u64) -> Result<(), ClusterError> {
+async fn covering_snapshot(raft: &Raft, target: u64) -> Result<(), ClusterError> {
     let deadline = Instant::now() + SNAPSHOT_WAIT;
     let covered = move |m: &openraft::RaftMetrics<
         crate::raft::NodeId,
         crate::raft::ClusterNode,
     >| { m.snapshot.is_some_and(|s| s.index >= target) };
     loop {
-        if covered(&state.raft.metrics().borrow()) {
+        if covered(&raft.metrics().borrow()) {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -75,15 +85,12 @@ async fn covering_snapshot(state: &AppState, target: u64) -> Result<(), ClusterE
                 "no snapshot covering log index {target} within {SNAPSHOT_WAIT:?}"
             )));
         }
-        state
-            .raft
-            .trigger()
+        raft.trigger()
             .snapshot()
             .await
             .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         // A snapshot already being built may not cover the target; then trigger again.
-        let _ = state
-            .raft
+        let _ = raft
             .wait(Some(Duration::from_secs(10)))
             .metrics(covered, "backup snapshot")
             .await;

@@ -91,7 +91,7 @@ pub async fn restore(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport
 async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, BackupError> {
     let data = &cfg.data_dir;
     std::fs::create_dir_all(data)?;
-    let _lock = crate::node::lock_data_dir(cfg).map_err(storage)?;
+    let _lock = crate::data_dir::lock(&cfg.data_dir).map_err(storage)?;
     let unpacked = data.join("restore.tmp");
     let file = std::fs::File::open(archive)
         .map_err(|e| BackupError::Invalid(format!("cannot open {}: {e}", archive.display())))?;

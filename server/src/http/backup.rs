@@ -18,7 +18,13 @@ pub(crate) async fn create(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let prepared = export::prepare(&state).await;
+    let prepared = export::prepare(export::Source {
+        raft: &state.raft,
+        cluster: &state.cluster,
+        snapshots: &state.snapshots,
+        node_id: state.identity.node_id,
+    })
+    .await;
     let (target, detail) = match &prepared {
         Ok(e) => (
             format!("snapshot {}", e.info.snapshot_id),

@@ -88,15 +88,11 @@ pub struct Node {
     _lock: File,
 }
 
-pub(crate) fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
-    let dir = cfg.data_dir.display().to_string();
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
-    let f =
-        File::create(cfg.data_dir.join("LOCK")).map_err(|e| StartError::DataDir(dir.clone(), e))?;
-    if f.try_lock().is_err() {
-        return Err(StartError::Locked(dir));
-    }
-    Ok(f)
+fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
+    crate::data_dir::lock(&cfg.data_dir).map_err(|e| match e {
+        crate::data_dir::LockError::Io(dir, e) => StartError::DataDir(dir, e),
+        crate::data_dir::LockError::Locked(dir) => StartError::Locked(dir),
+    })
 }
 
 impl Node {
