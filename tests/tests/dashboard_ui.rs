@@ -128,7 +128,7 @@ fn the_ui_is_served_with_its_security_and_cache_headers() {
         }
     };
     let plain = head(js, &[("accept-encoding", "identity")]);
-    assert_eq!(plain.status(), 200);
+    assert_eq!(plain.status(), 200, "{js}: {:?}", plain.status_text());
     assert_eq!(
         plain.header("cache-control"),
         Some("public, max-age=31536000, immutable")

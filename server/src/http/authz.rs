@@ -88,7 +88,7 @@ fn query_api_key(req: &Request) -> Option<String> {
 
 fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (Caller, ApiError)> {
     let sec = &state.security;
-    let anon = |e| (Caller::Anonymous, e);
+    let anon = |e: ApiError| (Caller::Anonymous, e);
     match access {
         Access::Public => Ok(Caller::Anonymous),
         Access::IngestKey => {
@@ -100,7 +100,7 @@ fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (C
             };
             match sec
                 .authenticate_key(req.headers(), query_key.as_deref())
-                .map_err(anon)?
+                .map_err(|e| anon(e.into()))?
             {
                 Some((key_id, app_id)) => Ok(Caller::Key { key_id, app_id }),
                 None => Err(anon(ApiError::new(
@@ -112,10 +112,13 @@ fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (C
         }
         Access::OptionalUser => Ok(sec
             .authenticate_bearer(req.headers())
-            .map_err(anon)?
+            .map_err(|e| anon(e.into()))?
             .map_or(Caller::Anonymous, Caller::User)),
         Access::User(_) | Access::Roles(..) | Access::App(_) => {
-            let Some(p) = sec.authenticate_bearer(req.headers()).map_err(anon)? else {
+            let Some(p) = sec
+                .authenticate_bearer(req.headers())
+                .map_err(|e| anon(e.into()))?
+            else {
                 return Err(anon(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",
@@ -156,6 +159,6 @@ async fn audit_denial(state: &AppState, caller: &Caller, ip: &str, target: &str,
     ev.outcome = Some(format!("denied: {}", err.status.as_u16()));
     let req = state.security.request(auth::AuthOp::AuditOnly, vec![ev]);
     if let Err(e) = submit(&state.cluster, req).await {
-        tracing::warn!(error = %e.message, "could not audit a denied request");
+        tracing::warn!(error = %e, "could not audit a denied request");
     }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::backup::BackupError;
 use crate::cluster::ClusterError;
 use crate::ingest::BodyError;
+use crate::security::{SecurityError, SecurityErrorKind};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -102,6 +103,24 @@ impl From<query::QueryError> for ApiError {
         };
         let mut a = ApiError::new(status, e.code(), e.to_string());
         if e.kind() == query::ErrorKind::Busy {
+            a.retry_after_secs = Some(1);
+        }
+        a
+    }
+}
+
+impl From<SecurityError> for ApiError {
+    fn from(e: SecurityError) -> Self {
+        if let SecurityError::Cluster(c) = e {
+            return c.into();
+        }
+        let status = match e.kind() {
+            SecurityErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            SecurityErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            SecurityErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut a = ApiError::new(status, e.code(), e.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             a.retry_after_secs = Some(1);
         }
         a

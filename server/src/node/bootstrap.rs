@@ -64,7 +64,7 @@ async fn once(cfg: &ServerConfig, cluster: &Cluster, sec: &Security) -> Result<(
         password_hash: sec
             .hash_password(password.clone())
             .await
-            .map_err(|e| StartError::Bootstrap(e.message))?,
+            .map_err(|e| StartError::Bootstrap(e.to_string()))?,
         roles: vec![Role::Admin],
         permissions: vec![],
         app_access: vec![],
@@ -86,7 +86,7 @@ async fn once(cfg: &ServerConfig, cluster: &Cluster, sec: &Security) -> Result<(
     };
     let outcome = submit(cluster, sec.request(op, vec![ev]))
         .await
-        .map_err(|e| StartError::Bootstrap(format!("bootstrap: {}", e.message)))?;
+        .map_err(|e| StartError::Bootstrap(format!("bootstrap: {e}")))?;
     if outcome != AuthOutcome::Ok {
         return Ok(());
     }

@@ -324,7 +324,7 @@ async fn purge_sessions(state: &AppState) {
     let req = sec.request(auth::AuthOp::PurgeSessions { before_ms: now }, vec![ev]);
     match crate::security::submit(&state.cluster, req).await {
         Ok(_) => tracing::info!(sessions = dead, "purged expired and revoked sessions"),
-        Err(e) => tracing::warn!(error = %e.message, "session purge failed; retried later"),
+        Err(e) => tracing::warn!(error = %e, "session purge failed; retried later"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! key), whether the route allows it ([`routes`]), password hashing under a concurrency bound,
 //! token issuing, rate limits, and submitting auth changes and audit records through Raft.
 
+mod error;
 mod limiter;
 pub mod routes;
 
@@ -12,15 +13,15 @@ use std::time::Duration;
 
 use auth::token::{Claims, TokenKeys, TokenType};
 use auth::{AuditEvent, AuthOp, AuthOutcome, AuthRequest, AuthStore, Principal, User};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
 use crate::clock::now_ms;
 use crate::cluster::Cluster;
 pub use crate::config::AuthSettings;
-use crate::http::ApiError;
 use crate::raft::{Request, Response};
+pub use error::{SecurityError, SecurityErrorKind};
 pub use limiter::Limiter;
 
 /// Who made a request, as established by the authorization middleware.
@@ -74,8 +75,8 @@ pub struct Security {
     pub login_failures: AtomicU64,
 }
 
-fn unauthorized(msg: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
+fn unauthorized(msg: &str) -> SecurityError {
+    SecurityError::Unauthorized(msg.to_string())
 }
 
 impl Security {
@@ -105,25 +106,16 @@ impl Security {
         self.node_id
     }
 
-    fn token_keys(&self) -> Result<TokenKeys, ApiError> {
+    fn token_keys(&self) -> Result<TokenKeys, SecurityError> {
         let epoch = self.store.signing_epoch();
         if let Some((e, k)) = self.keys.read().as_ref() {
             if *e == epoch {
                 return Ok(k.clone());
             }
         }
-        let sk = self.store.signing_keys().ok_or_else(|| {
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "the cluster is not bootstrapped yet",
-            );
-            e.retry_after_secs = Some(1);
-            e
-        })?;
-        let mut k = TokenKeys::new(&sk.current).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        let sk = self.store.signing_keys().ok_or(SecurityError::NotReady)?;
+        let mut k =
+            TokenKeys::new(&sk.current).map_err(|e| SecurityError::Internal(e.to_string()))?;
         for (secret, until_ms) in &sk.retired {
             k = k.with_retired(secret, (*until_ms).max(0) as u64 / 1000);
         }
@@ -155,36 +147,26 @@ impl Security {
     async fn hashing<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, SecurityError> {
         let wait = Duration::from_millis(self.cfg.hash_queue_timeout_ms);
         let permit = tokio::time::timeout(wait, self.hashing.clone().acquire_owned())
             .await
             .ok()
             .and_then(|p| p.ok())
-            .ok_or_else(|| {
-                let mut e = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "too many logins in progress; retry shortly",
-                );
-                e.retry_after_secs = Some(1);
-                e
-            })?;
+            .ok_or(SecurityError::HashingBusy)?;
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
         })
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| SecurityError::Internal(e.to_string()))?;
         Ok(out)
     }
 
-    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash_password(&self, password: String) -> Result<String, SecurityError> {
         self.hashing(move || auth::password::hash(&password))
             .await?
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })
+            .map_err(|e| SecurityError::Internal(e.to_string()))
     }
 
     /// Verifies `password` against `user`'s hash, or against a dummy hash when there is no
@@ -193,7 +175,7 @@ impl Security {
         &self,
         user: Option<&User>,
         password: String,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, SecurityError> {
         let (hash, real) = match user {
             Some(u) => (u.password_hash.clone(), true),
             None => (self.dummy_hash.clone(), false),
@@ -210,7 +192,7 @@ impl Security {
         user: &User,
         sid: &str,
         refresh_jti: &str,
-    ) -> Result<TokenPair, ApiError> {
+    ) -> Result<TokenPair, SecurityError> {
         let keys = self.token_keys()?;
         let now = (now_ms() / 1000) as u64;
         let perms = auth::policy::effective_permissions(&user.roles, &user.permissions);
@@ -230,9 +212,8 @@ impl Security {
             app_access: user.app_access.clone(),
         };
         let sign = |c: Claims| {
-            keys.sign(&c).map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })
+            keys.sign(&c)
+                .map_err(|e| SecurityError::Internal(e.to_string()))
         };
         Ok(TokenPair {
             access_token: sign(claims(
@@ -251,14 +232,17 @@ impl Security {
     }
 
     /// Verifies a refresh token's signature and claims.
-    pub fn verify_refresh(&self, token: &str) -> Result<Claims, ApiError> {
+    pub fn verify_refresh(&self, token: &str) -> Result<Claims, SecurityError> {
         self.token_keys()?
             .verify(token, TokenType::Refresh, (now_ms() / 1000) as u64)
             .map_err(|_| unauthorized("invalid refresh token"))
     }
 
     /// Resolves `Authorization: Bearer …` into the current principal.
-    pub fn authenticate_bearer(&self, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    pub fn authenticate_bearer(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Principal>, SecurityError> {
         let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
             return Ok(None);
         };
@@ -287,7 +271,7 @@ impl Security {
         &self,
         headers: &HeaderMap,
         query_key: Option<&str>,
-    ) -> Result<Option<(String, String)>, ApiError> {
+    ) -> Result<Option<(String, String)>, SecurityError> {
         let key = match headers.get("x-api-key") {
             Some(v) => v
                 .to_str()
@@ -324,17 +308,15 @@ impl Security {
 }
 
 /// Replicates an auth request and returns what applying it decided.
-pub async fn submit(cluster: &Cluster, req: AuthRequest) -> Result<AuthOutcome, ApiError> {
+pub async fn submit(cluster: &Cluster, req: AuthRequest) -> Result<AuthOutcome, SecurityError> {
     match cluster.write(Request::Auth(req)).await {
         Ok(resp) => match resp {
             Response::Auth(o) => Ok(o),
-            other => Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("unexpected state machine answer {other:?}"),
-            )),
+            other => Err(SecurityError::Internal(format!(
+                "unexpected state machine answer {other:?}"
+            ))),
         },
-        Err(e) => Err(ApiError::from(e)),
+        Err(e) => Err(SecurityError::Cluster(e)),
     }
 }
 
