@@ -35,8 +35,9 @@ def floors():
     return out
 
 
-def module_edges(src):
-    """(from, to) pairs of top-level modules of a crate's src/ that `crate::to` names."""
+def module_edges(src, axum_users=None):
+    """(from, to) pairs of top-level modules of a crate's src/ that `crate::to` names; the
+    modules that name `axum` are added to `axum_users`."""
     edges = set()
     for dirpath, _, files in os.walk(src):
         for f in files:
@@ -49,6 +50,8 @@ def module_edges(src):
             for group in re.findall(r"crate::\{([^}]*)\}", text):
                 names |= {g.strip().split("::")[0] for g in group.split(",") if g.strip()}
             edges |= {(top, n) for n in names if n != top}
+            if axum_users is not None and re.search(r"\baxum::", text):
+                axum_users.add(top)
     return edges
 
 
@@ -61,7 +64,13 @@ def check_server_floors(errors):
     for m in sorted(mods - set(floor)):
         errors.append(f"server/src/{m} is not on a floor in docs/architecture.md server-floors")
     seen = set()
-    for a, b in sorted(module_edges(src)):
+    axum_users = set()
+    edges = module_edges(src, axum_users)
+    http = floor.get("http", 0)
+    for m in sorted(axum_users):
+        if m in floor and floor[m] > http:
+            errors.append(f"server: {m} uses axum below the http floor (HTTP types stay in http/)")
+    for a, b in sorted(edges):
         if a not in floor or b not in floor:
             continue
         if floor[b] > floor[a]:

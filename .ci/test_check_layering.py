@@ -48,7 +48,14 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out = check(tree)
     if code == 0 or "metrics -> node is listed in server-known-upward but gone" not in out:
         failures.append(f"a stale debt line passed: {out}")
+with tempfile.TemporaryDirectory() as tmp:
+    tree = copy(tmp)
+    clock = tree / "server" / "src" / "clock.rs"
+    clock.write_text(clock.read_text() + "\n#[allow(unused_imports)]\nuse axum::Json as _Json;\n")
+    code, out = check(tree)
+    if code == 0 or "clock uses axum below the http floor" not in out:
+        failures.append(f"axum below http passed: {out}")
 if failures:
     print("\n".join(failures))
     sys.exit(1)
-print("layering checker: catches upward imports, modules on no floor and stale debt")
+print("layering checker: catches upward imports, axum below http, modules on no floor and stale debt")

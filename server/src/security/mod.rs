@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use auth::token::{Claims, TokenKeys, TokenType};
 use auth::{AuditEvent, AuthOp, AuthOutcome, AuthRequest, AuthStore, Principal, User};
-use axum::http::HeaderMap;
+use hyper::http::HeaderMap;
 use parking_lot::RwLock;
 use tokio::sync::Semaphore;
 
@@ -243,7 +243,7 @@ impl Security {
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<Principal>, SecurityError> {
-        let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
+        let Some(v) = headers.get(hyper::http::header::AUTHORIZATION) else {
             return Ok(None);
         };
         let token = v

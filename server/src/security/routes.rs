@@ -3,7 +3,7 @@
 //! walks them. A request whose route is not in this table is denied.
 
 use auth::{Permission, Principal, Role};
-use axum::http::Method;
+use hyper::http::Method;
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
