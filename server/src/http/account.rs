@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use auth::{AuthOp, AuthOutcome, Role, Session, User};
+use auth::{AuthOp, AuthOutcome, Session};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::authz::ClientIp;
+use super::new_user::{build_user, NewUser};
 use super::{json_body, session_cookie, ApiError};
 use crate::clock::now_ms;
 use crate::node::AppState;
@@ -301,7 +302,7 @@ pub(crate) async fn me(
         state.security.store.user(&p.user_id).ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown user")
         })?;
-    let mut view = super::admin::user_view(&user);
+    let mut view = super::new_user::user_view(&user);
     // What this user may call, from the same route table the server enforces: the
     // dashboard shows only what these allow (the server's checks stay the authority).
     let allowed: Vec<String> = crate::security::routes::ROUTES
@@ -314,71 +315,6 @@ pub(crate) async fn me(
         .collect();
     view["allowed"] = json!(allowed);
     Ok(Json(view).into_response())
-}
-
-/// A new user's fields (registration and admin creation). Unknown fields are rejected.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewUser {
-    pub email: String,
-    pub password: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub roles: Option<Vec<Role>>,
-    #[serde(default)]
-    pub permissions: Option<Vec<String>>,
-    #[serde(default)]
-    pub app_access: Option<Vec<String>>,
-}
-
-/// Validates and hashes a new user; `admin_fields` allows roles/permissions/app access.
-pub(crate) async fn build_user(
-    state: &AppState,
-    n: NewUser,
-    admin_fields: bool,
-) -> Result<User, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
-    let email = n.email.trim().to_lowercase();
-    if email.len() > 254
-        || !email.contains('@')
-        || email.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad(
-            "email: expected an address like name@example.com".into()
-        ));
-    }
-    auth::password::check_strength(&n.password).map_err(|m| bad(format!("password: {m}")))?;
-    if !admin_fields && (n.roles.is_some() || n.permissions.is_some() || n.app_access.is_some()) {
-        return Err(bad(
-            "roles, permissions and app_access are set by an admin".into()
-        ));
-    }
-    if let Some(p) = n
-        .permissions
-        .iter()
-        .flatten()
-        .find(|p| auth::Permission::parse(p).is_none())
-    {
-        return Err(bad(format!("permissions: unknown permission {p:?}")));
-    }
-    let name = n.name.unwrap_or_else(|| email.clone());
-    if name.chars().count() > 200 {
-        return Err(bad("name: at most 200 characters".into()));
-    }
-    Ok(User {
-        id: uuid::Uuid::new_v4().to_string(),
-        email,
-        name,
-        password_hash: state.security.hash_password(n.password).await?,
-        roles: n.roles.unwrap_or_else(|| vec![Role::User]),
-        permissions: n.permissions.unwrap_or_default(),
-        app_access: n.app_access.unwrap_or_default(),
-        disabled: false,
-        created_at_ms: now_ms(),
-        last_login_at_ms: None,
-        lockout: Default::default(),
-    })
 }
 
 pub(crate) async fn register(
@@ -402,5 +338,5 @@ pub(crate) async fn register(
     }
     let n: NewUser = json_body(req.into_body(), MAX_AUTH_BODY).await?;
     let user = build_user(&state, n, is_admin).await?;
-    super::admin::create_user(&state, &caller, &ip, user, "auth.register").await
+    super::new_user::create_user(&state, &caller, &ip, user, "auth.register").await
 }

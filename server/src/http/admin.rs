@@ -1,6 +1,6 @@
 //! `/api/admin/*`: users, grants and the audit log.
 
-use auth::{AuthOp, AuthOutcome, Role, User, UserPatch};
+use auth::{AuthOp, Role, User, UserPatch};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -8,72 +8,14 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::account::{build_user, NewUser};
+use super::auth_change::{commit, outcome_ok};
 use super::authz::ClientIp;
+use super::new_user::{build_user, create_user, user_view, NewUser};
 use super::{json_body, ApiError};
 use crate::node::AppState;
 use crate::security::{event, submit, Caller};
 
 const MAX_ADMIN_BODY: usize = 64 << 10;
-
-/// A user as shown by the API: never the password hash.
-pub(crate) fn user_view(u: &User) -> Value {
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "name": u.name,
-        "roles": u.roles,
-        "permissions": u.permissions,
-        "effective_permissions": auth::policy::effective_permissions(&u.roles, &u.permissions)
-            .iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "app_access": u.app_access,
-        "disabled": u.disabled,
-        "created_at_ms": u.created_at_ms,
-        "last_login_at_ms": u.last_login_at_ms,
-        "locked_until_ms": (u.lockout.locked_until_ms > 0).then_some(u.lockout.locked_until_ms),
-    })
-}
-
-/// Replicates `op` with its audit record and maps the apply outcome to the client's answer.
-pub(crate) async fn commit(
-    state: &AppState,
-    op: AuthOp,
-    ev: auth::AuditEvent,
-) -> Result<(), ApiError> {
-    outcome_ok(submit(&state.cluster, state.security.request(op, vec![ev])).await?)
-}
-
-/// Maps an apply outcome to the answer, or the error the client sees.
-fn outcome_ok(o: AuthOutcome) -> Result<(), ApiError> {
-    match o {
-        AuthOutcome::Ok | AuthOutcome::Replayed => Ok(()),
-        AuthOutcome::Conflict(m) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
-        AuthOutcome::NotFound(m) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", m)),
-        other => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            other.audit_text(),
-        )),
-    }
-}
-
-pub(crate) async fn create_user(
-    state: &AppState,
-    caller: &Caller,
-    ip: &str,
-    user: User,
-    action: &str,
-) -> Result<Response, ApiError> {
-    let ev = event(
-        caller.actor(),
-        ip,
-        action,
-        format!("user {} ({})", user.id, user.email),
-        format!("roles {:?}", user.roles),
-    );
-    commit(&state, AuthOp::CreateUser { user: user.clone() }, ev).await?;
-    Ok((StatusCode::CREATED, Json(user_view(&user))).into_response())
-}
 
 pub(crate) async fn list_users(State(state): State<AppState>) -> Json<Value> {
     let users: Vec<Value> = state.security.store.users().iter().map(user_view).collect();

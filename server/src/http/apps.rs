@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::admin::commit;
+use super::auth_change::commit;
 use super::authz::ClientIp;
 use super::{json_body, ApiError};
 use crate::clock::now_ms;
