@@ -5,6 +5,7 @@
 //! [`raft::RaftLogStore`] encodes openraft entries into records and keeps the vote and purge
 //! point in a [`MetaFile`]. See README.md for what reaches disk and when.
 
+pub mod env;
 mod error;
 mod format;
 mod fsio;
@@ -15,8 +16,9 @@ pub mod raft;
 mod recent;
 mod recovery;
 
+pub use env::{FileSystem, RealFs};
 pub use error::{ErrorKind, Result, WalError};
-pub use fsio::{sync_dir, write_atomic};
+pub use fsio::{sync_dir, sync_dir_with, write_atomic, write_atomic_with};
 pub use log::{Done, Wal, WalOptions};
 pub use meta::MetaFile;
 pub use metrics::WalMetrics;

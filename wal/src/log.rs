@@ -7,8 +7,7 @@
 //! write IO is applied in the order it was issued.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -18,11 +17,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
+use crate::env::{FileSystem, RealFs};
 use crate::error::{Result, WalError};
 use crate::format::{
     decode_record, encode_header, encode_record, segment_path, Decoded, HEADER_LEN,
 };
-use crate::fsio::{read_exact_at, sync_dir};
+use crate::fsio::{read_exact_at, sync_dir_with};
 use crate::metrics::WalMetrics;
 use crate::recovery::{recover, RecoveryReport};
 
@@ -120,29 +120,38 @@ impl Wal {
     /// Opens (creating if needed) the log in `dir`, validating every segment.
     /// `purged_upto` is the purge point recorded by the owner of the log, if any.
     pub fn open(dir: impl AsRef<Path>, opts: WalOptions, purged_upto: Option<u64>) -> Result<Self> {
+        Self::open_with(dir, opts, purged_upto, Arc::new(RealFs))
+    }
+
+    /// [`Wal::open`] with every write, fsync, creation and removal going through `fs`.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        opts: WalOptions,
+        purged_upto: Option<u64>,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| WalError::io(&dir, e))?;
-        sync_dir(&dir)?;
-        let (mut recovered, report) = recover(&dir, opts.max_record_bytes)?;
+        sync_dir_with(fs.as_ref(), &dir)?;
+        let (mut recovered, report) = recover(fs.as_ref(), &dir, opts.max_record_bytes)?;
         // Segments wholly at or below the purge point were dropped before a crash but not yet
         // unlinked: remove them now (the newest segment always stays).
         if let Some(p) = purged_upto {
             let mut removed = false;
             while recovered.len() > 1 && recovered[1].first_index <= p + 1 {
                 let seg = recovered.remove(0);
-                std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+                fs.remove_file(&seg.path)
+                    .map_err(|e| WalError::io(&seg.path, e))?;
                 removed = true;
             }
             if removed {
-                sync_dir(&dir)?;
+                sync_dir_with(fs.as_ref(), &dir)?;
             }
         }
         let mut segments = BTreeMap::new();
         for seg in recovered {
-            let file = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .open(&seg.path)
+            let file = fs
+                .open_append(&seg.path)
                 .map_err(|e| WalError::io(&seg.path, e))?;
             segments.insert(
                 seg.first_index,
@@ -174,13 +183,15 @@ impl Wal {
         }));
         let (del_tx, del_rx) = mpsc::channel::<PathBuf>();
         let del_dir = dir.clone();
+        let del_fs = fs.clone();
         std::thread::Builder::new()
             .name("wal-deleter".into())
-            .spawn(move || delete_loop(&del_dir, del_rx))
+            .spawn(move || delete_loop(del_fs.as_ref(), &del_dir, del_rx))
             .map_err(|e| WalError::io(&dir, e))?;
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             deleter: del_tx,
+            fs: fs.clone(),
             dir: dir.clone(),
             opts: opts.clone(),
             shared: shared.clone(),
@@ -365,6 +376,7 @@ struct Active {
 struct Writer {
     /// Segment files dropped by a purge, removed off the append path.
     deleter: mpsc::Sender<PathBuf>,
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     opts: WalOptions,
     shared: Arc<RwLock<Shared>>,
@@ -480,9 +492,12 @@ impl Writer {
     }
 
     fn flush_buf(&mut self, file: &Arc<File>, path: &Path) -> Result<()> {
-        let mut f: &File = file;
-        f.write_all(&self.buf).map_err(|e| WalError::io(path, e))?;
-        f.sync_data().map_err(|e| WalError::io(path, e))?;
+        self.fs
+            .write_all(file, path, &self.buf)
+            .map_err(|e| WalError::io(path, e))?;
+        self.fs
+            .sync_data(file, path)
+            .map_err(|e| WalError::io(path, e))?;
         self.buf.clear();
         Ok(())
     }
@@ -508,16 +523,17 @@ impl Writer {
     /// Creates segment `first`: header written and fsynced, then the directory fsynced.
     fn create_segment(&mut self, first: u64, prev_end: u64) -> Result<Active> {
         let path = segment_path(&self.dir, first);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&path)
+        let file = self
+            .fs
+            .create_new(&path)
             .map_err(|e| WalError::io(&path, e))?;
-        file.write_all(&encode_header(first, prev_end))
+        self.fs
+            .write_all(&file, &path, &encode_header(first, prev_end))
             .map_err(|e| WalError::io(&path, e))?;
-        file.sync_all().map_err(|e| WalError::io(&path, e))?;
-        sync_dir(&self.dir)?;
+        self.fs
+            .sync_all(&file, &path)
+            .map_err(|e| WalError::io(&path, e))?;
+        sync_dir_with(self.fs.as_ref(), &self.dir)?;
         let file = Arc::new(file);
         self.shared.write().segments.insert(
             first,
@@ -547,7 +563,9 @@ impl Writer {
         let mut dir_changed = false;
         for first in doomed {
             if let Some(seg) = s.segments.remove(&first) {
-                std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
+                self.fs
+                    .remove_file(&seg.path)
+                    .map_err(|e| WalError::io(&seg.path, e))?;
                 dir_changed = true;
             }
         }
@@ -555,18 +573,18 @@ impl Writer {
             if from < seg.end_index() {
                 let pos = (from - seg.first_index) as usize;
                 let cut = seg.offsets[pos];
-                seg.file
-                    .set_len(cut)
+                self.fs
+                    .set_len(&seg.file, &seg.path, cut)
                     .map_err(|e| WalError::io(&seg.path, e))?;
-                seg.file
-                    .sync_all()
+                self.fs
+                    .sync_all(&seg.file, &seg.path)
                     .map_err(|e| WalError::io(&seg.path, e))?;
                 seg.offsets.truncate(pos);
                 seg.size = cut;
             }
         }
         if dir_changed {
-            sync_dir(&self.dir)?;
+            sync_dir_with(self.fs.as_ref(), &self.dir)?;
         }
         for (_, p) in s.tail.split_off(&from) {
             s.tail_bytes -= p.len();
@@ -604,8 +622,10 @@ impl Writer {
                 // are out of the index, so unlinking can happen off the append path; files left
                 // by a crash are removed by the next open.
                 if self.deleter.send(seg.path.clone()).is_err() {
-                    std::fs::remove_file(&seg.path).map_err(|e| WalError::io(&seg.path, e))?;
-                    sync_dir(&self.dir)?;
+                    self.fs
+                        .remove_file(&seg.path)
+                        .map_err(|e| WalError::io(&seg.path, e))?;
+                    sync_dir_with(self.fs.as_ref(), &self.dir)?;
                 }
             }
         }
@@ -622,16 +642,16 @@ impl Writer {
 }
 
 /// Removes purged segment files in the background, fsyncing the directory after each batch.
-fn delete_loop(dir: &Path, rx: mpsc::Receiver<PathBuf>) {
+fn delete_loop(fs: &dyn FileSystem, dir: &Path, rx: mpsc::Receiver<PathBuf>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
         for p in &batch {
-            if let Err(e) = std::fs::remove_file(p) {
+            if let Err(e) = fs.remove_file(p) {
                 tracing::warn!(path = %p.display(), error = %e, "could not remove purged log segment");
             }
         }
-        if let Err(e) = sync_dir(dir) {
+        if let Err(e) = sync_dir_with(fs, dir) {
             tracing::warn!(error = %e, "could not fsync the log directory after purging");
         }
     }

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use std::sync::Arc;
+
+use crate::env::{FileSystem, RealFs};
 use crate::error::{Result, WalError};
-use crate::fsio::write_atomic;
+use crate::fsio::write_atomic_with;
 
 const MAGIC: &[u8; 8] = b"UMGPMETA";
 const VERSION: u32 = 1;
@@ -15,11 +18,20 @@ const VERSION: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct MetaFile {
     path: PathBuf,
+    fs: Arc<dyn FileSystem>,
 }
 
 impl MetaFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self::with_fs(path, Arc::new(RealFs))
+    }
+
+    /// A metadata file whose writes go through `fs` (the IO seam).
+    pub fn with_fs(path: impl Into<PathBuf>, fs: Arc<dyn FileSystem>) -> Self {
+        Self {
+            path: path.into(),
+            fs,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -54,7 +66,7 @@ impl MetaFile {
             .map_err(|e| corrupt(&format!("metadata does not decode: {e}")))
     }
 
-    /// Durably replaces the file with `value` (see [`write_atomic`]).
+    /// Durably replaces the file with `value` (see [`crate::write_atomic`]).
     pub fn store<T: Serialize>(&self, value: &T) -> Result<()> {
         let body = serde_json::to_vec(value).map_err(|e| WalError::Corrupt {
             path: self.path.clone(),
@@ -66,6 +78,6 @@ impl MetaFile {
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         out.extend_from_slice(&body);
-        write_atomic(&self.path, &out)
+        write_atomic_with(self.fs.as_ref(), &self.path, &out)
     }
 }

@@ -79,11 +79,20 @@ where
     /// Opens the log in `dir`. Fails if a segment is corrupt, or if the log ends before an
     /// index that was recorded as committed (a lost segment must never go unnoticed).
     pub fn open(dir: impl AsRef<Path>, opts: WalOptions) -> WalResult<Self> {
+        Self::open_with(dir, opts, std::sync::Arc::new(crate::RealFs))
+    }
+
+    /// [`RaftLogStore::open`] with the log's and the vote file's writes going through `fs`.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        opts: WalOptions,
+        fs: std::sync::Arc<dyn crate::FileSystem>,
+    ) -> WalResult<Self> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
-        let meta_file = MetaFile::new(dir.join("raft-meta"));
+        let meta_file = MetaFile::with_fs(dir.join("raft-meta"), fs.clone());
         let durable: RaftMeta<C> = meta_file.load()?.unwrap_or_default();
-        let wal = Wal::open(dir, opts, durable.last_purged.as_ref().map(|l| l.index))?;
+        let wal = Wal::open_with(dir, opts, durable.last_purged.as_ref().map(|l| l.index), fs)?;
         if let Some(c) = &durable.committed {
             let end = wal.range().end;
             if end <= c.index {

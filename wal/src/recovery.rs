@@ -9,10 +9,9 @@
 //! - A zero-byte or all-zero header is accepted only on the newest segment (crash right after
 //!   creating it) and rewritten.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::env::FileSystem;
 use crate::error::{Result, WalError};
 use crate::format::{
     decode_header, decode_record, encode_header, parse_segment_name, segment_path, Decoded,
@@ -53,6 +52,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 }
 
 pub(crate) fn recover(
+    fs: &dyn FileSystem,
     dir: &Path,
     max_record_len: u32,
 ) -> Result<(Vec<RecoveredSegment>, RecoveryReport)> {
@@ -62,7 +62,7 @@ pub(crate) fn recover(
     for (i, first) in firsts.iter().copied().enumerate() {
         let is_last = i + 1 == firsts.len();
         let path = segment_path(dir, first);
-        let seg = recover_segment(&path, first, is_last, max_record_len, &mut report)?;
+        let seg = recover_segment(fs, &path, first, is_last, max_record_len, &mut report)?;
         if let Some(prev) = out.last() {
             let expected = prev.first_index + prev.offsets.len() as u64;
             let prev_ok = seg.prev_end == expected
@@ -86,6 +86,7 @@ pub(crate) fn recover(
 }
 
 fn recover_segment(
+    fs: &dyn FileSystem,
     path: &Path,
     first: u64,
     is_last: bool,
@@ -107,7 +108,7 @@ fn recover_segment(
                 "newest log segment has no durable header (crash during creation); rewriting it");
             // Its predecessor is whatever is on disk before it (checked by the caller's
             // continuity rule only when it matters: an empty newest segment holds nothing).
-            rewrite_header(path, first, first)?;
+            rewrite_header(fs, path, first, first)?;
             report.headers_rewritten += 1;
             return Ok(RecoveredSegment {
                 first_index: first,
@@ -162,7 +163,7 @@ fn recover_segment(
         let dropped = buf.len() - pos;
         tracing::warn!(path = %path.display(), offset = pos, dropped_bytes = dropped, %problem,
             "torn tail in newest log segment; truncating the unacknowledged tail");
-        truncate_file(path, pos as u64)?;
+        truncate_file(fs, path, pos as u64)?;
         report.torn_tail_bytes_truncated += dropped as u64;
         return Ok(RecoveredSegment {
             first_index: first,
@@ -206,22 +207,20 @@ fn find_valid_record_after(
 /// `prev_end` of a newest segment whose header was rewritten after a crash during creation.
 const PREV_END_UNKNOWN: u64 = u64::MAX;
 
-fn rewrite_header(path: &Path, first: u64, prev_end: u64) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
+fn rewrite_header(fs: &dyn FileSystem, path: &Path, first: u64, prev_end: u64) -> Result<()> {
+    let f = fs
+        .open_write(path, true)
         .map_err(|e| WalError::io(path, e))?;
-    f.write_all(&encode_header(first, prev_end))
+    fs.write_all(&f, path, &encode_header(first, prev_end))
         .map_err(|e| WalError::io(path, e))?;
-    f.sync_all().map_err(|e| WalError::io(path, e))
+    fs.sync_all(&f, path).map_err(|e| WalError::io(path, e))
 }
 
-fn truncate_file(path: &Path, len: u64) -> Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
+fn truncate_file(fs: &dyn FileSystem, path: &Path, len: u64) -> Result<()> {
+    let f = fs
+        .open_write(path, false)
         .map_err(|e| WalError::io(path, e))?;
-    f.set_len(len).map_err(|e| WalError::io(path, e))?;
-    f.sync_all().map_err(|e| WalError::io(path, e))
+    fs.set_len(&f, path, len)
+        .map_err(|e| WalError::io(path, e))?;
+    fs.sync_all(&f, path).map_err(|e| WalError::io(path, e))
 }
