@@ -7,6 +7,7 @@ mod admission;
 pub mod attribution;
 mod clickhouse;
 mod complexity;
+mod config;
 mod deadline;
 mod error;
 pub mod events;

@@ -13,7 +13,7 @@ use crate::error::{QueryError, Result};
 /// Stack of each query thread. Planning recursion is stack-safe on its own (DataFusion's
 /// `recursive_protection` moves deep recursion to heap-allocated stack segments), but
 /// evaluating an expression recurses once per nesting level on this stack. At
-/// `query.max_expression_depth`'s upper bound ([`crate::service::MAX_EXPRESSION_DEPTH`]) the
+/// `query.max_expression_depth`'s upper bound ([`crate::config::MAX_EXPRESSION_DEPTH`]) the
 /// deepest expressions the tests run need well under a quarter of it (docs/sql.md). Only the
 /// pages a thread touches take memory.
 pub(crate) const QUERY_THREAD_STACK_BYTES: usize = 16 << 20;

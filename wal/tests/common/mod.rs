@@ -11,7 +11,7 @@ use bytes::Bytes;
 use unmogrowp_wal::env::FaultFs;
 use unmogrowp_wal::{RealFs, Wal, WalOptions};
 
-pub fn opts() -> WalOptions {
+pub(crate) fn opts() -> WalOptions {
     WalOptions {
         segment_bytes: 4096,
         max_record_bytes: 1 << 20,
@@ -19,7 +19,7 @@ pub fn opts() -> WalOptions {
     }
 }
 
-pub fn payload(i: u64) -> Bytes {
+pub(crate) fn payload(i: u64) -> Bytes {
     Bytes::from(format!(
         "record-{i}-{}",
         "y".repeat((i * 37 % 300) as usize)
@@ -27,7 +27,7 @@ pub fn payload(i: u64) -> Bytes {
 }
 
 /// Appends `from..to` as one call; the result of its completion.
-pub fn append(wal: &Wal, from: u64, to: u64) -> Result<(), String> {
+pub(crate) fn append(wal: &Wal, from: u64, to: u64) -> Result<(), String> {
     let (tx, rx) = mpsc::channel();
     let payloads = (from..to).map(payload).collect();
     wal.append(
@@ -44,12 +44,12 @@ pub fn append(wal: &Wal, from: u64, to: u64) -> Result<(), String> {
 }
 
 /// Opens the log through `fs`.
-pub fn open(dir: &Path, fs: Arc<FaultFs>) -> Result<Wal, String> {
+pub(crate) fn open(dir: &Path, fs: Arc<FaultFs>) -> Result<Wal, String> {
     Wal::open_with(dir, opts(), None, fs).map_err(|e| e.to_string())
 }
 
 /// Reopens with the real file system and returns every record.
-pub fn reopen_real(dir: &Path) -> BTreeMap<u64, Bytes> {
+pub(crate) fn reopen_real(dir: &Path) -> BTreeMap<u64, Bytes> {
     let wal = Wal::open_with(dir, opts(), None, Arc::new(RealFs))
         .unwrap_or_else(|e| panic!("the log must open after a power cut: {e}"));
     let r = wal.range();
@@ -58,7 +58,7 @@ pub fn reopen_real(dir: &Path) -> BTreeMap<u64, Bytes> {
 
 /// Everything acknowledged is there with its payload; what is there is a gap-free run from
 /// the first index with the right payloads (no phantom, no garbage).
-pub fn check(got: &BTreeMap<u64, Bytes>, acked_end: u64, first: u64) {
+pub(crate) fn check(got: &BTreeMap<u64, Bytes>, acked_end: u64, first: u64) {
     for i in first..acked_end {
         assert_eq!(
             got.get(&i),
