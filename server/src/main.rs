@@ -133,6 +133,7 @@ struct ServeArgs {
 
 fn load(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     let mut cfg = ServerConfig::load(args.config.as_deref(), std::env::vars())?;
+    cfg.process = unmogrowp_server::config::ProcessSettings::from_vars(std::env::vars());
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone();
     }

@@ -20,10 +20,9 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn from_env() -> Self {
-        Self {
-            file: std::env::var_os(ENV).map(PathBuf::from),
-        }
+    /// Faults read from `file` (`UNMOGROWP_FAULT_FILE`, passed in by `main`).
+    pub fn from_file(file: Option<PathBuf>) -> Self {
+        Self { file }
     }
 
     fn lines(&self) -> Vec<String> {

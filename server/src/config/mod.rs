@@ -23,11 +23,49 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "UNMOGROWP_ADMIN_PASSWORD",
 ];
 
+/// Settings that come from the process environment, not the config file (`main` reads them;
+/// nothing else in the server reads the environment).
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSettings {
+    /// `UNMOGROWP_ADMIN_PASSWORD`: the first admin's password on an empty data directory.
+    pub admin_password: Option<String>,
+    /// `UNMOGROWP_CRASH_POINTS` (tests only): engine steps at which the process aborts.
+    pub crash_points: Vec<String>,
+    /// `UNMOGROWP_FAULT_FILE` (tests only): a file of network faults to obey while it exists.
+    pub fault_file: Option<PathBuf>,
+}
+
+impl ProcessSettings {
+    /// From `(name, value)` pairs of an environment.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut out = Self::default();
+        for (k, v) in vars {
+            match k.as_str() {
+                "UNMOGROWP_ADMIN_PASSWORD" => out.admin_password = Some(v),
+                "UNMOGROWP_CRASH_POINTS" => {
+                    out.crash_points = v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }
+                "UNMOGROWP_FAULT_FILE" => out.fault_file = Some(PathBuf::from(v)),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Raft node id of this node.
     pub node_id: u64,
+    /// What the process was started with besides the config (set by `main` from its
+    /// environment; never in a config file).
+    #[serde(skip)]
+    pub process: ProcessSettings,
     /// Directory holding the log, the table and snapshots.
     pub data_dir: PathBuf,
     /// HTTP listen address (API, dashboard, metrics).
@@ -249,6 +287,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             node_id: 1,
+            process: ProcessSettings::default(),
             data_dir: PathBuf::from("./data"),
             http_addr: "127.0.0.1:8080"
                 .parse()

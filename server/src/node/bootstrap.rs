@@ -49,13 +49,13 @@ pub(super) async fn run(cfg: Arc<ServerConfig>, cluster: Cluster, sec: Arc<Secur
 }
 
 async fn once(cfg: &ServerConfig, cluster: &Cluster, sec: &Security) -> Result<(), StartError> {
-    let (password, from_env) = match std::env::var(ADMIN_PASSWORD_ENV) {
-        Ok(p) => {
-            auth::password::check_strength(&p)
+    let (password, from_env) = match &cfg.process.admin_password {
+        Some(p) => {
+            auth::password::check_strength(p)
                 .map_err(|m| StartError::Bootstrap(format!("{ADMIN_PASSWORD_ENV}: {m}")))?;
-            (p, true)
+            (p.clone(), true)
         }
-        Err(_) => (random_password(), false),
+        None => (random_password(), false),
     };
     let admin = User {
         id: uuid::Uuid::new_v4().to_string(),

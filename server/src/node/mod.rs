@@ -114,13 +114,8 @@ impl Node {
                 .map(|c| c.index)
         };
         let mut ecfg = cfg.engine.clone();
-        if let Ok(points) = std::env::var("UNMOGROWP_CRASH_POINTS") {
-            ecfg.crash_points = engine::CrashPoints::new(
-                points
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty()),
-            );
+        if !cfg.process.crash_points.is_empty() {
+            ecfg.crash_points = engine::CrashPoints::new(cfg.process.crash_points.iter().cloned());
         }
         let engine = engine::Engine::open(cfg.engine_dir(), ecfg)?;
         let auth_store = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
@@ -157,7 +152,9 @@ impl Node {
             },
             cfg.cluster.max_rpc_bytes,
         )
-        .with_faults(crate::cluster::fault::Faults::from_env());
+        .with_faults(crate::cluster::fault::Faults::from_file(
+            cfg.process.fault_file.clone(),
+        ));
         let snapshot_sends = SnapshotSends::default();
         let network = HttpNetwork::new(
             client.clone(),
@@ -208,8 +205,8 @@ impl Node {
             r.max_events_per_entry,
             r.max_inflight_entries,
         );
-        if let Ok(p) = std::env::var(bootstrap::ADMIN_PASSWORD_ENV) {
-            auth::password::check_strength(&p).map_err(|m| {
+        if let Some(p) = &cfg.process.admin_password {
+            auth::password::check_strength(p).map_err(|m| {
                 StartError::Bootstrap(format!("{}: {m}", bootstrap::ADMIN_PASSWORD_ENV))
             })?;
         }
