@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use auth::{AuthOp, AuthOutcome, Session};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::authz::ClientIp;
 use super::new_user::{build_user, NewUser};
+use super::Code;
 use super::{json_body, session_cookie, ApiError};
 use crate::clock::now_ms;
 use crate::node::AppState;
@@ -21,11 +22,7 @@ use crate::security::{event, submit, Caller, TokenPair};
 const MAX_AUTH_BODY: usize = 64 << 10;
 
 fn bad_credentials() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-        "invalid email or password",
-    )
+    ApiError::of(Code::InvalidCredentials, "invalid email or password")
 }
 
 #[derive(Deserialize)]
@@ -60,11 +57,7 @@ pub(crate) async fn login(
             ev.outcome = Some("denied: rate limited".into());
             let _ = submit(&state.cluster, sec.request(AuthOp::AuditOnly, vec![ev])).await;
         }
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many login attempts; retry later",
-        );
+        let mut e = ApiError::of(Code::RateLimited, "too many login attempts; retry later");
         e.retry_after_secs = Some(wait);
         return Err(e);
     }
@@ -160,32 +153,16 @@ pub(crate) async fn refresh(
     let bytes = super::read_body(req.into_body(), MAX_AUTH_BODY).await?;
     let from_cookie = session_cookie::wanted(&headers) && bytes.trim_ascii().is_empty();
     let presented = if from_cookie {
-        session_cookie::token(&headers).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "no session cookie: log in again",
-            )
-        })?
+        session_cookie::token(&headers)
+            .ok_or_else(|| ApiError::of(Code::Unauthorized, "no session cookie: log in again"))?
     } else {
-        let body: Refresh = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("invalid JSON body: {e}"),
-            )
-        })?;
+        let body: Refresh = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::of(Code::InvalidRequest, format!("invalid JSON body: {e}")))?;
         body.refresh_token
     };
     let sec = &state.security;
     let claims = sec.verify_refresh(&presented)?;
-    let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the session was revoked or has expired",
-        )
-    };
+    let invalid = || ApiError::of(Code::Unauthorized, "the session was revoked or has expired");
     let user = sec
         .store
         .user(&claims.sub)
@@ -231,9 +208,8 @@ pub(crate) async fn refresh(
             &headers,
             sec.issue_tokens(&user, &claims.sid, &current_jti)?,
         )),
-        AuthOutcome::RefreshReused => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "refresh_reused",
+        AuthOutcome::RefreshReused => Err(ApiError::of(
+            Code::RefreshReused,
             "this refresh token was already used; the session is revoked, log in again",
         )),
         _ => Err(invalid()),
@@ -246,11 +222,7 @@ pub(crate) async fn logout(
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
     let Caller::User(p) = caller else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "log in first",
-        ));
+        return Err(ApiError::of(Code::Unauthorized, "log in first"));
     };
     let ev = event(
         p.user_id.clone(),
@@ -292,16 +264,13 @@ pub(crate) async fn me(
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
     let Caller::User(p) = caller else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "log in first",
-        ));
+        return Err(ApiError::of(Code::Unauthorized, "log in first"));
     };
-    let user =
-        state.security.store.user(&p.user_id).ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown user")
-        })?;
+    let user = state
+        .security
+        .store
+        .user(&p.user_id)
+        .ok_or_else(|| ApiError::of(Code::Unauthorized, "unknown user"))?;
     let mut view = super::new_user::user_view(&user);
     // What this user may call, from the same route table the server enforces: the
     // dashboard shows only what these allow (the server's checks stay the authority).
@@ -325,14 +294,13 @@ pub(crate) async fn register(
 ) -> Result<Response, ApiError> {
     let is_admin = matches!(&caller, Caller::User(p) if p.is_admin());
     if !state.security.cfg.open_registration && !is_admin {
-        let status = if matches!(caller, Caller::Anonymous) {
-            StatusCode::UNAUTHORIZED
+        let code = if matches!(caller, Caller::Anonymous) {
+            Code::ForbiddenUntilLogin
         } else {
-            StatusCode::FORBIDDEN
+            Code::Forbidden
         };
-        return Err(ApiError::new(
-            status,
-            "forbidden",
+        return Err(ApiError::of(
+            code,
             "registration is by an admin (auth.open_registration is off)",
         ));
     }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::auth_change::{commit, outcome_ok};
 use super::authz::ClientIp;
 use super::new_user::{build_user, create_user, user_view, NewUser};
+use super::Code;
 use super::{json_body, ApiError};
 use crate::node::AppState;
 use crate::security::{event, submit, Caller};
@@ -38,7 +39,7 @@ fn user_or_404(state: &AppState, id: &str) -> Result<User, ApiError> {
         .security
         .store
         .user(id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "user not found"))
+        .ok_or_else(|| ApiError::of(Code::NotFound, "user not found"))
 }
 
 pub(crate) async fn get_user(
@@ -91,7 +92,7 @@ pub(crate) async fn patch_user(
     req: Request,
 ) -> Result<Response, ApiError> {
     let p: PatchUser = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let bad = |m: String| ApiError::of(Code::InvalidRequest, m);
     if let Some(x) = p
         .permissions
         .iter()
@@ -157,9 +158,8 @@ pub(crate) async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     if matches!(&caller, Caller::User(me) if me.user_id == id) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(ApiError::of(
+            Code::InvalidRequest,
             "an admin cannot delete themselves",
         ));
     }
@@ -236,17 +236,10 @@ pub(crate) async fn revoke_role(
     let role = Role::ALL
         .into_iter()
         .find(|r| r.as_str() == role)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("unknown role {role:?}"),
-            )
-        })?;
+        .ok_or_else(|| ApiError::of(Code::InvalidRequest, format!("unknown role {role:?}")))?;
     if role == Role::Admin && matches!(&caller, Caller::User(me) if me.user_id == id) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(ApiError::of(
+            Code::InvalidRequest,
             "an admin cannot demote themselves",
         ));
     }
@@ -286,11 +279,7 @@ pub(crate) async fn grant_app(
 ) -> Result<Response, ApiError> {
     let g: GrantApp = json_body(req.into_body(), MAX_ADMIN_BODY).await?;
     if state.security.store.app(&g.app_id).is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "app not found",
-        ));
+        return Err(ApiError::of(Code::NotFound, "app not found"));
     }
     let mut apps = user_or_404(&state, &id)?.app_access;
     if !apps.contains(&g.app_id) {
@@ -348,9 +337,8 @@ pub(crate) async fn audit(
         None | Some("asc") => q.before.is_some(),
         Some("desc") => true,
         Some(o) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+            return Err(ApiError::of(
+                Code::InvalidRequest,
                 format!("order: {o:?} is not asc or desc"),
             ))
         }
@@ -359,9 +347,8 @@ pub(crate) async fn audit(
         .iter()
         .any(|f| f.as_deref().is_some_and(|s| !s.is_empty()));
     if filtered && !desc {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(ApiError::of(
+            Code::InvalidRequest,
             "actor, action and outcome filter newest-first pages: add order=desc",
         ));
     }
@@ -384,9 +371,7 @@ pub(crate) async fn audit(
                         .as_ref()
                         .is_none_or(|o| r.outcome.starts_with(o.as_str()))
             })
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?;
+            .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?;
         let (head_seq, head_hash) = state.security.store.audit_head();
         return Ok(Json(json!({"records": records, "next_before": next,
             "head": {"seq": head_seq, "hash": head_hash}})));
@@ -395,7 +380,7 @@ pub(crate) async fn audit(
         .security
         .store
         .audit_page(q.after, limit)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?;
     let (head_seq, head_hash) = state.security.store.audit_head();
     Ok(Json(
         json!({"records": records, "head": {"seq": head_seq, "hash": head_hash}}),
@@ -417,8 +402,8 @@ pub(crate) async fn audit_verify(
     let store = state.security.store.clone();
     let report = tokio::task::spawn_blocking(move || store.verify_audit(cp))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?
+        .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?;
     Ok(Json(report))
 }
 
@@ -443,9 +428,8 @@ pub(crate) async fn rotate_signing_key(
         .overlap_secs
         .unwrap_or(state.security.cfg.access_token_ttl_secs);
     if overlap_secs > state.security.cfg.refresh_token_ttl_secs {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(ApiError::of(
+            Code::InvalidRequest,
             "overlap_secs may not exceed auth.refresh_token_ttl_secs",
         ));
     }

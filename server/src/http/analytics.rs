@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use auth::AuthOp;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use query::attribution::{
     parse_time_ms, parse_window_ms, AttributionParams, FraudReport, Model, Report,
@@ -50,10 +49,6 @@ const KNOWN: [&str; 17] = [
     "deny_ips",
 ];
 
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m)
-}
-
 fn list(s: &str) -> Vec<String> {
     s.split(',')
         .map(|t| t.trim().to_string())
@@ -72,7 +67,7 @@ fn params(
         .keys()
         .find(|k| !k.starts_with('_') && !KNOWN.contains(&k.as_str()))
     {
-        return Err(bad(format!(
+        return Err(ApiError::invalid(format!(
             "unknown parameter {k:?}; known: {}",
             KNOWN.join(", ")
         )));
@@ -80,10 +75,10 @@ fn params(
     let app = q
         .get("app_id")
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad("app_id is required"))?;
+        .ok_or_else(|| ApiError::invalid("app_id is required"))?;
     let time = |k: &str, default: i64| -> Result<i64, ApiError> {
         q.get(k)
-            .map(|v| parse_time_ms(v).map_err(|e| bad(format!("{k}: {e}"))))
+            .map(|v| parse_time_ms(v).map_err(|e| ApiError::invalid(format!("{k}: {e}"))))
             .unwrap_or(Ok(default))
     };
     let to = time("to", now_ms)?;
@@ -91,7 +86,7 @@ fn params(
     let mut p = AttributionParams::new(app.clone(), from, to);
     let window = |k: &str| -> Result<Option<i64>, ApiError> {
         q.get(k)
-            .map(|v| parse_window_ms(v).map_err(|e| bad(format!("{k}: {e}"))))
+            .map(|v| parse_window_ms(v).map_err(|e| ApiError::invalid(format!("{k}: {e}"))))
             .transpose()
     };
     p.model = Model::parse(
@@ -116,7 +111,7 @@ fn params(
     if let Some(w) = window("reattribution_window")? {
         p.windows.reattribution_ms = w;
     }
-    p.fraud = fraud.rules().map_err(bad)?;
+    p.fraud = fraud.rules().map_err(ApiError::invalid)?;
     if let Some(w) = window("min_click_to_install")? {
         p.fraud.min_click_to_install_ms = w;
     }
@@ -124,7 +119,7 @@ fn params(
         q.get(k)
             .map(|v| {
                 v.parse()
-                    .map_err(|_| bad(format!("{k}: {v:?} is not a number")))
+                    .map_err(|_| ApiError::invalid(format!("{k}: {v:?} is not a number")))
             })
             .transpose()
     };
@@ -140,7 +135,11 @@ fn params(
     p.exclude_fraud = match q.get("exclude_fraud").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
-        Some(v) => return Err(bad(format!("exclude_fraud: {v:?} is not true or false"))),
+        Some(v) => {
+            return Err(ApiError::invalid(format!(
+                "exclude_fraud: {v:?} is not true or false"
+            )))
+        }
     };
     p.validate()?;
     Ok(p)
@@ -158,17 +157,15 @@ async fn job(
     caller: &Caller,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Job, ApiError> {
-    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let p = super::app_read::user(caller)?;
     let now_ms = crate::clock::now_ms();
     let params = params(&q, now_ms, &state.cfg.fraud)?;
     let scope = super::app_read::app_scope(state, p, &params.app_id)?;
     let timeout = match q.get("timeout_ms") {
-        Some(t) => {
-            Some(Duration::from_millis(t.parse().map_err(|_| {
-                bad(format!("timeout_ms: {t:?} is not a number"))
-            })?))
-        }
+        Some(t) => Some(Duration::from_millis(t.parse().map_err(|_| {
+            ApiError::invalid(format!("timeout_ms: {t:?} is not a number"))
+        })?)),
         None => None,
     };
     state.cluster.read_barrier().await?;

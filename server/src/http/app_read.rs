@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use auth::Principal;
-use axum::http::StatusCode;
 
-use super::ApiError;
+use super::{ApiError, Code};
 use crate::node::AppState;
 use crate::security::Caller;
 
@@ -16,11 +15,7 @@ use crate::security::Caller;
 pub(super) fn user(caller: &Caller) -> Result<&Principal, ApiError> {
     match caller {
         Caller::User(p) => Ok(p),
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "log in first",
-        )),
+        _ => Err(ApiError::of(Code::Unauthorized, "log in first")),
     }
 }
 
@@ -31,11 +26,7 @@ pub(super) fn app_scope(
     app: &str,
 ) -> Result<query::Scope, ApiError> {
     if !p.can_access_app(app) || state.security.store.app(app).is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "app not found",
-        ));
+        return Err(ApiError::of(Code::NotFound, "app not found"));
     }
     Ok(query::Scope {
         apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),

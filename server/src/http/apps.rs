@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::auth_change::commit;
 use super::authz::ClientIp;
+use super::Code;
 use super::{json_body, ApiError};
 use crate::clock::now_ms;
 use crate::node::AppState;
@@ -116,7 +117,7 @@ pub(crate) async fn create(
     req: Request,
 ) -> Result<Response, ApiError> {
     let n: NewApp = json_body(req.into_body(), MAX_APP_BODY).await?;
-    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let bad = |m: &str| ApiError::of(Code::InvalidRequest, m);
     let name = n.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(bad("name: 1-200 printable characters"));
@@ -163,7 +164,7 @@ pub(crate) async fn get(
         .security
         .store
         .app(&id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "app not found"))?;
+        .ok_or_else(|| ApiError::of(Code::NotFound, "app not found"))?;
     Ok(Json(app_view(
         &app,
         &state.security.store.app_settings(&id),
@@ -186,7 +187,7 @@ pub(crate) async fn update(
     req: Request,
 ) -> Result<Response, ApiError> {
     let p: PatchApp = json_body(req.into_body(), MAX_APP_BODY).await?;
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let bad = |m: String| ApiError::of(Code::InvalidRequest, m);
     if p.name.is_none() && p.allowed_origins.is_none() && p.strict_fields.is_none() {
         return Err(bad(
             "nothing to change: give name, allowed_origins or strict_fields".into(),

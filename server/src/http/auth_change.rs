@@ -2,9 +2,8 @@
 //! the apply outcome mapped to what the client sees.
 
 use auth::{AuthOp, AuthOutcome};
-use axum::http::StatusCode;
 
-use super::ApiError;
+use super::{ApiError, Code};
 use crate::node::AppState;
 use crate::security::submit;
 
@@ -21,12 +20,8 @@ pub(crate) async fn commit(
 pub(crate) fn outcome_ok(o: AuthOutcome) -> Result<(), ApiError> {
     match o {
         AuthOutcome::Ok | AuthOutcome::Replayed => Ok(()),
-        AuthOutcome::Conflict(m) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", m)),
-        AuthOutcome::NotFound(m) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", m)),
-        other => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            other.audit_text(),
-        )),
+        AuthOutcome::Conflict(m) => Err(ApiError::of(Code::Conflict, m)),
+        AuthOutcome::NotFound(m) => Err(ApiError::of(Code::NotFound, m)),
+        other => Err(ApiError::of(Code::Conflict, other.audit_text())),
     }
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
+use super::{ApiError, Code};
 use crate::node::AppState;
 use crate::security::routes::{self, Access};
 use crate::security::{event, submit, Caller};
@@ -35,11 +35,7 @@ pub(crate) async fn authorize(
     let decided = match spec {
         None => Err((
             Caller::Anonymous,
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this route has no access policy",
-            ),
+            ApiError::of(Code::Forbidden, "this route has no access policy"),
         )),
         Some(spec) => match resolve(&state, &req, spec.access) {
             // A credential this node does not know yet may have been created through another
@@ -103,9 +99,8 @@ fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (C
                 .map_err(|e| anon(e.into()))?
             {
                 Some((key_id, app_id)) => Ok(Caller::Key { key_id, app_id }),
-                None => Err(anon(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                None => Err(anon(ApiError::of(
+                    Code::Unauthorized,
                     "an API key is required: the X-Api-Key header or ?api_key=",
                 ))),
             }
@@ -119,25 +114,21 @@ fn resolve(state: &AppState, req: &Request, access: Access) -> Result<Caller, (C
                 .authenticate_bearer(req.headers())
                 .map_err(|e| anon(e.into()))?
             else {
-                return Err(anon(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                return Err(anon(ApiError::of(
+                    Code::Unauthorized,
                     "Authorization: Bearer <access token> required",
                 )));
             };
             let caller = Caller::User(p.clone());
             if let Err(m) = routes::check_principal(access, &p) {
-                return Err((caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)));
+                return Err((caller, ApiError::of(Code::Forbidden, m)));
             }
             if let Access::App(_) = access {
                 // Same answer whether the app does not exist or is not the caller's, so the
                 // answer does not reveal other tenants' apps (TESTPLAN AZ-02).
                 let id = req.uri().path().split('/').nth(3).unwrap_or_default();
                 if !p.can_access_app(id) || state.security.store.app(id).is_none() {
-                    return Err((
-                        caller,
-                        ApiError::new(StatusCode::NOT_FOUND, "not_found", "app not found"),
-                    ));
+                    return Err((caller, ApiError::of(Code::NotFound, "app not found")));
                 }
             }
             Ok(caller)

@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::Extension;
 
 use super::authz::ClientIp;
-use super::ApiError;
+use super::{ApiError, Code};
 use crate::backup::export;
 use crate::node::AppState;
 use crate::security::{event, submit, Caller};
@@ -59,11 +59,5 @@ pub(crate) async fn create(
         .header("x-unmogrowp-backup-log-index", index)
         .header("x-unmogrowp-backup-bytes", bytes)
         .body(Body::from_stream(export::stream(export)))
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "backup_failed",
-                e.to_string(),
-            )
-        })
+        .map_err(|e| ApiError::of(Code::BackupFailed, e.to_string()))
 }

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use engine::HOUR_MS;
 use query::attribution::{parse_time_ms, parse_window_ms, DAY_MS};
@@ -25,10 +24,6 @@ use crate::node::AppState;
 use crate::security::Caller;
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
-
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m)
-}
 
 /// One request's app, range and other parameters, checked against the caller's access.
 struct Request {
@@ -52,30 +47,30 @@ impl Request {
         q: Params,
         extra: &[&str],
     ) -> Result<Self, ApiError> {
-        let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+        let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
         let p = super::app_read::user(caller)?;
         if let Some(k) = q.keys().find(|k| {
             !k.starts_with('_')
                 && !["app_id", "from", "to", "source"].contains(&k.as_str())
                 && !extra.contains(&k.as_str())
         }) {
-            return Err(bad(format!("unknown parameter {k:?}")));
+            return Err(ApiError::invalid(format!("unknown parameter {k:?}")));
         }
         let app = q
             .get("app_id")
             .filter(|a| !a.is_empty())
-            .ok_or_else(|| bad("app_id is required"))?
+            .ok_or_else(|| ApiError::invalid("app_id is required"))?
             .clone();
         let now = chrono::Utc::now().timestamp_millis();
         let time = |k: &str, default: i64| -> Result<i64, ApiError> {
             q.get(k).map_or(Ok(default), |v| {
-                parse_time_ms(v).map_err(|e| bad(format!("{k}: {e}")))
+                parse_time_ms(v).map_err(|e| ApiError::invalid(format!("{k}: {e}")))
             })
         };
         let to = time("to", now.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS)?;
         let from = time("from", to - 7 * DAY_MS)?;
         if from >= to {
-            return Err(bad("from must be before to"));
+            return Err(ApiError::invalid("from must be before to"));
         }
         let scope = super::app_read::app_scope(state, p, &app)?;
         Ok(Self {
@@ -106,9 +101,9 @@ impl Request {
         match self.source()? {
             "auto" => Ok(hours),
             "scan" => Ok(None),
-            _ => hours
-                .map(Some)
-                .ok_or_else(|| bad("source=rollup needs from and to on whole UTC hours")),
+            _ => hours.map(Some).ok_or_else(|| {
+                ApiError::invalid("source=rollup needs from and to on whole UTC hours")
+            }),
         }
     }
 
@@ -116,7 +111,9 @@ impl Request {
     fn source(&self) -> Result<&str, ApiError> {
         match self.q.get("source").map_or("auto", String::as_str) {
             s @ ("auto" | "rollup" | "scan") => Ok(s),
-            other => Err(bad(format!("source {other:?}: auto, rollup or scan"))),
+            other => Err(ApiError::invalid(format!(
+                "source {other:?}: auto, rollup or scan"
+            ))),
         }
     }
 
@@ -141,11 +138,11 @@ impl Request {
         let v = match self.q.get(k) {
             Some(v) => v
                 .parse()
-                .map_err(|_| bad(format!("{k}: {v:?} is not a number")))?,
+                .map_err(|_| ApiError::invalid(format!("{k}: {v:?} is not a number")))?,
             None => default,
         };
         if !(1..=max).contains(&v) {
-            return Err(bad(format!("{k} must be within 1..={max}")));
+            return Err(ApiError::invalid(format!("{k} must be within 1..={max}")));
         }
         Ok(v)
     }
@@ -176,7 +173,7 @@ fn event_type(s: &str) -> Result<String, ApiError> {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
     ok.then(|| s.to_string())
-        .ok_or_else(|| bad(format!("{s:?} is not an event type")))
+        .ok_or_else(|| ApiError::invalid(format!("{s:?} is not an event type")))
 }
 
 /// `GET /api/dashboard/stats` → `{"total_events","active_users","revenue","conversion_rate"}`
@@ -236,7 +233,11 @@ pub(crate) async fn events_over_time(
     let (bucket, width) = match interval {
         "hour" => ("toStartOfHour(timestamp)", 1),
         "day" => ("toStartOfDay(timestamp)", 24),
-        other => return Err(bad(format!("interval {other:?}: hour or day"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "interval {other:?}: hour or day"
+            )))
+        }
     };
     if let Some(hours) = r.rollup_hours()? {
         let buckets = r
@@ -428,10 +429,12 @@ pub(crate) async fn funnel(
             .map(|s| event_type(s.trim()))
             .collect::<Result<_, _>>()?;
     if !(2..=8).contains(&steps.len()) {
-        return Err(bad("steps: 2 to 8 comma-separated event types"));
+        return Err(ApiError::invalid(
+            "steps: 2 to 8 comma-separated event types",
+        ));
     }
     let window = r.q.get("window").map_or(Ok(7 * DAY_MS), |w| {
-        parse_window_ms(w).map_err(|e| bad(format!("window: {e}")))
+        parse_window_ms(w).map_err(|e| ApiError::invalid(format!("window: {e}")))
     })?;
     let rollup = r.funnel_from_rollups()?;
     let source = if rollup { "rollup" } else { "scan" };

@@ -10,6 +10,81 @@ use crate::cluster::ClusterError;
 use crate::ingest::BodyError;
 use crate::security::{SecurityError, SecurityErrorKind};
 
+/// Every error code clients see from a handler, with its status: handlers name the code, this
+/// table decides the status (pinned by `tests/tests/error_codes.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 400 `invalid_request`: a parameter or body field is wrong.
+    InvalidRequest,
+    /// 400 `bad_body`: the body could not be read.
+    BadBody,
+    /// 401 `unauthorized`: a credential is missing, malformed, expired or revoked.
+    Unauthorized,
+    /// 401 `invalid_credentials`: wrong email or password (or locked, or disabled).
+    InvalidCredentials,
+    /// 401 `refresh_reused`: a superseded refresh token; the session is revoked.
+    RefreshReused,
+    /// 401 `forbidden`: a route that needs an admin, called without logging in.
+    ForbiddenUntilLogin,
+    /// 403 `forbidden`.
+    Forbidden,
+    /// 403 `origin_not_allowed`: a browser origin the app does not allow.
+    OriginNotAllowed,
+    /// 404 `not_found`.
+    NotFound,
+    /// 409 `conflict`.
+    Conflict,
+    /// 413 `body_too_large`.
+    BodyTooLarge,
+    /// 429 `rate_limited` (with `Retry-After`).
+    RateLimited,
+    /// 500 `internal`.
+    Internal,
+    /// 500 `internal_error`: a handler panicked (caught).
+    InternalError,
+    /// 500 `backup_failed`.
+    BackupFailed,
+}
+
+impl Code {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidRequest | Code::BadBody => StatusCode::BAD_REQUEST,
+            Code::Unauthorized
+            | Code::InvalidCredentials
+            | Code::RefreshReused
+            | Code::ForbiddenUntilLogin => StatusCode::UNAUTHORIZED,
+            Code::Forbidden | Code::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Conflict => StatusCode::CONFLICT,
+            Code::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::Internal | Code::InternalError | Code::BackupFailed => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidRequest => "invalid_request",
+            Code::BadBody => "bad_body",
+            Code::Unauthorized => "unauthorized",
+            Code::InvalidCredentials => "invalid_credentials",
+            Code::RefreshReused => "refresh_reused",
+            Code::ForbiddenUntilLogin | Code::Forbidden => "forbidden",
+            Code::OriginNotAllowed => "origin_not_allowed",
+            Code::NotFound => "not_found",
+            Code::Conflict => "conflict",
+            Code::BodyTooLarge => "body_too_large",
+            Code::RateLimited => "rate_limited",
+            Code::Internal => "internal",
+            Code::InternalError => "internal_error",
+            Code::BackupFailed => "backup_failed",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -26,6 +101,16 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
         }
+    }
+
+    /// An error a handler decided: its code, and the status the code has.
+    pub fn of(code: Code, message: impl Into<String>) -> Self {
+        Self::new(code.status(), code.as_str(), message)
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::of(Code::InvalidRequest, message)
     }
 
     pub fn not_found(path: &str) -> Self {

@@ -10,6 +10,7 @@ use axum::{Extension, Json};
 
 use engine::EventBatch;
 
+use super::Code;
 use super::{read_body, ApiError};
 use crate::ingest::{parse_events, IngestResponse, RequestContext};
 use crate::node::AppState;
@@ -34,10 +35,7 @@ fn origin(req: &Request) -> Option<String> {
 }
 
 fn origin_not_allowed(origin: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "origin_not_allowed",
-        format!(
+    ApiError::of(Code::OriginNotAllowed, format!(
             "pages from {origin} may not post events for this app; an admin adds the origin to the app's allowed_origins"
         ),
     )
@@ -58,9 +56,8 @@ fn allow_origin(mut resp: Response, origin: &str) -> Response {
 /// key's app. Other origins get 403 without CORS headers (the browser stops there).
 pub(crate) async fn preflight(State(state): State<AppState>, req: Request) -> Response {
     let Some(origin) = origin(&req) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return ApiError::of(
+            Code::InvalidRequest,
             "a CORS preflight needs an Origin header",
         )
         .into_response();
@@ -94,9 +91,8 @@ pub(crate) async fn ingest(
     req: Request,
 ) -> Result<Response, ApiError> {
     let Caller::Key { key_id, app_id } = caller else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        return Err(ApiError::of(
+            Code::Unauthorized,
             "an API key is required: the X-Api-Key header or ?api_key=",
         ));
     };
@@ -153,17 +149,16 @@ async fn accept(
     };
     // Decoding and validation are CPU work; keep them off the IO reactor for large bodies.
     let parsed = if body_len > 64 * 1024 {
-        tokio::task::spawn_blocking(parse).await.map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?
+        tokio::task::spawn_blocking(parse)
+            .await
+            .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?
     } else {
         parse()
     };
     let (events, n_events, rejected) = parsed?;
     if let Err(wait) = state.security.ingest_per_key.take(&key_id, n_events as f64) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        let mut e = ApiError::of(
+            Code::RateLimited,
             format!(
                 "this API key may send {} events per second",
                 state.security.cfg.ingest_events_per_sec_per_key
@@ -183,8 +178,7 @@ async fn accept(
         };
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
-    let events = events
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let events = events.map_err(|e| ApiError::of(Code::Internal, e.to_string()))?;
     let outcome = state.proposer.propose(events).await?;
     m.events_accepted
         .fetch_add(outcome.accepted, Ordering::Relaxed);

@@ -29,7 +29,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-pub use error::ApiError;
+pub use error::{ApiError, Code};
 pub use serve::serve;
 
 use crate::node::AppState;
@@ -146,9 +146,8 @@ fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".into());
     tracing::error!(panic = %message, "a request handler panicked");
-    axum::response::IntoResponse::into_response(ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
+    axum::response::IntoResponse::into_response(ApiError::of(
+        Code::InternalError,
         format!("internal error ({message}); the node keeps serving"),
     ))
 }
@@ -201,13 +200,8 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
     limit: usize,
 ) -> Result<T, ApiError> {
     let bytes = read_body(body, limit).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("invalid JSON body: {e}"),
-        )
-    })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::of(Code::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
 /// Reads a whole body up to `limit` bytes, answering 413 beyond it.
@@ -220,9 +214,8 @@ pub(crate) async fn read_body(
     let mut buf = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "bad_body",
+            ApiError::of(
+                Code::BadBody,
                 format!("could not read the request body: {e}"),
             )
         })?;
@@ -231,9 +224,8 @@ pub(crate) async fn read_body(
         };
         if buf.len() + data.len() > limit {
             drain_body(body).await;
-            return Err(ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+            return Err(ApiError::of(
+                Code::BodyTooLarge,
                 format!("request body is larger than {limit} bytes"),
             ));
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth_change::commit;
-use super::ApiError;
+use super::{ApiError, Code};
 use crate::clock::now_ms;
 use crate::node::AppState;
 use crate::security::{event, Caller};
@@ -54,7 +54,7 @@ pub(crate) async fn build_user(
     n: NewUser,
     admin_fields: bool,
 ) -> Result<User, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    let bad = |m: String| ApiError::of(Code::InvalidRequest, m);
     let email = n.email.trim().to_lowercase();
     if email.len() > 254
         || !email.contains('@')

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use query::format::{BatchEncoder, JsonAnswer, ResultFormat};
 
 use super::authz::ClientIp;
+use super::Code;
 use super::{json_body, ApiError};
 use crate::node::AppState;
 use crate::security::{event, submit, Caller};
@@ -37,11 +38,7 @@ pub(crate) async fn run(
         .map(str::to_string);
     let q: query::QueryRequest = json_body(req.into_body(), MAX_QUERY_BODY).await?;
     if q.sql.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "sql is empty",
-        ));
+        return Err(ApiError::of(Code::InvalidRequest, "sql is empty"));
     }
     let format = match &q.format {
         Some(name) => ResultFormat::from_name(name)?,
@@ -51,11 +48,7 @@ pub(crate) async fn run(
             .unwrap_or(ResultFormat::Json),
     };
     let Caller::User(p) = &caller else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "log in first",
-        ));
+        return Err(ApiError::of(Code::Unauthorized, "log in first"));
     };
     // Read-index: every write acknowledged before this query started is applied here first
     // (or 503 if this node cannot catch up within cluster.read_timeout_ms).
@@ -125,7 +118,7 @@ pub(crate) async fn run(
         .status(status)
         .header(header::CONTENT_TYPE, format.content_type())
         .body(body)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?)
+        .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?)
 }
 
 enum Answer {
@@ -210,7 +203,7 @@ fn streamed_body(
 
 /// The audit log as an Arrow batch (admins' `audit_log` table).
 fn audit_batch(state: &AppState) -> Result<RecordBatch, ApiError> {
-    let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+    let internal = |e: String| ApiError::of(Code::Internal, e);
     let recs = state
         .security
         .store

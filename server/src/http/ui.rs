@@ -53,8 +53,7 @@ pub(crate) fn index(headers: &HeaderMap) -> Response {
 pub(crate) async fn asset(req: Request) -> Response {
     let path = req.uri().path().trim_start_matches('/');
     file(path, req.headers()).unwrap_or_else(|| {
-        super::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such dashboard file")
-            .into_response()
+        super::ApiError::of(super::Code::NotFound, "no such dashboard file").into_response()
     })
 }
 
