@@ -265,6 +265,19 @@ impl FaultFs {
         });
     }
 
+    /// After a successful fsync of `file`: everything in it is durable now.
+    fn synced(&self, file: &File, path: &Path, kind: OpKind) -> io::Result<()> {
+        let mut st = self.state.lock();
+        Self::track(&mut st, path);
+        let len = file.metadata()?.len();
+        if let Some(f) = st.files.get_mut(path) {
+            f.synced_len = len;
+            f.cut = None;
+        }
+        self.record(&mut st, kind, path, len);
+        Ok(())
+    }
+
     /// Tracks a file already on disk from its first use: what is there counts as durable.
     fn track(st: &mut State, path: &Path) {
         if !st.files.contains_key(path) {
@@ -410,28 +423,12 @@ impl FileSystem for FaultFs {
     fn sync_data(&self, file: &File, path: &Path) -> io::Result<()> {
         let _g = self.gate(OpKind::SyncData, path)?;
         self.real.sync_data(file, path)?;
-        let mut st = self.state.lock();
-        Self::track(&mut st, path);
-        let len = file.metadata()?.len();
-        if let Some(f) = st.files.get_mut(path) {
-            f.synced_len = len;
-            f.cut = None;
-        }
-        self.record(&mut st, OpKind::SyncData, path, len);
-        Ok(())
+        self.synced(file, path, OpKind::SyncData)
     }
     fn sync_all(&self, file: &File, path: &Path) -> io::Result<()> {
         let _g = self.gate(OpKind::SyncAll, path)?;
         self.real.sync_all(file, path)?;
-        let mut st = self.state.lock();
-        Self::track(&mut st, path);
-        let len = file.metadata()?.len();
-        if let Some(f) = st.files.get_mut(path) {
-            f.synced_len = len;
-            f.cut = None;
-        }
-        self.record(&mut st, OpKind::SyncAll, path, len);
-        Ok(())
+        self.synced(file, path, OpKind::SyncAll)
     }
     fn set_len(&self, file: &File, path: &Path, len: u64) -> io::Result<()> {
         let _g = self.gate(OpKind::SetLen, path)?;
