@@ -22,7 +22,8 @@ use crate::config::EngineConfig;
 use crate::dedupe::{self, DedupeSet};
 use crate::error::{EngineError, Result};
 use crate::event::{ApplyOutcome, EventRef};
-use crate::manifest::{self, sync_dir, write_synced, Manifest, SegmentMeta};
+use crate::io::Io;
+use crate::manifest::{self, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
 use crate::rollup::{RollupRow, Rollups};
@@ -102,6 +103,7 @@ struct State {
 
 struct Inner {
     base: PathBuf,
+    io: Io,
     cfg: EngineConfig,
     state: Mutex<State>,
     flushed: Condvar,
@@ -119,15 +121,26 @@ pub struct Engine {
 
 impl Engine {
     pub fn open(base: impl AsRef<Path>, cfg: EngineConfig) -> Result<Self> {
+        Self::open_with(base, cfg, std::sync::Arc::new(disk::RealFs))
+    }
+
+    /// Opens the engine making every durable file operation through `fs` (the real file
+    /// system in production; a [`disk::FaultFs`] in fault tests).
+    pub fn open_with(
+        base: impl AsRef<Path>,
+        cfg: EngineConfig,
+        fs: Arc<dyn disk::FileSystem>,
+    ) -> Result<Self> {
+        let io = Io::new(fs);
         cfg.validate().map_err(EngineError::Config)?;
         // Absolute: segment paths are handed to the query layer's object store, which
         // resolves them from the file system root.
         let base =
             std::path::absolute(base.as_ref()).map_err(|e| EngineError::io(base.as_ref(), e))?;
         std::fs::create_dir_all(&base).map_err(|e| EngineError::io(&base, e))?;
-        let root = resolve_generation(&base)?;
+        let root = resolve_generation(&io, &base)?;
         let t0 = Instant::now();
-        let (manifest, dedupe, rollups) = load_generation(&root, &cfg)?;
+        let (manifest, dedupe, rollups) = load_generation(&io, &root, &cfg)?;
         tracing::info!(root = %root.display(), segments = manifest.segments.len(),
             flushed_index = ?manifest.flushed_index, dedupe_keys = dedupe.len(),
             rollup_hours = rollups.size().hours, open_ms = t0.elapsed().as_millis() as u64,
@@ -138,7 +151,7 @@ impl Engine {
                 base,
                 cfg,
                 state: Mutex::new(State {
-                    files: LiveFiles::new(&root, &manifest.segments),
+                    files: LiveFiles::new(&io, &root, &manifest.segments),
                     root,
                     applied_index: manifest.flushed_index,
                     checkpoint: manifest.checkpoint.clone(),
@@ -153,6 +166,7 @@ impl Engine {
                 flush_tx: Mutex::new(tx),
                 stats: EngineStats::default(),
                 rollups: RwLock::new(rollups),
+                io,
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -336,12 +350,13 @@ impl Engine {
         let mut s = self.inner.state.lock();
         let next_gen = next_generation_name(&self.inner.base)?;
         let new_root = self.inner.base.join(&next_gen);
-        std::fs::rename(staged, &new_root).map_err(|e| EngineError::io(staged, e))?;
-        sync_dir(&self.inner.base)?;
-        let (manifest, dedupe, rollups) = load_generation(&new_root, &self.inner.cfg)?;
-        set_current(&self.inner.base, &next_gen)?;
+        let io = &self.inner.io;
+        io.rename(staged, &new_root)?;
+        io.sync_dir(&self.inner.base)?;
+        let (manifest, dedupe, rollups) = load_generation(io, &new_root, &self.inner.cfg)?;
+        set_current(io, &self.inner.base, &next_gen)?;
         *self.inner.rollups.write() = rollups;
-        s.files = LiveFiles::new(&new_root, &manifest.segments);
+        s.files = LiveFiles::new(io, &new_root, &manifest.segments);
         let old_root = std::mem::replace(&mut s.root, new_root);
         s.manifest = manifest.clone();
         s.dedupe = dedupe;
@@ -350,7 +365,7 @@ impl Engine {
         s.applied_index = manifest.flushed_index;
         s.checkpoint = manifest.checkpoint.clone();
         drop(s);
-        if let Err(e) = std::fs::remove_dir_all(&old_root) {
+        if let Err(e) = self.inner.io.remove_dir_all(&old_root) {
             tracing::warn!(path = %old_root.display(), error = %e, "could not remove old generation");
         }
         Ok(manifest)
@@ -362,25 +377,26 @@ impl Engine {
             .inner
             .base
             .join(format!("staging-{}", std::process::id()));
+        let io = &self.inner.io;
         if p.exists() {
-            std::fs::remove_dir_all(&p).map_err(|e| EngineError::io(&p, e))?;
+            io.remove_dir_all(&p)?;
         }
-        std::fs::create_dir_all(p.join(SEGMENTS_DIR)).map_err(|e| EngineError::io(&p, e))?;
+        let name = p.file_name().map(PathBuf::from).unwrap_or_default();
+        io.create_dirs_durably(&self.inner.base, &name.join(SEGMENTS_DIR))?;
         Ok(p)
     }
 }
 
 /// Reads `CURRENT` (creating generation `gen-1` on first start) and removes stale generations
 /// and staging directories left by an interrupted snapshot install.
-fn resolve_generation(base: &Path) -> Result<PathBuf> {
+fn resolve_generation(io: &Io, base: &Path) -> Result<PathBuf> {
     let current = base.join(CURRENT_FILE);
     let name = match std::fs::read_to_string(&current) {
         Ok(s) => s.trim().to_string(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let name = "gen-1".to_string();
-            std::fs::create_dir_all(base.join(&name)).map_err(|e| EngineError::io(base, e))?;
-            sync_dir(base)?;
-            set_current(base, &name)?;
+            io.create_dirs_durably(base, Path::new(&name))?;
+            set_current(io, base, &name)?;
             name
         }
         Err(e) => return Err(EngineError::io(&current, e)),
@@ -397,7 +413,7 @@ fn resolve_generation(base: &Path) -> Result<PathBuf> {
         let n = entry.file_name().to_string_lossy().into_owned();
         if (n.starts_with("gen-") && n != name) || n.starts_with("staging-") {
             tracing::info!(dir = %n, "removing stale engine directory");
-            std::fs::remove_dir_all(entry.path()).map_err(|e| EngineError::io(entry.path(), e))?;
+            io.remove_dir_all(&entry.path())?;
         }
     }
     let root = base.join(&name);
@@ -427,26 +443,33 @@ fn next_generation_name(base: &Path) -> Result<String> {
     Ok(format!("gen-{}", max + 1))
 }
 
-fn set_current(base: &Path, name: &str) -> Result<()> {
+fn set_current(io: &Io, base: &Path, name: &str) -> Result<()> {
     let tmp = base.join(format!("{CURRENT_FILE}.tmp"));
-    write_synced(&tmp, name.as_bytes())?;
+    io.write_synced(&tmp, name.as_bytes())?;
     let cur = base.join(CURRENT_FILE);
-    std::fs::rename(&tmp, &cur).map_err(|e| EngineError::io(&cur, e))?;
-    sync_dir(base)
+    io.rename(&tmp, &cur)?;
+    io.sync_dir(base)
 }
 
 /// Loads a generation: its manifest, removing segment files no manifest names (left by a flush
 /// that crashed before its manifest edit; their rows are still in the log), verifying the rest,
 /// and rebuilding the dedupe set and the rollups from the stored rows.
-fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeSet, Rollups)> {
+fn load_generation(
+    io: &Io,
+    root: &Path,
+    cfg: &EngineConfig,
+) -> Result<(Manifest, DedupeSet, Rollups)> {
     let manifest = manifest::load(root)?.unwrap_or_default();
-    let _ = std::fs::remove_file(root.join(format!("{}.tmp", manifest::MANIFEST_FILE)));
+    let tmp = root.join(format!("{}.tmp", manifest::MANIFEST_FILE));
+    if tmp.exists() {
+        let _ = io.remove_file(&tmp);
+    }
     let listed: HashSet<PathBuf> = manifest
         .segments
         .iter()
         .map(|s| root.join(&s.path))
         .collect();
-    remove_orphans(&root.join(SEGMENTS_DIR), &listed)?;
+    remove_orphans(io, &root.join(SEGMENTS_DIR), &listed)?;
     let mut dedupe = DedupeSet::new();
     let mut rollups = Rollups::default();
     for seg in &manifest.segments {
@@ -471,7 +494,7 @@ fn load_generation(root: &Path, cfg: &EngineConfig) -> Result<(Manifest, DedupeS
     Ok((manifest, dedupe, rollups))
 }
 
-fn remove_orphans(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
+fn remove_orphans(io: &Io, dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -479,10 +502,11 @@ fn remove_orphans(dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
         let entry = entry.map_err(|e| EngineError::io(dir, e))?;
         let path = entry.path();
         if path.is_dir() {
-            remove_orphans(&path, listed)?;
+            remove_orphans(io, &path, listed)?;
         } else if !listed.contains(&path) {
             tracing::warn!(path = %path.display(), "removing segment file not named by the manifest (interrupted flush)");
-            std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+            io.remove_file(&path)
+                .map_err(|e| EngineError::io(&path, e))?;
         }
     }
     Ok(())
@@ -584,8 +608,10 @@ fn compact_one(
         zstd_level: inner.cfg.zstd_level,
         row_group_rows: inner.cfg.row_group_rows,
     };
-    let meta =
-        segment::write_segment(&root, id, &batches, &part, &fmt, crash, "compact").map_err(fail)?;
+    let meta = segment::write_segment(
+        &inner.io, &root, id, &batches, &part, &fmt, crash, "compact",
+    )
+    .map_err(fail)?;
     drop((part, batches));
     crash.hit("compact.before_manifest");
     {
@@ -602,7 +628,7 @@ fn compact_one(
         }
         next.segments.push(meta.clone());
         next.edit += 1;
-        manifest::store(&root, &next, crash).map_err(fail)?;
+        manifest::store(&inner.io, &root, &next, crash).map_err(fail)?;
         crash.hit("compact.after_manifest");
         s.manifest = next;
         s.files.add(&root, &meta);
@@ -642,7 +668,16 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
     for part in &parts {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let meta = segment::write_segment(&root, id, &job.batches, part, &fmt, crash, "flush")?;
+        let meta = segment::write_segment(
+            &inner.io,
+            &root,
+            id,
+            &job.batches,
+            part,
+            &fmt,
+            crash,
+            "flush",
+        )?;
         rows += meta.rows;
         manifest.segments.push(meta.clone());
         written.push(meta);
@@ -651,7 +686,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
     manifest.edit += 1;
     manifest.flushed_index = Some(job.flushed_index);
     manifest.checkpoint = job.checkpoint.clone();
-    manifest::store(&root, &manifest, crash)?;
+    manifest::store(&inner.io, &root, &manifest, crash)?;
     crash.hit("flush.after_manifest");
     let mut s = inner.state.lock();
     for seg in &written {

@@ -15,6 +15,7 @@ mod event;
 mod funnel;
 mod gather;
 mod hash128;
+mod io;
 mod manifest;
 mod memtable;
 mod pins;

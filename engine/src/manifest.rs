@@ -4,14 +4,13 @@
 //! write `manifest.json.tmp`, fsync it, rename over `manifest.json`, fsync the directory.
 //! A segment file exists on disk (fsynced, directory fsynced) before any manifest names it.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
+use crate::io::Io;
 
 const MAGIC: &[u8; 8] = b"UMGPMANI";
 const FORMAT_VERSION: u32 = 1;
@@ -57,7 +56,7 @@ pub struct Manifest {
 impl Manifest {
     /// Writes this manifest durably as `dir/manifest.json` (used to build snapshot directories).
     pub fn store_in(&self, dir: &Path) -> Result<()> {
-        store(dir, self, &CrashPoints::default())
+        store(&Io::default(), dir, self, &CrashPoints::default())
     }
 
     /// Checks that every segment listed is present in `dir` with its size and xxh3.
@@ -109,7 +108,7 @@ impl Manifest {
 }
 
 /// Durably replaces the manifest (crash points: `manifest.after_tmp`, `manifest.after_rename`).
-pub(crate) fn store(dir: &Path, m: &Manifest, crash: &CrashPoints) -> Result<()> {
+pub(crate) fn store(io: &Io, dir: &Path, m: &Manifest, crash: &CrashPoints) -> Result<()> {
     let body = serde_json::to_vec(m).map_err(|e| EngineError::Corrupt {
         what: "manifest",
         path: dir.join(MANIFEST_FILE),
@@ -121,27 +120,10 @@ pub(crate) fn store(dir: &Path, m: &Manifest, crash: &CrashPoints) -> Result<()>
     out.extend_from_slice(&(xxhash_rust::xxh3::xxh3_64(&body) as u32).to_le_bytes());
     out.extend_from_slice(&body);
     let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    write_synced(&tmp, &out)?;
+    io.write_synced(&tmp, &out)?;
     crash.hit("manifest.after_tmp");
     let path = dir.join(MANIFEST_FILE);
-    std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))?;
+    io.rename(&tmp, &path)?;
     crash.hit("manifest.after_rename");
-    sync_dir(dir)
-}
-
-pub(crate) fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|e| EngineError::io(path, e))?;
-    f.write_all(bytes).map_err(|e| EngineError::io(path, e))?;
-    f.sync_all().map_err(|e| EngineError::io(path, e))
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| EngineError::io(dir, e))
+    io.sync_dir(dir)
 }

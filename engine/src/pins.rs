@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::io::Io;
 use crate::manifest::SegmentMeta;
 
 #[derive(Debug)]
 struct SegmentFile {
+    io: Io,
     path: PathBuf,
     retired: AtomicBool,
 }
@@ -19,7 +21,7 @@ struct SegmentFile {
 impl Drop for SegmentFile {
     fn drop(&mut self) {
         if self.retired.load(Ordering::Acquire) {
-            if let Err(e) = std::fs::remove_file(&self.path) {
+            if let Err(e) = self.io.remove_file(&self.path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(path = %self.path.display(), error = %e,
                         "could not remove a compacted segment (removed at next start)");
@@ -45,11 +47,17 @@ impl SegmentPins {
 
 /// The live segment files of one generation, by segment id.
 #[derive(Debug, Default)]
-pub(crate) struct LiveFiles(HashMap<u64, Arc<SegmentFile>>);
+pub(crate) struct LiveFiles {
+    io: Io,
+    files: HashMap<u64, Arc<SegmentFile>>,
+}
 
 impl LiveFiles {
-    pub(crate) fn new(root: &std::path::Path, segments: &[SegmentMeta]) -> Self {
-        let mut live = Self::default();
+    pub(crate) fn new(io: &Io, root: &std::path::Path, segments: &[SegmentMeta]) -> Self {
+        let mut live = Self {
+            io: io.clone(),
+            files: HashMap::new(),
+        };
         for s in segments {
             live.add(root, s);
         }
@@ -57,9 +65,10 @@ impl LiveFiles {
     }
 
     pub(crate) fn add(&mut self, root: &std::path::Path, s: &SegmentMeta) {
-        self.0.insert(
+        self.files.insert(
             s.id,
             Arc::new(SegmentFile {
+                io: self.io.clone(),
                 path: root.join(&s.path),
                 retired: AtomicBool::new(false),
             }),
@@ -71,14 +80,14 @@ impl LiveFiles {
         SegmentPins(
             segments
                 .iter()
-                .filter_map(|s| self.0.get(&s.id).cloned())
+                .filter_map(|s| self.files.get(&s.id).cloned())
                 .collect(),
         )
     }
 
     /// Retires segment `id`: its file is removed once no pin holds it.
     pub(crate) fn retire(&mut self, id: u64) {
-        if let Some(f) = self.0.remove(&id) {
+        if let Some(f) = self.files.remove(&id) {
             f.retired.store(true, Ordering::Release);
         }
     }

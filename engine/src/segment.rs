@@ -16,7 +16,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
-use crate::manifest::{sync_dir, SegmentMeta};
+use crate::io::Io;
+use crate::manifest::SegmentMeta;
 use crate::rollup::RollupRow;
 use crate::schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
@@ -313,6 +314,7 @@ fn app_dir(app_id: &str) -> String {
 /// time, streamed to the file, fsynced, and its new directories fsynced. Crash point
 /// `flush.segment_written` fires after the first file.
 pub(crate) fn write_segment(
+    io: &Io,
     root: &Path,
     id: u64,
     sources: &[RecordBatch],
@@ -345,8 +347,8 @@ pub(crate) fn write_segment(
         path: path.clone(),
         source: e,
     };
-    create_dirs_durably(root, rel.parent().unwrap_or(Path::new(SEGMENTS_DIR)))?;
-    let file = File::create(&path).map_err(|e| EngineError::io(&path, e))?;
+    io.create_dirs_durably(root, rel.parent().unwrap_or(Path::new(SEGMENTS_DIR)))?;
+    let file = io.create_streamed(&path)?;
     let mut out = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let mut span = Span::default();
     {
@@ -364,7 +366,7 @@ pub(crate) fn write_segment(
     drop(file);
     crash.hit(&format!("{stage}.segment_written"));
     if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
+        io.sync_dir(parent)?;
     }
     Ok(SegmentMeta {
         id,
@@ -425,14 +427,14 @@ impl Span {
 
 /// Writes through to a file, counting the bytes and hashing them (xxh3) on the way, so a
 /// segment is checksummed without holding it in memory.
-struct HashingWriter {
-    inner: std::io::BufWriter<File>,
+struct HashingWriter<W: std::io::Write> {
+    inner: std::io::BufWriter<W>,
     hasher: xxhash_rust::xxh3::Xxh3,
     bytes: u64,
 }
 
-impl HashingWriter {
-    fn new(inner: std::io::BufWriter<File>) -> Self {
+impl<W: std::io::Write> HashingWriter<W> {
+    fn new(inner: std::io::BufWriter<W>) -> Self {
         Self {
             inner,
             hasher: xxhash_rust::xxh3::Xxh3::new(),
@@ -440,14 +442,14 @@ impl HashingWriter {
         }
     }
 
-    /// Flushes and returns (bytes written, xxh3 of them, the file).
-    fn finish(self) -> std::io::Result<(u64, u64, File)> {
+    /// Flushes and returns (bytes written, xxh3 of them, the writer).
+    fn finish(self) -> std::io::Result<(u64, u64, W)> {
         let file = self.inner.into_inner().map_err(|e| e.into_error())?;
         Ok((self.bytes, self.hasher.digest(), file))
     }
 }
 
-impl std::io::Write for HashingWriter {
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -458,20 +460,6 @@ impl std::io::Write for HashingWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Creates `rel` under `root`, fsyncing each parent whose entry was added.
-fn create_dirs_durably(root: &Path, rel: &Path) -> Result<()> {
-    let mut cur = root.to_path_buf();
-    for comp in rel.components() {
-        let parent = cur.clone();
-        cur.push(comp);
-        if !cur.exists() {
-            std::fs::create_dir(&cur).map_err(|e| EngineError::io(&cur, e))?;
-            sync_dir(&parent)?;
-        }
-    }
-    Ok(())
 }
 
 /// Checks a listed segment is present and intact (size and xxh3).

@@ -5,7 +5,9 @@
 //! [`raft::RaftLogStore`] encodes openraft entries into records and keeps the vote and purge
 //! point in a [`MetaFile`]. See README.md for what reaches disk and when.
 
-pub mod env;
+/// The IO seam (the `disk` crate), re-exported for tests that open the log with a
+/// [`FaultFs`](env::FaultFs).
+pub use disk as env;
 mod error;
 mod format;
 mod fsio;

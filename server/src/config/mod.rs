@@ -19,6 +19,7 @@ pub const ENV_PREFIX: &str = "UNMOGROWP_";
 const ENV_NOT_CONFIG: &[&str] = &[
     "UNMOGROWP_CRASH_POINTS",
     "UNMOGROWP_FAULT_FILE",
+    "UNMOGROWP_DISK_FAULTS",
     "UNMOGROWP_LOG",
     "UNMOGROWP_ADMIN_PASSWORD",
 ];
@@ -33,6 +34,10 @@ pub struct ProcessSettings {
     pub crash_points: Vec<String>,
     /// `UNMOGROWP_FAULT_FILE` (tests only): a file of network faults to obey while it exists.
     pub fault_file: Option<PathBuf>,
+    /// `UNMOGROWP_DISK_FAULTS` (tests only): the log and the table write through a fault-
+    /// injecting file system that obeys the `disk::FaultScript` a test writes to this path
+    /// (failed or stalled writes and fsyncs, power cuts).
+    pub disk_faults: Option<PathBuf>,
 }
 
 impl ProcessSettings {
@@ -50,6 +55,7 @@ impl ProcessSettings {
                         .collect()
                 }
                 "UNMOGROWP_FAULT_FILE" => out.fault_file = Some(PathBuf::from(v)),
+                "UNMOGROWP_DISK_FAULTS" => out.disk_faults = Some(PathBuf::from(v)),
                 _ => {}
             }
         }

@@ -95,6 +95,21 @@ fn lock_data_dir(cfg: &ServerConfig) -> Result<File, StartError> {
     })
 }
 
+/// The file system the log and the table write through: the real one, or (tests only) one that
+/// obeys a disk fault script.
+fn disk_seam(cfg: &ServerConfig) -> Arc<dyn disk::FileSystem> {
+    match &cfg.process.disk_faults {
+        None => Arc::new(disk::RealFs),
+        Some(script) => {
+            tracing::warn!(script = %script.display(), "disk fault injection is on (tests only)");
+            let fs = disk::FaultFs::new();
+            fs.abort_on_power_cut();
+            disk::FaultScript::watch(fs.clone(), script.clone(), Duration::from_millis(20));
+            fs
+        }
+    }
+}
+
 impl Node {
     pub async fn start(cfg: ServerConfig) -> Result<Self, StartError> {
         let lock = lock_data_dir(&cfg)?;
@@ -104,7 +119,8 @@ impl Node {
             &[cfg.log_dir(), cfg.engine_dir(), cfg.auth_dir()],
         )?);
         let cfg = Arc::new(cfg);
-        let log = LogStore::open(cfg.log_dir(), cfg.wal.clone())?;
+        let fs = disk_seam(&cfg);
+        let log = LogStore::open_with(cfg.log_dir(), cfg.wal.clone(), fs.clone())?;
         let recovered_commit = {
             let mut l = log.clone();
             use openraft::storage::RaftLogStorage;
@@ -117,7 +133,7 @@ impl Node {
         if !cfg.process.crash_points.is_empty() {
             ecfg.crash_points = engine::CrashPoints::new(cfg.process.crash_points.iter().cloned());
         }
-        let engine = engine::Engine::open(cfg.engine_dir(), ecfg)?;
+        let engine = engine::Engine::open_with(cfg.engine_dir(), ecfg, fs)?;
         let auth_store = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
         let security = Arc::new(
             Security::new(auth_store.clone(), cfg.auth.clone(), cfg.node_id)

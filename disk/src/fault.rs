@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,8 +136,9 @@ struct State {
     kept_seq: u64,
     /// Durable-IO calls made so far (each call to a mutating method counts one).
     step: u64,
-    /// The call at which the power goes out (instead of the call).
-    cut_at: Option<u64>,
+    /// The power goes out at (instead of) the n-th call from now on a path containing the
+    /// string (any path if none).
+    cut: Option<(u64, Option<String>)>,
 }
 
 /// What a power cut undid.
@@ -157,6 +159,7 @@ pub struct FaultFs {
     /// so a cut never lands in the middle of a call: a call either completed before the
     /// power went out (and counts as such) or fails.
     power: RwLock<()>,
+    abort_on_cut: AtomicBool,
 }
 
 fn off() -> io::Error {
@@ -196,8 +199,18 @@ impl FaultFs {
     /// The power goes out at the `n`-th durable-IO call from now (1 = the next one): that
     /// call fails and [`FaultFs::power_cut`] is applied. For cutting at every step in turn.
     pub fn cut_at(&self, n: u64) {
-        let mut st = self.state.lock();
-        st.cut_at = Some(st.step + n.max(1));
+        self.cut_at_matching(n, None);
+    }
+
+    /// Like [`FaultFs::cut_at`], counting only calls on a path containing `path`.
+    pub fn cut_at_matching(&self, n: u64, path: Option<String>) {
+        self.state.lock().cut = Some((n.max(1), path));
+    }
+
+    /// After a power cut the process aborts (as the machine would stop): for a node that
+    /// obeys a [`FaultScript`](crate::FaultScript).
+    pub fn abort_on_power_cut(&self) {
+        self.abort_on_cut.store(true, Ordering::SeqCst);
     }
 
     /// Durable-IO calls made so far.
@@ -229,10 +242,16 @@ impl FaultFs {
                 return Err(off());
             }
             st.step += 1;
-            if st.cut_at == Some(st.step) {
-                return Ok(true);
-            }
             let p = path.to_string_lossy();
+            if let Some((left, on)) = &mut st.cut {
+                if on.as_deref().is_none_or(|s| p.contains(s)) {
+                    *left -= 1;
+                    if *left == 0 {
+                        st.cut = None;
+                        return Ok(true);
+                    }
+                }
+            }
             let hit = st.faults.iter().position(|f| {
                 f.kind == kind && f.path_contains.as_deref().is_none_or(|s| p.contains(s))
             });
@@ -292,6 +311,28 @@ impl FaultFs {
         }
     }
 
+    /// Moves the tracked state of `from` (a file, or a directory and everything under it) to
+    /// `to`.
+    fn rekey(st: &mut State, from: &Path, to: &Path) {
+        let moved: Vec<PathBuf> = st
+            .files
+            .keys()
+            .filter(|p| p.starts_with(from))
+            .cloned()
+            .collect();
+        for p in moved {
+            if let Some(s) = st.files.remove(&p) {
+                let rest = p.strip_prefix(from).unwrap_or(Path::new(""));
+                let np = if rest.as_os_str().is_empty() {
+                    to.to_path_buf()
+                } else {
+                    to.join(rest)
+                };
+                st.files.insert(np, s);
+            }
+        }
+    }
+
     /// Drops everything not yet durable and switches the file system off (see the module).
     pub fn power_cut(&self) -> io::Result<PowerCutReport> {
         let _no_calls = self.power.write();
@@ -301,8 +342,13 @@ impl FaultFs {
         for change in std::mem::take(&mut st.pending).into_iter().rev() {
             match change {
                 DirChange::Created(p) => {
-                    let _ = std::fs::remove_file(&p);
-                    st.files.remove(&p);
+                    if p.is_dir() {
+                        let _ = std::fs::remove_dir_all(&p);
+                        st.files.retain(|f, _| !f.starts_with(&p));
+                    } else {
+                        let _ = std::fs::remove_file(&p);
+                        st.files.remove(&p);
+                    }
                     report.creations_undone += 1;
                 }
                 DirChange::Removed { path, kept } => {
@@ -314,9 +360,7 @@ impl FaultFs {
                     if let Some(bytes) = replaced {
                         std::fs::write(&to, bytes)?;
                     }
-                    if let Some(s) = st.files.remove(&to) {
-                        st.files.insert(from, s);
-                    }
+                    Self::rekey(&mut st, &to, &from);
                     report.renames_undone += 1;
                 }
             }
@@ -339,6 +383,10 @@ impl FaultFs {
                 file.sync_all()?;
                 report.bytes_dropped += len - f.synced_len;
             }
+        }
+        if self.abort_on_cut.load(Ordering::SeqCst) {
+            eprintln!("simulated power cut: {report:?}; the process stops now");
+            std::process::abort();
         }
         Ok(report)
     }
@@ -456,6 +504,17 @@ impl FileSystem for FaultFs {
         self.record(&mut st, OpKind::SetLen, path, len);
         Ok(())
     }
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        let _g = self.gate(OpKind::Create, dir)?;
+        self.real.create_dir(dir)?;
+        let mut st = self.state.lock();
+        st.pending.push(DirChange::Created(dir.to_path_buf()));
+        self.record(&mut st, OpKind::Create, dir, 0);
+        Ok(())
+    }
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.remove_file(dir)
+    }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let _g = self.gate(OpKind::Remove, path)?;
         let mut st = self.state.lock();
@@ -466,7 +525,12 @@ impl FileSystem for FaultFs {
         if let Some(i) = created {
             // Never durable: gone either way.
             st.pending.remove(i);
-            self.real.remove_file(path)?;
+            if path.is_dir() {
+                self.real.remove_dir_all(path)?;
+                st.files.retain(|f, _| !f.starts_with(path));
+            } else {
+                self.real.remove_file(path)?;
+            }
         } else {
             st.kept_seq += 1;
             let kept = path.with_extension(format!("faultfs-removed-{}", st.kept_seq));
@@ -481,16 +545,14 @@ impl FileSystem for FaultFs {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let _g = self.gate(OpKind::Rename, to)?;
-        let replaced = if to.exists() {
+        let replaced = if to.is_file() {
             Some(std::fs::read(to)?)
         } else {
             None
         };
         self.real.rename(from, to)?;
         let mut st = self.state.lock();
-        if let Some(s) = st.files.remove(from) {
-            st.files.insert(to.to_path_buf(), s);
-        }
+        Self::rekey(&mut st, from, to);
         st.pending.push(DirChange::Renamed {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
@@ -509,7 +571,11 @@ impl FileSystem for FaultFs {
         st.pending = keep;
         for c in done {
             if let DirChange::Removed { kept, .. } = c {
-                let _ = std::fs::remove_file(kept);
+                if kept.is_dir() {
+                    let _ = std::fs::remove_dir_all(kept);
+                } else {
+                    let _ = std::fs::remove_file(kept);
+                }
             }
         }
         self.record(&mut st, OpKind::SyncDir, dir, 0);

@@ -1,17 +1,23 @@
-//! The IO seam: every write, fsync, truncation, creation, rename and removal the log makes
-//! goes through a [`FileSystem`]. Production uses [`RealFs`] (the calls themselves, nothing
-//! added); tests use [`FaultFs`], which records the order of durable steps, fails chosen calls
-//! with an OS error (EIO, ENOSPC) and can drop everything not yet fsynced, which is what a
-//! power cut does. Reads stay plain `std::fs` (a power cut is applied to the files before the
-//! log is opened again). In the style of raft-engine's `env/`.
+//! `disk`: the IO seam of the write-ahead log (`wal`) and the columnar engine (`engine`).
+//! Every write, fsync, truncation, creation, rename and removal they make goes through a
+//! [`FileSystem`]. Production uses [`RealFs`] (the calls themselves, nothing added); tests use
+//! [`FaultFs`], which records the order of durable steps, fails chosen calls with an OS error
+//! (EIO, ENOSPC) and can drop everything not yet fsynced, which is what a power cut does. Reads
+//! stay plain `std::fs` (a power cut is applied to the files before they are opened again). In
+//! the style of raft-engine's `env/`. A running node obeys a [`FaultScript`] file (test-only
+//! flag), so process-level tests can fail or cut its disk from outside.
 
 mod fault;
+mod script;
+mod writer;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
 pub use fault::{Fault, FaultFs, Op, OpKind, PowerCutReport};
+pub use script::{FaultScript, ScriptError};
+pub use writer::SeamWriter;
 
 /// The durable-IO calls of the log.
 pub trait FileSystem: Send + Sync + std::fmt::Debug + 'static {
@@ -33,6 +39,10 @@ pub trait FileSystem: Send + Sync + std::fmt::Debug + 'static {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// fsyncs a directory, making creations, renames and removals in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Creates one directory (its parent must exist); durable once the parent is fsynced.
+    fn create_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Removes a directory and everything in it; durable once the parent is fsynced.
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
 }
 
 /// The operating system's file system, called directly.
@@ -80,5 +90,11 @@ impl FileSystem for RealFs {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir(dir)
+    }
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(dir)
     }
 }
