@@ -33,4 +33,7 @@ pub enum ClusterError {
     /// The request names something that does not exist or is malformed (400).
     #[error("{0}")]
     Invalid(String),
+    /// The data disk is (nearly) full: writes pause until space returns (507).
+    #[error("{0}")]
+    DiskFull(String),
 }

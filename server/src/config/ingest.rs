@@ -28,6 +28,10 @@ pub struct IngestLimits {
     pub min_timestamp_ms: i64,
     /// How far in the future (relative to the receiving node's clock) an event may be, ms.
     pub max_future_ms: i64,
+    /// Ingest answers 507 `insufficient_storage` while the data directory's file system has
+    /// less than this many MiB free, and resumes by itself when space returns (0: off). Keeps
+    /// ENOSPC away from the log writer, which stops for good on a failed write.
+    pub min_free_disk_mb: u64,
 }
 
 impl Default for IngestLimits {
@@ -44,6 +48,7 @@ impl Default for IngestLimits {
             max_key_bytes: 128,
             min_timestamp_ms: 946_684_800_000,
             max_future_ms: 86_400_000,
+            min_free_disk_mb: 256,
         }
     }
 }

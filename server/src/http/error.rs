@@ -155,9 +155,10 @@ impl From<ClusterError> for ApiError {
             ClusterError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ClusterError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ClusterError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ClusterError::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
         };
         let mut a = ApiError::new(status, code, e.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {
             a.retry_after_secs = Some(1);
         }
         a

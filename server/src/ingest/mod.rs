@@ -2,6 +2,7 @@
 //! events into replicated log entries.
 
 mod decode;
+pub mod disk_space;
 pub mod proposer;
 mod validate;
 

@@ -8,6 +8,7 @@ use engine::{ApplyOutcome, EventBatch};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::cluster::{Cluster, ClusterError};
+use crate::ingest::disk_space::DiskSpace;
 use crate::raft::{Request, Response};
 
 /// Why a batch was not committed.
@@ -21,22 +22,28 @@ struct Proposal {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Proposal>,
+    space: Arc<DiskSpace>,
 }
 
 impl Proposer {
     pub fn start(
         cluster: Cluster,
+        space: DiskSpace,
         max_requests: usize,
         max_events: usize,
         max_inflight: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel(max_requests * max_inflight * 4);
         tokio::spawn(run(cluster, rx, max_requests, max_events, max_inflight));
-        Self { tx }
+        Self {
+            tx,
+            space: Arc::new(space),
+        }
     }
 
     /// Replicates `events` and returns how many were stored and how many were duplicates.
     pub async fn propose(&self, events: EventBatch) -> Result<ApplyOutcome, ProposeError> {
+        self.space.check()?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Proposal { events, reply })

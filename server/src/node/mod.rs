@@ -217,6 +217,10 @@ impl Node {
         );
         let proposer = Proposer::start(
             cluster.clone(),
+            crate::ingest::disk_space::DiskSpace::new(
+                cfg.data_dir.clone(),
+                cfg.ingest.min_free_disk_mb,
+            ),
             r.max_requests_per_entry,
             r.max_events_per_entry,
             r.max_inflight_entries,

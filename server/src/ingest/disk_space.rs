@@ -1,0 +1,68 @@
+//! [`DiskSpace`]: ingest pauses (507 `insufficient_storage`) while the data directory's file
+//! system has less than `ingest.min_free_disk_mb` free, and resumes by itself once space
+//! returns. Refusing early keeps ENOSPC away from the log writer, which would otherwise stop
+//! for good on its first failed write (a restart is then needed; fsync is never retried).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::cluster::ClusterError;
+
+/// How long a free-space reading is reused (one `statvfs` per interval, not per request).
+const REFRESH: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
+pub struct DiskSpace {
+    dir: PathBuf,
+    min_free_bytes: u64,
+    last: Mutex<Option<(Instant, u64)>>,
+}
+
+impl DiskSpace {
+    pub fn new(dir: PathBuf, min_free_mb: u64) -> Self {
+        Self {
+            dir,
+            min_free_bytes: min_free_mb.saturating_mul(1 << 20),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Bytes free for this process on the data directory's file system (`None` if unknown).
+    fn free_bytes(&self) -> Option<u64> {
+        let mut last = self.last.lock();
+        if let Some((at, free)) = *last {
+            if at.elapsed() < REFRESH {
+                return Some(free);
+            }
+        }
+        match rustix::fs::statvfs(&self.dir) {
+            Ok(s) => {
+                let free = s.f_bavail.saturating_mul(s.f_frsize);
+                *last = Some((Instant::now(), free));
+                Some(free)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "statvfs of the data directory failed");
+                None
+            }
+        }
+    }
+
+    /// Refuses a write while the disk is below the floor.
+    pub fn check(&self) -> Result<(), ClusterError> {
+        if self.min_free_bytes == 0 {
+            return Ok(());
+        }
+        match self.free_bytes() {
+            Some(free) if free < self.min_free_bytes => Err(ClusterError::DiskFull(format!(
+                "the data disk has {} MiB free, below ingest.min_free_disk_mb ({} MiB); \
+                 ingest resumes by itself when space is freed",
+                free >> 20,
+                self.min_free_bytes >> 20
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
