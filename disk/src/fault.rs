@@ -160,6 +160,8 @@ pub struct FaultFs {
     /// power went out (and counts as such) or fails.
     power: RwLock<()>,
     abort_on_cut: AtomicBool,
+    /// Set: calls are not kept in `ops` (a long-running node would grow the list forever).
+    unrecorded: AtomicBool,
 }
 
 fn off() -> io::Error {
@@ -209,6 +211,11 @@ impl FaultFs {
 
     /// After a power cut the process aborts (as the machine would stop): for a node that
     /// obeys a [`FaultScript`](crate::FaultScript).
+    /// Stops keeping the calls in [`FaultFs::ops`] (for a long-running process).
+    pub fn stop_recording(&self) {
+        self.unrecorded.store(true, Ordering::Relaxed);
+    }
+
     pub fn abort_on_power_cut(&self) {
         self.abort_on_cut.store(true, Ordering::SeqCst);
     }
@@ -277,6 +284,9 @@ impl FaultFs {
     }
 
     fn record(&self, st: &mut State, kind: OpKind, path: &Path, len: u64) {
+        if self.unrecorded.load(Ordering::Relaxed) {
+            return;
+        }
         st.ops.push(Op {
             kind,
             path: path.to_path_buf(),

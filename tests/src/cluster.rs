@@ -72,6 +72,12 @@ impl TestCluster {
         self._dir.path()
     }
 
+    /// Every node writes its log and table through a fault-injecting file system (from the
+    /// next start): see [`TestNode::disk_script`].
+    pub fn enable_disk_faults(&mut self) {
+        self.nodes.iter_mut().for_each(TestNode::enable_disk_faults);
+    }
+
     /// Starts every node, initialises the cluster with `unmogrowp cluster init` (the
     /// documented command) and waits until all are ready.
     pub fn start(&mut self) {
@@ -382,13 +388,47 @@ pub fn replica(node: &TestNode) -> Replica {
     }
 }
 
-/// The end-of-test checks on every running node: lost = 0, duplicates = 0, phantoms = 0, and
-/// the same rows, ids and per-app/hour counts everywhere (TESTPLAN PQ-04). Returns the rows.
-pub fn check_ledger(cluster: &mut TestCluster, ledger: &Ledger) -> u64 {
+/// What the end-of-test comparison found, summed over the running nodes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// Events acknowledged with 202.
+    pub acked: u64,
+    /// Acknowledged events missing on a node (per node, summed).
+    pub lost: u64,
+    /// Rows beyond one per distinct event id (summed).
+    pub duplicates: u64,
+    /// Stored events nobody sent, or that were refused with a 4xx (summed).
+    pub phantoms: u64,
+    /// Nodes whose rows, ids or per-app/hour counts differ from the first node's.
+    pub mismatched_replicas: u64,
+    /// Rows on the first node.
+    pub rows: u64,
+    /// A description of the first problem, if any.
+    pub first_problem: Option<String>,
+}
+
+impl Audit {
+    pub fn is_clean(&self) -> bool {
+        self.lost == 0 && self.duplicates == 0 && self.phantoms == 0 && self.mismatched_replicas == 0
+    }
+}
+
+/// Compares every running node with the ledger and with each other (after they converged):
+/// lost, duplicated and phantom events, and replicas that differ (TESTPLAN PQ-04).
+pub fn audit(cluster: &mut TestCluster, ledger: &Ledger) -> Audit {
     cluster.wait_converged(Duration::from_secs(120));
     let acked = ledger.acked.lock().expect("ledger").clone();
     let unknown = ledger.unknown.lock().expect("ledger").clone();
     let failed = ledger.failed.lock().expect("ledger").clone();
+    let mut out = Audit {
+        acked: acked.len() as u64,
+        ..Audit::default()
+    };
+    let note = |out: &mut Audit, msg: String| {
+        if out.first_problem.is_none() {
+            out.first_problem = Some(msg);
+        }
+    };
     let mut first: Option<Replica> = None;
     for (i, node) in cluster.nodes.iter_mut().enumerate() {
         if !node.is_running() {
@@ -396,46 +436,69 @@ pub fn check_ledger(cluster: &mut TestCluster, ledger: &Ledger) -> u64 {
         }
         let r = replica(node);
         let lost: Vec<&String> = acked.difference(&r.ids).collect();
-        assert!(
-            lost.is_empty(),
-            "node {}: {} acknowledged events lost (e.g. {:?})",
-            i + 1,
-            lost.len(),
-            lost.iter().take(3).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            r.rows,
-            r.ids.len() as u64,
-            "node {}: duplicate rows ({} rows, {} distinct ids)",
-            i + 1,
-            r.rows,
-            r.ids.len()
-        );
+        if !lost.is_empty() {
+            out.lost += lost.len() as u64;
+            let m = format!(
+                "node {}: {} acknowledged events lost (e.g. {:?})",
+                i + 1,
+                lost.len(),
+                lost.iter().take(3).collect::<Vec<_>>()
+            );
+            note(&mut out, m);
+        }
+        if r.rows != r.ids.len() as u64 {
+            out.duplicates += r.rows.saturating_sub(r.ids.len() as u64);
+            let m = format!(
+                "node {}: duplicate rows ({} rows, {} distinct ids)",
+                i + 1,
+                r.rows,
+                r.ids.len()
+            );
+            note(&mut out, m);
+        }
         let phantoms: Vec<&String> = r
             .ids
             .iter()
             .filter(|id| !acked.contains(*id) && !unknown.contains(*id))
             .collect();
-        assert!(
-            phantoms.is_empty(),
-            "node {}: {} events nobody sent or that were refused (e.g. {:?}); refused ids present: {}",
-            i + 1,
-            phantoms.len(),
-            phantoms.iter().take(3).collect::<Vec<_>>(),
-            r.ids.intersection(&failed).count()
-        );
-        match &first {
-            None => first = Some(r),
-            Some(f) => assert!(
-                *f == r,
-                "node {} differs from the first node: rows {} vs {}, per app/hour {:?} vs {:?}",
+        if !phantoms.is_empty() {
+            out.phantoms += phantoms.len() as u64;
+            let m = format!(
+                "node {}: {} events nobody sent or that were refused (e.g. {:?}); refused ids present: {}",
                 i + 1,
-                r.rows,
-                f.rows,
-                r.per_app_hour,
-                f.per_app_hour
-            ),
+                phantoms.len(),
+                phantoms.iter().take(3).collect::<Vec<_>>(),
+                r.ids.intersection(&failed).count()
+            );
+            note(&mut out, m);
+        }
+        match &first {
+            None => {
+                out.rows = r.rows;
+                first = Some(r);
+            }
+            Some(f) if *f != r => {
+                out.mismatched_replicas += 1;
+                let m = format!(
+                    "node {} differs from the first node: rows {} vs {}, per app/hour {:?} vs {:?}",
+                    i + 1,
+                    r.rows,
+                    f.rows,
+                    r.per_app_hour,
+                    f.per_app_hour
+                );
+                note(&mut out, m);
+            }
+            Some(_) => {}
         }
     }
-    first.map_or(0, |f| f.rows)
+    out
+}
+
+/// The end-of-test checks on every running node: lost = 0, duplicates = 0, phantoms = 0, and
+/// the same rows, ids and per-app/hour counts everywhere (TESTPLAN PQ-04). Returns the rows.
+pub fn check_ledger(cluster: &mut TestCluster, ledger: &Ledger) -> u64 {
+    let a = audit(cluster, ledger);
+    assert!(a.is_clean(), "{a:?}");
+    a.rows
 }

@@ -263,6 +263,54 @@ impl TestNode {
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
+    /// Where this node reads its disk fault script (`UNMOGROWP_DISK_FAULTS`), if it has one.
+    pub fn disk_fault_path(&self) -> Option<PathBuf> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "UNMOGROWP_DISK_FAULTS")
+            .map(|(_, v)| PathBuf::from(v))
+    }
+
+    /// Turns disk fault injection on for the next start (the log and the table then write
+    /// through a fault-injecting file system that obeys [`TestNode::disk_script`]).
+    pub fn enable_disk_faults(&mut self) {
+        if self.disk_fault_path().is_none() {
+            let p = self.data_dir.with_extension("disk-faults");
+            self.env
+                .push(("UNMOGROWP_DISK_FAULTS".into(), p.display().to_string()));
+        }
+    }
+
+    /// Turns disk fault injection off for the next start.
+    pub fn disable_disk_faults(&mut self) {
+        self.env.retain(|(k, _)| k != "UNMOGROWP_DISK_FAULTS");
+    }
+
+    /// Hands the running node a disk fault script (see `disk::FaultScript`: `fail fsync eio`,
+    /// `stall fsync 200ms sticky`, `power-cut`, …) and waits until it has read it (or died of
+    /// it). Returns whether the node took it.
+    pub fn disk_script(&mut self, script: &str) -> bool {
+        let path = self
+            .disk_fault_path()
+            .expect("node started without enable_disk_faults");
+        let tmp = path.with_extension("disk-faults.tmp");
+        std::fs::write(&tmp, script).expect("write fault script");
+        std::fs::rename(&tmp, &path).expect("place fault script");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if !path.exists() {
+                return true;
+            }
+            if !self.is_running() {
+                let _ = std::fs::remove_file(&path);
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = std::fs::remove_file(&path);
+        false
+    }
+
     /// `kill -9`.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

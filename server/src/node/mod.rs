@@ -104,6 +104,7 @@ fn disk_seam(cfg: &ServerConfig) -> Arc<dyn disk::FileSystem> {
             tracing::warn!(script = %script.display(), "disk fault injection is on (tests only)");
             let fs = disk::FaultFs::new();
             fs.abort_on_power_cut();
+            fs.stop_recording();
             disk::FaultScript::watch(fs.clone(), script.clone(), Duration::from_millis(20));
             fs
         }
