@@ -409,7 +409,10 @@ pub struct Audit {
 
 impl Audit {
     pub fn is_clean(&self) -> bool {
-        self.lost == 0 && self.duplicates == 0 && self.phantoms == 0 && self.mismatched_replicas == 0
+        self.lost == 0
+            && self.duplicates == 0
+            && self.phantoms == 0
+            && self.mismatched_replicas == 0
     }
 }
 

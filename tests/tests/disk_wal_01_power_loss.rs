@@ -30,7 +30,10 @@ fn dropped(c: &TestCluster, which: &[usize]) -> u64 {
             let tail = c.nodes[i].log_tail();
             let at = tail.rfind("bytes_dropped: ");
             let at = at?;
-            let n: String = tail[at + 15..].chars().take_while(char::is_ascii_digit).collect();
+            let n: String = tail[at + 15..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             n.parse::<u64>().ok()
         })
         .sum()
