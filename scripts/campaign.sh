@@ -7,6 +7,10 @@
 # The fuzzing campaigns (TESTPLAN FZ-01/03, docs/reliability.md):
 #   ./scripts/campaign.sh sql [STATEMENTS=1000000] [SEED=1]   random SQL as an analyst, release build
 #   ./scripts/campaign.sh ingest-fuzz [SECONDS=3600]          libFuzzer on the ingest decoder
+#
+# The mixed fault campaign (kill -9, SIGSTOP, partitions, power cuts, failed fsyncs; issue 25):
+#   ./scripts/campaign.sh faults [FAULTS=1000] [SEED=1]        then the power-loss suite (WAL-01)
+#                                                             with POWER_ROUNDS=50
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -19,6 +23,13 @@ case "${1:-}" in
     export SQL_FUZZ_STATEMENTS="${2:-1000000}" SQL_FUZZ_SEED="${3:-1}"
     exec cargo nextest run -p unmogrowp-tests --locked --test query_hardening \
       -E 'test(sql_fuzz_as_an_analyst)' --no-capture --profile campaign
+    ;;
+  faults)
+    cargo build --workspace --all-targets --locked
+    export TEST_SERVER_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
+    export CAMPAIGN_FAULTS="${2:-1000}" CAMPAIGN_SEED="${3:-1}" POWER_ROUNDS="${POWER_ROUNDS:-50}"
+    exec cargo nextest run -p unmogrowp-tests --locked --test fault_campaign --test disk_wal_01_power_loss \
+      --test-threads 1 --no-capture --profile campaign
     ;;
   ingest-fuzz)
     command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
