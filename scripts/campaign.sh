@@ -26,7 +26,10 @@ case "${1:-}" in
     ;;
   faults)
     cargo build --workspace --all-targets --locked
-    export TEST_SERVER_BIN="$CARGO_TARGET_DIR/debug/unmogrowp"
+    # A copy: rebuilding during a long run must not change the binary restarted nodes run.
+    bin_dir="$(mktemp -d)"
+    cp "$CARGO_TARGET_DIR/debug/unmogrowp" "$bin_dir/"
+    export TEST_SERVER_BIN="$bin_dir/unmogrowp"
     export CAMPAIGN_FAULTS="${2:-1000}" CAMPAIGN_SEED="${3:-1}" POWER_ROUNDS="${POWER_ROUNDS:-50}"
     exec cargo nextest run -p unmogrowp-tests --locked --test fault_campaign --test disk_wal_01_power_loss \
       --test-threads 1 --no-capture --profile campaign
