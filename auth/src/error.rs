@@ -15,3 +15,27 @@ pub enum AuthError {
     #[error("token: {0}")]
     Token(String),
 }
+
+/// Protocol-neutral classes of [`AuthError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// RocksDB failed (IO).
+    Storage,
+    /// A stored record does not decode, or the store is inconsistent.
+    Corruption,
+    /// A token or value handed in is malformed.
+    InvalidInput,
+    /// Hashing or signing failed.
+    Internal,
+}
+
+impl AuthError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AuthError::Db(_) => ErrorKind::Storage,
+            AuthError::Decode { .. } | AuthError::Corrupt(_) => ErrorKind::Corruption,
+            AuthError::Token(_) => ErrorKind::InvalidInput,
+            AuthError::Password(_) => ErrorKind::Internal,
+        }
+    }
+}

@@ -24,7 +24,7 @@ pub mod token;
 
 pub use audit::{AuditEvent, AuditRecord, VerifyReport};
 pub use command::{AuthOp, AuthOutcome, AuthRequest};
-pub use error::AuthError;
+pub use error::{AuthError, ErrorKind};
 pub use model::{ApiKey, App, AppSettings, Session, User, UserPatch};
 pub use policy::{Permission, Principal, Role};
 pub use store::{AuthStore, LockoutPolicy, RetiredKey, SigningKeys};

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data_dir;
 pub mod http;
 pub mod ingest;
+pub mod kind;
 pub mod local_cluster;
 pub mod memory;
 pub mod metrics;

@@ -84,6 +84,23 @@ pub enum BackupError {
     Cluster(#[from] crate::cluster::ClusterError),
 }
 
+impl BackupError {
+    pub fn kind(&self) -> crate::kind::Kind {
+        match self {
+            BackupError::Cluster(c) => c.kind(),
+            // A bad archive is met by `unmogrowp restore` (a CLI), not by an API client.
+            _ => crate::kind::Kind::Internal,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackupError::Cluster(c) => c.code(),
+            _ => "backup_failed",
+        }
+    }
+}
+
 /// Every regular file under `dir`, relative and `/`-separated, sorted, with its size.
 pub(crate) fn list_files(dir: &Path) -> std::io::Result<Vec<FileEntry>> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> std::io::Result<()> {

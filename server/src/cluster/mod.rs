@@ -9,6 +9,8 @@ pub mod identity;
 pub mod network;
 
 pub use handle::{Cluster, MembershipChange};
+
+use crate::kind::Kind;
 pub use identity::Identity;
 
 /// Why the cluster could not do what was asked. Mapped to HTTP once, in `http::error`.
@@ -36,4 +38,31 @@ pub enum ClusterError {
     /// The data disk is (nearly) full: writes pause until space returns (507).
     #[error("{0}")]
     DiskFull(String),
+}
+
+impl ClusterError {
+    pub fn kind(&self) -> Kind {
+        match self {
+            ClusterError::NoLeader(_)
+            | ClusterError::Unknown(_)
+            | ClusterError::Behind(_)
+            | ClusterError::Unavailable(_) => Kind::Unavailable,
+            ClusterError::Conflict(_) => Kind::Conflict,
+            ClusterError::Invalid(_) => Kind::InvalidInput,
+            ClusterError::DiskFull(_) => Kind::InsufficientStorage,
+        }
+    }
+
+    /// Stable machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClusterError::NoLeader(_) => "no_leader",
+            ClusterError::Unknown(_) => "outcome_unknown",
+            ClusterError::Behind(_) => "node_behind",
+            ClusterError::Unavailable(_) => "unavailable",
+            ClusterError::Conflict(_) => "conflict",
+            ClusterError::Invalid(_) => "invalid_request",
+            ClusterError::DiskFull(_) => "insufficient_storage",
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The one place where errors of every crate become HTTP statuses and JSON bodies:
-//! `{"error":{"code":…,"message":…}}`.
+//! `{"error":{"code":…,"message":…}}`. Every error names its protocol-neutral [`Kind`];
+//! [`status`] is the one table from kind to status.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,7 +9,27 @@ use serde_json::json;
 use crate::backup::BackupError;
 use crate::cluster::ClusterError;
 use crate::ingest::BodyError;
-use crate::security::{SecurityError, SecurityErrorKind};
+use crate::kind::Kind;
+use crate::security::SecurityError;
+
+/// The HTTP status of each kind of failure.
+pub(crate) fn status(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::InvalidInput => StatusCode::BAD_REQUEST,
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::Busy => StatusCode::TOO_MANY_REQUESTS,
+        Kind::ResourcesExhausted => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 /// Every error code clients see from a handler, with its status: handlers name the code, this
 /// table decides the status (pinned by `tests/tests/error_codes.rs`).
@@ -47,22 +68,24 @@ pub enum Code {
 }
 
 impl Code {
-    pub fn status(self) -> StatusCode {
+    pub fn kind(self) -> Kind {
         match self {
-            Code::InvalidRequest | Code::BadBody => StatusCode::BAD_REQUEST,
+            Code::InvalidRequest | Code::BadBody => Kind::InvalidInput,
             Code::Unauthorized
             | Code::InvalidCredentials
             | Code::RefreshReused
-            | Code::ForbiddenUntilLogin => StatusCode::UNAUTHORIZED,
-            Code::Forbidden | Code::OriginNotAllowed => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::Conflict => StatusCode::CONFLICT,
-            Code::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Code::Internal | Code::InternalError | Code::BackupFailed => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            | Code::ForbiddenUntilLogin => Kind::Unauthenticated,
+            Code::Forbidden | Code::OriginNotAllowed => Kind::Forbidden,
+            Code::NotFound => Kind::NotFound,
+            Code::Conflict => Kind::Conflict,
+            Code::BodyTooLarge => Kind::TooLarge,
+            Code::RateLimited => Kind::Busy,
+            Code::Internal | Code::InternalError | Code::BackupFailed => Kind::Internal,
         }
+    }
+
+    pub fn status(self) -> StatusCode {
+        status(self.kind())
     }
 
     pub fn as_str(self) -> &'static str {
@@ -114,11 +137,7 @@ impl ApiError {
     }
 
     pub fn not_found(path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no route for {path}"),
-        )
+        Self::of(Code::NotFound, format!("no route for {path}"))
     }
 }
 
@@ -135,80 +154,47 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A crate error's answer: its kind's status, its code, its message; `Retry-After: 1`
+    /// when trying again shortly may succeed.
+    fn from_kind(kind: Kind, code: &'static str, message: String) -> Self {
+        let mut a = ApiError::new(status(kind), code, message);
+        if matches!(
+            kind,
+            Kind::Unavailable | Kind::Busy | Kind::InsufficientStorage
+        ) {
+            a.retry_after_secs = Some(1);
+        }
+        a
+    }
+}
+
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {
-        let status = match e {
-            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::from_kind(e.kind(), e.code(), e.to_string())
     }
 }
 
 impl From<ClusterError> for ApiError {
     fn from(e: ClusterError) -> Self {
-        let (status, code) = match e {
-            ClusterError::NoLeader(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_leader"),
-            ClusterError::Unknown(_) => (StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown"),
-            ClusterError::Behind(_) => (StatusCode::SERVICE_UNAVAILABLE, "node_behind"),
-            ClusterError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ClusterError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ClusterError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            ClusterError::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"),
-        };
-        let mut a = ApiError::new(status, code, e.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {
-            a.retry_after_secs = Some(1);
-        }
-        a
+        ApiError::from_kind(e.kind(), e.code(), e.to_string())
     }
 }
 
 impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
-        match e {
-            BackupError::Cluster(c) => c.into(),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "backup_failed",
-                other.to_string(),
-            ),
-        }
+        ApiError::from_kind(e.kind(), e.code(), e.to_string())
     }
 }
 
 impl From<query::QueryError> for ApiError {
     fn from(e: query::QueryError) -> Self {
-        let status = match e.kind() {
-            query::ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
-            query::ErrorKind::ResourcesExhausted => StatusCode::UNPROCESSABLE_ENTITY,
-            query::ErrorKind::Busy => StatusCode::TOO_MANY_REQUESTS,
-            query::ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            query::ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let mut a = ApiError::new(status, e.code(), e.to_string());
-        if e.kind() == query::ErrorKind::Busy {
-            a.retry_after_secs = Some(1);
-        }
-        a
+        ApiError::from_kind(e.kind().into(), e.code(), e.to_string())
     }
 }
 
 impl From<SecurityError> for ApiError {
     fn from(e: SecurityError) -> Self {
-        if let SecurityError::Cluster(c) = e {
-            return c.into();
-        }
-        let status = match e.kind() {
-            SecurityErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-            SecurityErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            SecurityErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let mut a = ApiError::new(status, e.code(), e.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            a.retry_after_secs = Some(1);
-        }
-        a
+        ApiError::from_kind(e.kind(), e.code(), e.to_string())
     }
 }

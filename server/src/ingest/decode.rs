@@ -1,6 +1,7 @@
 //! Body → JSON values: one object, a JSON array, or NDJSON (several values separated by
 //! whitespace/newlines), optionally gzip-compressed.
 
+use crate::kind::Kind;
 use std::io::Read;
 
 use serde_json::Value;
@@ -27,6 +28,14 @@ pub enum BodyError {
 }
 
 impl BodyError {
+    pub fn kind(&self) -> Kind {
+        match self {
+            BodyError::TooLarge { .. } => Kind::TooLarge,
+            BodyError::UnsupportedEncoding(_) => Kind::UnsupportedEncoding,
+            _ => Kind::InvalidInput,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             BodyError::TooLarge { .. } => "body_too_large",

@@ -2,6 +2,7 @@
 //! and a JSON code once.
 
 use crate::cluster::ClusterError;
+use crate::kind::Kind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
@@ -21,21 +22,14 @@ pub enum SecurityError {
     Cluster(#[from] ClusterError),
 }
 
-/// Protocol-neutral classes of [`SecurityError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityErrorKind {
-    Unauthenticated,
-    /// Try again shortly.
-    Unavailable,
-    Internal,
-}
-
 impl SecurityError {
-    pub fn kind(&self) -> SecurityErrorKind {
+    pub fn kind(&self) -> Kind {
         match self {
-            SecurityError::Unauthorized(_) => SecurityErrorKind::Unauthenticated,
-            SecurityError::NotReady | SecurityError::HashingBusy => SecurityErrorKind::Unavailable,
-            SecurityError::Internal(_) | SecurityError::Cluster(_) => SecurityErrorKind::Internal,
+            SecurityError::Unauthorized(_) => Kind::Unauthenticated,
+            // Busy hashing answers 503 (retry shortly), like a node still bootstrapping.
+            SecurityError::NotReady | SecurityError::HashingBusy => Kind::Unavailable,
+            SecurityError::Internal(_) => Kind::Internal,
+            SecurityError::Cluster(c) => c.kind(),
         }
     }
 
@@ -45,7 +39,8 @@ impl SecurityError {
             SecurityError::Unauthorized(_) => "unauthorized",
             SecurityError::NotReady => "not_ready",
             SecurityError::HashingBusy => "busy",
-            SecurityError::Internal(_) | SecurityError::Cluster(_) => "internal",
+            SecurityError::Internal(_) => "internal",
+            SecurityError::Cluster(c) => c.code(),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::clock::now_ms;
 use crate::cluster::Cluster;
 pub use crate::config::AuthSettings;
 use crate::raft::{Request, Response};
-pub use error::{SecurityError, SecurityErrorKind};
+pub use error::SecurityError;
 pub use limiter::Limiter;
 
 /// Who made a request, as established by the authorization middleware.
