@@ -5,6 +5,7 @@
 
 mod admission;
 pub mod attribution;
+pub mod audit_log;
 mod clickhouse;
 mod complexity;
 mod config;

@@ -31,6 +31,7 @@ use crate::admission::{Admission, Limiter};
 use crate::attribution::{
     self, table::AttributionFunction, AttributionParams, FraudReport, Report,
 };
+use crate::audit_log::AuditLogSource;
 use crate::clickhouse;
 use crate::complexity;
 pub use crate::config::QueryConfig;
@@ -58,6 +59,8 @@ pub struct Scope {
     /// Read every answer from the events, never from the rollups (the dashboard's
     /// `source=scan`), whatever `query.rollup_answers` says.
     pub scan_only: bool,
+    /// The audit log, for admins: becomes the `audit_log` table when a statement names it.
+    pub audit_log: Option<Arc<dyn AuditLogSource>>,
 }
 
 /// Who runs a query and how long it may take.
@@ -245,9 +248,15 @@ impl QueryService {
     /// stream. Errors found while planning (bad SQL, too complex, 429, timeout) come back here.
     /// Planning counts toward the time limit: the caller stops waiting at the deadline, and
     /// the planner itself stops at its next rule boundary ([`PlanningBudget`]).
-    pub async fn start(&self, sql: &str, scope: Scope, opts: QueryOptions) -> Result<QueryStream> {
+    pub async fn start(
+        &self,
+        sql: &str,
+        mut scope: Scope,
+        opts: QueryOptions,
+    ) -> Result<QueryStream> {
         let stats = &self.inner.stats;
         self.inner.cfg.complexity().check_text(sql)?;
+        crate::audit_log::resolve(&mut scope, sql)?;
         let (admission, timeout) = self.admit(&opts)?;
         let deadline = Instant::now() + timeout;
         let budget = PlanningBudget::new(deadline.into_std());

@@ -30,7 +30,6 @@ pub(super) fn app_scope(
     }
     Ok(query::Scope {
         apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
-        extra_tables: Vec::new(),
-        scan_only: false,
+        ..query::Scope::default()
     })
 }

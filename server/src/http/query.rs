@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::array::RecordBatch;
 use auth::AuthOp;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -19,11 +19,9 @@ use super::authz::ClientIp;
 use super::Code;
 use super::{json_body, ApiError};
 use crate::node::AppState;
-use crate::security::{event, submit, Caller};
+use crate::security::{event, submit, AuditTable, Caller};
 
 const MAX_QUERY_BODY: usize = 1 << 20;
-/// Most audit records the `audit_log` SQL table loads.
-const MAX_AUDIT_ROWS: usize = 1_000_000;
 
 pub(crate) async fn run(
     State(state): State<AppState>,
@@ -53,16 +51,14 @@ pub(crate) async fn run(
     // Read-index: every write acknowledged before this query started is applied here first
     // (or 503 if this node cannot catch up within cluster.read_timeout_ms).
     state.cluster.read_barrier().await?;
-    let mut scope = query::Scope {
+    let scope = query::Scope {
         apps: p.app_access.clone().map(|a: BTreeSet<String>| Arc::new(a)),
-        extra_tables: Vec::new(),
-        scan_only: false,
+        audit_log: p.is_admin().then(|| {
+            Arc::new(AuditTable(state.security.store.clone()))
+                as Arc<dyn query::audit_log::AuditLogSource>
+        }),
+        ..query::Scope::default()
     };
-    if p.is_admin() && q.sql.to_ascii_lowercase().contains("audit_log") {
-        scope
-            .extra_tables
-            .push(("audit_log".into(), audit_batch(&state)?));
-    }
     let opts = query::QueryOptions {
         user: p.user_id.clone(),
         timeout: q.timeout_ms.map(Duration::from_millis),
@@ -199,39 +195,4 @@ fn streamed_body(
         }
     });
     Body::from_stream(chunks)
-}
-
-/// The audit log as an Arrow batch (admins' `audit_log` table).
-fn audit_batch(state: &AppState) -> Result<RecordBatch, ApiError> {
-    let internal = |e: String| ApiError::of(Code::Internal, e);
-    let recs = state
-        .security
-        .store
-        .audit_page(0, MAX_AUDIT_ROWS)
-        .map_err(|e| internal(e.to_string()))?;
-    let s = |f: fn(&auth::AuditRecord) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(recs.iter().map(f)))
-    };
-    RecordBatch::try_from_iter(vec![
-        (
-            "seq",
-            Arc::new(UInt64Array::from_iter_values(recs.iter().map(|r| r.seq))) as ArrayRef,
-        ),
-        (
-            "at_ms",
-            Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| r.at_ms))) as ArrayRef,
-        ),
-        (
-            "node",
-            Arc::new(UInt64Array::from_iter_values(recs.iter().map(|r| r.node))) as ArrayRef,
-        ),
-        ("actor", s(|r| &r.actor)),
-        ("source_ip", s(|r| &r.source_ip)),
-        ("action", s(|r| &r.action)),
-        ("target", s(|r| &r.target)),
-        ("outcome", s(|r| &r.outcome)),
-        ("detail", s(|r| &r.detail)),
-        ("hash", s(|r| &r.hash)),
-    ])
-    .map_err(|e| internal(e.to_string()))
 }

@@ -2,6 +2,7 @@
 //! key), whether the route allows it ([`routes`]), password hashing under a concurrency bound,
 //! token issuing, rate limits, and submitting auth changes and audit records through Raft.
 
+mod audit_table;
 mod error;
 mod limiter;
 pub mod routes;
@@ -21,6 +22,7 @@ use crate::clock::now_ms;
 use crate::cluster::Cluster;
 pub use crate::config::AuthSettings;
 use crate::raft::{Request, Response};
+pub use audit_table::AuditTable;
 pub use error::SecurityError;
 pub use limiter::Limiter;
 
