@@ -6,6 +6,7 @@ pub mod client;
 pub mod fault;
 pub mod handle;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 
 pub use handle::{Cluster, MembershipChange};

@@ -2,6 +2,7 @@
 //! proposer and the query service, plus the background housekeeping task.
 
 mod bootstrap;
+pub mod metrics;
 
 pub(crate) use bootstrap::new_jwt_secret;
 

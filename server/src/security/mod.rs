@@ -5,6 +5,7 @@
 mod audit_table;
 mod error;
 mod limiter;
+pub mod metrics;
 pub mod routes;
 
 use std::net::{IpAddr, SocketAddr};

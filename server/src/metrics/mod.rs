@@ -1,4 +1,11 @@
-//! Process metrics in Prometheus text format (`GET /metrics`).
+//! Metrics in Prometheus text format (`GET /metrics`): the request and ingest counters kept
+//! here, the text helpers, and the collectors of the areas this floor can see (`wal`,
+//! `engine`, `query`). Security, Raft and the process have theirs on their own floors
+//! (`security::metrics`, `cluster::metrics`, `node::metrics`, which assembles them all).
+
+pub mod engine;
+pub mod query;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -1,0 +1,114 @@
+//! The columnar engine's and its rollups' metrics (`unmogrowp_engine_*`, `unmogrowp_rollup_*`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::write_metric;
+
+pub fn collect(out: &mut String, engine: &engine::Engine) {
+    let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let opt = |o: Option<u64>| o.map_or(-1i64, |v| v as i64);
+    let manifest = engine.manifest();
+    let st = engine.stats();
+    write_metric(
+        out,
+        "unmogrowp_engine_flushed_index",
+        "gauge",
+        "Last log index flushed to Parquet.",
+        opt(manifest.flushed_index),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_segments",
+        "gauge",
+        "Parquet segments in the table.",
+        manifest.segments.len(),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_segment_bytes",
+        "gauge",
+        "Bytes in Parquet segments.",
+        manifest.segments.iter().map(|s| s.bytes).sum::<u64>(),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_memtable_rows",
+        "gauge",
+        "Rows not yet flushed to Parquet.",
+        engine.memtable_rows(),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_flushes_total",
+        "counter",
+        "Memtable flushes.",
+        c(&st.flushes),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_rows_flushed_total",
+        "counter",
+        "Rows written to Parquet.",
+        c(&st.rows_flushed),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_flush_seconds_total",
+        "counter",
+        "Time spent flushing memtables to Parquet (partition, sort, encode, write, fsync).",
+        c(&st.flush_micros_total) as f64 / 1e6,
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_flush_sort_seconds_total",
+        "counter",
+        "Part of the flush time spent splitting rows by (app, day) and sorting them.",
+        c(&st.partition_micros_total) as f64 / 1e6,
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_compactions_total",
+        "counter",
+        "Merges of small segments into one.",
+        c(&st.compactions),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_segments_compacted_total",
+        "counter",
+        "Segments replaced by compaction.",
+        c(&st.segments_compacted),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_compaction_failures_total",
+        "counter",
+        "Merges that failed (their segments are left as they are; see the log).",
+        c(&st.compaction_failures),
+    );
+    let rollups = engine.rollups().size();
+    for (name, help, v) in [
+        (
+            "unmogrowp_rollup_hours",
+            "(app, hour) rollups held in memory for the dashboard.",
+            rollups.hours,
+        ),
+        (
+            "unmogrowp_rollup_users",
+            "Entries in the per-app user dictionaries of the rollups.",
+            rollups.users,
+        ),
+        (
+            "unmogrowp_rollup_bitmap_bytes",
+            "Serialized size of the rollups' user bitmaps.",
+            rollups.bitmap_bytes,
+        ),
+        (
+            "unmogrowp_rollup_funnel_bytes",
+            "Bytes of the per-user event times kept for funnels.",
+            rollups.funnel_bytes,
+        ),
+    ] {
+        write_metric(out, name, "gauge", help, v);
+    }
+}
