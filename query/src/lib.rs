@@ -9,6 +9,7 @@ pub mod audit_log;
 mod clickhouse;
 mod complexity;
 mod config;
+pub mod dashboard;
 mod deadline;
 mod error;
 pub mod events;

@@ -155,6 +155,13 @@ pub struct QueryService {
     inner: Arc<Inner>,
 }
 
+impl QueryService {
+    /// The engine the queries read (the dashboard reads its rollups directly).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+}
+
 /// Counts a query as finished however its task ends.
 struct Running(Arc<Inner>);
 
