@@ -184,14 +184,13 @@ impl LocalCluster {
             "cluster ready: {} nodes, leader node {leader}; API at http://{}/",
             self.nodes, members[0].http_addr
         );
-        if std::env::var("UNMOGROWP_ADMIN_PASSWORD").is_err() {
-            let pw = self
-                .node_dir(leader)
-                .join("data")
-                .join("initial-admin-password");
-            if pw.exists() {
-                println!("first admin: admin@localhost, password in {}", pw.display());
-            }
+        // Written at the first start only when no UNMOGROWP_ADMIN_PASSWORD was given.
+        let pw = self
+            .node_dir(leader)
+            .join("data")
+            .join("initial-admin-password");
+        if pw.exists() {
+            println!("first admin: admin@localhost, password in {}", pw.display());
         }
         Ok(())
     }

@@ -4,9 +4,8 @@
 //! for good on its first failed write (a restart is then needed; fsync is never retried).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use crate::cluster::ClusterError;
 
@@ -17,7 +16,10 @@ const REFRESH: Duration = Duration::from_millis(250);
 pub struct DiskSpace {
     dir: PathBuf,
     min_free_bytes: u64,
-    last: Mutex<Option<(Instant, u64)>>,
+    epoch: Instant,
+    /// Microseconds after `epoch` of the last reading, + 1 (0: never read).
+    read_at_us: AtomicU64,
+    free: AtomicU64,
 }
 
 impl DiskSpace {
@@ -25,22 +27,26 @@ impl DiskSpace {
         Self {
             dir,
             min_free_bytes: min_free_mb.saturating_mul(1 << 20),
-            last: Mutex::new(None),
+            epoch: Instant::now(),
+            read_at_us: AtomicU64::new(0),
+            free: AtomicU64::new(0),
         }
     }
 
     /// Bytes free for this process on the data directory's file system (`None` if unknown).
+    /// Lock-free on the ingest path: a reading is reused for `REFRESH`; concurrent requests
+    /// may both refresh it, which is harmless.
     fn free_bytes(&self) -> Option<u64> {
-        let mut last = self.last.lock();
-        if let Some((at, free)) = *last {
-            if at.elapsed() < REFRESH {
-                return Some(free);
-            }
+        let now_us = self.epoch.elapsed().as_micros() as u64 + 1;
+        let at = self.read_at_us.load(Ordering::Acquire);
+        if at != 0 && now_us.saturating_sub(at) < REFRESH.as_micros() as u64 {
+            return Some(self.free.load(Ordering::Relaxed));
         }
         match rustix::fs::statvfs(&self.dir) {
             Ok(s) => {
                 let free = s.f_bavail.saturating_mul(s.f_frsize);
-                *last = Some((Instant::now(), free));
+                self.free.store(free, Ordering::Relaxed);
+                self.read_at_us.store(now_us, Ordering::Release);
                 Some(free)
             }
             Err(e) => {
