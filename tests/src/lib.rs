@@ -584,6 +584,28 @@ impl TestNode {
     pub fn count(&self, sql: &str) -> u64 {
         self.sql(sql)[0][0].as_u64().expect("count")
     }
+
+    /// Posts the events `seq..seq+n` of `client` (see [`event`]) to `app`: the answer, or the
+    /// transport error as text.
+    pub fn post_events(&self, app: &str, client: u64, seq: u64, n: u64) -> Result<Answer, String> {
+        let events: Vec<Value> = (seq..seq + n)
+            .map(|s| event(app, client, s, 1_765_000_000_000 + s as i64))
+            .collect();
+        let body = serde_json::to_vec(&events).expect("json");
+        self.try_post("/v1/events", &[("content-type", "application/json")], &body)
+    }
+
+    /// Every stored `event_id`, asserting none is stored twice.
+    pub fn stored_event_ids(&self) -> std::collections::BTreeSet<String> {
+        let ids: Vec<String> = self
+            .sql("SELECT event_id FROM events")
+            .into_iter()
+            .filter_map(|r| r[0].as_str().map(str::to_string))
+            .collect();
+        let set: std::collections::BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(set.len(), ids.len(), "events stored twice");
+        set
+    }
 }
 
 impl Drop for TestNode {

@@ -18,8 +18,16 @@ fn rounds() -> usize {
         .unwrap_or(3)
 }
 
-fn ports(c: &TestCluster) -> Vec<u16> {
-    c.nodes.iter().map(|n| n.port).collect()
+/// Three nodes writing through the fault-injecting file system (frequent flushes, so cuts
+/// land in the table too), under ingest from 4 clients.
+fn loaded_cluster() -> (TestCluster, Load) {
+    let mut c = TestCluster::new(3, &[("UNMOGROWP_ENGINE__FLUSH_ROWS", "3000")]);
+    c.enable_disk_faults();
+    c.start();
+    let key = c.create_app("app1");
+    let ports: Vec<u16> = c.nodes.iter().map(|n| n.port).collect();
+    let load = Load::start(&ports, &key, "app1", 4, 20);
+    (c, load)
 }
 
 /// Bytes the node's last power cut dropped (from its log), summed over `which`.
@@ -68,11 +76,7 @@ fn power_cut(c: &mut TestCluster, which: &[usize], rng: &mut impl Rng) {
 
 #[test]
 fn power_loss_on_all_nodes_at_once_loses_nothing_acknowledged() {
-    let mut c = TestCluster::new(3, &[("UNMOGROWP_ENGINE__FLUSH_ROWS", "3000")]);
-    c.enable_disk_faults();
-    c.start();
-    let key = c.create_app("app1");
-    let load = Load::start(&ports(&c), &key, "app1", 4, 20);
+    let (mut c, load) = loaded_cluster();
     let mut rng = rand::thread_rng();
     let rounds = rounds();
     let mut total_dropped = 0;
@@ -97,11 +101,7 @@ fn power_loss_on_all_nodes_at_once_loses_nothing_acknowledged() {
 
 #[test]
 fn power_loss_on_one_node_at_a_random_durable_step_loses_nothing() {
-    let mut c = TestCluster::new(3, &[("UNMOGROWP_ENGINE__FLUSH_ROWS", "3000")]);
-    c.enable_disk_faults();
-    c.start();
-    let key = c.create_app("app1");
-    let load = Load::start(&ports(&c), &key, "app1", 4, 20);
+    let (mut c, load) = loaded_cluster();
     let mut rng = rand::thread_rng();
     let rounds = rounds() * 2;
     for round in 0..rounds {

@@ -8,15 +8,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use unmogrowp_tests::{event, event_uuid, TestNode};
+use unmogrowp_tests::{event_uuid, TestNode};
 
-/// Posts events `seq..seq+n` of client 1; returns the status and the error body.
+/// Posts events `seq..seq+n` of client 1; returns the status and the body.
 fn post(node: &TestNode, seq: u64, n: u64) -> (u16, Value) {
-    let events: Vec<Value> = (seq..seq + n)
-        .map(|s| event("shop", 1, s, 1_765_000_000_000 + s as i64))
-        .collect();
-    let body = serde_json::to_vec(&events).unwrap();
-    match node.try_post("/v1/events", &[("content-type", "application/json")], &body) {
+    match node.post_events("shop", 1, seq, n) {
         Ok(a) => (a.status, a.body),
         Err(e) => (0, Value::String(e)),
     }
@@ -80,13 +76,7 @@ fn eio_on_fsync_stops_writes_with_a_reason_and_loses_nothing_acknowledged() {
     node.kill9();
     node.disable_disk_faults();
     node.start();
-    let ids: Vec<String> = node
-        .sql("SELECT event_id FROM events")
-        .into_iter()
-        .filter_map(|r| r[0].as_str().map(str::to_string))
-        .collect();
-    let stored: BTreeSet<String> = ids.iter().cloned().collect();
-    assert_eq!(stored.len(), ids.len(), "duplicates after restart");
+    let stored = node.stored_event_ids();
     let lost: Vec<_> = acked.difference(&stored).collect();
     assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
     let extra: Vec<_> = stored

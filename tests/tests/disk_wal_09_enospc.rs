@@ -11,14 +11,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use unmogrowp_tests::{event, event_uuid, TestNode};
+use unmogrowp_tests::{event_uuid, TestNode};
 
 fn post(node: &TestNode, seq: u64, n: u64) -> (u16, Value, Option<String>) {
-    let events: Vec<Value> = (seq..seq + n)
-        .map(|s| event("shop", 1, s, 1_765_000_000_000 + s as i64))
-        .collect();
-    let body = serde_json::to_vec(&events).unwrap();
-    match node.try_post("/v1/events", &[("content-type", "application/json")], &body) {
+    match node.post_events("shop", 1, seq, n) {
         Ok(a) => {
             let retry = a.header("retry-after").map(str::to_string);
             (a.status, a.body, retry)
@@ -162,13 +158,7 @@ fn enospc_reaching_the_log_writer_stops_writes_cleanly_and_a_restart_resumes() {
     node.kill9();
     node.disable_disk_faults();
     node.start();
-    let ids: Vec<String> = node
-        .sql("SELECT event_id FROM events")
-        .into_iter()
-        .filter_map(|r| r[0].as_str().map(str::to_string))
-        .collect();
-    let stored: BTreeSet<String> = ids.iter().cloned().collect();
-    assert_eq!(stored.len(), ids.len(), "duplicates after restart");
+    let stored = node.stored_event_ids();
     assert!(acked.is_subset(&stored), "acknowledged events lost");
     let (status, body, _) = post(&node, seq, 10);
     assert_eq!(status, 202, "{body}");
