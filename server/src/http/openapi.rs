@@ -318,6 +318,10 @@ pub(crate) async fn document() -> Json<Value> {
                 "503": {"description": "no leader / not ready (Retry-After)"}
             }
         });
+        if r.path == "/v1/events" {
+            op["responses"]["503"] = json!({"description": "no_leader / outcome_unknown (retry with the same event_ids) / unavailable: the node's log writer stopped after a failed write or fsync, the message says why (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["507"] = json!({"description": "insufficient_storage: the data disk is below ingest.min_free_disk_mb; ingest resumes by itself when space returns (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        }
         if r.path.starts_with("/api/analytics/") {
             op["responses"]["400"] = json!({"description": "invalid_query: the statement does not parse, plan or evaluate (a string that is not a timestamp, …); query_too_complex: over a statement complexity limit (query.max_statement_bytes, max_expression_depth, max_expression_nodes, max_in_list, max_union_arity, max_subquery_depth), named in the message", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             op["responses"]["422"] = json!({"description": "resources_exhausted: memory limit, a value over query.max_value_bytes, or a JSON answer over its row/byte cap", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
