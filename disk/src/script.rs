@@ -215,8 +215,9 @@ mod tests {
         FaultScript::parse("fail fsync enospc path=b")
             .unwrap()
             .apply(&fs);
-        let a = dir.path().join("a");
-        let b = dir.path().join("b");
+        // Names no temporary directory can contain by chance.
+        let a = dir.path().join("file-alpha");
+        let b = dir.path().join("file-beta");
         let fa = crate::FileSystem::create_new(&*fs, &a).unwrap();
         let fb = crate::FileSystem::create_new(&*fs, &b).unwrap();
         crate::FileSystem::sync_all(&*fs, &fa, &a).unwrap();

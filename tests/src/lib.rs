@@ -563,10 +563,20 @@ impl TestNode {
         self.try_post_raw(path, &h, body)
     }
 
+    /// POST JSON as the admin; a cached token that expired meanwhile (long campaigns) is
+    /// replaced by logging in again, once.
     pub fn post_json(&self, path: &str, body: &Value) -> Answer {
         let bytes = serde_json::to_vec(body).expect("json");
-        self.try_post(path, &[("content-type", "application/json")], &bytes)
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        let post = || {
+            self.try_post(path, &[("content-type", "application/json")], &bytes)
+                .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        };
+        let a = post();
+        if a.status == 401 && path.starts_with("/api/") {
+            self.forget_admin_token();
+            return post();
+        }
+        a
     }
 
     /// Runs SQL and returns the rows, panicking on any error.
