@@ -58,6 +58,9 @@ pub struct ReadView {
     pub root: PathBuf,
     pub segments: Vec<SegmentMeta>,
     pub batches: Vec<RecordBatch>,
+    /// Every log entry up to this index is applied and in the view (none after it); `None`
+    /// before the first apply on an empty table.
+    pub applied_index: Option<u64>,
     /// Keeps the segment files on disk while the view is read (compaction may retire them).
     pub pins: SegmentPins,
 }
@@ -96,6 +99,8 @@ struct State {
     active_since: Option<Instant>,
     rotated: VecDeque<Arc<Rotated>>,
     dedupe: DedupeSet,
+    /// Rows stored by every entry applied so far (segments plus memory).
+    stored_rows: u64,
     applied_index: Option<u64>,
     checkpoint: serde_json::Value,
     failed: Option<String>,
@@ -155,6 +160,7 @@ impl Engine {
                     root,
                     applied_index: manifest.flushed_index,
                     checkpoint: manifest.checkpoint.clone(),
+                    stored_rows: manifest.rows(),
                     manifest,
                     active: Memtable::new(),
                     active_since: None,
@@ -209,6 +215,11 @@ impl Engine {
         self.inner.rollups.read()
     }
 
+    /// How many rows every entry applied so far stored (duplicates are not stored).
+    pub fn stored_rows(&self) -> u64 {
+        self.inner.state.lock().stored_rows
+    }
+
     /// Applies entries in log order. Events whose `(app_id, event_id)` was stored before are
     /// counted as duplicates and skipped. Deterministic: replicas and replays decide alike.
     pub fn apply(&self, batch: ApplyBatch<'_>) -> Result<Vec<ApplyOutcome>> {
@@ -241,6 +252,7 @@ impl Engine {
                 });
                 out.accepted += 1;
             }
+            s.stored_rows += out.accepted;
             if out.accepted > 0 && s.active_since.is_none() {
                 s.active_since = Some(Instant::now());
             }
@@ -326,6 +338,7 @@ impl Engine {
             pins: s.files.pin(&s.manifest.segments),
             segments: s.manifest.segments.clone(),
             batches,
+            applied_index: s.applied_index,
         })
     }
 
@@ -364,6 +377,7 @@ impl Engine {
         s.active_since = None;
         s.applied_index = manifest.flushed_index;
         s.checkpoint = manifest.checkpoint.clone();
+        s.stored_rows = manifest.rows();
         drop(s);
         if let Err(e) = self.inner.io.remove_dir_all(&old_root) {
             tracing::warn!(path = %old_root.display(), error = %e, "could not remove old generation");

@@ -16,6 +16,7 @@ mod funnel;
 mod gather;
 mod hash128;
 mod io;
+mod log_range;
 mod manifest;
 mod memtable;
 mod pins;
@@ -31,6 +32,7 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
 pub use funnel::{FunnelStep, StepDays};
 pub use hash128::{Hash128Hasher, Hash128Set};
+pub use log_range::{first_index_received_since, LogRange};
 pub use manifest::{Manifest, SegmentMeta};
 pub use pins::SegmentPins;
 pub use rollup::{

@@ -54,6 +54,11 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Rows in all listed segments.
+    pub fn rows(&self) -> u64 {
+        self.segments.iter().map(|s| s.rows).sum()
+    }
+
     /// Writes this manifest durably as `dir/manifest.json` (used to build snapshot directories).
     pub fn store_in(&self, dir: &Path) -> Result<()> {
         store(&Io::default(), dir, self, &CrashPoints::default())

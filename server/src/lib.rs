@@ -14,6 +14,7 @@ pub mod kind;
 pub mod local_cluster;
 pub mod memory;
 pub mod metrics;
+pub mod mirror;
 pub mod node;
 pub mod raft;
 pub mod security;

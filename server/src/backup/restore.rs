@@ -127,9 +127,14 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
 
     let mut manifest = engine::Manifest::load_from(&unpacked)?;
     manifest.flushed_index = Some(index);
+    // The mirrors continue from where the backed-up cluster's sinks had acknowledged.
+    let mirrors = serde_json::from_value::<Checkpoint>(manifest.checkpoint.clone())
+        .map(|c| c.mirrors)
+        .unwrap_or_default();
     manifest.checkpoint = serde_json::to_value(Checkpoint {
         last_applied: Some(log_id),
         membership: membership.clone(),
+        mirrors,
     })
     .map_err(storage)?;
     manifest.store_in(&unpacked)?;

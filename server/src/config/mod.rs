@@ -85,6 +85,9 @@ pub struct ServerConfig {
     pub cluster: ClusterSettings,
     pub fraud: FraudSettings,
     pub http: HttpSettings,
+    /// `[[mirror]]` entries, checked by `compat::parse_all` when the node starts: a bad entry
+    /// is reported by that mirror (API, metrics, log) and never stops the node.
+    pub mirror: Vec<toml::Value>,
 }
 
 /// `[http]` in the config file.
@@ -307,6 +310,7 @@ impl Default for ServerConfig {
             http: HttpSettings::default(),
             auth: AuthSettings::default(),
             cluster: ClusterSettings::default(),
+            mirror: Vec::new(),
         }
     }
 }

@@ -198,3 +198,9 @@ impl From<SecurityError> for ApiError {
         ApiError::from_kind(e.kind(), e.code(), e.to_string())
     }
 }
+
+impl From<engine::EngineError> for ApiError {
+    fn from(e: engine::EngineError) -> Self {
+        ApiError::from_kind(e.kind().into(), "storage_error", e.to_string())
+    }
+}

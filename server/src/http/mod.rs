@@ -12,6 +12,7 @@ mod cluster;
 mod dashboard;
 mod error;
 mod events;
+mod mirrors;
 mod new_user;
 mod openapi;
 mod ops;
@@ -124,6 +125,10 @@ fn public(state: AppState) -> Router {
         .route("/api/admin/cluster/nodes/{id}", delete(cluster::remove))
         .route("/api/admin/backup", post(backup::create))
         .route("/api/admin/audit", get(admin::audit))
+        .route("/api/admin/mirrors", get(mirrors::list))
+        .route("/api/admin/mirrors/{name}/pause", post(mirrors::pause))
+        .route("/api/admin/mirrors/{name}/resume", post(mirrors::resume))
+        .route("/api/admin/mirrors/{name}/replay", post(mirrors::replay))
         .route("/api/admin/audit/verify", get(admin::audit_verify))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

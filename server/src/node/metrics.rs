@@ -18,6 +18,12 @@ pub fn render(state: &AppState) -> String {
     crate::cluster::metrics::collect(&mut out, &state.raft, &state.snapshot_sends);
     crate::metrics::engine::collect(&mut out, &state.engine);
     crate::metrics::query::collect(&mut out, &state.query);
+    let mirrors = state.mirrors.status(
+        &state.book.mirrors(),
+        state.engine.stored_rows(),
+        crate::clock::now_ms(),
+    );
+    crate::mirror::status::collect(&mut out, &mirrors);
     process(&mut out, &state.cfg.data_dir, state.started);
     out
 }

@@ -21,8 +21,9 @@ use crate::cluster::{Cluster, Identity};
 use crate::config::ServerConfig;
 use crate::ingest::proposer::Proposer;
 use crate::metrics::Metrics;
+use crate::mirror::{Mirrors, Supervisor};
 use crate::raft::snapshot::SnapshotStore;
-use crate::raft::state_machine::EventStateMachine;
+use crate::raft::state_machine::{EventStateMachine, Replicated};
 use crate::raft::{LogStore, Raft};
 use crate::security::Security;
 
@@ -78,6 +79,10 @@ pub struct NodeParts {
     pub query: query::QueryService,
     pub security: Arc<Security>,
     pub metrics: Arc<Metrics>,
+    /// The configured mirrors and their node-local counters.
+    pub mirrors: Arc<Mirrors>,
+    /// What the state machine applied besides the table (the mirrors' positions).
+    pub book: Replicated,
     /// Highest index known committed when the node started; the node is ready once it has
     /// applied at least this far (it then serves no older view than before the restart).
     pub recovered_commit: Option<u64>,
@@ -145,6 +150,7 @@ impl Node {
             SnapshotStore::open(cfg.snapshot_dir()).map_err(|e| StartError::Raft(e.to_string()))?;
         let sm = EventStateMachine::open(engine.clone(), auth_store, snapshots.clone())
             .map_err(|e| StartError::Raft(e.to_string()))?;
+        let book = sm.replicated();
         let r = &cfg.raft;
         let raft_cfg = openraft::Config {
             cluster_name: "unmogrowp".into(),
@@ -250,6 +256,20 @@ impl Node {
         }
         let query = query::QueryService::new(engine.clone(), qcfg)?
             .with_idle_hook(Arc::new(crate::memory::release_freed));
+        let mirrors = Arc::new(Mirrors::from_config(&cfg.mirror, crate::clock::now_ms()));
+        if !mirrors.configured.is_empty() {
+            tokio::spawn(
+                Supervisor {
+                    mirrors: mirrors.clone(),
+                    raft: raft.clone(),
+                    cluster: cluster.clone(),
+                    engine: engine.clone(),
+                    book: book.clone(),
+                    node_id: cfg.node_id,
+                }
+                .run(),
+            );
+        }
         let state = AppState(Arc::new(NodeParts {
             cfg: cfg.clone(),
             raft: raft.clone(),
@@ -263,6 +283,8 @@ impl Node {
             query,
             security,
             metrics: Arc::new(Metrics::default()),
+            mirrors: mirrors.clone(),
+            book: book.clone(),
             recovered_commit,
             started: Instant::now(),
         }));

@@ -1,6 +1,7 @@
 //! Raft wiring: the type configuration, what log entries carry, the state machine over the
 //! engine and snapshots. (The peer network is in the `cluster` module.)
 
+pub mod mirror_book;
 pub mod snapshot;
 pub mod state_machine;
 
@@ -20,6 +21,8 @@ pub enum Request {
     /// the network and apply move bytes rather than millions of small strings. (Variants are
     /// only ever appended: the log stores the variant's position.)
     Events { batches: Vec<EventBatch> },
+    /// A mirror's progress, pause or replay (see [`mirror_book`]).
+    Mirror(mirror_book::MirrorOp),
 }
 
 /// What applying an entry answers.
@@ -31,6 +34,7 @@ pub enum Response {
         outcomes: Vec<ApplyOutcome>,
     },
     Auth(auth::AuthOutcome),
+    Mirror(mirror_book::MirrorOutcome),
 }
 
 /// What the membership records about each node: where to reach it, and the identity of its

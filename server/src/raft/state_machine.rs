@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::mirror_book::{MirrorBook, MirrorProgress};
 use super::snapshot::{snap_err, stage, SnapshotDir, SnapshotStore};
 use super::{ClusterNode, NodeId, Request, Response, TypeConfig};
 use engine::{ApplyBatch, Engine, Event, EventRef};
@@ -27,6 +28,8 @@ use serde::{Deserialize, Serialize};
 pub struct Checkpoint {
     pub last_applied: Option<LogId<NodeId>>,
     pub membership: StoredMembership<NodeId, ClusterNode>,
+    #[serde(default)]
+    pub mirrors: MirrorBook,
 }
 
 impl Checkpoint {
@@ -46,6 +49,42 @@ fn sm_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 struct Applied {
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, ClusterNode>,
+    mirrors: MirrorBook,
+}
+
+impl Applied {
+    fn from_checkpoint(cp: Checkpoint) -> Self {
+        Self {
+            last_applied: cp.last_applied,
+            membership: cp.membership,
+            mirrors: cp.mirrors,
+        }
+    }
+
+    /// The checkpoint as of `last`, to be recorded with the flush that covers it.
+    fn checkpoint(&self, last: LogId<NodeId>) -> Result<serde_json::Value, StorageError<NodeId>> {
+        serde_json::to_value(Checkpoint {
+            last_applied: Some(last),
+            membership: self.membership.clone(),
+            mirrors: self.mirrors.clone(),
+        })
+        .map_err(sm_err)
+    }
+}
+
+/// Read access to what the state machine has applied besides the table and the auth store:
+/// the mirrors' book. Clones share state.
+#[derive(Clone)]
+pub struct Replicated(Arc<Mutex<Applied>>);
+
+impl Replicated {
+    pub fn mirrors(&self) -> MirrorBook {
+        self.0.lock().mirrors.clone()
+    }
+
+    pub fn mirror(&self, name: &str) -> Option<MirrorProgress> {
+        self.0.lock().mirrors.get(name).cloned()
+    }
 }
 
 /// The state machine over the engine. Clones share state.
@@ -68,10 +107,7 @@ impl EventStateMachine {
         Ok(Self {
             engine,
             auth,
-            applied: Arc::new(Mutex::new(Applied {
-                last_applied: cp.last_applied,
-                membership: cp.membership,
-            })),
+            applied: Arc::new(Mutex::new(Applied::from_checkpoint(cp))),
             snapshots,
         })
     }
@@ -82,6 +118,53 @@ impl EventStateMachine {
 
     pub fn last_applied(&self) -> Option<LogId<NodeId>> {
         self.applied.lock().last_applied
+    }
+
+    pub fn replicated(&self) -> Replicated {
+        Replicated(self.applied.clone())
+    }
+}
+
+/// Event batches waiting to be applied to the engine, and where their answers go.
+#[derive(Default)]
+struct Chunk<'a> {
+    items: Vec<(u64, Vec<EventRef<'a>>)>,
+    /// (answer position, number of batches) per ingest entry.
+    slots: Vec<(usize, usize)>,
+}
+
+impl EventStateMachine {
+    /// Applies the chunk's events up to the last applied entry (recording the checkpoint as of
+    /// it) and fills in their answers.
+    fn apply_chunk(
+        &self,
+        a: &mut Applied,
+        chunk: &mut Chunk<'_>,
+        answers: &mut [Response],
+    ) -> Result<(), StorageError<NodeId>> {
+        let Some(last) = a.last_applied else {
+            return Ok(());
+        };
+        let items = std::mem::take(&mut chunk.items);
+        let slots = std::mem::take(&mut chunk.slots);
+        // Even without events: the engine records the applied index and the checkpoint.
+        let outcomes = self
+            .engine
+            .apply(ApplyBatch {
+                entries: items,
+                last_index: last.index,
+                checkpoint: a.checkpoint(last)?,
+            })
+            .map_err(|e| -> StorageError<NodeId> {
+                StorageIOError::apply(last, AnyError::new(&e)).into()
+            })?;
+        let mut it = outcomes.into_iter();
+        for (pos, n) in slots {
+            answers[pos] = Response::Ingest {
+                outcomes: it.by_ref().take(n).collect(),
+            };
+        }
+        Ok(())
     }
 }
 
@@ -102,83 +185,58 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
-        let Some(last) = entries.last().map(|e| e.log_id) else {
+        if entries.is_empty() {
             return Ok(Vec::new());
-        };
-        let mut items: Vec<(u64, Vec<EventRef<'_>>)> = Vec::new();
-        // For each entry: how many batches it contributed (None for non-ingest entries).
-        let mut shape: Vec<Option<usize>> = Vec::with_capacity(entries.len());
-        // Auth entries are applied (durably, in log order) as they are met; their answers
-        // are slotted in by position below.
-        let mut auth_answers: Vec<(usize, auth::AuthOutcome)> = Vec::new();
-        let checkpoint = {
-            let mut a = self.applied.lock();
-            for e in &entries {
-                match &e.payload {
-                    EntryPayload::Blank => shape.push(None),
-                    EntryPayload::Normal(Request::Ingest { batches }) => {
-                        for b in batches {
-                            items.push((e.log_id.index, b.iter().map(Event::as_ref).collect()));
-                        }
-                        shape.push(Some(batches.len()));
+        }
+        // Event entries go to the engine in chunks: a mirror entry needs the count of stored
+        // events up to itself, so the events before it are applied first.
+        let mut chunk = Chunk::default();
+        // Answers by position; ingest answers are filled in when their chunk is applied.
+        let mut answers: Vec<Response> = Vec::with_capacity(entries.len());
+        let mut a = self.applied.lock();
+        for e in &entries {
+            let answer = match &e.payload {
+                EntryPayload::Blank => Response::None,
+                EntryPayload::Normal(Request::Ingest { batches }) => {
+                    for b in batches {
+                        chunk
+                            .items
+                            .push((e.log_id.index, b.iter().map(Event::as_ref).collect()));
                     }
-                    EntryPayload::Normal(Request::Events { batches }) => {
-                        for b in batches {
-                            let events = b.events().map_err(|err| {
-                                StorageError::from(StorageIOError::apply(
-                                    e.log_id,
-                                    AnyError::new(&err),
-                                ))
-                            })?;
-                            items.push((e.log_id.index, events));
-                        }
-                        shape.push(Some(batches.len()));
-                    }
-                    EntryPayload::Normal(Request::Auth(req)) => {
-                        let outcome = self.auth.apply(e.log_id.index, req).map_err(|err| {
+                    chunk.slots.push((answers.len(), batches.len()));
+                    Response::None
+                }
+                EntryPayload::Normal(Request::Events { batches }) => {
+                    for b in batches {
+                        let events = b.events().map_err(|err| {
                             StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
                         })?;
-                        auth_answers.push((shape.len(), outcome));
-                        shape.push(None);
+                        chunk.items.push((e.log_id.index, events));
                     }
-                    EntryPayload::Membership(m) => {
-                        a.membership = StoredMembership::new(Some(e.log_id), m.clone());
-                        shape.push(None);
-                    }
+                    chunk.slots.push((answers.len(), batches.len()));
+                    Response::None
                 }
-            }
-            a.last_applied = Some(last);
-            serde_json::to_value(Checkpoint {
-                last_applied: Some(last),
-                membership: a.membership.clone(),
-            })
-            .map_err(sm_err)?
-        };
-        let outcomes = self
-            .engine
-            .apply(ApplyBatch {
-                entries: items,
-                last_index: last.index,
-                checkpoint,
-            })
-            .map_err(|e| -> StorageError<NodeId> {
-                StorageIOError::apply(last, AnyError::new(&e)).into()
-            })?;
-        let mut it = outcomes.into_iter();
-        let mut auth_it = auth_answers.into_iter().peekable();
-        Ok(shape
-            .into_iter()
-            .enumerate()
-            .map(|(pos, s)| match s {
-                None => match auth_it.next_if(|(p, _)| *p == pos) {
-                    Some((_, o)) => Response::Auth(o),
-                    None => Response::None,
-                },
-                Some(n) => Response::Ingest {
-                    outcomes: it.by_ref().take(n).collect(),
-                },
-            })
-            .collect())
+                EntryPayload::Normal(Request::Auth(req)) => {
+                    let outcome = self.auth.apply(e.log_id.index, req).map_err(|err| {
+                        StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
+                    })?;
+                    Response::Auth(outcome)
+                }
+                EntryPayload::Normal(Request::Mirror(op)) => {
+                    self.apply_chunk(&mut a, &mut chunk, &mut answers)?;
+                    let stored = self.engine.stored_rows();
+                    Response::Mirror(a.mirrors.apply(e.log_id.index, stored, op))
+                }
+                EntryPayload::Membership(m) => {
+                    a.membership = StoredMembership::new(Some(e.log_id), m.clone());
+                    Response::None
+                }
+            };
+            a.last_applied = Some(e.log_id);
+            answers.push(answer);
+        }
+        self.apply_chunk(&mut a, &mut chunk, &mut answers)?;
+        Ok(answers)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -225,6 +283,7 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
             let mut a = self.applied.lock();
             a.last_applied = meta.last_log_id;
             a.membership = meta.last_membership.clone();
+            a.mirrors = Checkpoint::from_manifest(&manifest)?.mirrors;
         }
         tracing::info!(snapshot = %meta.snapshot_id, segments = manifest.segments.len(), "snapshot installed");
         Ok(())

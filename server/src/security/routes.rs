@@ -301,6 +301,30 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r(
         "GET",
+        "/api/admin/mirrors",
+        Roles(ADMIN, AdminAll),
+        "Each mirror's state, cursor, lag, events sent and last error",
+    ),
+    r(
+        "POST",
+        "/api/admin/mirrors/{name}/pause",
+        Roles(ADMIN, AdminAll),
+        "Pause a mirror (through the log: holds on every node)",
+    ),
+    r(
+        "POST",
+        "/api/admin/mirrors/{name}/resume",
+        Roles(ADMIN, AdminAll),
+        "Resume a paused mirror",
+    ),
+    r(
+        "POST",
+        "/api/admin/mirrors/{name}/replay",
+        Roles(ADMIN, AdminAll),
+        "Re-send a mirror's events from {\"from_time\"} or {\"from_log_index\"} on (the sink keeps each once)",
+    ),
+    r(
+        "GET",
         "/api/admin/audit/verify",
         Roles(ADMIN, AuditRead),
         "Verify the audit hash chain",

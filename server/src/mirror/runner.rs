@@ -1,0 +1,332 @@
+//! One mirror's loop on the leader: read the stored events after the cursor (from memory or
+//! the segments, by log index), write them to the sink, then move the cursor through the log.
+//!
+//! At most one batch is in flight, so after a crash, a failover or a failed write the sink
+//! holds at most that batch beyond the cursor; such a batch is sent again as `maybe_sent`
+//! and the sink keeps it once.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use compat::{MirrorError, MirrorRow, MirrorSpec, Sink, SinkBatch};
+use engine::LogRange;
+
+use super::Live;
+use crate::cluster::{Cluster, ClusterError};
+use crate::raft::mirror_book::{MirrorOp, MirrorOutcome, MirrorProgress};
+use crate::raft::state_machine::Replicated;
+use crate::raft::{Raft, Request, Response};
+
+/// How often a caught-up mirror looks for new events.
+const POLL: Duration = Duration::from_millis(100);
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A run of entries without stored events is acknowledged when it is this long, or when the
+/// cursor has not moved for [`SKIP_EMPTY_EVERY_MS`].
+const SKIP_EMPTY_ENTRIES: u64 = 10_000;
+const SKIP_EMPTY_EVERY_MS: i64 = 10_000;
+/// A failure is re-reported through the log at most this often while its text stays the same.
+const REPORT_EVERY_MS: i64 = 30_000;
+
+pub(super) struct Runner {
+    pub spec: MirrorSpec,
+    pub raft: Raft,
+    pub cluster: Cluster,
+    pub engine: engine::Engine,
+    pub book: Replicated,
+    pub live: Arc<Live>,
+    pub node_id: u64,
+}
+
+/// Why a runner stops: this node is not the leader any more (the supervisor starts it again
+/// when it is).
+struct NotLeader;
+
+/// Rows of whole log entries `from..=to`.
+struct Window {
+    from: u64,
+    to: u64,
+    rows: Vec<MirrorRow>,
+}
+
+impl Runner {
+    pub(super) async fn run(self) {
+        let mut sink: Option<Sink> = None;
+        // The previous runner (another node, or this one before a restart) may have written a
+        // batch beyond the cursor before it stopped.
+        let mut maybe_sent = true;
+        let mut backoff = BACKOFF_MIN;
+        let mut reported: Option<(i64, String)> = None;
+        // Entries per read, adapted so a read holds about one batch.
+        let mut span: u64 = 256;
+        loop {
+            match self.step(&mut sink, &mut maybe_sent, &mut span).await {
+                Ok(Some(wait)) => {
+                    backoff = BACKOFF_MIN;
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(None) => backoff = BACKOFF_MIN,
+                Err(Step::NotLeader(NotLeader)) => return,
+                Err(Step::Failed(e)) => {
+                    let msg = self.spec.url.scrub(&e.to_string());
+                    self.live.errors.fetch_add(1, Ordering::Relaxed);
+                    *self.live.current_error.lock() = Some((crate::clock::now_ms(), msg.clone()));
+                    tracing::warn!(mirror = %self.spec.name, error = %msg, retry_in_ms = backoff.as_millis() as u64, "mirror write failed; retrying");
+                    if let Err(NotLeader) = self.report(&msg, &mut reported).await {
+                        return;
+                    }
+                    // The connection may be broken; the batch may have landed.
+                    if matches!(
+                        e,
+                        MirrorError::Sink(_) | MirrorError::Schema(_) | MirrorError::Config(_)
+                    ) {
+                        sink = None;
+                    }
+                    maybe_sent = true;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// One read-and-send round. `Ok(Some(d))`: nothing to do, look again after `d`.
+    async fn step(
+        &self,
+        sink: &mut Option<Sink>,
+        maybe_sent: &mut bool,
+        span: &mut u64,
+    ) -> Result<Option<Duration>, Step> {
+        let Some(p) = self.book.mirror(&self.spec.name) else {
+            self.propose(MirrorOp::Start {
+                name: self.spec.name.clone(),
+                from_now: self.spec.start_now,
+            })
+            .await?;
+            return Ok(None);
+        };
+        if p.paused {
+            return Ok(Some(Duration::from_millis(500)));
+        }
+        if sink.is_none() {
+            *sink = Some(Sink::connect(&self.spec).await?);
+            tracing::info!(mirror = %self.spec.name, url = %self.spec.url, "mirror connected to its sink");
+        }
+        let Some(window) = self.read(&p, span).await? else {
+            return Ok(Some(POLL));
+        };
+        // Entries without stored events (the mirrors' own progress entries among them): the
+        // cursor passes over them only now and then, or every step would log another one.
+        if window.rows.is_empty() {
+            let now = crate::clock::now_ms();
+            let quiet = p.acked_at_ms.is_none_or(|t| now - t >= SKIP_EMPTY_EVERY_MS);
+            if !quiet && window.to - window.from < SKIP_EMPTY_ENTRIES {
+                return Ok(Some(POLL));
+            }
+        }
+        let Some(sink) = sink.as_mut() else {
+            return Ok(None);
+        };
+        self.send(sink, &p, window, maybe_sent).await?;
+        Ok(None)
+    }
+
+    /// The stored rows after the cursor, about one batch of them, ending at an entry boundary.
+    async fn read(&self, p: &MirrorProgress, span: &mut u64) -> Result<Option<Window>, Step> {
+        let engine = self.engine.clone();
+        let (from, want) = (p.cursor + 1, self.spec.batch_events as u64);
+        let mut s = *span;
+        let res =
+            tokio::task::spawn_blocking(move || -> Result<Option<(Window, u64)>, MirrorError> {
+                let view = engine.read_view()?;
+                let applied = view.applied_index.unwrap_or(0);
+                if applied < from {
+                    return Ok(None);
+                }
+                // Shrink the span until the estimate fits a few batches; grow it when it is small.
+                let mut range = LogRange {
+                    from,
+                    to: applied.min(from.saturating_add(s - 1)),
+                };
+                while s > 1 && range.estimate(&view)? > want * 4 {
+                    s /= 2;
+                    range.to = from + s - 1;
+                }
+                let batches = range.read(&view)?;
+                let mut rows = Vec::new();
+                for b in &batches {
+                    rows.extend(compat::rows_of(b)?);
+                }
+                if (rows.len() as u64) < want / 2 && range.to < applied {
+                    s = s.saturating_mul(2).min(1 << 20);
+                }
+                Ok(Some((
+                    Window {
+                        from,
+                        to: range.to,
+                        rows,
+                    },
+                    s,
+                )))
+            })
+            .await
+            .map_err(|e| Step::Failed(MirrorError::Read(e.to_string())))??;
+        Ok(res.map(|(w, s)| {
+            *span = s;
+            w
+        }))
+    }
+
+    /// Sends the window in batches of whole entries, moving the cursor after each.
+    async fn send(
+        &self,
+        sink: &mut Sink,
+        p: &MirrorProgress,
+        w: Window,
+        maybe_sent: &mut bool,
+    ) -> Result<(), Step> {
+        let max = self.spec.batch_events.max(1);
+        let mut start = 0usize;
+        let mut from = w.from;
+        while from <= w.to {
+            // Up to `max` rows, then to the end of the entry the last one belongs to.
+            let mut end = (start + max).min(w.rows.len());
+            if end < w.rows.len() {
+                let idx = w.rows[end - 1].log_index;
+                while end < w.rows.len() && w.rows[end].log_index == idx {
+                    end += 1;
+                }
+            }
+            let to = if end == w.rows.len() {
+                w.to
+            } else {
+                w.rows[end - 1].log_index
+            };
+            let part = &w.rows[start..end];
+            let taken: Vec<MirrorRow> = if self.spec.apps.is_some() {
+                part.iter()
+                    .filter(|r| self.spec.takes(&r.app_id))
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let rows = if self.spec.apps.is_some() {
+                &taken[..]
+            } else {
+                part
+            };
+            let batch = SinkBatch {
+                mirror: &self.spec.name,
+                generation: p.generation,
+                from,
+                to,
+                rows,
+                maybe_sent: *maybe_sent || from <= p.high_water,
+            };
+            sink.write(&batch).await?;
+            let now = crate::clock::now_ms();
+            let lag_ms = w
+                .rows
+                .get(end)
+                .map_or(0, |r| (now - r.received_at_ms).max(0));
+            let outcome = self
+                .propose(MirrorOp::Acked {
+                    name: self.spec.name.clone(),
+                    generation: p.generation,
+                    through: to,
+                    seen: part.len() as u64,
+                    sent: rows.len() as u64,
+                    at_ms: now,
+                    lag_ms,
+                })
+                .await?;
+            *maybe_sent = false;
+            *self.live.current_error.lock() = None;
+            if outcome != MirrorOutcome::Applied {
+                // A replay or pause moved the mirror meanwhile: read again from the book.
+                return Ok(());
+            }
+            start = end;
+            from = to + 1;
+        }
+        Ok(())
+    }
+
+    /// Records a failure in the book (so every node's API shows it), when it is new or was
+    /// last recorded a while ago.
+    async fn report(
+        &self,
+        msg: &str,
+        reported: &mut Option<(i64, String)>,
+    ) -> Result<(), NotLeader> {
+        let now = crate::clock::now_ms();
+        let fresh = match reported {
+            Some((at, m)) => m != msg || now - *at >= REPORT_EVERY_MS,
+            None => true,
+        };
+        if !fresh {
+            return Ok(());
+        }
+        let generation = self
+            .book
+            .mirror(&self.spec.name)
+            .map_or(0, |p| p.generation);
+        let op = MirrorOp::Failed {
+            name: self.spec.name.clone(),
+            generation,
+            error: msg.chars().take(1000).collect(),
+            at_ms: now,
+        };
+        match self.propose(op).await {
+            Ok(_) => {
+                *reported = Some((now, msg.to_string()));
+                Ok(())
+            }
+            Err(Step::NotLeader(n)) => Err(n),
+            Err(Step::Failed(e)) => {
+                tracing::debug!(error = %e, "could not record the mirror's failure");
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits `op` on this node; never forwarded (a runner only runs on the leader).
+    async fn propose(&self, op: MirrorOp) -> Result<MirrorOutcome, Step> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.node_id) {
+            return Err(Step::NotLeader(NotLeader));
+        }
+        match self.cluster.write_local(Request::Mirror(op)).await {
+            Ok(c) => match c.data {
+                Response::Mirror(o) => Ok(o),
+                other => Err(Step::Failed(MirrorError::Read(format!(
+                    "unexpected answer to a mirror entry: {other:?}"
+                )))),
+            },
+            Err(ClusterError::NoLeader(_)) => Err(Step::NotLeader(NotLeader)),
+            Err(e) => Err(Step::Failed(MirrorError::Sink(format!(
+                "recording progress in the log: {e}"
+            )))),
+        }
+    }
+}
+
+/// Why a step ended early.
+enum Step {
+    NotLeader(NotLeader),
+    Failed(MirrorError),
+}
+
+impl From<MirrorError> for Step {
+    fn from(e: MirrorError) -> Self {
+        Step::Failed(e)
+    }
+}
+
+impl From<NotLeader> for Step {
+    fn from(n: NotLeader) -> Self {
+        Step::NotLeader(n)
+    }
+}
