@@ -213,7 +213,8 @@ impl ClickHouse {
             child: None,
         };
         ch.start_server();
-        ch.query("CREATE DATABASE IF NOT EXISTS analytics");
+        ch.post("CREATE DATABASE IF NOT EXISTS analytics", "")
+            .expect("create database");
         ch
     }
 
@@ -230,10 +231,10 @@ impl ClickHouse {
         self.child = Some(child);
         wait_port(self.port, Duration::from_secs(60));
         let t0 = Instant::now();
-        while self.try_query("SELECT 1").is_err() {
+        while let Err(e) = self.post("SELECT 1", "") {
             assert!(
                 t0.elapsed() < Duration::from_secs(60),
-                "ClickHouse did not answer"
+                "ClickHouse did not answer: {e}"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -254,21 +255,25 @@ impl ClickHouse {
         )
     }
 
+    /// Runs `sql` in database `analytics` (which [`ClickHouse::start`] creates).
     pub fn try_query(&self, sql: &str) -> Result<String, String> {
-        ureq::post(&format!(
-            "http://127.0.0.1:{}/?database=analytics",
+        self.post(sql, "&database=analytics")
+    }
+
+    fn post(&self, sql: &str, db: &str) -> Result<String, String> {
+        let url = format!(
+            "http://127.0.0.1:{}/?user=default&password={CH_PASSWORD}{db}",
             self.port
-        ))
-        .set("X-ClickHouse-User", "default")
-        .set("X-ClickHouse-Key", CH_PASSWORD)
-        .timeout(Duration::from_secs(30))
-        .send_string(sql)
-        .map_err(|e| match e {
-            ureq::Error::Status(_, r) => r.into_string().unwrap_or_default(),
-            e => e.to_string(),
-        })?
-        .into_string()
-        .map_err(|e| e.to_string())
+        );
+        ureq::post(&url)
+            .timeout(Duration::from_secs(30))
+            .send_string(sql)
+            .map_err(|e| match e {
+                ureq::Error::Status(_, r) => r.into_string().unwrap_or_default(),
+                e => e.to_string(),
+            })?
+            .into_string()
+            .map_err(|e| e.to_string())
     }
 
     pub fn query(&self, sql: &str) -> String {
@@ -331,28 +336,30 @@ impl Kafka {
             .arg(self.child.id().to_string()));
     }
 
-    /// Every record of `topic` (partition by partition, from the start): key → how many times.
+    /// Every record of `topic` (partition by partition, from the start): `app_id/key` (the
+    /// `app_id` header) → how many times.
     pub fn keys(&self, topic: &str) -> BTreeMap<String, u64> {
+        // Reads until the broker has nothing more for 5 s: tansu's high watermark
+        // (ListOffsets) can lag behind the records it holds and serves.
         let script = r#"
 import sys
 from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "unmogrowp-test", "enable.auto.commit": False})
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "unmogrowp-test", "enable.auto.commit": False,
+              "fetch.wait.max.ms": 100})
 md = c.list_topics(sys.argv[2], timeout=10)
 parts = list(md.topics[sys.argv[2]].partitions) if sys.argv[2] in md.topics else []
-for p in parts:
-    lo, hi = c.get_watermark_offsets(TopicPartition(sys.argv[2], p), timeout=10)
-    if hi <= lo:
+c.assign([TopicPartition(sys.argv[2], p, 0) for p in parts])
+idle = 0
+while parts and idle < 5:
+    m = c.poll(1.0)
+    if m is None:
+        idle += 1
         continue
-    c.assign([TopicPartition(sys.argv[2], p, lo)])
-    seen = lo
-    while seen < hi:
-        m = c.poll(10.0)
-        if m is None:
-            sys.exit("timed out reading partition %d at %d of %d" % (p, seen, hi))
-        if m.error():
-            continue
-        seen = m.offset() + 1
-        print(m.key().decode())
+    if m.error():
+        continue
+    idle = 0
+    app = dict(m.headers() or []).get("app_id", b"").decode()
+    print(app + "/" + m.key().decode())
 "#;
         let out = run(Command::new("python3")
             .arg("-c")
@@ -429,14 +436,16 @@ impl ChdbHttp {
         self.try_query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// An INSERT with its data, as the mirror sends one (URL parameters become settings).
-    pub fn insert(&self, table: &str, rows: &str, token: Option<&str>) {
+    /// An INSERT with its data, as the mirror sends one; `settings` (`name=value&…`) go in the
+    /// URL, as ClickHouse takes them.
+    pub fn insert(&self, table: &str, rows: &str, settings: &str) {
         let mut url = format!(
             "http://127.0.0.1:{}/?database=analytics&query=INSERT+INTO+{table}+FORMAT+JSONEachRow",
             self.port
         );
-        if let Some(t) = token {
-            url.push_str(&format!("&insert_deduplication_token={t}"));
+        if !settings.is_empty() {
+            url.push('&');
+            url.push_str(settings);
         }
         ureq::post(&url)
             .send_string(rows)

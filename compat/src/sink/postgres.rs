@@ -73,13 +73,19 @@ fn create_sql(table: &str) -> String {
             created_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (app_id, event_id)
         );
-        CREATE INDEX IF NOT EXISTS {idx}_app_time ON {table} (app_id, \"timestamp\");
         CREATE TABLE IF NOT EXISTS {PROGRESS} (
             mirror text PRIMARY KEY,
             log_index bigint NOT NULL,
             updated_at timestamptz NOT NULL DEFAULT now()
-        );",
-        idx = table.replace('.', "_"),
+        );"
+    )
+}
+
+/// After the columns are known to match.
+fn index_sql(table: &str) -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS {idx}_app_time ON {table} (app_id, \"timestamp\")",
+        idx = table.replace('.', "_")
     )
 }
 
@@ -99,6 +105,10 @@ impl PgSink {
             .await
             .map_err(|e| sink_err(&format!("creating table {}", spec.table), e))?;
         check_columns(&client, &spec.table).await?;
+        client
+            .batch_execute(&index_sql(&spec.table))
+            .await
+            .map_err(|e| sink_err(&format!("indexing table {}", spec.table), e))?;
         client
             .batch_execute(&format!(
                 "CREATE TEMP TABLE IF NOT EXISTS unmogrowp_stage \

@@ -2,8 +2,10 @@
 //! the segments, by log index), write them to the sink, then move the cursor through the log.
 //!
 //! At most one batch is in flight, so after a crash, a failover or a failed write the sink
-//! holds at most that batch beyond the cursor; such a batch is sent again as `maybe_sent`
-//! and the sink keeps it once.
+//! holds at most that batch beyond the cursor. Its bounds are not known to the next attempt
+//! (windows are cut anew), so everything up to a conservative bound is sent as `maybe_sent`
+//! and the sink keeps it once: after a start, every entry applied by then; after a failed
+//! write, up to the end of that batch; during a replay, up to the highest cursor ever.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ pub(super) struct Runner {
     pub book: Replicated,
     pub live: Arc<Live>,
     pub node_id: u64,
+    /// End of the last batch handed to the sink (a failed write may have landed up to here).
+    pub attempted: std::sync::atomic::AtomicU64,
 }
 
 /// Why a runner stops: this node is not the leader any more (the supervisor starts it again
@@ -54,8 +58,9 @@ impl Runner {
     pub(super) async fn run(self) {
         let mut sink: Option<Sink> = None;
         // The previous runner (another node, or this one before a restart) may have written a
-        // batch beyond the cursor before it stopped.
-        let mut maybe_sent = true;
+        // batch beyond the cursor before it stopped: at most up to what it had applied, which
+        // is committed, so in this node's log.
+        let mut maybe_sent = self.raft.metrics().borrow().last_log_index.unwrap_or(0);
         let mut backoff = BACKOFF_MIN;
         let mut reported: Option<(i64, String)> = None;
         // Entries per read, adapted so a read holds about one batch.
@@ -82,7 +87,7 @@ impl Runner {
                     ) {
                         sink = None;
                     }
-                    maybe_sent = true;
+                    maybe_sent = maybe_sent.max(self.attempted.load(Ordering::Relaxed));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
@@ -94,7 +99,7 @@ impl Runner {
     async fn step(
         &self,
         sink: &mut Option<Sink>,
-        maybe_sent: &mut bool,
+        maybe_sent: &mut u64,
         span: &mut u64,
     ) -> Result<Option<Duration>, Step> {
         let Some(p) = self.book.mirror(&self.spec.name) else {
@@ -183,7 +188,7 @@ impl Runner {
         sink: &mut Sink,
         p: &MirrorProgress,
         w: Window,
-        maybe_sent: &mut bool,
+        maybe_sent: &mut u64,
     ) -> Result<(), Step> {
         let max = self.spec.batch_events.max(1);
         let mut start = 0usize;
@@ -222,8 +227,9 @@ impl Runner {
                 from,
                 to,
                 rows,
-                maybe_sent: *maybe_sent || from <= p.high_water,
+                maybe_sent: from <= *maybe_sent || from <= p.high_water,
             };
+            self.attempted.fetch_max(to, Ordering::Relaxed);
             sink.write(&batch).await?;
             let now = crate::clock::now_ms();
             let lag_ms = w
@@ -241,7 +247,6 @@ impl Runner {
                     lag_ms,
                 })
                 .await?;
-            *maybe_sent = false;
             if outcome != MirrorOutcome::Applied {
                 // A replay or pause moved the mirror meanwhile: read again from the book.
                 return Ok(());
