@@ -281,11 +281,14 @@ mod tests {
         let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
         // Entries 1..=30, two events each; entry 7 repeats entry 6's events (duplicates).
         for i in 1..=30u64 {
-            let evs = if i == 7 {
+            let mut evs = if i == 7 {
                 vec![event(6 * 2), event(6 * 2 + 1)]
             } else {
                 vec![event(i * 2), event(i * 2 + 1)]
             };
+            for e in &mut evs {
+                e.received_at_ms = 1_700_000_000_000 + i as i64;
+            }
             let refs = evs.iter().map(Event::as_ref).collect();
             engine.apply(ApplyBatch::one_entry(i, refs)).unwrap();
             if i == 12 || i == 20 {
@@ -301,6 +304,11 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         assert_eq!(r.count(&view).unwrap(), want.len() as u64);
+        // Every event of entry i was received at 1_700_000_000_000 + i (set below): the
+        // first entry received at or after a time, from memory or from a segment.
+        assert_eq!(first_index_received_since(&view, 1_700_000_000_005).unwrap(), Some(5));
+        assert_eq!(first_index_received_since(&view, 1_700_000_000_025).unwrap(), Some(25));
+        assert_eq!(first_index_received_since(&view, 1_800_000_000_000).unwrap(), None);
         let none = LogRange { from: 31, to: 40 };
         assert_eq!(none.count(&view).unwrap(), 0);
         assert!(none.read(&view).unwrap().is_empty());

@@ -52,7 +52,8 @@ fn sink_err(what: &str, e: tokio_postgres::Error) -> MirrorError {
 
 fn create_sql(table: &str) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
+        "SET client_min_messages TO warning;
+        CREATE TABLE IF NOT EXISTS {table} (
             event_id text NOT NULL,
             app_id text NOT NULL,
             event_type text NOT NULL,

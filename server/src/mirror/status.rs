@@ -154,3 +154,68 @@ pub fn collect(out: &mut String, all: &[MirrorStatus]) {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::raft::mirror_book::MirrorProgress;
+
+    fn mirrors() -> Mirrors {
+        let v: toml::Value = toml::from_str(
+            r#"[[mirror]]
+name = "pg"
+kind = "postgres"
+url = "postgres://u:topsecret@127.0.0.1:1/db"
+[[mirror]]
+name = "new"
+kind = "kafka"
+url = "127.0.0.1:1"
+start = "now"
+[[mirror]]
+name = "bad"
+kind = "mysql"
+url = "x""#,
+        )
+        .unwrap();
+        Mirrors::from_config(v["mirror"].as_array().unwrap(), 1_000)
+    }
+
+    #[test]
+    fn state_lag_and_errors_from_the_book() {
+        let m = mirrors();
+        let mut book = MirrorBook::default();
+        book.mirrors.insert(
+            "pg".into(),
+            MirrorProgress {
+                cursor: 40,
+                seen: 90,
+                sent_events: 90,
+                retrying: true,
+                last_error: Some("connection refused".into()),
+                last_error_at_ms: Some(5_000),
+                acked_at_ms: Some(9_000),
+                lag_ms: 2_000,
+                ..Default::default()
+            },
+        );
+        let all = m.status(&book, 100, 10_000);
+        let pg = &all[0];
+        assert_eq!((pg.state, pg.cursor, pg.lag_events), ("retrying", 40, 10));
+        // The oldest unsent event was 2 s old at the last ack, 1 s ago.
+        assert_eq!(pg.lag_seconds, 3.0);
+        assert_eq!(pg.last_error_at.as_deref(), Some("1970-01-01T00:00:05.000Z"));
+        // Not started yet, from now: nothing to send.
+        assert_eq!((all[1].state, all[1].lag_events), ("running", 0));
+        assert_eq!(all[2].state, "retrying");
+        assert!(all[2].last_error.as_deref().unwrap().contains("unknown kind"));
+        book.mirrors.get_mut("pg").unwrap().paused = true;
+        book.mirrors.get_mut("pg").unwrap().seen = 100;
+        let pg = &m.status(&book, 100, 10_000)[0];
+        assert_eq!((pg.state, pg.lag_events, pg.lag_seconds), ("paused", 0, 0.0));
+        let mut text = String::new();
+        collect(&mut text, &m.status(&book, 100, 10_000));
+        assert!(text.contains("unmogrowp_mirror_state{mirror=\"pg\",state=\"paused\"} 1"));
+        assert!(!text.contains("topsecret"));
+    }
+}
