@@ -7,6 +7,7 @@
 //! columns are decoded.
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::UInt64Array;
@@ -108,13 +109,11 @@ impl LogRange {
         seg: &SegmentMeta,
         columns: Option<&[usize]>,
     ) -> Result<Vec<RecordBatch>> {
-        let path = view.segment_path(seg);
+        let (path, builder) = open(view, seg)?;
         let pq = |e| EngineError::Parquet {
             path: path.clone(),
             source: e,
         };
-        let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
         let schema = builder.parquet_schema();
         let col = schema
             .columns()
@@ -166,6 +165,21 @@ impl LogRange {
     }
 }
 
+/// A segment's Parquet reader (not yet built) and its path.
+fn open(
+    view: &ReadView,
+    seg: &SegmentMeta,
+) -> Result<(PathBuf, ParquetRecordBatchReaderBuilder<File>)> {
+    let path = view.segment_path(seg);
+    let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| EngineError::Parquet {
+            path: path.clone(),
+            source: e,
+        })?;
+    Ok((path, builder))
+}
+
 /// The first log index holding an event received at or after `since_ms` (a replay from a
 /// point in time starts there), or `None` if no stored event was received that late.
 pub fn first_index_received_since(view: &ReadView, since_ms: i64) -> Result<Option<u64>> {
@@ -201,13 +215,11 @@ pub fn first_index_received_since(view: &ReadView, since_ms: i64) -> Result<Opti
         {
             continue;
         }
-        let path = view.segment_path(seg);
+        let (path, builder) = open(view, seg)?;
         let pq = |e| EngineError::Parquet {
             path: path.clone(),
             source: e,
         };
-        let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
         for b in builder.with_projection(mask).build().map_err(pq)? {
             scan(&b?, &mut best)?;
@@ -306,9 +318,18 @@ mod tests {
         assert_eq!(r.count(&view).unwrap(), want.len() as u64);
         // Every event of entry i was received at 1_700_000_000_000 + i (set below): the
         // first entry received at or after a time, from memory or from a segment.
-        assert_eq!(first_index_received_since(&view, 1_700_000_000_005).unwrap(), Some(5));
-        assert_eq!(first_index_received_since(&view, 1_700_000_000_025).unwrap(), Some(25));
-        assert_eq!(first_index_received_since(&view, 1_800_000_000_000).unwrap(), None);
+        assert_eq!(
+            first_index_received_since(&view, 1_700_000_000_005).unwrap(),
+            Some(5)
+        );
+        assert_eq!(
+            first_index_received_since(&view, 1_700_000_000_025).unwrap(),
+            Some(25)
+        );
+        assert_eq!(
+            first_index_received_since(&view, 1_800_000_000_000).unwrap(),
+            None
+        );
         let none = LogRange { from: 31, to: 40 };
         assert_eq!(none.count(&view).unwrap(), 0);
         assert!(none.read(&view).unwrap().is_empty());

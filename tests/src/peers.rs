@@ -265,20 +265,25 @@ impl ClickHouse {
             "http://127.0.0.1:{}/?user=default&password={CH_PASSWORD}{db}",
             self.port
         );
-        ureq::post(&url)
-            .timeout(Duration::from_secs(30))
-            .send_string(sql)
-            .map_err(|e| match e {
-                ureq::Error::Status(_, r) => r.into_string().unwrap_or_default(),
-                e => e.to_string(),
-            })?
-            .into_string()
-            .map_err(|e| e.to_string())
+        post_sql(&url, sql)
     }
 
     pub fn query(&self, sql: &str) -> String {
         self.try_query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
+}
+
+/// POSTs a statement to a ClickHouse HTTP endpoint: its answer, or the server's error text.
+fn post_sql(url: &str, sql: &str) -> Result<String, String> {
+    ureq::post(url)
+        .timeout(Duration::from_secs(60))
+        .send_string(sql)
+        .map_err(|e| match e {
+            ureq::Error::Status(_, r) => r.into_string().unwrap_or_default(),
+            e => e.to_string(),
+        })?
+        .into_string()
+        .map_err(|e| e.to_string())
 }
 
 impl Drop for ClickHouse {
@@ -418,18 +423,10 @@ impl ChdbHttp {
     }
 
     pub fn try_query(&self, sql: &str) -> Result<String, String> {
-        ureq::post(&format!(
-            "http://127.0.0.1:{}/?database=analytics",
-            self.port
-        ))
-        .timeout(Duration::from_secs(60))
-        .send_string(sql)
-        .map_err(|e| match e {
-            ureq::Error::Status(_, r) => r.into_string().unwrap_or_default(),
-            e => e.to_string(),
-        })?
-        .into_string()
-        .map_err(|e| e.to_string())
+        post_sql(
+            &format!("http://127.0.0.1:{}/?database=analytics", self.port),
+            sql,
+        )
     }
 
     pub fn query(&self, sql: &str) -> String {

@@ -119,18 +119,7 @@ pub(crate) async fn pause(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    configured(&state, &name)?;
-    let op = MirrorOp::Pause { name: name.clone() };
-    audited(
-        &state,
-        &caller,
-        &ip,
-        "mirror.pause",
-        &name,
-        String::new(),
-        op,
-    )
-    .await
+    set_paused(&state, &caller, &ip, name, true).await
 }
 
 /// `POST /api/admin/mirrors/{name}/resume`.
@@ -140,18 +129,23 @@ pub(crate) async fn resume(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    configured(&state, &name)?;
-    let op = MirrorOp::Resume { name: name.clone() };
-    audited(
-        &state,
-        &caller,
-        &ip,
-        "mirror.resume",
-        &name,
-        String::new(),
-        op,
-    )
-    .await
+    set_paused(&state, &caller, &ip, name, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    caller: &Caller,
+    ip: &str,
+    name: String,
+    paused: bool,
+) -> Result<Json<Value>, ApiError> {
+    configured(state, &name)?;
+    let (action, op) = if paused {
+        ("mirror.pause", MirrorOp::Pause { name: name.clone() })
+    } else {
+        ("mirror.resume", MirrorOp::Resume { name: name.clone() })
+    };
+    audited(state, caller, ip, action, &name, String::new(), op).await
 }
 
 /// `POST /api/admin/mirrors/{name}/replay {"from_time"} | {"from_log_index"}`: re-send every

@@ -204,15 +204,25 @@ url = "x""#,
         assert_eq!((pg.state, pg.cursor, pg.lag_events), ("retrying", 40, 10));
         // The oldest unsent event was 2 s old at the last ack, 1 s ago.
         assert_eq!(pg.lag_seconds, 3.0);
-        assert_eq!(pg.last_error_at.as_deref(), Some("1970-01-01T00:00:05.000Z"));
+        assert_eq!(
+            pg.last_error_at.as_deref(),
+            Some("1970-01-01T00:00:05.000Z")
+        );
         // Not started yet, from now: nothing to send.
         assert_eq!((all[1].state, all[1].lag_events), ("running", 0));
         assert_eq!(all[2].state, "retrying");
-        assert!(all[2].last_error.as_deref().unwrap().contains("unknown kind"));
+        assert!(all[2]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unknown kind"));
         book.mirrors.get_mut("pg").unwrap().paused = true;
         book.mirrors.get_mut("pg").unwrap().seen = 100;
         let pg = &m.status(&book, 100, 10_000)[0];
-        assert_eq!((pg.state, pg.lag_events, pg.lag_seconds), ("paused", 0, 0.0));
+        assert_eq!(
+            (pg.state, pg.lag_events, pg.lag_seconds),
+            ("paused", 0, 0.0)
+        );
         let mut text = String::new();
         collect(&mut text, &m.status(&book, 100, 10_000));
         assert!(text.contains("unmogrowp_mirror_state{mirror=\"pg\",state=\"paused\"} 1"));
