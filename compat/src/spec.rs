@@ -39,7 +39,7 @@ pub struct SinkUrl {
 }
 
 impl SinkUrl {
-    fn new(raw: &str) -> Self {
+    pub fn new(raw: &str) -> Self {
         let password = url::Url::parse(raw)
             .ok()
             .and_then(|u| u.password().map(str::to_string))

@@ -180,7 +180,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Config(args) => {
             let cfg = load(&args)?;
-            println!("{}", toml::to_string_pretty(&cfg)?);
+            println!("{}", toml::to_string_pretty(&cfg.for_display())?);
             Ok(())
         }
         Command::Cluster(ClusterCommand::Init { args }) => {

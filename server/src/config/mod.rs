@@ -391,6 +391,21 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The configuration as `unmogrowp config` prints it: the cluster secret and the
+    /// passwords in mirror URLs replaced by `***`.
+    pub fn for_display(&self) -> Self {
+        let mut c = self.clone();
+        if !c.cluster.secret.is_empty() {
+            c.cluster.secret = "***".into();
+        }
+        for m in &mut c.mirror {
+            if let Some(toml::Value::String(url)) = m.get_mut("url") {
+                *url = compat::SinkUrl::new(url).to_string();
+            }
+        }
+        c
+    }
+
     /// What this node tells its peers about itself.
     pub fn advertised(&self) -> (String, String) {
         if let Some(m) = self.cluster.members.iter().find(|m| m.id == self.node_id) {
@@ -507,8 +522,9 @@ mod tests {
                         );
                     }
                 }
+                // Arrays of tables are documented as `[[key]]` entries.
                 _ => assert!(
-                    text.contains(&format!("\n{k} = ")),
+                    text.contains(&format!("\n{k} = ")) || text.contains(&format!("[[{k}]]")),
                     "{k} missing from example.toml"
                 ),
             }
