@@ -215,6 +215,12 @@ impl Engine {
         self.inner.rollups.read()
     }
 
+    /// The last log index applied (`None` before the first on an empty table). Cheap: readers
+    /// that only need to know whether anything new arrived ask this before taking a view.
+    pub fn applied_index(&self) -> Option<u64> {
+        self.inner.state.lock().applied_index
+    }
+
     /// How many rows every entry applied so far stored (duplicates are not stored).
     pub fn stored_rows(&self) -> u64 {
         self.inner.state.lock().stored_rows

@@ -138,8 +138,12 @@ impl Runner {
 
     /// The stored rows after the cursor, about one batch of them, ending at an entry boundary.
     async fn read(&self, p: &MirrorProgress, span: &mut u64) -> Result<Option<Window>, Step> {
-        let engine = self.engine.clone();
         let (from, want) = (p.cursor + 1, self.spec.batch_events as u64);
+        // Nothing new: no view (taking one freezes the memtable's open batch).
+        if self.engine.applied_index().is_none_or(|a| a < from) {
+            return Ok(None);
+        }
+        let engine = self.engine.clone();
         let mut s = *span;
         let res =
             tokio::task::spawn_blocking(move || -> Result<Option<(Window, u64)>, MirrorError> {
