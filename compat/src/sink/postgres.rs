@@ -82,14 +82,6 @@ fn create_sql(table: &str) -> String {
     )
 }
 
-/// After the columns are known to match.
-fn index_sql(table: &str) -> String {
-    format!(
-        "CREATE INDEX IF NOT EXISTS {idx}_app_time ON {table} (app_id, \"timestamp\")",
-        idx = table.replace('.', "_")
-    )
-}
-
 impl PgSink {
     pub async fn connect(spec: &MirrorSpec) -> Result<Self, MirrorError> {
         let (client, conn) = tokio_postgres::connect(spec.url.expose(), NoTls)
@@ -106,10 +98,6 @@ impl PgSink {
             .await
             .map_err(|e| sink_err(&format!("creating table {}", spec.table), e))?;
         check_columns(&client, &spec.table).await?;
-        client
-            .batch_execute(&index_sql(&spec.table))
-            .await
-            .map_err(|e| sink_err(&format!("indexing table {}", spec.table), e))?;
         client
             .batch_execute(&format!(
                 "CREATE TEMP TABLE IF NOT EXISTS unmogrowp_stage \

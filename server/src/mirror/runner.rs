@@ -52,6 +52,8 @@ struct Window {
     from: u64,
     to: u64,
     rows: Vec<MirrorRow>,
+    /// The last entry applied when the window was read (stored events may follow `to`).
+    applied: u64,
 }
 
 impl Runner {
@@ -174,6 +176,7 @@ impl Runner {
                         from,
                         to: range.to,
                         rows,
+                        applied,
                     },
                     s,
                 )))
@@ -236,10 +239,14 @@ impl Runner {
             self.attempted.fetch_max(to, Ordering::Relaxed);
             sink.write(&batch).await?;
             let now = crate::clock::now_ms();
-            let lag_ms = w
-                .rows
-                .get(end)
-                .map_or(0, |r| (now - r.received_at_ms).max(0));
+            // Age of the oldest event still unsent: the next row of the window; past the window's
+            // end, at most that of the last row sent (the next one arrived after it).
+            let age = |r: &MirrorRow| (now - r.received_at_ms).max(0);
+            let lag_ms = match w.rows.get(end) {
+                Some(r) => age(r),
+                None if to < w.applied => part.last().map_or(0, age),
+                None => 0,
+            };
             let outcome = self
                 .propose(MirrorOp::Acked {
                     name: self.spec.name.clone(),
