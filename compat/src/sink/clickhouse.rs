@@ -13,6 +13,7 @@
 //! the milliseconds in `timestamp_ms`, and the maps as `Nested(key, value)`; only the first
 //! rule applies there.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
 
 use super::SinkBatch;
 use crate::error::MirrorError;
@@ -124,23 +126,29 @@ fn expected(schema: ChSchema) -> &'static [(&'static str, &'static str)] {
 
 /// `event_data` as ClickHouse receives it: the stored map plus `revenue`, `currency` and
 /// `app_version` when the event had them and the map does not (the seed's views read
-/// `event_data['revenue']`).
-fn event_data(r: &MirrorRow) -> Vec<(String, String)> {
-    let mut d = r.event_data.clone();
-    let has = |d: &[(String, String)], k: &str| d.iter().any(|(x, _)| x == k);
+/// `event_data['revenue']`). Borrowed unless something is added.
+fn event_data(r: &MirrorRow) -> Cow<'_, [(String, String)]> {
+    let has = |k: &str| r.event_data.iter().any(|(x, _)| x == k);
+    let mut extra: Vec<(String, String)> = Vec::new();
     if let Some(v) = r.revenue.filter(|v| v.is_finite()) {
-        if !has(&d, "revenue") {
-            d.push(("revenue".into(), v.to_string()));
+        if !has("revenue") {
+            extra.push(("revenue".into(), v.to_string()));
         }
     }
     for (k, v) in [("currency", &r.currency), ("app_version", &r.app_version)] {
         if let Some(v) = v {
-            if !has(&d, k) {
-                d.push((k.into(), v.clone()));
+            if !has(k) {
+                extra.push((k.into(), v.clone()));
             }
         }
     }
-    d
+    if extra.is_empty() {
+        Cow::Borrowed(&r.event_data)
+    } else {
+        let mut d = r.event_data.clone();
+        d.extend(extra);
+        Cow::Owned(d)
+    }
 }
 
 /// A TabSeparated field as the value it escapes.
@@ -184,47 +192,107 @@ fn month(ms: i64) -> u32 {
         .unwrap_or(0)
 }
 
+/// A row of the modern schema, as JSONEachRow.
+#[derive(Serialize)]
+struct ModernRow<'a> {
+    timestamp: String,
+    app_id: &'a str,
+    event_type: &'a str,
+    user_id: &'a str,
+    session_id: &'a str,
+    device_id: &'a str,
+    platform: &'a str,
+    attribution: Pairs<'a>,
+    event_data: Pairs<'a>,
+    ip: &'a str,
+    user_agent: &'a str,
+    event_id: &'a str,
+    log_index: u64,
+}
+
+/// A row of the legacy schema (`Nested` maps as parallel arrays).
+#[derive(Serialize)]
+struct LegacyRow<'a> {
+    timestamp: String,
+    timestamp_ms: i64,
+    app_id: &'a str,
+    event_type: &'a str,
+    user_id: &'a str,
+    session_id: &'a str,
+    device_id: &'a str,
+    platform: &'a str,
+    #[serde(rename = "attribution.key")]
+    attribution_key: Vec<&'a str>,
+    #[serde(rename = "attribution.value")]
+    attribution_value: Vec<&'a str>,
+    #[serde(rename = "event_data.key")]
+    event_data_key: Vec<&'a str>,
+    #[serde(rename = "event_data.value")]
+    event_data_value: Vec<&'a str>,
+    ip: &'a str,
+    user_agent: &'a str,
+    event_id: &'a str,
+    log_index: u64,
+}
+
+fn or_empty(o: &Option<String>) -> &str {
+    o.as_deref().unwrap_or("")
+}
+
+fn unzip(p: &[(String, String)]) -> (Vec<&str>, Vec<&str>) {
+    p.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip()
+}
+
 fn encode(out: &mut Vec<u8>, r: &MirrorRow, schema: ChSchema) {
-    use serde_json::{json, Value};
-    let s = |o: &Option<String>| Value::String(o.clone().unwrap_or_default());
+    let s = or_empty;
     let data = event_data(r);
-    let mut obj = serde_json::Map::new();
-    match schema {
-        ChSchema::Modern => {
-            obj.insert("timestamp".into(), json!(ch_time(r.timestamp_ms, true)));
-        }
+    let res = match schema {
+        ChSchema::Modern => serde_json::to_writer(
+            &mut *out,
+            &ModernRow {
+                timestamp: ch_time(r.timestamp_ms, true),
+                app_id: &r.app_id,
+                event_type: &r.event_type,
+                user_id: s(&r.user_id),
+                session_id: s(&r.session_id),
+                device_id: &r.device_id,
+                platform: &r.platform,
+                attribution: Pairs(&r.attribution),
+                event_data: Pairs(&data),
+                ip: s(&r.ip),
+                user_agent: s(&r.user_agent),
+                event_id: &r.event_id,
+                log_index: r.log_index,
+            },
+        ),
         ChSchema::Legacy => {
-            obj.insert("timestamp".into(), json!(ch_time(r.timestamp_ms, false)));
-            obj.insert("timestamp_ms".into(), json!(r.timestamp_ms));
+            let (attribution_key, attribution_value) = unzip(&r.attribution);
+            let (event_data_key, event_data_value) = unzip(&data);
+            serde_json::to_writer(
+                &mut *out,
+                &LegacyRow {
+                    timestamp: ch_time(r.timestamp_ms, false),
+                    timestamp_ms: r.timestamp_ms,
+                    app_id: &r.app_id,
+                    event_type: &r.event_type,
+                    user_id: s(&r.user_id),
+                    session_id: s(&r.session_id),
+                    device_id: &r.device_id,
+                    platform: &r.platform,
+                    attribution_key,
+                    attribution_value,
+                    event_data_key,
+                    event_data_value,
+                    ip: s(&r.ip),
+                    user_agent: s(&r.user_agent),
+                    event_id: &r.event_id,
+                    log_index: r.log_index,
+                },
+            )
         }
-    }
-    obj.insert("app_id".into(), json!(r.app_id));
-    obj.insert("event_type".into(), json!(r.event_type));
-    obj.insert("user_id".into(), s(&r.user_id));
-    obj.insert("session_id".into(), s(&r.session_id));
-    obj.insert("device_id".into(), json!(r.device_id));
-    obj.insert("platform".into(), json!(r.platform));
-    for (name, pairs) in [("attribution", &r.attribution), ("event_data", &data)] {
-        match schema {
-            ChSchema::Modern => {
-                obj.insert(
-                    name.into(),
-                    serde_json::to_value(Pairs(pairs)).unwrap_or_default(),
-                );
-            }
-            ChSchema::Legacy => {
-                let (k, v): (Vec<&str>, Vec<&str>) =
-                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip();
-                obj.insert(format!("{name}.key"), json!(k));
-                obj.insert(format!("{name}.value"), json!(v));
-            }
-        }
-    }
-    obj.insert("ip".into(), s(&r.ip));
-    obj.insert("user_agent".into(), s(&r.user_agent));
-    obj.insert("event_id".into(), json!(r.event_id));
-    obj.insert("log_index".into(), json!(r.log_index));
-    let _ = serde_json::to_writer(&mut *out, &Value::Object(obj));
+    };
+    // Serializing strings and numbers into a Vec cannot fail.
+    debug_assert!(res.is_ok());
     out.push(b'\n');
 }
 
