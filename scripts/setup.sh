@@ -32,7 +32,16 @@ command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || n
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+  # Packages must not start their own services (Postgres, ClickHouse): the tests start
+  # throwaway servers themselves. A policy-rc.d answering 101 tells invoke-rc.d so for the
+  # length of this install (an existing one is left alone).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" || { [ -n "$policy" ] && $SUDO rm -f "$policy"; exit 1; }
+  if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
