@@ -39,8 +39,6 @@ pub(super) struct Runner {
     pub book: Replicated,
     pub live: Arc<Live>,
     pub node_id: u64,
-    /// End of the last batch handed to the sink (a failed write may have landed up to here).
-    pub attempted: std::sync::atomic::AtomicU64,
 }
 
 /// Why a runner stops: this node is not the leader any more (the supervisor starts it again
@@ -89,7 +87,6 @@ impl Runner {
                     ) {
                         sink = None;
                     }
-                    maybe_sent = maybe_sent.max(self.attempted.load(Ordering::Relaxed));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
@@ -236,7 +233,8 @@ impl Runner {
                 rows,
                 maybe_sent: from <= *maybe_sent || from <= p.high_water,
             };
-            self.attempted.fetch_max(to, Ordering::Relaxed);
+            // Until acknowledged, this batch may be in the sink (a failed write may have landed).
+            *maybe_sent = (*maybe_sent).max(to);
             sink.write(&batch).await?;
             let now = crate::clock::now_ms();
             // Age of the oldest event still unsent: the next row of the window; past the window's

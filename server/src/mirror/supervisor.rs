@@ -64,7 +64,6 @@ impl Supervisor {
                     book: self.book.clone(),
                     live: self.mirrors.live(&spec.name),
                     node_id: self.node_id,
-                    attempted: Default::default(),
                 };
                 tracing::info!(mirror = %spec.name, "running the mirror on this node (the leader)");
                 running.insert(spec.name.clone(), tokio::spawn(runner.run()));

@@ -134,26 +134,29 @@ struct Chunk<'a> {
 }
 
 impl EventStateMachine {
-    /// Applies the chunk's events up to the last applied entry (recording the checkpoint as of
-    /// it) and fills in their answers.
+    /// Applies the chunk's events, the entries up to `last` being applied (the checkpoint is
+    /// recorded as of it), and fills in their answers. The state lock is not held while the
+    /// engine applies: readers of the mirrors' book never wait for an ingest batch.
     fn apply_chunk(
         &self,
-        a: &mut Applied,
+        last: LogId<NodeId>,
         chunk: &mut Chunk<'_>,
         answers: &mut [Response],
     ) -> Result<(), StorageError<NodeId>> {
-        let Some(last) = a.last_applied else {
-            return Ok(());
-        };
         let items = std::mem::take(&mut chunk.items);
         let slots = std::mem::take(&mut chunk.slots);
+        let checkpoint = {
+            let mut a = self.applied.lock();
+            a.last_applied = Some(last);
+            a.checkpoint(last)?
+        };
         // Even without events: the engine records the applied index and the checkpoint.
         let outcomes = self
             .engine
             .apply(ApplyBatch {
                 entries: items,
                 last_index: last.index,
-                checkpoint: a.checkpoint(last)?,
+                checkpoint,
             })
             .map_err(|e| -> StorageError<NodeId> {
                 StorageIOError::apply(last, AnyError::new(&e)).into()
@@ -193,7 +196,8 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
         let mut chunk = Chunk::default();
         // Answers by position; ingest answers are filled in when their chunk is applied.
         let mut answers: Vec<Response> = Vec::with_capacity(entries.len());
-        let mut a = self.applied.lock();
+        // Only this task changes the state; entries are applied one after another.
+        let mut last: Option<LogId<NodeId>> = None;
         for e in &entries {
             let answer = match &e.payload {
                 EntryPayload::Blank => Response::None,
@@ -223,19 +227,25 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                     Response::Auth(outcome)
                 }
                 EntryPayload::Normal(Request::Mirror(op)) => {
-                    self.apply_chunk(&mut a, &mut chunk, &mut answers)?;
+                    if let Some(before) = last {
+                        self.apply_chunk(before, &mut chunk, &mut answers)?;
+                    }
                     let stored = self.engine.stored_rows();
+                    let mut a = self.applied.lock();
                     Response::Mirror(a.mirrors.apply(e.log_id.index, stored, op))
                 }
                 EntryPayload::Membership(m) => {
-                    a.membership = StoredMembership::new(Some(e.log_id), m.clone());
+                    self.applied.lock().membership =
+                        StoredMembership::new(Some(e.log_id), m.clone());
                     Response::None
                 }
             };
-            a.last_applied = Some(e.log_id);
+            last = Some(e.log_id);
             answers.push(answer);
         }
-        self.apply_chunk(&mut a, &mut chunk, &mut answers)?;
+        if let Some(last) = last {
+            self.apply_chunk(last, &mut chunk, &mut answers)?;
+        }
         Ok(answers)
     }
 
