@@ -78,6 +78,13 @@ impl Serialize for Pairs<'_> {
 impl MirrorRow {
     /// The stored event as one JSON object.
     pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the stored event as one JSON object to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let j = JsonEvent {
             event_id: &self.event_id,
             app_id: &self.app_id,
@@ -97,15 +104,36 @@ impl MirrorRow {
             received_at: &self.received_at,
             log_index: self.log_index,
         };
-        serde_json::to_vec(&j).unwrap_or_default()
+        // Writing plain strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &j);
     }
 }
 
-/// RFC 3339 with milliseconds, UTC.
+/// RFC 3339 with milliseconds, UTC (`2026-12-06T16:46:55.123Z`). Written digit by digit: two
+/// per stored row, so `strftime`'s pattern parsing showed in the mirrors' profile.
 pub fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
+    use chrono::{Datelike, Timelike};
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return ms.to_string();
+    };
+    if !(0..=9999).contains(&t.year()) {
+        return t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    }
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, t.year() as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 3, t.timestamp_subsec_millis().min(999));
+    b.iter().map(|&c| c as char).collect()
 }
 
 /// The id of an event stored without an `event_id`: xxh3-128 of its app, log index, content
@@ -240,4 +268,33 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<MirrorRow>, MirrorError> {
         out.push(row);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_ms;
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        let reference = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        };
+        let mut ms: i64 = -62_135_596_800_000; // 0001-01-01
+        while ms < 253_402_300_799_999 {
+            assert_eq!(Some(rfc3339_ms(ms)), reference(ms), "at {ms}");
+            ms += 7_777_777_777_777 / 1000 + 123;
+        }
+        for ms in [
+            0,
+            999,
+            1_000,
+            951_782_400_000,
+            1_767_225_599_999,
+            253_402_300_799_999,
+        ] {
+            assert_eq!(Some(rfc3339_ms(ms)), reference(ms), "at {ms}");
+        }
+        assert_eq!(rfc3339_ms(1_765_039_615_123), "2025-12-06T16:46:55.123Z");
+    }
 }

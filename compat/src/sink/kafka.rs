@@ -87,8 +87,11 @@ impl KafkaSink {
 
     pub async fn write(&mut self, b: &SinkBatch<'_>) -> Result<(), MirrorError> {
         let mut pending = Vec::with_capacity(b.rows.len());
+        // librdkafka copies key, value and headers when a record is enqueued.
+        let mut value = Vec::with_capacity(1024);
         for r in b.rows {
-            let value = r.to_json();
+            value.clear();
+            r.write_json(&mut value);
             let index = r.log_index.to_string();
             let headers = OwnedHeaders::new()
                 .insert(Header {

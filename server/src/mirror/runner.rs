@@ -65,8 +65,13 @@ impl Runner {
         let mut reported: Option<(i64, String)> = None;
         // Entries per read, adapted so a read holds about one batch.
         let mut span: u64 = 256;
+        // The window after the one being sent, read meanwhile.
+        let mut ahead: Option<Window> = None;
         loop {
-            match self.step(&mut sink, &mut maybe_sent, &mut span).await {
+            match self
+                .step(&mut sink, &mut maybe_sent, &mut span, &mut ahead)
+                .await
+            {
                 Ok(Some(wait)) => {
                     backoff = BACKOFF_MIN;
                     tokio::time::sleep(wait).await;
@@ -74,6 +79,7 @@ impl Runner {
                 Ok(None) => backoff = BACKOFF_MIN,
                 Err(Step::NotLeader(NotLeader)) => return,
                 Err(Step::Failed(e)) => {
+                    ahead = None;
                     let msg = self.spec.url.scrub(&e.to_string());
                     self.live.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(mirror = %self.spec.name, error = %msg, retry_in_ms = backoff.as_millis() as u64, "mirror write failed; retrying");
@@ -94,12 +100,15 @@ impl Runner {
         }
     }
 
-    /// One read-and-send round. `Ok(Some(d))`: nothing to do, look again after `d`.
+    /// One read-and-send round. `Ok(Some(d))`: nothing to do, look again after `d`. While a
+    /// window is sent, the next one is read (`ahead`), so reading the engine and waiting for
+    /// the sink overlap.
     async fn step(
         &self,
         sink: &mut Option<Sink>,
         maybe_sent: &mut u64,
         span: &mut u64,
+        ahead: &mut Option<Window>,
     ) -> Result<Option<Duration>, Step> {
         let Some(p) = self.book.mirror(&self.spec.name) else {
             self.propose(MirrorOp::Start {
@@ -116,7 +125,13 @@ impl Runner {
             *sink = Some(Sink::connect(&self.spec).await?);
             tracing::info!(mirror = %self.spec.name, url = %self.spec.url, "mirror connected to its sink");
         }
-        let Some(window) = self.read(&p, span).await? else {
+        // A window read ahead is used only if it starts right after the cursor (a replay or
+        // a failure moves the cursor elsewhere). Stored rows of applied entries never change.
+        let window = match ahead.take() {
+            Some(w) if w.from == p.cursor + 1 => Some(w),
+            _ => self.read(p.cursor + 1, span).await?,
+        };
+        let Some(window) = window else {
             return Ok(Some(POLL));
         };
         // Entries without stored events (the mirrors' own progress entries among them): the
@@ -131,13 +146,19 @@ impl Runner {
         let Some(sink) = sink.as_mut() else {
             return Ok(None);
         };
-        self.send(sink, &p, window, maybe_sent).await?;
+        let next = window.to + 1;
+        let (sent, read) = tokio::join!(
+            self.send(sink, &p, window, maybe_sent),
+            self.read(next, span)
+        );
+        sent?;
+        *ahead = read.ok().flatten();
         Ok(None)
     }
 
-    /// The stored rows after the cursor, about one batch of them, ending at an entry boundary.
-    async fn read(&self, p: &MirrorProgress, span: &mut u64) -> Result<Option<Window>, Step> {
-        let (from, want) = (p.cursor + 1, self.spec.batch_events as u64);
+    /// The stored rows from entry `from` on, about one batch of them, ending at an entry boundary.
+    async fn read(&self, from: u64, span: &mut u64) -> Result<Option<Window>, Step> {
+        let want = self.spec.batch_events as u64;
         // Nothing new: no view (taking one freezes the memtable's open batch).
         if self.engine.applied_index().is_none_or(|a| a < from) {
             return Ok(None);
