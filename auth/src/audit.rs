@@ -44,6 +44,11 @@ pub struct AuditRecord {
     pub detail: String,
     /// Raft log index of the entry that wrote it.
     pub log_index: u64,
+    /// The `x-request-id` of the HTTP request that caused it; empty for records written
+    /// before request ids existed or outside a request. Hashed only when present, so older
+    /// chains still verify.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -69,7 +74,7 @@ pub fn sanitize(s: &str, max_chars: usize) -> String {
 impl AuditRecord {
     /// The hash of this record's content chained to `prev_hash`.
     pub fn compute_hash(&self) -> String {
-        let body = serde_json::json!([
+        let mut body = serde_json::json!([
             self.seq,
             self.at_ms,
             self.node,
@@ -81,6 +86,11 @@ impl AuditRecord {
             self.detail,
             self.log_index,
         ]);
+        if !self.request_id.is_empty() {
+            if let Some(fields) = body.as_array_mut() {
+                fields.push(self.request_id.clone().into());
+            }
+        }
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());
         h.update(body.to_string().as_bytes());
@@ -224,6 +234,12 @@ mod tests {
                     outcome: "success".into(),
                     detail: String::new(),
                     log_index: seq,
+                    // Records with and without a request id share one chain.
+                    request_id: if seq % 2 == 0 {
+                        format!("req-{seq}")
+                    } else {
+                        String::new()
+                    },
                     prev_hash: prev.clone(),
                     hash: String::new(),
                 };
@@ -251,6 +267,13 @@ mod tests {
         })
         .expect("json");
         assert_eq!(verify(edited, None, None).first_bad_seq, Some(5));
+        let mut retagged = raw(&c);
+        retagged[5].1 = serde_json::to_vec(&AuditRecord {
+            request_id: "someone-else".into(),
+            ..c[5].clone()
+        })
+        .expect("json");
+        assert_eq!(verify(retagged, None, None).first_bad_seq, Some(6));
         let mut deleted = raw(&c);
         deleted.remove(6);
         assert_eq!(verify(deleted, None, None).first_bad_seq, Some(7));

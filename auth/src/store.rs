@@ -58,6 +58,9 @@ struct State {
     retired: Vec<RetiredKey>,
     /// Bumped whenever the signing keys change, so caches know to reload.
     key_epoch: u64,
+    /// When the current signing key was created (`m/keysince`; absent in stores written
+    /// before it was recorded).
+    key_since_ms: Option<i64>,
     users: HashMap<String, User>,
     by_email: HashMap<String, String>,
     apps: BTreeMap<String, App>,
@@ -253,6 +256,7 @@ fn load_state(db: &DB) -> Result<State, AuthError> {
                     b"m/head" => st.head = dec(&k, &v)?,
                     b"m/retired" => st.retired = dec(&k, &v)?,
                     b"m/keyepoch" => st.key_epoch = dec(&k, &v)?,
+                    b"m/keysince" => st.key_since_ms = Some(dec(&k, &v)?),
                     _ => {}
                 },
                 _ => {}
@@ -277,6 +281,21 @@ impl AuthStore {
     }
 
     /// Changes whenever the signing keys do.
+    /// When the current signing key was created: recorded since key creation times were; for
+    /// an older store, the time of the first audit record (the bootstrap that created it) if
+    /// the key was never rotated since.
+    pub fn signing_key_since_ms(&self) -> Option<i64> {
+        let (since, epoch) = {
+            let st = self.state.read();
+            (st.key_since_ms, st.key_epoch)
+        };
+        since.or_else(|| {
+            (epoch == 0)
+                .then(|| self.audit_page(0, 1).ok()?.first().map(|r| r.at_ms))
+                .flatten()
+        })
+    }
+
     pub fn signing_epoch(&self) -> u64 {
         self.state.read().key_epoch
     }
@@ -511,6 +530,17 @@ impl AuthStore {
 
     /// Applies the request at Raft log index `index`. Deterministic; idempotent across replay.
     pub fn apply(&self, index: u64, req: &AuthRequest) -> Result<AuthOutcome, AuthError> {
+        self.apply_traced(index, req, "")
+    }
+
+    /// Like [`apply`](Self::apply), for a request proposed while serving the HTTP request
+    /// `request_id`, which its audit records carry.
+    pub fn apply_traced(
+        &self,
+        index: u64,
+        req: &AuthRequest,
+        request_id: &str,
+    ) -> Result<AuthOutcome, AuthError> {
         let mut st = self.state.write();
         if index <= st.applied {
             return Ok(AuthOutcome::Replayed);
@@ -535,6 +565,7 @@ impl AuthStore {
                 ),
                 detail: audit::sanitize(&ev.detail, audit::MAX_DETAIL_CHARS),
                 log_index: index,
+                request_id: audit::sanitize(request_id, audit::MAX_FIELD_CHARS),
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };

@@ -347,6 +347,13 @@ impl Rollups {
         s
     }
 
+    /// The apps with rollups, sorted.
+    pub fn apps(&self) -> Vec<String> {
+        let mut apps: Vec<String> = self.apps.keys().map(|a| a.to_string()).collect();
+        apps.sort();
+        apps
+    }
+
     /// The rollups of `app` over `hours` (hour numbers, end exclusive): cheap (reference
     /// counts), so the caller can drop the lock before adding them up.
     pub fn hours(&self, app: &str, hours: Range<i64>) -> Hours {

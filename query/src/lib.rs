@@ -22,6 +22,6 @@ mod value_guard;
 pub use complexity::ComplexityLimits;
 pub use error::{ErrorKind, QueryError, Result};
 pub use service::{
-    Column, IdleHook, QueryConfig, QueryOptions, QueryRequest, QueryService, QueryStats,
-    QueryStream, Scope,
+    Column, IdleHook, QueryConfig, QueryMemory, QueryOptions, QueryRequest, QueryService,
+    QueryStats, QueryStream, Scope,
 };

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -16,7 +16,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::disk_manager::{DiskManager, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::SendableRecordBatchStream;
@@ -145,6 +145,17 @@ struct Inner {
     metadata_cache: Arc<MetadataCache>,
     /// Called when the last running query ends (the binary returns freed memory to the OS).
     idle_hook: Option<IdleHook>,
+    /// The memory pools of the queries alive now (for `/metrics`).
+    pools: parking_lot::Mutex<Vec<Weak<dyn MemoryPool>>>,
+}
+
+/// Memory reserved by the queries running now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryMemory {
+    /// All running queries together.
+    pub reserved_bytes: usize,
+    /// The one query holding the most (each may hold up to `query.memory_limit_bytes`).
+    pub largest_bytes: usize,
 }
 
 /// What to do when no query is running any more.
@@ -207,6 +218,7 @@ impl QueryService {
                 stats: QueryStats::default(),
                 base_env,
                 idle_hook: None,
+                pools: parking_lot::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -227,6 +239,19 @@ impl QueryService {
 
     pub fn stats(&self) -> &QueryStats {
         &self.inner.stats
+    }
+
+    /// What the running queries have reserved of their memory pools.
+    pub fn memory(&self) -> QueryMemory {
+        let mut pools = self.inner.pools.lock();
+        pools.retain(|p| p.strong_count() > 0);
+        let mut m = QueryMemory::default();
+        for p in pools.iter().filter_map(Weak::upgrade) {
+            let r = p.reserved();
+            m.reserved_bytes += r;
+            m.largest_bytes = m.largest_bytes.max(r);
+        }
+        m
     }
 
     /// Footers cached between queries.
@@ -598,6 +623,11 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
             FairSpillPool::new(cfg.memory_limit_bytes),
             NonZeroUsize::new(3).expect("non-zero"),
         ));
+    {
+        let mut pools = inner.pools.lock();
+        pools.retain(|p| p.strong_count() > 0);
+        pools.push(Arc::downgrade(&pool));
+    }
     let env = RuntimeEnv {
         memory_pool: pool.clone(),
         ..inner.base_env.as_ref().clone()

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ingest;
 pub mod kind;
 pub mod local_cluster;
+pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod mirror;

@@ -166,16 +166,17 @@ fn disable_transparent_huge_pages() {
 
 fn main() -> anyhow::Result<()> {
     disable_transparent_huge_pages();
-    let filter = std::env::var("UNMOGROWP_LOG").unwrap_or_else(|_| "info,openraft=warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let env_level = std::env::var("UNMOGROWP_LOG").ok();
+    // `serve` logs as its config says; the other commands as text.
+    if !matches!(cli.command, Command::Serve(_)) {
+        let text = unmogrowp_server::logging::LogSettings::default();
+        unmogrowp_server::logging::init(&text, 0, env_level.clone());
+    }
     match cli.command {
         Command::Serve(args) => {
             let cfg = load(&args)?;
+            unmogrowp_server::logging::init(&cfg.log, cfg.node_id, env_level);
             runtime()?.block_on(serve(cfg))
         }
         Command::Config(args) => {

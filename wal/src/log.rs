@@ -226,6 +226,12 @@ impl Wal {
         &self.report
     }
 
+    /// Why the writer stopped (a failed write or fsync), if it did: no record is accepted
+    /// after that until the process restarts and recovers the log.
+    pub fn writer_failure(&self) -> Option<String> {
+        self.shared.read().failed.clone()
+    }
+
     pub fn metrics(&self) -> &Arc<WalMetrics> {
         &self.metrics
     }

@@ -79,7 +79,9 @@ pub(super) fn apply_op(
                 return AuthOutcome::Conflict("malformed secret".into());
             };
             wb.put(b"m/secret", enc(jwt_secret));
+            wb.put(b"m/keysince", enc(&now));
             st.secret = Some(secret);
+            st.key_since_ms = Some(now);
             if !st.by_email.contains_key(&admin.email) {
                 put_user(wb, admin);
                 st.by_email.insert(admin.email.clone(), admin.id.clone());
@@ -110,6 +112,8 @@ pub(super) fn apply_op(
             wb.put(b"m/secret", enc(jwt_secret));
             wb.put(b"m/retired", enc(&st.retired));
             wb.put(b"m/keyepoch", enc(&st.key_epoch));
+            wb.put(b"m/keysince", enc(&now));
+            st.key_since_ms = Some(now);
             AuthOutcome::Ok
         }
         AuthOp::CreateUser { user } => {

@@ -19,6 +19,40 @@ pub(crate) const H_FROM: &str = "x-unmogrowp-from";
 pub(crate) const H_FROM_UUID: &str = "x-unmogrowp-from-uuid";
 pub(crate) const H_TO: &str = "x-unmogrowp-to";
 pub(crate) const H_TO_UUID: &str = "x-unmogrowp-to-uuid";
+/// The answering node's wall clock (epoch ms) when it answered an internal call.
+pub(crate) const H_TIME: &str = "x-unmogrowp-time-ms";
+
+/// Answers slower than this say too little about a peer's clock (the error is up to half the
+/// round trip) and are not used.
+const CLOCK_SAMPLE_MAX_RTT_MS: i64 = 200;
+
+/// One measurement of a peer's wall clock against ours, NTP-style: the peer's time minus the
+/// middle of our call's round trip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockSample {
+    pub offset_ms: i64,
+    pub rtt_ms: i64,
+}
+
+/// The latest clock sample of every peer this node calls (the leader calls them all).
+#[derive(Clone, Default)]
+pub struct PeerClocks(Arc<parking_lot::Mutex<std::collections::BTreeMap<NodeId, ClockSample>>>);
+
+impl PeerClocks {
+    pub fn samples(&self) -> Vec<(NodeId, ClockSample)> {
+        self.0.lock().iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    fn record(&self, peer: NodeId, sent_ms: i64, answered_ms: i64, peer_ms: i64) {
+        let rtt_ms = answered_ms - sent_ms;
+        if (0..=CLOCK_SAMPLE_MAX_RTT_MS).contains(&rtt_ms) {
+            let offset_ms = peer_ms - (sent_ms + answered_ms) / 2;
+            self.0
+                .lock()
+                .insert(peer, ClockSample { offset_ms, rtt_ms });
+        }
+    }
+}
 
 /// Why a call to a peer failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,6 +101,7 @@ pub struct PeerClient {
     me: Arc<Me>,
     max_bytes: usize,
     faults: Faults,
+    clocks: PeerClocks,
 }
 
 impl PeerClient {
@@ -84,7 +119,13 @@ impl PeerClient {
             me: Arc::new(me),
             max_bytes,
             faults: Faults::default(),
+            clocks: PeerClocks::default(),
         }
+    }
+
+    /// Peers' clocks as measured on this client's calls.
+    pub fn clocks(&self) -> &PeerClocks {
+        &self.clocks
     }
 
     /// With fault injection (tests): calls fail as if the network were cut while
@@ -158,6 +199,7 @@ impl PeerClient {
         let req = req
             .body(Full::new(body))
             .map_err(|e| PeerError::Transport(addr.into(), e.to_string()))?;
+        let sent_ms = crate::clock::now_ms();
         let fut = async {
             let resp = self.http.request(req).await.map_err(|e| {
                 if e.is_connect() {
@@ -167,6 +209,15 @@ impl PeerClient {
                 }
             })?;
             let status = resp.status();
+            let peer_ms = resp
+                .headers()
+                .get(H_TIME)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i64>().ok());
+            if let (Some((id, _)), Some(peer_ms)) = (target, peer_ms) {
+                self.clocks
+                    .record(id, sent_ms, crate::clock::now_ms(), peer_ms);
+            }
             let bytes = Limited::new(resp.into_body(), self.max_bytes)
                 .collect()
                 .await

@@ -1,11 +1,55 @@
 //! Raft progress and snapshot transfers (`unmogrowp_raft_*`).
 
+use std::fmt::Write;
+
+use crate::cluster::client::PeerClocks;
 use crate::cluster::network::SnapshotSends;
 use crate::metrics::write_metric;
 use crate::raft::Raft;
 
-pub fn collect(out: &mut String, raft: &Raft, sends: &SnapshotSends) {
+pub fn collect(out: &mut String, raft: &Raft, sends: &SnapshotSends, clocks: &PeerClocks) {
     let m = raft.metrics().borrow().clone();
+    // The leader's view of each follower: entries the follower has not matched yet.
+    if let Some(replication) = &m.replication {
+        let last = m.last_log_index.unwrap_or(0);
+        let _ = writeln!(out, "# HELP unmogrowp_raft_replication_lag_entries On the leader: log entries a member has not yet matched (alert when it keeps growing).\n# TYPE unmogrowp_raft_replication_lag_entries gauge");
+        for (peer, matched) in replication {
+            if *peer == m.id {
+                continue;
+            }
+            let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+            let _ = writeln!(
+                out,
+                "unmogrowp_raft_replication_lag_entries{{peer=\"{peer}\"}} {lag}"
+            );
+        }
+    }
+    let samples = clocks.samples();
+    if !samples.is_empty() {
+        let _ = writeln!(out, "# HELP unmogrowp_clock_peer_offset_seconds A peer's wall clock minus this node's, measured on internal calls (NTP-style, error at most half the round trip). Independent of NTP: alert beyond ±1 s.\n# TYPE unmogrowp_clock_peer_offset_seconds gauge");
+        for (peer, s) in &samples {
+            let _ = writeln!(
+                out,
+                "unmogrowp_clock_peer_offset_seconds{{peer=\"{peer}\"}} {}",
+                s.offset_ms as f64 / 1000.0
+            );
+        }
+        let _ = writeln!(out, "# HELP unmogrowp_clock_peer_rtt_seconds Round trip of the call the peer's clock was measured on.\n# TYPE unmogrowp_clock_peer_rtt_seconds gauge");
+        for (peer, s) in &samples {
+            let _ = writeln!(
+                out,
+                "unmogrowp_clock_peer_rtt_seconds{{peer=\"{peer}\"}} {}",
+                s.rtt_ms as f64 / 1000.0
+            );
+        }
+    }
+    write_metric(
+        out,
+        "unmogrowp_raft_current_leader",
+        "gauge",
+        "Node id of the leader this node knows of (-1: none).",
+        m.current_leader.map_or(-1i64, |l| l as i64),
+    );
     let opt = |o: Option<u64>| o.map_or(-1i64, |v| v as i64);
     write_metric(
         out,

@@ -26,6 +26,9 @@ pub struct AuthSettings {
     pub audited_denials_per_ip_per_minute: u32,
     /// How often the leader deletes expired and revoked login sessions.
     pub session_purge_interval_secs: u64,
+    /// How often each node verifies the audit hash chain in the background
+    /// (`unmogrowp_audit_chain_ok`); 0 turns it off.
+    pub audit_verify_interval_secs: u64,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
     /// Cluster-wide failed-login lockout.
@@ -44,6 +47,7 @@ impl Default for AuthSettings {
             ingest_events_per_sec_per_key: 250_000,
             audited_denials_per_ip_per_minute: 60,
             session_purge_interval_secs: 600,
+            audit_verify_interval_secs: 600,
             trusted_proxies: Vec::new(),
             lockout: auth::LockoutPolicy::default(),
         }

@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub cluster: ClusterSettings,
     pub fraud: FraudSettings,
     pub http: HttpSettings,
+    /// `[log]`: text or JSON lines, levels, which requests are logged.
+    pub log: crate::logging::LogSettings,
     /// `[[mirror]]` entries, checked by `compat::parse_all` when the node starts: a bad entry
     /// is reported by that mirror (API, metrics, log) and never stops the node.
     pub mirror: Vec<toml::Value>,
@@ -308,6 +310,7 @@ impl Default for ServerConfig {
             query: query::QueryConfig::default(),
             fraud: FraudSettings::default(),
             http: HttpSettings::default(),
+            log: crate::logging::LogSettings::default(),
             auth: AuthSettings::default(),
             cluster: ClusterSettings::default(),
             mirror: Vec::new(),

@@ -89,6 +89,7 @@ pub(crate) async fn login(
             user.lockout.locked_until_ms
         ));
         submit(&state.cluster, sec.request(AuthOp::AuditOnly, vec![ev])).await?;
+        sec.login_locked.fetch_add(1, Ordering::Relaxed);
         return Err(bad_credentials());
     }
     if !password_ok {
@@ -100,6 +101,7 @@ pub(crate) async fn login(
         .await?;
         sec.login_failures.fetch_add(1, Ordering::Relaxed);
         if let AuthOutcome::Locked { until_ms } = outcome {
+            sec.lockouts.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(user = %user.id, until_ms, "account locked after repeated failed logins");
         }
         return Err(bad_credentials());
@@ -131,6 +133,7 @@ pub(crate) async fn login(
     };
     match submit(&state.cluster, sec.request(op, vec![ev])).await? {
         AuthOutcome::Ok => {
+            sec.login_successes.fetch_add(1, Ordering::Relaxed);
             let tokens = sec.issue_tokens(&user, &session.id, &session.current_jti)?;
             Ok(token_answer(&state, &headers, tokens))
         }

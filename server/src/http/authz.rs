@@ -50,6 +50,8 @@ pub(crate) async fn authorize(
             other => other,
         },
     };
+    let (Ok(caller) | Err((caller, _))) = &decided;
+    record_caller(caller, &ip);
     match decided {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
@@ -63,6 +65,22 @@ pub(crate) async fn authorize(
                 audit_denial(&state, &caller, &ip, &target, &err)
             );
             err.into_response()
+        }
+    }
+}
+
+/// Who is calling, into the request's span (`track` opened it): its log lines carry them.
+fn record_caller(caller: &Caller, ip: &str) {
+    let span = tracing::Span::current();
+    span.record("client_ip", ip);
+    match caller {
+        Caller::Anonymous => {}
+        Caller::User(p) => {
+            span.record("user", p.user_id.as_str());
+        }
+        Caller::Key { key_id, app_id } => {
+            span.record("app", app_id.as_str());
+            span.record("key", key_id.as_str());
         }
     }
 }

@@ -119,7 +119,7 @@ async fn accept(
 ) -> Result<Response, ApiError> {
     let limits = &state.cfg.ingest;
     let ctx = RequestContext {
-        key_app_id: Some(app_id),
+        key_app_id: Some(app_id.clone()),
         received_at_ms: chrono::Utc::now().timestamp_millis(),
         peer_ip: req
             .extensions()
@@ -170,6 +170,7 @@ async fn accept(
     let m = &state.metrics;
     m.events_rejected
         .fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    m.record_app_events(&app_id, "rejected", rejected.len() as u64);
     if n_events == 0 {
         let body = IngestResponse {
             accepted: 0,
@@ -184,6 +185,8 @@ async fn accept(
         .fetch_add(outcome.accepted, Ordering::Relaxed);
     m.events_duplicate
         .fetch_add(outcome.duplicates, Ordering::Relaxed);
+    m.record_app_events(&app_id, "accepted", outcome.accepted);
+    m.record_app_events(&app_id, "duplicate", outcome.duplicates);
     let body = IngestResponse {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,

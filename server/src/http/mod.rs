@@ -25,10 +25,12 @@ mod ui;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
+use tracing::Instrument;
 
 pub use error::{ApiError, Code};
 pub use serve::serve;
@@ -157,8 +159,14 @@ fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ))
 }
 
-/// Records request counts and latency per matched route.
+/// Gives the request its id (the client's `x-request-id` when it is a sensible one, else a
+/// new one), runs it in a `request` span carrying that id (so do its audit records, through
+/// [`crate::security::REQUEST_ID`]), answers the id in `x-request-id`, records count and
+/// latency per matched route, and logs the finished request as `log.requests` says.
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let route: &'static str = req
         .extensions()
         .get::<MatchedPath>()
@@ -168,12 +176,54 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
                 .find(|r| r.path == m.as_str())
         })
         .map_or("other", |r| r.path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route,
+        client_ip = tracing::field::Empty,
+        user = tracing::field::Empty,
+        app = tracing::field::Empty,
+        key = tracing::field::Empty,
+    );
     let t0 = Instant::now();
-    let resp = next.run(req).await;
-    state
-        .metrics
-        .record_request(route, resp.status().as_u16(), t0.elapsed());
+    let mut resp = crate::security::REQUEST_ID
+        .scope(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
+    let took = t0.elapsed();
+    let status = resp.status().as_u16();
+    state.metrics.record_request(route, status, took);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let latency_ms = took.as_millis() as u64;
+    if state.cfg.log.logs_request(status, latency_ms) {
+        let _in = span.enter();
+        if status >= 500 {
+            tracing::warn!(target: "unmogrowp::request", status, latency_ms, path = %path, "request failed");
+        } else {
+            tracing::info!(target: "unmogrowp::request", status, latency_ms, path = %path, "request");
+        }
+    }
     resp
+}
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The client's `x-request-id` if it is 1–128 characters of `[A-Za-z0-9._:-]` (a trace id, a
+/// UUID), else a new UUID: ids a client chose are kept so its logs and ours line up, and
+/// nothing else reaches the log or the audit chain.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            (1..=128).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string)
 }
 
 /// Bytes of an oversize body read and discarded before answering 413, so a client that is

@@ -31,7 +31,7 @@ use openraft::Snapshot;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::cluster::client::{H_FROM, H_FROM_UUID, H_TO, H_TO_UUID};
+use crate::cluster::client::{H_FROM, H_FROM_UUID, H_TIME, H_TO, H_TO_UUID};
 use crate::cluster::network::{decode, InstallSnapshot};
 use crate::cluster::{ClusterError, MembershipChange};
 use crate::node::AppState;
@@ -52,8 +52,18 @@ pub fn router(state: AppState) -> Router {
         .route("/raft/read-index", post(read_index))
         .route("/raft/membership", post(membership))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::map_response(stamp_time))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Every answer carries this node's wall clock, so callers measure the offset between nodes'
+/// clocks (`unmogrowp_clock_peer_offset_seconds`), independent of NTP.
+async fn stamp_time(mut resp: Response) -> Response {
+    if let Ok(v) = crate::clock::now_ms().to_string().parse() {
+        resp.headers_mut().insert(H_TIME, v);
+    }
+    resp
 }
 
 fn refuse(status: StatusCode, msg: impl Into<String>) -> Response {

@@ -1,5 +1,6 @@
 //! The columnar engine's and its rollups' metrics (`unmogrowp_engine_*`, `unmogrowp_rollup_*`).
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::write_metric;
@@ -36,6 +37,14 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         "gauge",
         "Rows not yet flushed to Parquet.",
         engine.memtable_rows(),
+    );
+    business(out, engine);
+    write_metric(
+        out,
+        "unmogrowp_engine_memtable_flush_rows",
+        "gauge",
+        "engine.flush_rows: the memtable is flushed when it holds this many rows (several times more means flushing falls behind or fails).",
+        engine.config().flush_rows,
     );
     write_metric(
         out,
@@ -110,5 +119,56 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         ),
     ] {
         write_metric(out, name, "gauge", help, v);
+    }
+}
+
+/// Per-app figures of the last 24 hours (by event time, from the hourly rollups: the same
+/// numbers the dashboard shows), for the business dashboard. At most
+/// [`super::MAX_APP_SERIES`] apps, in name order.
+fn business(out: &mut String, engine: &engine::Engine) {
+    let now_hour = crate::clock::now_ms().div_euclid(3_600_000);
+    let day = now_hour - 23..now_hour + 1;
+    let per_app: Vec<(String, engine::Totals)> = {
+        let r = engine.rollups();
+        let hours: Vec<_> = r
+            .apps()
+            .into_iter()
+            .take(super::MAX_APP_SERIES)
+            .map(|a| {
+                let h = r.hours(&a, day.clone());
+                (a, h)
+            })
+            .collect();
+        drop(r);
+        hours.into_iter().map(|(a, h)| (a, h.totals())).collect()
+    };
+    type Figure = fn(&engine::Totals) -> f64;
+    let figures: [(&str, &str, Figure); 4] = [
+        (
+            "unmogrowp_app_events_24h",
+            "Events of the app in the last 24 hours (event time).",
+            |t| t.events as f64,
+        ),
+        (
+            "unmogrowp_app_active_users_24h",
+            "Distinct users of the app in the last 24 hours.",
+            |t| t.users as f64,
+        ),
+        (
+            "unmogrowp_app_revenue_24h",
+            "Revenue of the app in the last 24 hours (sum of `revenue`, all currencies).",
+            |t| t.revenue,
+        ),
+        (
+            "unmogrowp_app_installs_24h",
+            "`install` events of the app in the last 24 hours.",
+            |t| t.by_type.get("install").copied().unwrap_or(0) as f64,
+        ),
+    ];
+    for (name, help, f) in figures {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (app, t) in &per_app {
+            let _ = writeln!(out, "{name}{{app=\"{}\"}} {}", super::label(app), f(t));
+        }
     }
 }

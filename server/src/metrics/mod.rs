@@ -34,11 +34,37 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// Request latency per route, microseconds.
     latency: Mutex<BTreeMap<&'static str, Histogram<u64>>>,
+    /// Events per (app, outcome) received on this node; at most [`MAX_APP_SERIES`] apps, the
+    /// rest counted under `app="_other"` (apps are created by admins, but a label set must
+    /// stay bounded whatever happens).
+    app_events: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
+
+/// Most apps with their own series in per-app metrics.
+pub const MAX_APP_SERIES: usize = 200;
 
 impl Metrics {
     pub fn raft_rpc_refused(&self) {
         self.raft_rpc_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` events of `app` with `outcome` (accepted, duplicate, rejected).
+    pub fn record_app_events(&self, app: &str, outcome: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut m = self.app_events.lock();
+        if let Some(c) = m.get_mut(&(app.to_string(), outcome)) {
+            *c += n;
+            return;
+        }
+        let apps: std::collections::BTreeSet<&str> = m.keys().map(|(a, _)| a.as_str()).collect();
+        let key = if !apps.contains(app) && apps.len() >= MAX_APP_SERIES {
+            "_other".to_string()
+        } else {
+            app.to_string()
+        };
+        *m.entry((key, outcome)).or_insert(0) += n;
     }
 
     pub fn record_request(&self, route: &'static str, status: u16, took: Duration) {
@@ -49,6 +75,13 @@ impl Metrics {
             .or_insert_with(hist)
             .saturating_record((took.as_micros() as u64).max(1));
     }
+}
+
+/// A label value escaped for the text format (`\\`, `"`, newline).
+pub fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 pub const QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999];
@@ -119,6 +152,14 @@ impl Metrics {
             "Connections closed at once because http.max_connections were open.",
             c(&self.http_connections_refused),
         );
+        let _ = writeln!(out, "# HELP unmogrowp_app_ingest_events_total Events received by app and outcome (on this node; sum over the cluster's nodes).\n# TYPE unmogrowp_app_ingest_events_total counter");
+        for ((app, outcome), n) in self.app_events.lock().iter() {
+            let _ = writeln!(
+                out,
+                "unmogrowp_app_ingest_events_total{{app=\"{}\",outcome=\"{outcome}\"}} {n}",
+                label(app)
+            );
+        }
         let _ = writeln!(out, "# HELP unmogrowp_http_requests_total HTTP requests by route and status.\n# TYPE unmogrowp_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().iter() {
             let _ = writeln!(

@@ -7,6 +7,35 @@ use super::write_metric;
 pub fn collect(out: &mut String, query: &query::QueryService) {
     let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let qs = query.stats();
+    let mem = query.memory();
+    write_metric(
+        out,
+        "unmogrowp_query_memory_reserved_bytes",
+        "gauge",
+        "Memory reserved by the SQL queries running now, all together.",
+        mem.reserved_bytes,
+    );
+    write_metric(
+        out,
+        "unmogrowp_query_memory_largest_bytes",
+        "gauge",
+        "Memory reserved by the running query holding the most (near query.memory_limit_bytes: it spills, then fails).",
+        mem.largest_bytes,
+    );
+    write_metric(
+        out,
+        "unmogrowp_query_memory_limit_bytes",
+        "gauge",
+        "query.memory_limit_bytes: what one query may reserve.",
+        query.config().memory_limit_bytes,
+    );
+    write_metric(
+        out,
+        "unmogrowp_query_max_concurrent",
+        "gauge",
+        "query.max_concurrent_queries: queries admitted at once on this node.",
+        query.config().max_concurrent_queries,
+    );
     write_metric(
         out,
         "unmogrowp_queries_running",

@@ -11,6 +11,13 @@ pub fn collect(out: &mut String, wal: &wal::Wal, events_accepted: u64) {
     let wm = wal.metrics();
     write_metric(
         out,
+        "unmogrowp_wal_writer_up",
+        "gauge",
+        "1 while the log writer accepts records; 0 after a write or fsync failed (never retried: the node must be restarted, and stays unavailable for writes until then).",
+        u8::from(wal.writer_failure().is_none()),
+    );
+    write_metric(
+        out,
         "unmogrowp_wal_fsyncs_total",
         "counter",
         "Group commits (one fdatasync each).",

@@ -15,7 +15,12 @@ pub fn render(state: &AppState) -> String {
     let accepted = state.metrics.events_accepted.load(Ordering::Relaxed);
     crate::metrics::wal::collect(&mut out, state.log.wal(), accepted);
     crate::security::metrics::collect(&mut out, &state.security);
-    crate::cluster::metrics::collect(&mut out, &state.raft, &state.snapshot_sends);
+    crate::cluster::metrics::collect(
+        &mut out,
+        &state.raft,
+        &state.snapshot_sends,
+        &state.peer_clocks,
+    );
     crate::metrics::engine::collect(&mut out, &state.engine);
     crate::metrics::query::collect(&mut out, &state.query);
     let mirrors = state.mirrors.status(
@@ -71,6 +76,15 @@ fn process(out: &mut String, data_dir: &Path, started: Instant) {
             ntp.max_error_secs,
         );
     }
+    if let Some(rss) = resident_bytes() {
+        write_metric(
+            out,
+            "unmogrowp_process_resident_bytes",
+            "gauge",
+            "Resident memory of the node's process.",
+            rss,
+        );
+    }
     write_metric(
         out,
         "unmogrowp_uptime_seconds",
@@ -78,4 +92,11 @@ fn process(out: &mut String, data_dir: &Path, started: Instant) {
         "Seconds since the node started.",
         started.elapsed().as_secs_f64(),
     );
+}
+
+/// Resident set size from `/proc/self/statm` (pages × page size).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
 }

@@ -75,6 +75,8 @@ pub struct NodeParts {
     pub snapshots: SnapshotStore,
     /// Snapshots being streamed to followers now.
     pub snapshot_sends: SnapshotSends,
+    /// Peers' clocks as measured on this node's internal calls to them.
+    pub peer_clocks: crate::cluster::client::PeerClocks,
     pub proposer: Proposer,
     pub query: query::QueryService,
     pub security: Arc<Security>,
@@ -180,6 +182,7 @@ impl Node {
             cfg.process.fault_file.clone(),
         ));
         let snapshot_sends = SnapshotSends::default();
+        let peer_clocks = client.clocks().clone();
         let network = HttpNetwork::new(
             client.clone(),
             cfg.cluster.snapshot_chunk_bytes,
@@ -279,6 +282,7 @@ impl Node {
             engine,
             snapshots,
             snapshot_sends,
+            peer_clocks,
             proposer,
             query,
             security,
@@ -387,6 +391,8 @@ async fn housekeeping(state: AppState) {
     let mut last_trigger: Option<Instant> = None;
     let mut deferring = false;
     let mut last_session_purge = Instant::now();
+    // The first verification soon after start, then every interval.
+    let mut last_audit_verify: Option<Instant> = None;
     loop {
         tick.tick().await;
         if state.raft.metrics().borrow().running_state.is_err() {
@@ -396,6 +402,15 @@ async fn housekeeping(state: AppState) {
         if last_session_purge.elapsed() >= purge_every {
             last_session_purge = Instant::now();
             purge_sessions(&state).await;
+        }
+        let verify_every = state.cfg.auth.audit_verify_interval_secs;
+        if verify_every > 0
+            && last_audit_verify.is_none_or(|t| t.elapsed() >= Duration::from_secs(verify_every))
+            && state.security.store.is_bootstrapped()
+        {
+            last_audit_verify = Some(Instant::now());
+            let security = state.security.clone();
+            let _ = tokio::task::spawn_blocking(move || security.verify_audit_now()).await;
         }
         if let Err(e) = state.engine.tick() {
             tracing::error!(error = %e, "memtable rotation failed");

@@ -23,6 +23,12 @@ pub enum Request {
     Events { batches: Vec<EventBatch> },
     /// A mirror's progress, pause or replay (see [`mirror_book`]).
     Mirror(mirror_book::MirrorOp),
+    /// Like `Auth`, proposed while serving the HTTP request `request_id` (its `x-request-id`),
+    /// which the entry's audit records carry.
+    AuthTraced {
+        request_id: String,
+        req: auth::AuthRequest,
+    },
 }
 
 /// What applying an entry answers.

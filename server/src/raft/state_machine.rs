@@ -226,6 +226,15 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                     })?;
                     Response::Auth(outcome)
                 }
+                EntryPayload::Normal(Request::AuthTraced { request_id, req }) => {
+                    let outcome = self
+                        .auth
+                        .apply_traced(e.log_id.index, req, request_id)
+                        .map_err(|err| {
+                            StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
+                        })?;
+                    Response::Auth(outcome)
+                }
                 EntryPayload::Normal(Request::Mirror(op)) => {
                     if let Some(before) = last {
                         self.apply_chunk(before, &mut chunk, &mut answers)?;

@@ -41,4 +41,51 @@ pub fn collect(out: &mut String, security: &Security) {
         "Logins refused for a wrong password or an unknown user.",
         security.login_failures.load(Ordering::Relaxed),
     );
+    write_metric(
+        out,
+        "unmogrowp_login_successes_total",
+        "counter",
+        "Logins that opened a session.",
+        security.login_successes.load(Ordering::Relaxed),
+    );
+    write_metric(
+        out,
+        "unmogrowp_auth_lockouts_total",
+        "counter",
+        "Accounts locked after repeated failed logins.",
+        security.lockouts.load(Ordering::Relaxed),
+    );
+    write_metric(
+        out,
+        "unmogrowp_login_locked_total",
+        "counter",
+        "Logins refused because the account was locked.",
+        security.login_locked.load(Ordering::Relaxed),
+    );
+    if let Some(since) = security.store.signing_key_since_ms() {
+        write_metric(
+            out,
+            "unmogrowp_auth_signing_key_age_seconds",
+            "gauge",
+            "Age of the token signing key (rotate with POST /api/admin/auth/signing-key/rotate).",
+            ((crate::clock::now_ms() - since).max(0) as f64) / 1000.0,
+        );
+    }
+    let verified = security.audit_verified();
+    if let Some(v) = verified {
+        write_metric(
+            out,
+            "unmogrowp_audit_chain_ok",
+            "gauge",
+            "1 if the last verification of the audit hash chain (every auth.audit_verify_interval_secs) found it intact, 0 if it found a record edited, deleted or reordered.",
+            u8::from(v.ok),
+        );
+        write_metric(
+            out,
+            "unmogrowp_audit_chain_verified_at_seconds",
+            "gauge",
+            "When the audit chain was last verified (epoch seconds).",
+            v.at_ms as f64 / 1000.0,
+        );
+    }
 }

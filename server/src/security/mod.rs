@@ -76,6 +76,22 @@ pub struct Security {
     pub login_rate_limited: AtomicU64,
     /// Wrong passwords and unknown users.
     pub login_failures: AtomicU64,
+    /// Logins that opened a session.
+    pub login_successes: AtomicU64,
+    /// Accounts locked by repeated failures.
+    pub lockouts: AtomicU64,
+    /// Logins refused because the account was locked.
+    pub login_locked: AtomicU64,
+    /// The last background verification of the audit chain.
+    audit_check: parking_lot::Mutex<Option<AuditCheck>>,
+}
+
+/// The outcome of one verification of the audit chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditCheck {
+    pub ok: bool,
+    pub at_ms: i64,
+    pub problem: Option<String>,
 }
 
 fn unauthorized(msg: &str) -> SecurityError {
@@ -100,6 +116,10 @@ impl Security {
             audit_suppressed: AtomicU64::new(0),
             login_rate_limited: AtomicU64::new(0),
             login_failures: AtomicU64::new(0),
+            login_successes: AtomicU64::new(0),
+            lockouts: AtomicU64::new(0),
+            login_locked: AtomicU64::new(0),
+            audit_check: parking_lot::Mutex::new(None),
             store,
             cfg,
         })
@@ -107,6 +127,33 @@ impl Security {
 
     pub fn node_id(&self) -> u64 {
         self.node_id
+    }
+
+    /// The last verification of the audit chain, if one ran.
+    pub fn audit_verified(&self) -> Option<AuditCheck> {
+        self.audit_check.lock().clone()
+    }
+
+    /// Verifies the whole audit chain (blocking: walks every record) and keeps the outcome
+    /// for `/metrics`. A broken chain is logged as an error.
+    pub fn verify_audit_now(&self) -> AuditCheck {
+        let check = match self.store.verify_audit(None) {
+            Ok(r) => AuditCheck {
+                ok: r.ok,
+                at_ms: now_ms(),
+                problem: r.problem,
+            },
+            Err(e) => AuditCheck {
+                ok: false,
+                at_ms: now_ms(),
+                problem: Some(e.to_string()),
+            },
+        };
+        if !check.ok {
+            tracing::error!(problem = ?check.problem, "the audit chain failed verification: a record was edited, deleted or reordered, or could not be read");
+        }
+        *self.audit_check.lock() = Some(check.clone());
+        check
     }
 
     fn token_keys(&self) -> Result<TokenKeys, SecurityError> {
@@ -310,9 +357,19 @@ impl Security {
     }
 }
 
+tokio::task_local! {
+    /// The id of the HTTP request being served (set by the HTTP layer around each request):
+    /// audit records written while serving it carry it.
+    pub static REQUEST_ID: String;
+}
+
 /// Replicates an auth request and returns what applying it decided.
 pub async fn submit(cluster: &Cluster, req: AuthRequest) -> Result<AuthOutcome, SecurityError> {
-    match cluster.write(Request::Auth(req)).await {
+    let entry = match REQUEST_ID.try_with(|id| id.clone()) {
+        Ok(request_id) => Request::AuthTraced { request_id, req },
+        Err(_) => Request::Auth(req),
+    };
+    match cluster.write(entry).await {
         Ok(resp) => match resp {
             Response::Auth(o) => Ok(o),
             other => Err(SecurityError::Internal(format!(
