@@ -28,6 +28,9 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v clickhouse-server >/dev/null 2>&1 || need_apt+=(clickhouse-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# Observability tests (issue 27): a real Prometheus scrapes a cluster and evaluates every
+# shipped dashboard query and alert rule; promtool checks and unit-tests the rules.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

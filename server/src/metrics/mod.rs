@@ -96,7 +96,11 @@ pub fn write_summary(out: &mut String, name: &str, labels: &str, h: &Histogram<u
             h.value_at_quantile(*q) as f64 * scale
         );
     }
-    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.len());
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name}_count {}", h.len());
+    } else {
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.len());
+    }
 }
 
 pub fn write_metric(
