@@ -456,3 +456,84 @@ impl Drop for ChdbHttp {
         let _ = self.child.wait();
     }
 }
+
+/// A throwaway Prometheus (Debian's `prometheus`) scraping `targets` every second as the job
+/// `unmogrowp`, with `rules` loaded; its HTTP API on a free loopback port.
+pub struct Prometheus {
+    pub port: u16,
+    child: Child,
+}
+
+impl Prometheus {
+    pub fn start(parent: &Path, targets: &[String], rules: &Path) -> Self {
+        let dir = parent.join("prometheus");
+        std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+        std::fs::copy(rules, dir.join("alerts.yml")).expect("copy the rules");
+        let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        std::fs::write(
+            dir.join("prometheus.yml"),
+            format!(
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+                 rule_files: [alerts.yml]\n\
+                 scrape_configs:\n  - job_name: unmogrowp\n    static_configs:\n      - targets: [{}]\n",
+                list.join(", ")
+            ),
+        )
+        .expect("config");
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("prometheus is not installed: run scripts/setup.sh");
+        wait_port(port, Duration::from_secs(30));
+        Self { port, child }
+    }
+
+    /// Evaluates `expr` now: the result vector, or Prometheus' error.
+    pub fn query(&self, expr: &str) -> Result<Vec<serde_json::Value>, String> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let resp = ureq::post(&url)
+            .timeout(Duration::from_secs(30))
+            .send_form(&[("query", expr)]);
+        let body: serde_json::Value = match resp {
+            Ok(r) => r.into_json().map_err(|e| e.to_string())?,
+            Err(ureq::Error::Status(_, r)) => r.into_json().map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        };
+        if body["status"] != "success" {
+            return Err(format!("{}: {}", body["errorType"], body["error"]));
+        }
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Scrape targets and their health (`up`, last error).
+    pub fn targets(&self) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/api/v1/targets", self.port);
+        ureq::get(&url)
+            .call()
+            .ok()
+            .and_then(|r| r.into_json().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
