@@ -103,6 +103,18 @@ pub enum AuthOp {
         new_jti: String,
         expires_at_ms: i64,
     },
+    /// The security detector read the audit log through `through_audit_seq` and concluded
+    /// `alerts`. Ignored unless it moves the detector's position forward (a replay, or a
+    /// former leader's late proposal, records nothing twice).
+    RecordAlerts {
+        through_audit_seq: u64,
+        alerts: Vec<crate::alert::NewAlert>,
+    },
+    /// Alerts through `through_alert_seq` were delivered to the webhook `webhook`.
+    AlertsDelivered {
+        webhook: String,
+        through_alert_seq: u64,
+    },
 }
 
 /// What applying a request did. Errors of the *request* (not of the store) are outcomes, so

@@ -12,6 +12,7 @@
 //! - [`audit`]: the hash-chained audit records and their verification.
 //! - [`password`], [`token`], [`apikey`]: argon2id, JWT (HS256, RFC 8725) and API keys.
 
+pub mod alert;
 pub mod apikey;
 pub mod audit;
 pub mod command;
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod store;
 pub mod token;
 
+pub use alert::{NewAlert, SecurityAlert};
 pub use audit::{AuditEvent, AuditRecord, VerifyReport};
 pub use command::{AuthOp, AuthOutcome, AuthRequest};
 pub use error::{AuthError, ErrorKind};

@@ -4,7 +4,8 @@
 //! Raft index, u64 big-endian), `m/secret` (JWT signing secret, hex), `m/retired` (replaced
 //! secrets still verifying until their time), `m/keyepoch` (rotation count), `m/head` (audit head
 //! `[seq, hash]`), `u/<user id>`, `a/<app id>`, `k/<sha256 of key>`, `s/<session id>`,
-//! `l/<seq, 20 digits>` (audit records). Values are JSON.
+//! `l/<seq, 20 digits>` (audit records), `m/keysince` (when the signing key was made),
+//! `m/alerts` (alert positions), `x/<seq, 20 digits>` (security alerts). Values are JSON.
 //!
 //! Durability: each applied request is one `WriteBatch` written with `sync = true` and carries
 //! the applied index, so replaying the Raft log after a crash skips what is already stored and
@@ -26,6 +27,16 @@ use crate::AuthError;
 
 mod apply;
 use apply::apply_op;
+
+/// Where the security alerts stand: the last alert, how far the detector read the audit log,
+/// how far each webhook was delivered, and how many alerts each rule raised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertBook {
+    pub head: u64,
+    pub detector_through: u64,
+    pub delivered: BTreeMap<String, u64>,
+    pub by_rule: BTreeMap<String, u64>,
+}
 
 /// Failed-login limits; part of the replicated semantics, so identical on every node.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -61,6 +72,8 @@ struct State {
     /// When the current signing key was created (`m/keysince`; absent in stores written
     /// before it was recorded).
     key_since_ms: Option<i64>,
+    /// Security alerts' positions (`m/alerts`).
+    alerts: AlertBook,
     users: HashMap<String, User>,
     by_email: HashMap<String, String>,
     apps: BTreeMap<String, App>,
@@ -257,6 +270,7 @@ fn load_state(db: &DB) -> Result<State, AuthError> {
                     b"m/retired" => st.retired = dec(&k, &v)?,
                     b"m/keyepoch" => st.key_epoch = dec(&k, &v)?,
                     b"m/keysince" => st.key_since_ms = Some(dec(&k, &v)?),
+                    b"m/alerts" => st.alerts = dec(&k, &v)?,
                     _ => {}
                 },
                 _ => {}
@@ -450,6 +464,50 @@ impl AuthStore {
             out.push(dec(&k, &v)?);
         }
         Ok(out)
+    }
+
+    /// Where the security alerts stand.
+    pub fn alert_book(&self) -> AlertBook {
+        self.state.read().alerts.clone()
+    }
+
+    /// Alerts with `seq > after`, oldest first, at most `limit`.
+    pub fn alerts_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::alert::SecurityAlert>, AuthError> {
+        let start = crate::alert::alert_key(after + 1);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(start.as_bytes(), Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(b"x/") || out.len() >= limit {
+                break;
+            }
+            out.push(dec(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Alerts with `seq < before` (from the newest when `None`), newest first, at most `limit`.
+    pub fn alerts_before(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<crate::alert::SecurityAlert>, AuthError> {
+        let head = self.state.read().alerts.head;
+        let end = before.unwrap_or(head + 1).min(head + 1);
+        let from = end.saturating_sub(limit as u64).max(1);
+        let mut page = if end > 1 {
+            self.alerts_after(from - 1, (end - from) as usize)?
+        } else {
+            Vec::new()
+        };
+        page.reverse();
+        Ok(page)
     }
 
     /// Audit records with `seq < before` (all when `None`), newest first, that `keep`

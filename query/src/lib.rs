@@ -3,6 +3,7 @@
 //! limits, with statements that could write, change the session or touch files refused at
 //! planning time. Answers are encoded by [`format`].
 
+pub mod admin_table;
 mod admission;
 pub mod attribution;
 pub mod audit_log;

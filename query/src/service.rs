@@ -61,6 +61,8 @@ pub struct Scope {
     pub scan_only: bool,
     /// The audit log, for admins: becomes the `audit_log` table when a statement names it.
     pub audit_log: Option<Arc<dyn AuditLogSource>>,
+    /// More tables for admins (`security_alerts`), loaded when a statement names them.
+    pub admin_tables: Vec<Arc<dyn crate::admin_table::AdminTable>>,
 }
 
 /// Who runs a query and how long it may take.
@@ -289,6 +291,7 @@ impl QueryService {
         let stats = &self.inner.stats;
         self.inner.cfg.complexity().check_text(sql)?;
         crate::audit_log::resolve(&mut scope, sql)?;
+        crate::admin_table::resolve(&mut scope, sql)?;
         let (admission, timeout) = self.admit(&opts)?;
         let deadline = Instant::now() + timeout;
         let budget = PlanningBudget::new(deadline.into_std());

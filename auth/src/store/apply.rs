@@ -71,6 +71,41 @@ pub(super) fn apply_op(
     let now = req.at_ms;
     match &req.op {
         AuthOp::AuditOnly => AuthOutcome::Ok,
+        AuthOp::RecordAlerts {
+            through_audit_seq,
+            alerts,
+        } => {
+            if *through_audit_seq <= st.alerts.detector_through {
+                return AuthOutcome::Conflict("the detector already read this far".into());
+            }
+            for a in alerts {
+                st.alerts.head += 1;
+                let seq = st.alerts.head;
+                let rec = crate::alert::SecurityAlert {
+                    seq,
+                    id: format!("alert-{seq}"),
+                    at_ms: now,
+                    node: req.node,
+                    alert: a.clone(),
+                };
+                wb.put(crate::alert::alert_key(seq), enc(&rec));
+                *st.alerts.by_rule.entry(a.rule.clone()).or_insert(0) += 1;
+            }
+            st.alerts.detector_through = *through_audit_seq;
+            wb.put(b"m/alerts", enc(&st.alerts));
+            AuthOutcome::Ok
+        }
+        AuthOp::AlertsDelivered {
+            webhook,
+            through_alert_seq,
+        } => {
+            let cur = st.alerts.delivered.entry(webhook.clone()).or_insert(0);
+            if *through_alert_seq > *cur {
+                *cur = (*through_alert_seq).min(st.alerts.head);
+                wb.put(b"m/alerts", enc(&st.alerts));
+            }
+            AuthOutcome::Ok
+        }
         AuthOp::Bootstrap { jwt_secret, admin } => {
             if st.secret.is_some() {
                 return AuthOutcome::AlreadyBootstrapped;

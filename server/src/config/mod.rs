@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod alerts;
 mod auth;
 mod ingest;
 
+pub use alerts::{AlertSettings, WebhookSettings};
 pub use auth::AuthSettings;
 pub use ingest::IngestLimits;
 
@@ -82,6 +84,8 @@ pub struct ServerConfig {
     pub engine: engine::EngineConfig,
     pub query: query::QueryConfig,
     pub auth: AuthSettings,
+    /// `[alerts]`: security rules over the audit stream and their webhooks.
+    pub alerts: AlertSettings,
     pub cluster: ClusterSettings,
     pub fraud: FraudSettings,
     pub http: HttpSettings,
@@ -312,6 +316,7 @@ impl Default for ServerConfig {
             http: HttpSettings::default(),
             log: crate::logging::LogSettings::default(),
             auth: AuthSettings::default(),
+            alerts: AlertSettings::default(),
             cluster: ClusterSettings::default(),
             mirror: Vec::new(),
         }
@@ -368,6 +373,7 @@ impl ServerConfig {
         self.engine.validate().map_err(ConfigError::Invalid)?;
         self.query.validate().map_err(ConfigError::Invalid)?;
         self.http.validate().map_err(ConfigError::Invalid)?;
+        self.alerts.validate().map_err(ConfigError::Invalid)?;
         self.fraud.rules().map_err(ConfigError::Invalid)?;
         self.cluster
             .validate(self.node_id)
@@ -400,6 +406,12 @@ impl ServerConfig {
         let mut c = self.clone();
         if !c.cluster.secret.is_empty() {
             c.cluster.secret = "***".into();
+        }
+        for w in &mut c.alerts.webhook {
+            w.url = w.display();
+            if w.secret.is_some() {
+                w.secret = Some("***".into());
+            }
         }
         for m in &mut c.mirror {
             if let Some(toml::Value::String(url)) = m.get_mut("url") {

@@ -118,6 +118,10 @@ async fn accept(
     req: Request,
 ) -> Result<Response, ApiError> {
     let limits = &state.cfg.ingest;
+    let client_ip = req
+        .extensions()
+        .get::<super::authz::ClientIp>()
+        .map(|c| c.0.clone());
     let ctx = RequestContext {
         key_app_id: Some(app_id.clone()),
         received_at_ms: chrono::Utc::now().timestamp_millis(),
@@ -186,6 +190,15 @@ async fn accept(
     m.events_duplicate
         .fetch_add(outcome.duplicates, Ordering::Relaxed);
     m.record_app_events(&app_id, "accepted", outcome.accepted);
+    if let Some(ip) = &client_ip {
+        if let Some(u) = state
+            .security
+            .key_sources
+            .observe(&key_id, ip, crate::clock::now_ms())
+        {
+            report_unusual_key(&state, &key_id, &app_id, ip, &u);
+        }
+    }
     m.record_app_events(&app_id, "duplicate", outcome.duplicates);
     let body = IngestResponse {
         accepted: outcome.accepted,
@@ -193,4 +206,37 @@ async fn accept(
         rejected,
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Records (in the background: ingest does not wait) that a key is used from an unusual
+/// number of addresses; the alert rules raise `key_many_sources` from this record.
+fn report_unusual_key(
+    state: &AppState,
+    key_id: &str,
+    app_id: &str,
+    ip: &str,
+    u: &crate::security::Unusual,
+) {
+    let usual = u.usual.map_or("no earlier window".to_string(), |x| {
+        format!("usually {x:.0}")
+    });
+    let detail = format!(
+        "{} distinct source addresses within alerts.window_secs on node {} ({usual}); app {app_id}",
+        u.sources,
+        state.security.node_id()
+    );
+    let ev = crate::security::event(
+        format!("key:{key_id}"),
+        ip,
+        "apikey.many_sources",
+        key_id,
+        detail,
+    );
+    let req = state.security.request(auth::AuthOp::AuditOnly, vec![ev]);
+    let cluster = state.cluster.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::security::submit(&cluster, req).await {
+            tracing::warn!(error = %e, "could not record an API key's unusual use");
+        }
+    });
 }

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod alerts;
 mod analytics;
 mod app_read;
 mod apps;
@@ -127,6 +128,7 @@ fn public(state: AppState) -> Router {
         .route("/api/admin/cluster/nodes/{id}", delete(cluster::remove))
         .route("/api/admin/backup", post(backup::create))
         .route("/api/admin/audit", get(admin::audit))
+        .route("/api/admin/alerts", get(alerts::list))
         .route("/api/admin/mirrors", get(mirrors::list))
         .route("/api/admin/mirrors/{name}/pause", post(mirrors::pause))
         .route("/api/admin/mirrors/{name}/resume", post(mirrors::resume))

@@ -57,6 +57,14 @@ pub(crate) async fn run(
             Arc::new(AuditTable(state.security.store.clone()))
                 as Arc<dyn query::audit_log::AuditLogSource>
         }),
+        admin_tables: if p.is_admin() {
+            vec![
+                Arc::new(crate::security::AlertTable(state.security.store.clone()))
+                    as Arc<dyn query::admin_table::AdminTable>,
+            ]
+        } else {
+            Vec::new()
+        },
         ..query::Scope::default()
     };
     let opts = query::QueryOptions {

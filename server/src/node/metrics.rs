@@ -15,6 +15,12 @@ pub fn render(state: &AppState) -> String {
     let accepted = state.metrics.events_accepted.load(Ordering::Relaxed);
     crate::metrics::wal::collect(&mut out, state.log.wal(), accepted);
     crate::security::metrics::collect(&mut out, &state.security);
+    crate::security::alerts::collect(
+        &mut out,
+        &state.security,
+        &state.cfg.alerts,
+        &state.alert_stats,
+    );
     crate::cluster::metrics::collect(
         &mut out,
         &state.raft,

@@ -77,6 +77,8 @@ pub struct NodeParts {
     pub snapshot_sends: SnapshotSends,
     /// Peers' clocks as measured on this node's internal calls to them.
     pub peer_clocks: crate::cluster::client::PeerClocks,
+    /// Webhook deliveries of security alerts from this node.
+    pub alert_stats: Arc<crate::security::alerts::AlertStats>,
     pub proposer: Proposer,
     pub query: query::QueryService,
     pub security: Arc<Security>,
@@ -145,8 +147,13 @@ impl Node {
         let engine = engine::Engine::open_with(cfg.engine_dir(), ecfg, fs)?;
         let auth_store = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
         let security = Arc::new(
-            Security::new(auth_store.clone(), cfg.auth.clone(), cfg.node_id)
-                .map_err(StartError::Bootstrap)?,
+            Security::new(
+                auth_store.clone(),
+                cfg.auth.clone(),
+                &cfg.alerts,
+                cfg.node_id,
+            )
+            .map_err(StartError::Bootstrap)?,
         );
         let snapshots =
             SnapshotStore::open(cfg.snapshot_dir()).map_err(|e| StartError::Raft(e.to_string()))?;
@@ -273,7 +280,20 @@ impl Node {
                 .run(),
             );
         }
+        let alert_stats = Arc::new(crate::security::alerts::AlertStats::default());
+        tokio::spawn(
+            crate::security::alerts::AlertService {
+                security: security.clone(),
+                cluster: cluster.clone(),
+                raft: raft.clone(),
+                node_id: cfg.node_id,
+                cfg: cfg.alerts.clone(),
+                stats: alert_stats.clone(),
+            }
+            .run(),
+        );
         let state = AppState(Arc::new(NodeParts {
+            alert_stats,
             cfg: cfg.clone(),
             raft: raft.clone(),
             cluster,

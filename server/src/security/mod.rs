@@ -2,8 +2,11 @@
 //! key), whether the route allows it ([`routes`]), password hashing under a concurrency bound,
 //! token issuing, rate limits, and submitting auth changes and audit records through Raft.
 
+mod alert_table;
+pub mod alerts;
 mod audit_table;
 mod error;
+mod key_sources;
 mod limiter;
 pub mod metrics;
 pub mod routes;
@@ -23,8 +26,10 @@ use crate::clock::now_ms;
 use crate::cluster::Cluster;
 pub use crate::config::AuthSettings;
 use crate::raft::{Request, Response};
+pub use alert_table::AlertTable;
 pub use audit_table::AuditTable;
 pub use error::SecurityError;
+pub use key_sources::{KeySources, Unusual};
 pub use limiter::Limiter;
 
 /// Who made a request, as established by the authorization middleware.
@@ -84,6 +89,8 @@ pub struct Security {
     pub login_locked: AtomicU64,
     /// The last background verification of the audit chain.
     audit_check: parking_lot::Mutex<Option<AuditCheck>>,
+    /// Distinct source addresses per API key (the `key_many_sources` alert).
+    pub key_sources: KeySources,
 }
 
 /// The outcome of one verification of the audit chain.
@@ -99,7 +106,12 @@ fn unauthorized(msg: &str) -> SecurityError {
 }
 
 impl Security {
-    pub fn new(store: AuthStore, cfg: AuthSettings, node_id: u64) -> Result<Self, String> {
+    pub fn new(
+        store: AuthStore,
+        cfg: AuthSettings,
+        alerts: &crate::config::AlertSettings,
+        node_id: u64,
+    ) -> Result<Self, String> {
         let dummy_hash = auth::password::hash("not a real password, never matches")
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -120,6 +132,11 @@ impl Security {
             lockouts: AtomicU64::new(0),
             login_locked: AtomicU64::new(0),
             audit_check: parking_lot::Mutex::new(None),
+            key_sources: KeySources::new(
+                alerts.window_secs,
+                alerts.key_sources,
+                alerts.key_sources_factor,
+            ),
             store,
             cfg,
         })

@@ -301,6 +301,12 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     r(
         "GET",
+        "/api/admin/alerts",
+        Roles(ADMIN, AuditRead),
+        "Security alerts raised by the rules over the audit log, newest first: limit, before (next_before continues), rule",
+    ),
+    r(
+        "GET",
         "/api/admin/mirrors",
         Roles(ADMIN, AdminAll),
         "Each mirror's state, cursor, lag, events sent and last error",
