@@ -76,6 +76,17 @@ fn schemas() -> Value {
                 "deny_listed_clicks": {"type": "integer"}, "deny_listed_installs": {"type": "integer"},
                 "flagged_click_rate": {"type": ["number", "null"]}}}},
             "flagged_devices": {"type": "integer"}, "flagged_ips": {"type": "integer"}, "events_scanned": {"type": "integer"}}},
+        "Alerts": {"type": "object", "required": ["alerts", "total", "by_rule"], "properties": {
+            "alerts": {"type": "array", "items": {"type": "object", "required": ["seq", "id", "at_ms", "rule", "severity", "subject", "summary"], "properties": {
+                "seq": {"type": "integer"}, "id": {"type": "string", "description": "alert-<seq>; sent to webhooks as x-unmogrowp-alert-id"},
+                "at_ms": {"type": "integer", "description": "when it was recorded"}, "node": {"type": "integer"},
+                "rule": {"type": "string", "enum": ["password_spraying", "credential_stuffing", "denied_burst", "key_many_sources", "large_read", "admin_off_hours"]},
+                "severity": {"type": "string", "enum": ["critical", "warning", "info"]},
+                "subject": {"type": "string", "description": "the source address, account, actor or key it is about"},
+                "summary": {"type": "string"}, "detail": {"type": "string"},
+                "observed_at_ms": {"type": "integer"}, "first_audit_seq": {"type": "integer"}, "last_audit_seq": {"type": "integer"}}}},
+            "next_before": {"type": ["integer", "null"]}, "total": {"type": "integer"},
+            "by_rule": {"type": "object", "additionalProperties": {"type": "integer"}}}},
         "Mirrors": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "state", "cursor", "lag_events", "lag_seconds", "sent_events"], "properties": {
             "name": {"type": "string"}, "kind": {"type": "string", "enum": ["postgres", "clickhouse", "kafka"], "description": "as configured (an invalid entry shows what it said)"},
             "state": {"type": "string", "enum": ["running", "retrying", "paused"]},
@@ -109,6 +120,7 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         ("GET", "/api/analytics/attribution") => (None, "AttributionReport"),
         ("GET", "/api/analytics/fraud") => (None, "FraudReport"),
         ("GET", "/api/admin/mirrors") => (None, "Mirrors"),
+        ("GET", "/api/admin/alerts") => (None, "Alerts"),
         ("POST", "/api/admin/mirrors/{name}/replay") => (Some("MirrorReplay"), ""),
         _ => (None, ""),
     }
@@ -126,6 +138,11 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             p("actor", false, "newest-first only: this actor exactly (user id, key:<id>, anonymous)"),
             p("action", false, "newest-first only: actions starting with this (auth.login, apps.)"),
             p("outcome", false, "newest-first only: outcomes starting with this (success, denied, failure)"),
+        ],
+        ("GET", "/api/admin/alerts") => vec![
+            p("limit", false, "alerts per page, 1-1000 (default 100), newest first"),
+            p("before", false, "alerts with seq < before (the answer's next_before)"),
+            p("rule", false, "only this rule"),
         ],
         ("POST", "/v1/events") => vec![p(
             "api_key",
