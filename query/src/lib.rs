@@ -17,6 +17,7 @@ pub mod events;
 pub mod format;
 mod rollup;
 mod runtime;
+mod seed_views;
 mod service;
 mod value_guard;
 

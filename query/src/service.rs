@@ -695,6 +695,7 @@ async fn plan(
     budget: &PlanningBudget,
 ) -> Result<DataFrame> {
     let ctx = session(inner, scope, now)?;
+    crate::seed_views::register(&ctx, sql).await?;
     let mut state = with_deadline_checks(ctx.state(), budget);
     if let Some(t) = now {
         state.execution_props_mut().query_execution_start_time = t;
