@@ -30,7 +30,7 @@ const USER_RETENTION: &str = "WITH days AS ( \
      FROM days JOIN first ON days.app_id = first.app_id AND days.user_id = first.user_id";
 
 /// Every built-in view: name and definition.
-pub const VIEWS: &[(&str, &str)] = &[
+pub(crate) const VIEWS: &[(&str, &str)] = &[
     ("dashboard_stats", DASHBOARD_STATS),
     ("dashboard_stats_mv", DASHBOARD_STATS),
     ("user_retention_mv", USER_RETENTION),

@@ -39,6 +39,12 @@ fn event(i: i64) -> Event {
 }
 
 fn service() -> (QueryService, Vec<Event>) {
+    let (on, _, events) = services();
+    (on, events)
+}
+
+/// The same engine behind two services: rollup answers on and off.
+fn services() -> (QueryService, QueryService, Vec<Event>) {
     let dir = tempfile::tempdir().unwrap().keep();
     let engine = Engine::open(&dir, EngineConfig::default()).unwrap();
     let events: Vec<Event> = (0..600).map(event).collect();
@@ -55,8 +61,13 @@ fn service() -> (QueryService, Vec<Event>) {
             events[300..].iter().map(Event::as_ref).collect(),
         ))
         .unwrap();
+    let off = QueryConfig {
+        rollup_answers: false,
+        ..QueryConfig::default()
+    };
     (
-        QueryService::new(engine, QueryConfig::default()).unwrap(),
+        QueryService::new(engine.clone(), QueryConfig::default()).unwrap(),
+        QueryService::new(engine, off).unwrap(),
         events,
     )
 }
@@ -166,5 +177,43 @@ async fn the_views_show_only_the_callers_apps_and_cannot_be_written() {
         "CREATE VIEW dashboard_stats AS SELECT 1",
     ] {
         assert!(q.run(sql).await.is_err(), "{sql} was allowed");
+    }
+}
+
+#[tokio::test]
+async fn dashboard_stats_of_one_app_is_answered_from_the_rollups() {
+    let (on, off, _) = services();
+    let all = Scope::default();
+    for range in [
+        "true",
+        "hour >= '2026-01-03'",
+        "hour >= '2026-01-03T05:30:00Z' AND hour < '2026-01-09T10:00:00Z'",
+        "hour > '2026-01-03T05:00:00Z' AND hour <= '2026-01-09T10:15:00Z'",
+        "hour >= '2027-01-01'",
+    ] {
+        for shape in [
+            "SELECT app_id, hour, event_count, unique_users, round(revenue, 6) AS revenue \
+             FROM dashboard_stats WHERE app_id = 'a' AND {R} ORDER BY hour",
+            "SELECT hour, event_count FROM dashboard_stats_mv WHERE {R} AND app_id = 'b' ORDER BY hour",
+            "SELECT sum(event_count) AS n, round(sum(revenue), 6) AS r FROM dashboard_stats \
+             WHERE app_id = 'a' AND {R}",
+            // Grouped by the one app it is filtered to (renamed): a constant column.
+            "SELECT app_id AS platform, count() AS n FROM events WHERE app_id = 'a' AND \
+             {E} GROUP BY 1",
+        ] {
+            let sql = shape
+                .replace("{R}", range)
+                .replace("{E}", &range.replace("hour", "toStartOfHour(timestamp)"));
+            let plan = text(&on, &format!("EXPLAIN {sql}"), &all).await;
+            assert!(
+                plan.contains("RollupAnswerExec"),
+                "not answered from the rollups: {sql}\n{plan}"
+            );
+            assert_eq!(
+                text(&on, &sql, &all).await,
+                text(&off, &sql, &all).await,
+                "{sql}"
+            );
+        }
     }
 }

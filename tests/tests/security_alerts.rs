@@ -168,8 +168,9 @@ fn attacks_raise_their_alerts_once_and_a_normal_day_raises_none() {
     let key = c.create_app("shop");
     let ports: Vec<u16> = c.nodes.iter().map(|n| n.port).collect();
 
-    // A normal day: ingest from the SDKs, an analyst who registers, mistypes their password
-    // once, logs in and runs small queries; the admin reads the audit log.
+    // A normal day: ingest from the SDKs and the benchmark's generator, an admin setting up an
+    // analyst, who mistypes her password once, logs in and runs small queries; the admin
+    // reads the audit log.
     let load = Load::start(&ports, &key, "shop", 2, 50);
     let n0 = &c.nodes[0];
     let made = n0.call(
@@ -198,7 +199,25 @@ fn attacks_raise_their_alerts_once_and_a_normal_day_raises_none() {
         assert_eq!(q.status, 200, "{}", q.body);
     }
     assert_eq!(n0.get("/api/admin/audit?limit=10").status, 200);
-    std::thread::sleep(Duration::from_secs(6));
+    // The benchmark's own load generator against each node for a few seconds.
+    let bench_key = c.create_app("bench_app");
+    let bench = unmogrowp_tests::binary().with_file_name("unmogrowp-bench");
+    for n in &c.nodes {
+        let out = std::process::Command::new(&bench)
+            .args(["load", "--addr", &format!("127.0.0.1:{}", n.port)])
+            .args(["--batch", "50", "--duration", "3", "--connections", "4"])
+            .args(["--api-key", &bench_key])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{}: {e} (cargo build -p unmogrowp-bench)", bench.display())
+            });
+        assert!(
+            out.status.success(),
+            "bench load failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
     let quiet = alerts(n0);
     assert!(quiet.is_empty(), "a normal day raised alerts: {quiet:#?}");
 

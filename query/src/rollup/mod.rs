@@ -6,11 +6,13 @@
 //!
 //! Matched, and nothing else (any other filter, grouping or aggregate keeps the scan):
 //! - filters: exactly one app (`app_id = '…'`), bounds on `timestamp` against constants
-//!   (`now() - INTERVAL 30 DAY` is one once folded), and `attribution_campaign IS NOT NULL`
-//!   when grouping by the campaign;
+//!   (`now() - INTERVAL 30 DAY` is one once folded) or on `toStartOfHour(timestamp)`, and
+//!   `attribution_campaign IS NOT NULL` when grouping by the campaign;
 //! - grouping: none, `platform`, `event_type`, `attribution_campaign`, or
-//!   `toStartOfHour(timestamp)` / `toStartOfDay(timestamp)` (UTC);
-//! - aggregates: `count()`, `uniqExact(user_id)` and its relatives, and by grouping
+//!   `toStartOfHour(timestamp)` / `toStartOfDay(timestamp)` (UTC); and `app_id` besides (a
+//!   constant: the one app of the filter);
+//! - aggregates: `count()`, `uniqExact(user_id)` and its relatives, `count(DISTINCT user_id)`,
+//!   and by grouping
 //!   `sum(revenue)` and `countIf(event_type = '…')` (no grouping or by time), `countIf(event_type =
 //!   'install' | 'purchase')` and `sumIf(revenue, event_type = 'purchase')` (campaigns).
 //!
@@ -87,6 +89,8 @@ pub(crate) struct Spec {
     pub(crate) lo: Option<i64>,
     pub(crate) hi: Option<i64>,
     pub(crate) dim: Dim,
+    /// Where `app_id` is among the group keys (it is then a constant column of the answer).
+    pub(crate) app_key: Option<usize>,
     pub(crate) measures: Vec<Measure>,
 }
 
@@ -135,35 +139,56 @@ impl OptimizerRule for RollupRule {
 /// The events table under `agg`, what the rollups must answer, and the filters the edge scan
 /// applies — if `agg` is answerable.
 fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
-    let mut conjuncts = Vec::new();
-    // Expressions projections below compute (common subexpressions), by name.
-    let mut computed: HashMap<String, Expr> = HashMap::new();
+    // The chain of plans between the aggregation and the events scan, top down.
+    let mut chain: Vec<&LogicalPlan> = Vec::new();
     let mut input = agg.input.as_ref();
     let scan: &TableScan = loop {
         match input {
             LogicalPlan::SubqueryAlias(a) => input = a.input.as_ref(),
             LogicalPlan::Projection(p) => {
-                for e in &p.expr {
-                    match e {
-                        Expr::Column(_) => {}
-                        // A filter above names what this computes, not the table's columns.
-                        Expr::Alias(_) if !conjuncts.is_empty() => return None,
-                        Expr::Alias(a) => {
-                            computed.insert(a.name.clone(), inline(a.expr.as_ref(), &computed));
-                        }
-                        _ => return None,
-                    }
-                }
-                input = p.input.as_ref()
+                chain.push(input);
+                input = p.input.as_ref();
             }
             LogicalPlan::Filter(f) => {
-                conjuncts.extend(split_conjunction_owned(f.predicate.clone()));
+                chain.push(input);
                 input = f.input.as_ref();
             }
             LogicalPlan::TableScan(s) if s.fetch.is_none() => break s,
             _ => return None,
         }
     };
+    // Bottom up: each level's names as expressions over the table's columns (projections may
+    // compute common subexpressions such as `date_trunc('hour', timestamp)` that filters and
+    // group keys above name), and every filter read in terms of the table.
+    let mut computed: HashMap<String, Expr> = HashMap::new();
+    let mut conjuncts = Vec::new();
+    for plan in chain.iter().rev() {
+        match plan {
+            LogicalPlan::Projection(p) => {
+                let mut level = HashMap::new();
+                for e in &p.expr {
+                    match e {
+                        Expr::Column(c) => {
+                            if let Some(x) = computed.get(&c.name) {
+                                level.insert(c.name.clone(), x.clone());
+                            }
+                        }
+                        Expr::Alias(a) => {
+                            level.insert(a.name.clone(), inline(a.expr.as_ref(), &computed));
+                        }
+                        _ => return None,
+                    }
+                }
+                computed = level;
+            }
+            LogicalPlan::Filter(f) => conjuncts.extend(
+                split_conjunction_owned(f.predicate.clone())
+                    .iter()
+                    .map(|c| inline(c, &computed)),
+            ),
+            _ => return None,
+        }
+    }
     let provider = source_as_provider(&scan.source).ok()?;
     let events = provider.as_any().downcast_ref::<EventsTable>()?.clone();
     for f in &scan.filters {
@@ -179,7 +204,7 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
                 Some(prev) => &prev & &a,
                 None => a,
             });
-        } else if let Some((op, v)) = time_bound(c) {
+        } else if let Some((op, v)) = time_bound(c).or_else(|| hour_bound(c)) {
             match op {
                 Operator::GtEq => lo = Some(lo.map_or(v, |x| x.max(v))),
                 Operator::Gt => lo = Some(lo.map_or(v + 1, |x| x.max(v + 1))),
@@ -206,6 +231,13 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
         .iter()
         .map(|e| inline(e, &computed))
         .collect();
+    // `app_id` among the group keys has one value (the filter pins one app): the answer
+    // carries it as a constant column (the seed's `dashboard_stats` groups by app and hour).
+    let app_key = group.iter().position(|e| is_column(e, engine::COL_APP_ID));
+    let group: Vec<Expr> = group
+        .into_iter()
+        .filter(|e| !is_column(e, engine::COL_APP_ID))
+        .collect();
     let dim = match group.as_slice() {
         [] => Dim::All,
         [Expr::Column(c)] if c.name == COL_PLATFORM => Dim::Platform,
@@ -228,6 +260,7 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
         lo,
         hi,
         dim,
+        app_key,
         measures,
     };
     Some((events, spec, conjuncts))
@@ -278,6 +311,47 @@ fn time_bound(e: &Expr) -> Option<(Operator, i64)> {
         Some((op.swap()?, ms(left)?))
     } else {
         None
+    }
+}
+
+/// `date_trunc('hour', timestamp) <op> constant` (a filter on `dashboard_stats.hour`) as the
+/// same bound on `timestamp`: `>= v` and `< v` hold for `timestamp` against `v` rounded up to
+/// the hour, `> v` and `<= v` against `v` rounded down plus an hour.
+fn hour_bound(e: &Expr) -> Option<(Operator, i64)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return None;
+    };
+    let (op, constant) = if bucket_hours(left) == Some(1) {
+        (*op, right.as_ref())
+    } else if bucket_hours(right) == Some(1) {
+        (op.swap()?, left.as_ref())
+    } else {
+        return None;
+    };
+    let probe = Expr::BinaryExpr(BinaryExpr {
+        left: Box::new(Expr::Column(Column::from_name(COL_TIMESTAMP))),
+        op,
+        right: Box::new(constant.clone()),
+    });
+    let (op, v) = time_bound(&probe)?;
+    let floor = v.div_euclid(engine::HOUR_MS) * engine::HOUR_MS;
+    let ceil = if floor == v {
+        v
+    } else {
+        floor + engine::HOUR_MS
+    };
+    match op {
+        Operator::GtEq => Some((Operator::GtEq, ceil)),
+        Operator::Lt => Some((Operator::Lt, ceil)),
+        Operator::Gt | Operator::LtEq => Some((
+            if op == Operator::Gt {
+                Operator::GtEq
+            } else {
+                Operator::Lt
+            },
+            floor + engine::HOUR_MS,
+        )),
+        _ => None,
     }
 }
 
@@ -361,8 +435,15 @@ fn measure(e: &Expr, dim: Dim) -> Option<Measure> {
     let Expr::AggregateFunction(AggregateFunction { func, params }) = e else {
         return None;
     };
-    if params.distinct || params.filter.is_some() || params.order_by.is_some() {
+    if params.filter.is_some() || params.order_by.is_some() {
         return None;
+    }
+    if params.distinct {
+        // count(DISTINCT user_id): the distinct non-null users, as uniqExact.
+        return match (func.name(), params.args.as_slice()) {
+            ("count", [a]) if is_column(a, COL_USER) => Some(Measure::Users),
+            _ => None,
+        };
     }
     let non_null_literal = |e: &Expr| matches!(e, Expr::Literal(v, _) if !v.is_null());
     let m = match (func.name(), params.args.as_slice()) {

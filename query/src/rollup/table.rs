@@ -429,9 +429,18 @@ fn rows(
 ) -> DfResult<RecordBatch> {
     let groups: Vec<(Key, GroupTotals)> = groups
         .into_iter()
-        .filter(|(_, g)| spec.dim == Dim::All || g.events > 0)
+        // Ungrouped, an empty range is one row of zeros; grouped (by app too), no rows.
+        .filter(|(_, g)| (spec.dim == Dim::All && spec.app_key.is_none()) || g.events > 0)
         .collect();
     let mut columns: Vec<ArrayRef> = Vec::new();
+    let app = |columns: &mut Vec<ArrayRef>| {
+        columns.push(Arc::new(StringArray::from_iter_values(
+            groups.iter().map(|_| spec.app.as_str()),
+        )));
+    };
+    if spec.app_key == Some(0) {
+        app(&mut columns);
+    }
     match spec.dim {
         Dim::All => {}
         Dim::Buckets(_) => columns.push(Arc::new(
@@ -447,6 +456,9 @@ fn rows(
                 Key::Time(_) => None,
             },
         )))),
+    }
+    if spec.app_key.is_some_and(|k| k > 0) {
+        app(&mut columns);
     }
     let int = |f: &dyn Fn(&GroupTotals) -> u64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(
