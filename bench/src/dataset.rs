@@ -52,7 +52,7 @@ fn zipf(n: usize) -> WeightedIndex<f64> {
     WeightedIndex::new((1..=n).map(|k| 1.0 / (k as f64).powf(1.1))).expect("weights")
 }
 
-struct Gen {
+pub(crate) struct Gen {
     rng: StdRng,
     app_w: WeightedIndex<f64>,
     user_w: WeightedIndex<f64>,
@@ -64,7 +64,7 @@ struct Gen {
 }
 
 impl Gen {
-    fn new(spec: &Spec, stream: u64) -> Self {
+    pub(crate) fn new(spec: &Spec, stream: u64) -> Self {
         Self {
             rng: StdRng::seed_from_u64(spec.seed ^ (stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
             app_w: zipf(spec.apps),
@@ -77,8 +77,9 @@ impl Gen {
         }
     }
 
-    fn event(&mut self, seq: u64) -> Value {
-        let app = &self.apps[self.app_w.sample(&mut self.rng)];
+    /// One event's facts: the shared part of the posted JSON and the directly written row.
+    pub(crate) fn draw(&mut self, seq: u64, ts: Option<i64>) -> Draw {
+        let app = self.app_w.sample(&mut self.rng);
         let user = self.user_w.sample(&mut self.rng);
         let kind = KINDS[self.kind_w.sample(&mut self.rng)].0;
         // A user keeps one platform and mostly one acquisition source.
@@ -86,36 +87,128 @@ impl Gen {
         let (source, medium) = SOURCES[(user * 7 + self.rng.gen_range(0..2)) % SOURCES.len()];
         let campaign = self.campaign_w.sample(&mut self.rng);
         let span = self.spec_days * 86_400_000;
-        let ts = self.end_ms - span + self.rng.gen_range(0..span);
+        let ts = ts.unwrap_or_else(|| self.end_ms - span + self.rng.gen_range(0..span));
+        let revenue = (kind == "purchase")
+            .then(|| [0.99, 1.99, 4.99, 9.99, 19.99, 49.99][self.rng.gen_range(0..6)]);
+        let extra = match kind {
+            "purchase" => self.rng.gen_range(0..20),
+            "level_up" => self.rng.gen_range(1..60),
+            _ => 0,
+        };
+        Draw {
+            seq,
+            app,
+            user,
+            kind,
+            platform,
+            source,
+            medium,
+            campaign,
+            ts,
+            revenue,
+            extra,
+        }
+    }
+
+    fn event(&mut self, seq: u64) -> Value {
+        let d = self.draw(seq, None);
+        let user = d.user;
         let mut e = json!({
-            "event_id": format!("00000000-0000-4000-8000-{seq:012x}"),
-            "app_id": app,
-            "event_type": kind,
+            "event_id": d.event_id(),
+            "app_id": self.apps[d.app],
+            "event_type": d.kind,
             "user_id": format!("u{user}"),
             "device_id": format!("d{user}-{}", user % 2),
-            "session_id": format!("s{user}-{}", ts / 1_800_000),
-            "platform": platform,
+            "session_id": format!("s{user}-{}", d.ts / 1_800_000),
+            "platform": d.platform,
             "app_version": format!("{}.{}.0", 1 + user % 3, user % 10),
-            "timestamp": ts,
+            "timestamp": d.ts,
             "ip": format!("10.{}.{}.{}", user % 250, (user / 250) % 250, user % 7),
         });
-        if source != "organic" {
+        if d.source != "organic" {
             e["attribution"] = json!({
-                "campaign": format!("{source}_campaign_{campaign}"),
-                "source": source,
-                "medium": medium,
-                "content": format!("creative_{}", campaign % 5),
+                "campaign": format!("{}_campaign_{}", d.source, d.campaign),
+                "source": d.source,
+                "medium": d.medium,
+                "content": format!("creative_{}", d.campaign % 5),
             });
         }
-        if kind == "purchase" {
-            let revenue = [0.99, 1.99, 4.99, 9.99, 19.99, 49.99][self.rng.gen_range(0..6)];
+        if let Some(revenue) = d.revenue {
             // Revenue and currency travel in event_data (the SDK contract); the appliance
             // also stores them as columns.
-            e["event_data"] = json!({"revenue": revenue, "currency": "USD", "sku": format!("sku_{}", self.rng.gen_range(0..20))});
-        } else if kind == "level_up" {
-            e["event_data"] = json!({"level": self.rng.gen_range(1..60).to_string()});
+            e["event_data"] =
+                json!({"revenue": revenue, "currency": "USD", "sku": format!("sku_{}", d.extra)});
+        } else if d.kind == "level_up" {
+            e["event_data"] = json!({"level": d.extra.to_string()});
         }
         e
+    }
+}
+
+/// What [`Gen::draw`] decided about one event.
+pub(crate) struct Draw {
+    pub(crate) seq: u64,
+    pub(crate) app: usize,
+    pub(crate) user: usize,
+    pub(crate) kind: &'static str,
+    pub(crate) platform: &'static str,
+    pub(crate) source: &'static str,
+    pub(crate) medium: &'static str,
+    pub(crate) campaign: usize,
+    pub(crate) ts: i64,
+    pub(crate) revenue: Option<f64>,
+    /// The SKU of a purchase, the level of a level-up.
+    pub(crate) extra: u32,
+}
+
+impl Draw {
+    pub(crate) fn event_id(&self) -> String {
+        format!("00000000-0000-4000-8000-{:012x}", self.seq)
+    }
+
+    /// The row the appliance would store for the posted event (ingest also copies revenue
+    /// and currency from `event_data` into their columns).
+    pub(crate) fn stored(&self, app_id: &str, received_at_ms: i64) -> engine::Event {
+        let user = self.user;
+        let organic = self.source == "organic";
+        let attr = |v: String| (!organic).then_some(v);
+        engine::Event {
+            timestamp_ms: self.ts,
+            app_id: app_id.to_string(),
+            event_type: self.kind.to_string(),
+            user_id: Some(format!("u{user}")),
+            session_id: Some(format!("s{user}-{}", self.ts / 1_800_000)),
+            device_id: format!("d{user}-{}", user % 2),
+            platform: self.platform.to_string(),
+            app_version: Some(format!("{}.{}.0", 1 + user % 3, user % 10)),
+            attribution: engine::Attribution {
+                campaign: attr(format!("{}_campaign_{}", self.source, self.campaign)),
+                source: attr(self.source.to_string()),
+                medium: attr(self.medium.to_string()),
+                content: attr(format!("creative_{}", self.campaign % 5)),
+                term: None,
+            },
+            event_data: match (self.revenue, self.kind) {
+                (Some(r), _) => vec![
+                    ("currency".to_string(), "USD".to_string()),
+                    ("revenue".to_string(), format!("{r}")),
+                    ("sku".to_string(), format!("sku_{}", self.extra)),
+                ],
+                (None, "level_up") => vec![("level".to_string(), self.extra.to_string())],
+                _ => Vec::new(),
+            },
+            revenue: self.revenue,
+            currency: self.revenue.map(|_| "USD".to_string()),
+            ip: Some(format!(
+                "10.{}.{}.{}",
+                user % 250,
+                (user / 250) % 250,
+                user % 7
+            )),
+            user_agent: None,
+            received_at_ms,
+            event_id: Some(self.event_id()),
+        }
     }
 }
 

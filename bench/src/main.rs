@@ -5,6 +5,7 @@ mod body;
 mod compare;
 mod dataset;
 mod durable;
+mod generate;
 mod loadgen;
 mod servers;
 mod stages;
@@ -93,6 +94,26 @@ enum Cmd {
         seed: u64,
         #[arg(long, env = "UNMOGROWP_ADMIN_PASSWORD")]
         admin_password: String,
+    },
+    /// Write the `dataset` dataset straight into a new node's data directory (the engine's
+    /// segment format; no API, no log), for benchmarks at hundreds of millions of events.
+    Generate {
+        /// The new node's data directory (must not exist or be empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The address the node will serve on (recorded in its membership).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_addr: SocketAddr,
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 20)]
+        apps: usize,
+        #[arg(long, default_value_t = 100_000)]
+        users_per_app: u64,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// CPU per event of each stage of the durable path (parse, encode, apply, flush) on one
     /// thread, without HTTP or the log: a steadier A/B of one stage than an end-to-end run.
@@ -185,6 +206,30 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }),
+        Cmd::Generate {
+            data_dir,
+            http_addr,
+            events,
+            apps,
+            users_per_app,
+            days,
+            seed,
+        } => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            let plan = generate::Plan {
+                data_dir,
+                http_addr,
+                events,
+                apps,
+                users_per_app,
+                days,
+                seed,
+                end_ms: now_ms - now_ms % 86_400_000,
+            };
+            rt.block_on(generate::run(plan))
+        }
         Cmd::Dataset {
             addr,
             events,

@@ -105,12 +105,42 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
 
     let auth = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
     auth.install_checkpoint(&unpacked.join(AUTH))?;
+    let (index, manifest) = finish(
+        cfg,
+        &identity,
+        &auth,
+        &unpacked,
+        info.last_log_index,
+        info.last_log_term,
+    )
+    .await?;
+    Ok(RestoreReport {
+        data_dir: data.display().to_string(),
+        node_id: cfg.node_id,
+        log_index: index,
+        term: info.last_log_term,
+        segments: manifest.segments.len(),
+        rows: manifest.segments.iter().map(|s| s.rows).sum(),
+        users: auth.users().len(),
+        apps: auth.apps().len(),
+        backup: info,
+    })
+}
 
-    let index = info.last_log_index.max(auth.applied_index());
-    let log_id = LogId::new(
-        CommittedLeaderId::new(info.last_log_term, cfg.node_id),
-        index,
-    );
+/// Makes `cfg.data_dir` a cluster of one whose table is the snapshot-shaped directory
+/// `unpacked` (its manifest and segments; removed at the end) and whose auth store is `auth`:
+/// the log purged up to the larger of `last_log_index` and the auth store's applied index, a
+/// snapshot and the state machine's checkpoint at that point, membership {this node}.
+async fn finish(
+    cfg: &ServerConfig,
+    identity: &Identity,
+    auth: &auth::AuthStore,
+    unpacked: &Path,
+    last_log_index: u64,
+    last_log_term: u64,
+) -> Result<(u64, engine::Manifest), BackupError> {
+    let index = last_log_index.max(auth.applied_index());
+    let log_id = LogId::new(CommittedLeaderId::new(last_log_term, cfg.node_id), index);
     let (http_addr, raft_addr) = cfg.advertised();
     let me = ClusterNode {
         http_addr,
@@ -125,7 +155,7 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
         ),
     );
 
-    let mut manifest = engine::Manifest::load_from(&unpacked)?;
+    let mut manifest = engine::Manifest::load_from(unpacked)?;
     manifest.flushed_index = Some(index);
     // The mirrors continue from where the backed-up cluster's sinks had acknowledged.
     let mirrors = serde_json::from_value::<Checkpoint>(manifest.checkpoint.clone())
@@ -137,12 +167,12 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
         mirrors,
     })
     .map_err(storage)?;
-    manifest.store_in(&unpacked)?;
+    manifest.store_in(unpacked)?;
     let engine = engine::Engine::open(cfg.engine_dir(), cfg.engine.clone())?;
     let staged = engine.staging_dir()?;
     stage(
         &SnapshotDir {
-            path: unpacked.clone(),
+            path: unpacked.to_path_buf(),
         },
         &staged,
     )
@@ -152,30 +182,66 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
     let meta = SnapshotMeta {
         last_log_id: Some(log_id),
         last_membership: membership,
-        snapshot_id: format!("restored-{}-{index}", info.last_log_term),
+        snapshot_id: format!("restored-{last_log_term}-{index}"),
     };
     let snapshots = SnapshotStore::open(cfg.snapshot_dir()).map_err(storage)?;
     snapshots
-        .save(&engine.root(), &manifest, &meta, Some(&auth))
+        .save(&engine.root(), &manifest, &meta, Some(auth))
         .map_err(storage)?;
 
     let mut log = LogStore::open(cfg.log_dir(), cfg.wal.clone())?;
     log.purge(log_id).await.map_err(storage)?;
-    log.save_vote(&Vote::new(info.last_log_term, cfg.node_id))
+    log.save_vote(&Vote::new(last_log_term, cfg.node_id))
         .await
         .map_err(storage)?;
     log.save_committed(Some(log_id)).await.map_err(storage)?;
-    std::fs::remove_dir_all(&unpacked)?;
-    wal::sync_dir(data)?;
-    Ok(RestoreReport {
+    std::fs::remove_dir_all(unpacked)?;
+    wal::sync_dir(&cfg.data_dir)?;
+    Ok((index, manifest))
+}
+
+/// What [`from_table`] made.
+#[derive(Debug, Serialize)]
+pub struct TableReport {
+    pub data_dir: String,
+    pub node_id: u64,
+    pub log_index: u64,
+    pub segments: usize,
+    pub rows: u64,
+}
+
+/// Makes `cfg.data_dir` (new or empty) the first node of a cluster whose table is the engine
+/// directory `table` — an engine root (manifest and segments) whose rows were written there
+/// directly, such as `unmogrowp-bench generate`'s dataset — with an empty auth store (the node
+/// creates its admin when it first starts, like any new node). `table` is moved into the node.
+pub async fn from_table(cfg: &ServerConfig, table: &Path) -> Result<TableReport, BackupError> {
+    let data = &cfg.data_dir;
+    if std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(BackupError::Invalid(format!(
+            "data directory {} is not empty",
+            data.display()
+        )));
+    }
+    std::fs::create_dir_all(data)?;
+    let _lock = crate::data_dir::lock(data).map_err(storage)?;
+    let identity = Identity::load_or_create(
+        data,
+        cfg.node_id,
+        &[cfg.log_dir(), cfg.engine_dir(), cfg.auth_dir()],
+    )
+    .map_err(storage)?;
+    let auth = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
+    let unpacked = data.join("restore.tmp");
+    std::fs::rename(table, &unpacked)?;
+    let last = engine::Manifest::load_from(&unpacked)?
+        .flushed_index
+        .unwrap_or(0);
+    let (index, manifest) = finish(cfg, &identity, &auth, &unpacked, last, 1).await?;
+    Ok(TableReport {
         data_dir: data.display().to_string(),
         node_id: cfg.node_id,
         log_index: index,
-        term: info.last_log_term,
         segments: manifest.segments.len(),
         rows: manifest.segments.iter().map(|s| s.rows).sum(),
-        users: auth.users().len(),
-        apps: auth.apps().len(),
-        backup: info,
     })
 }

@@ -200,7 +200,11 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     let latency_ms = took.as_millis() as u64;
-    if state.cfg.log.logs_request(status, latency_ms) {
+    // Probes (a load balancer polling /ready through a restart) are not errors to log.
+    let probe = matches!(route, "/health" | "/ready" | "/metrics");
+    if state.cfg.log.logs_request(status, latency_ms)
+        && (!probe || state.cfg.log.requests == crate::logging::RequestLog::All)
+    {
         let _in = span.enter();
         if status >= 500 {
             tracing::warn!(target: "unmogrowp::request", status, latency_ms, path = %path, "request failed");
