@@ -32,6 +32,21 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The generated dataset's size and shape (`dataset` and `generate`).
+#[derive(clap::Args, Debug, Clone)]
+struct Shape {
+    #[arg(long, default_value_t = 10_000_000)]
+    events: u64,
+    #[arg(long, default_value_t = 20)]
+    apps: usize,
+    #[arg(long, default_value_t = 100_000)]
+    users_per_app: u64,
+    #[arg(long, default_value_t = 30)]
+    days: i64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve the hello-world ceiling.
@@ -77,21 +92,13 @@ enum Cmd {
     Dataset {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        #[arg(long, default_value_t = 10_000_000)]
-        events: u64,
-        #[arg(long, default_value_t = 20)]
-        apps: usize,
-        #[arg(long, default_value_t = 100_000)]
-        users_per_app: u64,
-        #[arg(long, default_value_t = 30)]
-        days: i64,
+        #[command(flatten)]
+        shape: Shape,
         /// Events per generated batch (split by app into requests).
         #[arg(long, default_value_t = 5000)]
         batch: usize,
         #[arg(long, default_value_t = 8)]
         connections: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
         #[arg(long, env = "UNMOGROWP_ADMIN_PASSWORD")]
         admin_password: String,
     },
@@ -104,16 +111,8 @@ enum Cmd {
         /// The address the node will serve on (recorded in its membership).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http_addr: SocketAddr,
-        #[arg(long, default_value_t = 10_000_000)]
-        events: u64,
-        #[arg(long, default_value_t = 20)]
-        apps: usize,
-        #[arg(long, default_value_t = 100_000)]
-        users_per_app: u64,
-        #[arg(long, default_value_t = 30)]
-        days: i64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        shape: Shape,
     },
     /// CPU per event of each stage of the durable path (parse, encode, apply, flush) on one
     /// thread, without HTTP or the log: a steadier A/B of one stage than an end-to-end run.
@@ -209,11 +208,14 @@ fn main() -> anyhow::Result<()> {
         Cmd::Generate {
             data_dir,
             http_addr,
-            events,
-            apps,
-            users_per_app,
-            days,
-            seed,
+            shape:
+                Shape {
+                    events,
+                    apps,
+                    users_per_app,
+                    days,
+                    seed,
+                },
         } => {
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
@@ -232,13 +234,16 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Dataset {
             addr,
-            events,
-            apps,
-            users_per_app,
-            days,
+            shape:
+                Shape {
+                    events,
+                    apps,
+                    users_per_app,
+                    days,
+                    seed,
+                },
             batch,
             connections,
-            seed,
             admin_password,
         } => {
             let token = admin_login(addr, &admin_password)?;

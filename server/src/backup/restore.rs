@@ -96,14 +96,7 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
     let file = std::fs::File::open(archive)
         .map_err(|e| BackupError::Invalid(format!("cannot open {}: {e}", archive.display())))?;
     let info = read_archive(std::io::BufReader::new(file), Some(&unpacked))?;
-    let identity = Identity::load_or_create(
-        data,
-        cfg.node_id,
-        &[cfg.log_dir(), cfg.engine_dir(), cfg.auth_dir()],
-    )
-    .map_err(storage)?;
-
-    let auth = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
+    let (identity, auth) = new_node(cfg)?;
     auth.install_checkpoint(&unpacked.join(AUTH))?;
     let (index, manifest) = finish(
         cfg,
@@ -125,6 +118,18 @@ async fn build(cfg: &ServerConfig, archive: &Path) -> Result<RestoreReport, Back
         apps: auth.apps().len(),
         backup: info,
     })
+}
+
+/// The identity and the (empty) auth store of the node being built in `cfg.data_dir`.
+fn new_node(cfg: &ServerConfig) -> Result<(Identity, auth::AuthStore), BackupError> {
+    let identity = Identity::load_or_create(
+        &cfg.data_dir,
+        cfg.node_id,
+        &[cfg.log_dir(), cfg.engine_dir(), cfg.auth_dir()],
+    )
+    .map_err(storage)?;
+    let auth = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
+    Ok((identity, auth))
 }
 
 /// Makes `cfg.data_dir` a cluster of one whose table is the snapshot-shaped directory
@@ -224,13 +229,7 @@ pub async fn from_table(cfg: &ServerConfig, table: &Path) -> Result<TableReport,
     }
     std::fs::create_dir_all(data)?;
     let _lock = crate::data_dir::lock(data).map_err(storage)?;
-    let identity = Identity::load_or_create(
-        data,
-        cfg.node_id,
-        &[cfg.log_dir(), cfg.engine_dir(), cfg.auth_dir()],
-    )
-    .map_err(storage)?;
-    let auth = auth::AuthStore::open(&cfg.auth_dir(), cfg.auth.lockout)?;
+    let (identity, auth) = new_node(cfg)?;
     let unpacked = data.join("restore.tmp");
     std::fs::rename(table, &unpacked)?;
     let last = engine::Manifest::load_from(&unpacked)?
