@@ -29,7 +29,7 @@ fn event(i: i64) -> Event {
         app_version: None,
         attribution: Attribution::default(),
         event_data: vec![],
-        revenue: (i % 3 == 2).then(|| (i % 10) as f64 + 0.25),
+        revenue: (i % 3 == 2).then_some((i % 10) as f64 + 0.25),
         currency: None,
         ip: None,
         user_agent: None,
