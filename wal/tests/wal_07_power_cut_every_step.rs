@@ -76,7 +76,15 @@ fn a_power_cut_at_every_durable_step_loses_nothing_acknowledged() {
         let fs = FaultFs::new();
         fs.cut_at(k);
         let (acked, first) = workload(dir.path(), fs.clone());
-        assert!(fs.is_off(), "step {k}: the power never went out");
+        // The last few durable calls (the purge's background file deletion and directory
+        // fsync) may or may not fall inside the workload, so a run can make fewer calls than
+        // the counting run: then a cut beyond its last call never comes, and the log is
+        // checked as it was left.
+        assert!(
+            fs.is_off() || fs.steps() < k,
+            "step {k}: the power never went out although the run made {} durable-IO calls",
+            fs.steps()
+        );
         if std::env::var("WAL07_DEBUG").is_ok() {
             eprintln!("k={k} acked={acked} first={first}");
             for o in fs
