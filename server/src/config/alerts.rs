@@ -129,3 +129,36 @@ impl AlertSettings {
         Ok(Some((minutes(a)?, minutes(b)?)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_are_shown_without_credentials_or_query() {
+        let w = WebhookSettings {
+            url: "https://user:pw@hooks.example.com/x/y?token=abc".into(),
+            secret: None,
+            timeout_secs: 10,
+        };
+        assert_eq!(w.display(), "https://hooks.example.com/x/y");
+        let other = WebhookSettings {
+            url: "https://hooks.example.com/x/y?token=def".into(),
+            ..w.clone()
+        };
+        assert_ne!(w.key(), other.key());
+    }
+
+    #[test]
+    fn admin_hours_parse_and_may_wrap_midnight() {
+        let at = |s: &str| AlertSettings {
+            admin_hours: s.into(),
+            ..AlertSettings::default()
+        };
+        assert_eq!(at("").admin_window(), Ok(None));
+        assert_eq!(at("08:00-19:30").admin_window(), Ok(Some((480, 1170))));
+        assert_eq!(at("22:00-06:00").admin_window(), Ok(Some((1320, 360))));
+        assert!(at("8-19").admin_window().is_err());
+        assert!(at("25:00-26:00").validate().is_err());
+    }
+}

@@ -118,6 +118,7 @@ impl Delivery {
             format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
         });
         let url = self.hook.url.clone();
+        let shown = self.hook.display();
         let timeout = Duration::from_secs(self.hook.timeout_secs.max(1));
         let id = a.id.clone();
         tokio::task::spawn_blocking(move || {
@@ -137,7 +138,12 @@ impl Delivery {
             match req.send_string(&body) {
                 Ok(_) => Ok(()),
                 Err(ureq::Error::Status(code, _)) => Err(format!("answered {code}")),
-                Err(e) => Err(e.to_string()),
+                // The URL may carry a token or credentials: errors name it without them.
+                Err(ureq::Error::Transport(t)) => Err(format!(
+                    "{shown}: {}{}",
+                    t.kind(),
+                    t.message().map(|m| format!(": {m}")).unwrap_or_default()
+                )),
             }
         })
         .await
