@@ -12,37 +12,29 @@ pub fn collect(out: &mut String, raft: &Raft, sends: &SnapshotSends, clocks: &Pe
     // The leader's view of each follower: entries the follower has not matched yet.
     if let Some(replication) = &m.replication {
         let last = m.last_log_index.unwrap_or(0);
-        let _ = writeln!(out, "# HELP unmogrowp_raft_replication_lag_entries On the leader: log entries a member has not yet matched (alert when it keeps growing).\n# TYPE unmogrowp_raft_replication_lag_entries gauge");
-        for (peer, matched) in replication {
-            if *peer == m.id {
-                continue;
-            }
-            let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
-            let _ = writeln!(
-                out,
-                "unmogrowp_raft_replication_lag_entries{{peer=\"{peer}\"}} {lag}"
-            );
-        }
+        per_peer(
+            out,
+            "unmogrowp_raft_replication_lag_entries",
+            "On the leader: log entries a member has not yet matched (alert when it keeps growing).",
+            replication
+                .iter()
+                .filter(|(peer, _)| **peer != m.id)
+                .map(|(peer, matched)| (*peer, last.saturating_sub(matched.map_or(0, |l| l.index)) as f64)),
+        );
     }
     let samples = clocks.samples();
-    if !samples.is_empty() {
-        let _ = writeln!(out, "# HELP unmogrowp_clock_peer_offset_seconds A peer's wall clock minus this node's, measured on internal calls (NTP-style, error at most half the round trip). Independent of NTP: alert beyond ±1 s.\n# TYPE unmogrowp_clock_peer_offset_seconds gauge");
-        for (peer, s) in &samples {
-            let _ = writeln!(
-                out,
-                "unmogrowp_clock_peer_offset_seconds{{peer=\"{peer}\"}} {}",
-                s.offset_ms as f64 / 1000.0
-            );
-        }
-        let _ = writeln!(out, "# HELP unmogrowp_clock_peer_rtt_seconds Round trip of the call the peer's clock was measured on.\n# TYPE unmogrowp_clock_peer_rtt_seconds gauge");
-        for (peer, s) in &samples {
-            let _ = writeln!(
-                out,
-                "unmogrowp_clock_peer_rtt_seconds{{peer=\"{peer}\"}} {}",
-                s.rtt_ms as f64 / 1000.0
-            );
-        }
-    }
+    per_peer(
+        out,
+        "unmogrowp_clock_peer_offset_seconds",
+        "A peer's wall clock minus this node's, measured on internal calls (NTP-style, error at most half the round trip). Independent of NTP: alert beyond ±1 s.",
+        samples.iter().map(|(p, s)| (*p, s.offset_ms as f64 / 1000.0)),
+    );
+    per_peer(
+        out,
+        "unmogrowp_clock_peer_rtt_seconds",
+        "Round trip of the call the peer's clock was measured on.",
+        samples.iter().map(|(p, s)| (*p, s.rtt_ms as f64 / 1000.0)),
+    );
     write_metric(
         out,
         "unmogrowp_raft_current_leader",
@@ -107,4 +99,16 @@ pub fn collect(out: &mut String, raft: &Raft, sends: &SnapshotSends, clocks: &Pe
         "1 if this node is the leader.",
         u8::from(m.current_leader == Some(m.id)),
     );
+}
+
+/// A gauge labelled by `peer`, written only when there is a peer to report.
+fn per_peer(out: &mut String, name: &str, help: &str, rows: impl Iterator<Item = (u64, f64)>) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (peer, v) in rows {
+        let _ = writeln!(out, "{name}{{peer=\"{peer}\"}} {v}");
+    }
 }

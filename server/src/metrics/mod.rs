@@ -37,7 +37,7 @@ pub struct Metrics {
     /// Events per (app, outcome) received on this node; at most [`MAX_APP_SERIES`] apps, the
     /// rest counted under `app="_other"` (apps are created by admins, but a label set must
     /// stay bounded whatever happens).
-    app_events: Mutex<BTreeMap<(String, &'static str), u64>>,
+    app_events: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
 }
 
 /// Most apps with their own series in per-app metrics.
@@ -54,17 +54,19 @@ impl Metrics {
             return;
         }
         let mut m = self.app_events.lock();
-        if let Some(c) = m.get_mut(&(app.to_string(), outcome)) {
-            *c += n;
-            return;
-        }
-        let apps: std::collections::BTreeSet<&str> = m.keys().map(|(a, _)| a.as_str()).collect();
-        let key = if !apps.contains(app) && apps.len() >= MAX_APP_SERIES {
-            "_other".to_string()
-        } else {
-            app.to_string()
+        // Looked up by `&str`: no allocation unless the app is new here.
+        let counts = match m.get_mut(app) {
+            Some(c) => c,
+            None => {
+                let key = if m.len() >= MAX_APP_SERIES {
+                    "_other"
+                } else {
+                    app
+                };
+                m.entry(key.to_string()).or_default()
+            }
         };
-        *m.entry((key, outcome)).or_insert(0) += n;
+        *counts.entry(outcome).or_insert(0) += n;
     }
 
     pub fn record_request(&self, route: &'static str, status: u16, took: Duration) {
@@ -157,12 +159,14 @@ impl Metrics {
             c(&self.http_connections_refused),
         );
         let _ = writeln!(out, "# HELP unmogrowp_app_ingest_events_total Events received by app and outcome (on this node; sum over the cluster's nodes).\n# TYPE unmogrowp_app_ingest_events_total counter");
-        for ((app, outcome), n) in self.app_events.lock().iter() {
-            let _ = writeln!(
-                out,
-                "unmogrowp_app_ingest_events_total{{app=\"{}\",outcome=\"{outcome}\"}} {n}",
-                label(app)
-            );
+        for (app, counts) in self.app_events.lock().iter() {
+            for (outcome, n) in counts {
+                let _ = writeln!(
+                    out,
+                    "unmogrowp_app_ingest_events_total{{app=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    label(app)
+                );
+            }
         }
         let _ = writeln!(out, "# HELP unmogrowp_http_requests_total HTTP requests by route and status.\n# TYPE unmogrowp_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().iter() {

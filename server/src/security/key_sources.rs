@@ -63,10 +63,17 @@ impl KeySources {
                 return None;
             }
         }
-        let w = keys.entry(key.to_string()).or_insert_with(|| KeyWindow {
-            start_ms: now_ms,
-            ..KeyWindow::default()
-        });
+        // Looked up by `&str`: no allocation per request for a known key.
+        if !keys.contains_key(key) {
+            keys.insert(
+                key.to_string(),
+                KeyWindow {
+                    start_ms: now_ms,
+                    ..KeyWindow::default()
+                },
+            );
+        }
+        let w = keys.get_mut(key)?;
         if now_ms - w.start_ms >= self.window_ms {
             let n = w.sources.len() as f64;
             w.usual = Some(w.usual.map_or(n, |u| 0.7 * u + 0.3 * n));
