@@ -20,14 +20,17 @@ use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::config::EngineConfig;
 use crate::dedupe::{self, DedupeSet};
+use crate::dictionary::DictionaryWriter;
 use crate::error::{EngineError, Result};
 use crate::event::{ApplyOutcome, EventRef};
+use crate::generation;
 use crate::io::Io;
 use crate::manifest::{self, Manifest, SegmentMeta};
 use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
 use crate::rollup::{RollupRow, Rollups};
-use crate::segment::{self, Granularity, SegmentFormat, SEGMENTS_DIR};
+use crate::segment::{self, Granularity, SegmentFormat, SummaryOut, SEGMENTS_DIR};
+use crate::summary::SummaryBuilder;
 
 const CURRENT_FILE: &str = "CURRENT";
 
@@ -82,6 +85,9 @@ pub struct EngineStats {
     pub compactions: AtomicU64,
     pub segments_compacted: AtomicU64,
     pub compaction_failures: AtomicU64,
+    /// Segment summaries found missing or damaged when a generation was opened, and rebuilt
+    /// from the segments' rows.
+    pub summaries_rebuilt: AtomicU64,
 }
 
 struct Rotated {
@@ -116,6 +122,9 @@ struct Inner {
     stats: EngineStats,
     /// Taken after `state` when both are needed (apply, install); readers take only this.
     rollups: RwLock<Rollups>,
+    /// Appends the live generation's users before summaries refer to them (flush thread;
+    /// replaced by install).
+    dictionary: Mutex<DictionaryWriter>,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -145,11 +154,19 @@ impl Engine {
         std::fs::create_dir_all(&base).map_err(|e| EngineError::io(&base, e))?;
         let root = resolve_generation(&io, &base)?;
         let t0 = Instant::now();
-        let (manifest, dedupe, rollups) = load_generation(&io, &root, &cfg)?;
+        let generation::Loaded {
+            manifest,
+            dedupe,
+            rollups,
+            dictionary,
+            rebuilt,
+        } = generation::load(&io, &root, &cfg)?;
         tracing::info!(root = %root.display(), segments = manifest.segments.len(),
             flushed_index = ?manifest.flushed_index, dedupe_keys = dedupe.len(),
-            rollup_hours = rollups.size().hours, open_ms = t0.elapsed().as_millis() as u64,
-            "engine opened");
+            rollup_hours = rollups.size().hours, summaries_rebuilt = rebuilt,
+            open_ms = t0.elapsed().as_millis() as u64, "engine opened");
+        let stats = EngineStats::default();
+        stats.summaries_rebuilt.store(rebuilt, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -170,8 +187,9 @@ impl Engine {
                 }),
                 flushed: Condvar::new(),
                 flush_tx: Mutex::new(tx),
-                stats: EngineStats::default(),
+                stats,
                 rollups: RwLock::new(rollups),
+                dictionary: Mutex::new(dictionary),
                 io,
             }),
         };
@@ -372,9 +390,20 @@ impl Engine {
         let io = &self.inner.io;
         io.rename(staged, &new_root)?;
         io.sync_dir(&self.inner.base)?;
-        let (manifest, dedupe, rollups) = load_generation(io, &new_root, &self.inner.cfg)?;
+        let generation::Loaded {
+            manifest,
+            dedupe,
+            rollups,
+            dictionary,
+            rebuilt,
+        } = generation::load(io, &new_root, &self.inner.cfg)?;
         set_current(io, &self.inner.base, &next_gen)?;
+        self.inner
+            .stats
+            .summaries_rebuilt
+            .fetch_add(rebuilt, Ordering::Relaxed);
         *self.inner.rollups.write() = rollups;
+        *self.inner.dictionary.lock() = dictionary;
         s.files = LiveFiles::new(io, &new_root, &manifest.segments);
         let old_root = std::mem::replace(&mut s.root, new_root);
         s.manifest = manifest.clone();
@@ -469,67 +498,6 @@ fn set_current(io: &Io, base: &Path, name: &str) -> Result<()> {
     let cur = base.join(CURRENT_FILE);
     io.rename(&tmp, &cur)?;
     io.sync_dir(base)
-}
-
-/// Loads a generation: its manifest, removing segment files no manifest names (left by a flush
-/// that crashed before its manifest edit; their rows are still in the log), verifying the rest,
-/// and rebuilding the dedupe set and the rollups from the stored rows.
-fn load_generation(
-    io: &Io,
-    root: &Path,
-    cfg: &EngineConfig,
-) -> Result<(Manifest, DedupeSet, Rollups)> {
-    let manifest = manifest::load(root)?.unwrap_or_default();
-    let tmp = root.join(format!("{}.tmp", manifest::MANIFEST_FILE));
-    if tmp.exists() {
-        let _ = io.remove_file(&tmp);
-    }
-    let listed: HashSet<PathBuf> = manifest
-        .segments
-        .iter()
-        .map(|s| root.join(&s.path))
-        .collect();
-    remove_orphans(io, &root.join(SEGMENTS_DIR), &listed)?;
-    let mut dedupe = DedupeSet::new();
-    let mut rollups = Rollups::default();
-    for seg in &manifest.segments {
-        if cfg.verify_segments_on_open {
-            segment::verify(root, seg)?;
-        } else if !root.join(&seg.path).exists() {
-            return Err(EngineError::Corrupt {
-                what: "segment",
-                path: root.join(&seg.path),
-                reason: "listed in the manifest but missing".into(),
-            });
-        }
-        segment::read_stored_rows(root, seg, |row| {
-            if let Some(id) = row.event_id {
-                dedupe.insert(dedupe::key(row.rollup.app_id, id));
-            }
-            rollups.add(row.rollup);
-        })?;
-    }
-    // Lists grown by doubling while rebuilding: up to half of them was slack.
-    rollups.shrink_to_fit();
-    Ok((manifest, dedupe, rollups))
-}
-
-fn remove_orphans(io: &Io, dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in rd {
-        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
-        let path = entry.path();
-        if path.is_dir() {
-            remove_orphans(io, &path, listed)?;
-        } else if !listed.contains(&path) {
-            tracing::warn!(path = %path.display(), "removing segment file not named by the manifest (interrupted flush)");
-            io.remove_file(&path)
-                .map_err(|e| EngineError::io(&path, e))?;
-        }
-    }
-    Ok(())
 }
 
 /// The background thread: flushes rotated memtables in order, and between flushes merges
@@ -628,8 +596,29 @@ fn compact_one(
         zstd_level: inner.cfg.zstd_level,
         row_group_rows: inner.cfg.row_group_rows,
     };
+    let dictionary = inner
+        .dictionary
+        .lock()
+        .persist(&inner.io, &root, &inner.rollups)
+        .map_err(fail)?;
+    let Some(dictionary) = dictionary else {
+        return Ok(true); // a snapshot replaced the table meanwhile
+    };
+    let summary = SummaryOut {
+        builder: SummaryBuilder::new(),
+        rollups: &inner.rollups,
+        dictionary_id: dictionary.id,
+    };
     let meta = segment::write_segment(
-        &inner.io, &root, id, &batches, &part, &fmt, crash, "compact",
+        &inner.io,
+        &root,
+        id,
+        &batches,
+        &part,
+        &fmt,
+        crash,
+        "compact",
+        Some(summary),
     )
     .map_err(fail)?;
     drop((part, batches));
@@ -647,6 +636,7 @@ fn compact_one(
             return Ok(true);
         }
         next.segments.push(meta.clone());
+        next.dictionary = Some(dictionary);
         next.edit += 1;
         manifest::store(&inner.io, &root, &next, crash).map_err(fail)?;
         crash.hit("compact.after_manifest");
@@ -683,9 +673,18 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         .stats
         .partition_micros_total
         .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let dictionary = inner
+        .dictionary
+        .lock()
+        .persist(&inner.io, &root, &inner.rollups)?;
     let mut rows = 0;
     let mut written = Vec::with_capacity(parts.len());
     for part in &parts {
+        let summary = dictionary.map(|d| SummaryOut {
+            builder: SummaryBuilder::new(),
+            rollups: &inner.rollups,
+            dictionary_id: d.id,
+        });
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
         let meta = segment::write_segment(
@@ -697,6 +696,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
             &fmt,
             crash,
             "flush",
+            summary,
         )?;
         rows += meta.rows;
         manifest.segments.push(meta.clone());
@@ -704,6 +704,9 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
     }
     crash.hit("flush.before_manifest");
     manifest.edit += 1;
+    if dictionary.is_some() {
+        manifest.dictionary = dictionary;
+    }
     manifest.flushed_index = Some(job.flushed_index);
     manifest.checkpoint = job.checkpoint.clone();
     manifest::store(&inner.io, &root, &manifest, crash)?;

@@ -13,9 +13,9 @@ const DAY_MS: i64 = 24 * 3_600_000;
 
 /// The events of known users within one UTC day: `(user number, ms since the day's start)` by
 /// event type, in apply order.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DaySteps {
-    by_type: BTreeMap<Box<str>, Vec<(u32, u32)>>,
+    pub(crate) by_type: BTreeMap<Box<str>, Vec<(u32, u32)>>,
 }
 
 impl DaySteps {
@@ -25,6 +25,18 @@ impl DaySteps {
             Some(v) => v.push((user, at)),
             None => {
                 self.by_type.insert(event_type.into(), vec![(user, at)]);
+            }
+        }
+    }
+
+    /// Adds the events of `other` (the order within a type does not matter to a funnel).
+    pub(crate) fn merge(&mut self, other: DaySteps) {
+        for (k, v) in other.by_type {
+            match self.by_type.get_mut(&k) {
+                Some(mine) => mine.extend(v),
+                None => {
+                    self.by_type.insert(k, v);
+                }
             }
         }
     }

@@ -34,6 +34,20 @@ impl Io {
         self.0.sync_all(&f, path).map_err(io)
     }
 
+    /// Appends `bytes` to `path` after its first `at` bytes (cutting off anything past them,
+    /// e.g. an append a crash interrupted) and fsyncs it.
+    pub(crate) fn append_synced(&self, path: &Path, at: u64, bytes: &[u8]) -> Result<()> {
+        let io = |e| EngineError::io(path, e);
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len != at {
+            let f = self.0.open_write(path, false).map_err(io)?;
+            self.0.set_len(&f, path, at).map_err(io)?;
+        }
+        let f = self.0.open_append(path).map_err(io)?;
+        self.0.write_all(&f, path, bytes).map_err(io)?;
+        self.0.sync_all(&f, path).map_err(io)
+    }
+
     /// A new file written in pieces through the seam (`SeamWriter::sync_all` to make it durable).
     pub(crate) fn create_streamed(&self, path: &Path) -> Result<SeamWriter<'_>> {
         let f: File = self.0.create(path).map_err(|e| EngineError::io(path, e))?;

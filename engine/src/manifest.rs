@@ -51,6 +51,10 @@ pub struct Manifest {
     /// Opaque state of the owner recorded with the flush (e.g. the Raft log id and membership).
     pub checkpoint: serde_json::Value,
     pub segments: Vec<SegmentMeta>,
+    /// The user dictionary the segments' summaries number users by (absent before
+    /// summaries existed, or before the first flush).
+    #[serde(default)]
+    pub dictionary: Option<crate::dictionary::DictionaryMeta>,
 }
 
 impl Manifest {

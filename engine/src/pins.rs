@@ -19,12 +19,16 @@ struct SegmentFile {
 }
 
 impl Drop for SegmentFile {
+    /// A retired segment goes with its summary (pinned alike: snapshots link both).
     fn drop(&mut self) {
         if self.retired.load(Ordering::Acquire) {
-            if let Err(e) = self.io.remove_file(&self.path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %self.path.display(), error = %e,
-                        "could not remove a compacted segment (removed at next start)");
+            let summary = self.path.with_extension(crate::summary::EXTENSION);
+            for path in [&self.path, &summary] {
+                if let Err(e) = self.io.remove_file(path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(path = %path.display(), error = %e,
+                            "could not remove a compacted segment's file (removed at next start)");
+                    }
                 }
             }
         }

@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
 
 use crate::funnel::{day_of, DaySteps, StepDays};
 
@@ -35,7 +36,7 @@ pub struct RollupRow<'a> {
 }
 
 /// A campaign as dashboards group it: (campaign, source, medium).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CampaignKey {
     pub campaign: String,
     pub source: Option<String>,
@@ -44,8 +45,10 @@ pub struct CampaignKey {
 
 /// One campaign's events within an hour or a day. Installs and purchases are the event types
 /// `install` and `purchase`; revenue is that of its purchases.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CampaignStats {
+    /// Not persisted: a [`RollupPart`] numbers its campaigns itself.
+    #[serde(skip)]
     key: Arc<CampaignKey>,
     events: u64,
     installs: u64,
@@ -58,6 +61,7 @@ struct CampaignStats {
 
 mod campaigns;
 mod hours;
+mod part;
 mod retention;
 #[cfg(test)]
 mod tests;
@@ -66,6 +70,7 @@ mod user_set;
 pub use campaigns::CampaignSets;
 use campaigns::{group_count, CampaignSlice};
 pub use hours::Hours;
+pub(crate) use part::{PartBuilder, RollupPart};
 pub use retention::{retention, Cohort};
 use user_set::{Union, UserSet};
 
@@ -110,20 +115,20 @@ pub struct GroupTotals {
 }
 
 /// Events and users of one event type within an hour.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct TypeHour {
     events: u64,
     users: RoaringBitmap,
 }
 
 /// Events and users of one platform within an hour.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct PlatformHour {
     events: u64,
     users: RoaringBitmap,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Hour {
     events: u64,
     by_type: BTreeMap<Box<str>, TypeHour>,
@@ -176,8 +181,11 @@ impl CampaignStats {
 
 #[derive(Debug, Default)]
 struct AppRollup {
-    /// user_id → dense id, in order of first appearance on this node.
-    users: HashMap<Box<str>, u32>,
+    /// user_id → dense id, in order of first appearance on this node (or as the generation's
+    /// persisted dictionary numbers them, [`crate::dictionary`]).
+    users: HashMap<Arc<str>, u32>,
+    /// Each dense id's user_id.
+    names: Vec<Arc<str>>,
     /// Campaign number by [`campaign_code`], and each number's key.
     campaign_numbers: HashMap<Box<str>, u32>,
     campaigns: Vec<Arc<CampaignKey>>,
@@ -244,38 +252,49 @@ pub fn micros(revenue: f64) -> i128 {
     }
 }
 
-impl Rollups {
-    pub fn add(&mut self, row: RollupRow<'_>) {
-        let app = match self.apps.get_mut(row.app_id) {
-            Some(a) => a,
-            None => self.apps.entry(row.app_id.into()).or_default(),
-        };
-        let user = row.user_id.map(|u| match app.users.get(u) {
+impl AppRollup {
+    /// The dense number of `user`, numbering it if new.
+    fn user(&mut self, user: &str) -> u32 {
+        match self.users.get(user) {
             Some(id) => *id,
             None => {
-                let id = app.users.len() as u32;
-                app.users.insert(u.into(), id);
+                let id = self.names.len() as u32;
+                let name: Arc<str> = user.into();
+                self.names.push(name.clone());
+                self.users.insert(name, id);
                 id
             }
-        });
-        let campaign = row.campaign.map(|c| {
-            campaign_code(&mut self.code, [Some(c), row.source, row.medium]);
-            match app.campaign_numbers.get(self.code.as_str()) {
-                Some(n) => *n,
-                None => {
-                    let n = app.campaigns.len() as u32;
-                    app.campaigns.push(Arc::new(CampaignKey {
-                        campaign: c.to_string(),
-                        source: row.source.map(str::to_string),
-                        medium: row.medium.map(str::to_string),
-                    }));
-                    app.campaign_numbers.insert(self.code.as_str().into(), n);
-                    n
-                }
+        }
+    }
+
+    /// The number of campaign `key`, numbering it if new (`code` is a reused buffer).
+    fn campaign(
+        &mut self,
+        code: &mut String,
+        campaign: &str,
+        source: Option<&str>,
+        medium: Option<&str>,
+    ) -> u32 {
+        campaign_code(code, [Some(campaign), source, medium]);
+        match self.campaign_numbers.get(code.as_str()) {
+            Some(n) => *n,
+            None => {
+                let n = self.campaigns.len() as u32;
+                self.campaigns.push(Arc::new(CampaignKey {
+                    campaign: campaign.to_string(),
+                    source: source.map(str::to_string),
+                    medium: medium.map(str::to_string),
+                }));
+                self.campaign_numbers.insert(code.as_str().into(), n);
+                n
             }
-        });
+        }
+    }
+
+    /// Counts one row whose user and campaign are already numbered.
+    fn count(&mut self, row: &RollupRow<'_>, user: Option<u32>, campaign: Option<u32>) {
         let hour = Arc::make_mut(
-            app.hours
+            self.hours
                 .entry(row.timestamp_ms.div_euclid(HOUR_MS))
                 .or_default(),
         );
@@ -298,22 +317,36 @@ impl Rollups {
             hour.users.insert(u);
             platform.users.insert(u);
             kind.users.insert(u);
-            Arc::make_mut(app.steps.entry(day_of(row.timestamp_ms)).or_default()).add(
+            Arc::make_mut(self.steps.entry(day_of(row.timestamp_ms)).or_default()).add(
                 row.event_type,
                 u,
                 row.timestamp_ms,
             );
         }
         if let Some(c) = campaign {
-            let key = &app.campaigns[c as usize];
-            CampaignStats::count(&mut hour.campaigns, c, key, &row, user);
+            let key = &self.campaigns[c as usize];
+            CampaignStats::count(&mut hour.campaigns, c, key, row, user);
             let day = Arc::make_mut(
-                app.campaign_days
+                self.campaign_days
                     .entry(row.timestamp_ms.div_euclid(24 * HOUR_MS))
                     .or_default(),
             );
-            CampaignStats::count(day, c, key, &row, user);
+            CampaignStats::count(day, c, key, row, user);
         }
+    }
+}
+
+impl Rollups {
+    pub fn add(&mut self, row: RollupRow<'_>) {
+        let app = match self.apps.get_mut(row.app_id) {
+            Some(a) => a,
+            None => self.apps.entry(row.app_id.into()).or_default(),
+        };
+        let user = row.user_id.map(|u| app.user(u));
+        let campaign = row
+            .campaign
+            .map(|c| app.campaign(&mut self.code, c, row.source, row.medium));
+        app.count(&row, user, campaign);
     }
 
     /// Gives back the spare capacity of the funnel step lists (after a rebuild).

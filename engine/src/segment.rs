@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampMillisecondType, UInt64Type};
 use chrono::Datelike;
+use parking_lot::RwLock;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -18,11 +19,12 @@ use crate::crash::CrashPoints;
 use crate::error::{EngineError, Result};
 use crate::io::Io;
 use crate::manifest::SegmentMeta;
-use crate::rollup::RollupRow;
+use crate::rollup::{RollupRow, Rollups};
 use crate::schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
     COL_TIMESTAMP,
 };
+use crate::summary::SummaryBuilder;
 
 const DAY_MS: i64 = 86_400_000;
 pub(crate) const SEGMENTS_DIR: &str = "segments";
@@ -310,9 +312,20 @@ fn app_dir(app_id: &str) -> String {
     }
 }
 
+/// What to write next to a segment: its summary, built from its rows as they are written,
+/// numbered by dictionary `dictionary_id`.
+pub(crate) struct SummaryOut<'r> {
+    pub(crate) builder: SummaryBuilder,
+    /// The rollups numbering the rows' users.
+    pub(crate) rollups: &'r RwLock<Rollups>,
+    pub(crate) dictionary_id: u64,
+}
+
 /// Writes one partition of `sources` as segment `id`: gathered and encoded one row group at a
-/// time, streamed to the file, fsynced, and its new directories fsynced. Crash point
-/// `flush.segment_written` fires after the first file.
+/// time, streamed to the file, fsynced; then its summary (if asked, and complete), fsynced;
+/// then its new directories fsynced. Crash point `flush.segment_written` fires after the
+/// first file.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_segment(
     io: &Io,
     root: &Path,
@@ -322,6 +335,7 @@ pub(crate) fn write_segment(
     fmt: &SegmentFormat,
     crash: &CrashPoints,
     stage: &str,
+    mut summary: Option<SummaryOut<'_>>,
 ) -> Result<SegmentMeta> {
     let rel = PathBuf::from(SEGMENTS_DIR)
         .join(app_dir(&part.app_id))
@@ -357,6 +371,9 @@ pub(crate) fn write_segment(
         for start in (0..part.rows.len()).step_by(step) {
             let chunk = part.gather(sources, start..(start + step).min(part.rows.len()))?;
             span.cover(&chunk)?;
+            if let Some(out) = summary.as_mut() {
+                out.builder.add_batch(&chunk, &path, out.rollups)?;
+            }
             w.write(&chunk).map_err(pq)?;
         }
         w.close().map_err(pq)?;
@@ -364,11 +381,7 @@ pub(crate) fn write_segment(
     let (bytes, xxh3, file) = out.finish().map_err(|e| EngineError::io(&path, e))?;
     file.sync_all().map_err(|e| EngineError::io(&path, e))?;
     drop(file);
-    crash.hit(&format!("{stage}.segment_written"));
-    if let Some(parent) = path.parent() {
-        io.sync_dir(parent)?;
-    }
-    Ok(SegmentMeta {
+    let meta = SegmentMeta {
         id,
         path: rel.to_string_lossy().into_owned(),
         app_id: part.app_id.clone(),
@@ -382,7 +395,22 @@ pub(crate) fn write_segment(
         max_log_index: span.log_index.map_or(0, |r| r.1),
         min_received_ms: span.received.map(|r| r.0),
         max_received_ms: span.received.map(|r| r.1),
-    })
+    };
+    if let Some(out) = summary {
+        let dictionary_id = out.dictionary_id;
+        match out.builder.finish() {
+            Some(s) => crate::summary::write(io, root, &meta, dictionary_id, &s)?,
+            None => tracing::warn!(
+                segment = meta.id,
+                "segment written without a summary (the table was replaced meanwhile)"
+            ),
+        }
+    }
+    crash.hit(&format!("{stage}.segment_written"));
+    if let Some(parent) = path.parent() {
+        io.sync_dir(parent)?;
+    }
+    Ok(meta)
 }
 
 /// Min and max of the columns a segment's manifest entry records.
@@ -527,40 +555,50 @@ pub(crate) fn read_stored_rows(
     let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
     let reader = builder.with_projection(mask).build().map_err(pq)?;
     for batch in reader {
-        let batch = batch?;
-        let col = |n: &str| -> Result<&Arc<dyn Array>> {
-            batch.column_by_name(n).ok_or_else(|| EngineError::Corrupt {
-                what: "segment",
-                path: path.clone(),
-                reason: format!("column {n} missing"),
-            })
-        };
-        let apps = col(COL_APP_ID)?.as_string::<i32>();
-        let ids = col(COL_EVENT_ID)?.as_string::<i32>();
-        let kinds = col(COL_EVENT_TYPE)?.as_string::<i32>();
-        let ts = col(COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>();
-        let users = col("user_id")?.as_string::<i32>();
-        let platforms = col("platform")?.as_string::<i32>();
-        let revenue = col("revenue")?.as_primitive::<Float64Type>();
-        let campaigns = col("attribution_campaign")?.as_string::<i32>();
-        let sources = col("attribution_source")?.as_string::<i32>();
-        let media = col("attribution_medium")?.as_string::<i32>();
-        for row in 0..batch.num_rows() {
-            f(StoredRow {
-                event_id: ids.is_valid(row).then(|| ids.value(row)),
-                rollup: RollupRow {
-                    app_id: apps.value(row),
-                    event_type: kinds.value(row),
-                    timestamp_ms: ts.value(row),
-                    user_id: users.is_valid(row).then(|| users.value(row)),
-                    platform: platforms.value(row),
-                    revenue: revenue.is_valid(row).then(|| revenue.value(row)),
-                    campaign: opt_str(campaigns, row),
-                    source: opt_str(sources, row),
-                    medium: opt_str(media, row),
-                },
-            });
-        }
+        each_stored_row(&batch?, &path, &mut f)?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with each row of `batch` (of the events schema, or a projection holding the
+/// columns [`read_stored_rows`] reads); `path` names the file in errors.
+pub(crate) fn each_stored_row(
+    batch: &RecordBatch,
+    path: &Path,
+    mut f: impl FnMut(StoredRow<'_>),
+) -> Result<()> {
+    let col = |n: &str| -> Result<&Arc<dyn Array>> {
+        batch.column_by_name(n).ok_or_else(|| EngineError::Corrupt {
+            what: "segment",
+            path: path.to_path_buf(),
+            reason: format!("column {n} missing"),
+        })
+    };
+    let apps = col(COL_APP_ID)?.as_string::<i32>();
+    let ids = col(COL_EVENT_ID)?.as_string::<i32>();
+    let kinds = col(COL_EVENT_TYPE)?.as_string::<i32>();
+    let ts = col(COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>();
+    let users = col("user_id")?.as_string::<i32>();
+    let platforms = col("platform")?.as_string::<i32>();
+    let revenue = col("revenue")?.as_primitive::<Float64Type>();
+    let campaigns = col("attribution_campaign")?.as_string::<i32>();
+    let sources = col("attribution_source")?.as_string::<i32>();
+    let media = col("attribution_medium")?.as_string::<i32>();
+    for row in 0..batch.num_rows() {
+        f(StoredRow {
+            event_id: ids.is_valid(row).then(|| ids.value(row)),
+            rollup: RollupRow {
+                app_id: apps.value(row),
+                event_type: kinds.value(row),
+                timestamp_ms: ts.value(row),
+                user_id: users.is_valid(row).then(|| users.value(row)),
+                platform: platforms.value(row),
+                revenue: revenue.is_valid(row).then(|| revenue.value(row)),
+                campaign: opt_str(campaigns, row),
+                source: opt_str(sources, row),
+                medium: opt_str(media, row),
+            },
+        });
     }
     Ok(())
 }

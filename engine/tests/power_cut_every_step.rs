@@ -109,8 +109,43 @@ fn expected(log: &BTreeMap<u64, Vec<Event>>, upto: Option<u64>) -> Vec<(String, 
     out
 }
 
+/// Per app: events by type and distinct users of the log's entries up to `upto`.
+type AppCounts = BTreeMap<String, (BTreeMap<String, u64>, u64)>;
+
+fn expected_rollups(log: &BTreeMap<u64, Vec<Event>>, upto: Option<u64>) -> AppCounts {
+    let mut users: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut out = AppCounts::new();
+    for (_, evs) in log.iter().filter(|(i, _)| upto.is_some_and(|u| **i <= u)) {
+        for e in evs {
+            let a = out.entry(e.app_id.clone()).or_default();
+            *a.0.entry(e.event_type.clone()).or_default() += 1;
+            if let Some(u) = &e.user_id {
+                users.entry(e.app_id.clone()).or_default().insert(u.clone());
+            }
+        }
+    }
+    for (app, u) in users {
+        out.entry(app).or_default().1 = u.len() as u64;
+    }
+    out
+}
+
+/// What the engine's rollups (loaded from summaries, or rebuilt) say per app.
+fn rollups(engine: &Engine) -> AppCounts {
+    let r = engine.rollups();
+    r.apps()
+        .into_iter()
+        .map(|a| {
+            let t = r.totals(&a, i64::MIN / 2..i64::MAX / 2);
+            (a, (t.by_type, t.users))
+        })
+        .filter(|(_, (by_type, _))| !by_type.is_empty())
+        .collect()
+}
+
 /// Opens the engine again on the real file system (what survived the cut) and checks the
-/// stored rows against the log, then replays the rest of the log and checks everything.
+/// stored rows and the rollups against the log, then replays the rest of the log and checks
+/// everything.
 fn recover_and_check(dir: &Path, cfg: &EngineConfig, log: &BTreeMap<u64, Vec<Event>>, k: u64) {
     let engine = Engine::open(dir, cfg.clone())
         .unwrap_or_else(|e| panic!("cut at step {k}: the engine does not open again: {e}"));
@@ -120,6 +155,11 @@ fn recover_and_check(dir: &Path, cfg: &EngineConfig, log: &BTreeMap<u64, Vec<Eve
         expected(log, flushed),
         "cut at step {k}: stored rows differ from the log up to flushed_index {flushed:?}"
     );
+    assert_eq!(
+        rollups(&engine),
+        expected_rollups(log, flushed),
+        "cut at step {k}: rollups (from the summaries) differ from the log up to {flushed:?}"
+    );
     for (i, evs) in log.range(flushed.map_or(1, |f| f + 1)..) {
         apply(&engine, *i, evs);
     }
@@ -128,6 +168,11 @@ fn recover_and_check(dir: &Path, cfg: &EngineConfig, log: &BTreeMap<u64, Vec<Eve
         rows(&engine),
         expected(log, last),
         "cut at step {k}: after replaying the log"
+    );
+    assert_eq!(
+        rollups(&engine),
+        expected_rollups(log, last),
+        "cut at step {k}: rollups after replaying the log"
     );
 }
 

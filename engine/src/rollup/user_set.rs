@@ -7,7 +7,7 @@ use super::*;
 pub(super) const SMALL_SET: usize = 256;
 
 /// A set of dense user ids: a sorted vector while small, a roaring bitmap once large.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) enum UserSet {
     Small(Vec<u32>),
     Large(RoaringBitmap),
@@ -28,6 +28,19 @@ impl UserSet {
             UserSet::Large(b) => {
                 b.insert(u);
             }
+        }
+    }
+
+    /// Adds every user of `other`.
+    pub(super) fn union(&mut self, other: UserSet) {
+        match (&mut *self, other) {
+            (UserSet::Large(a), UserSet::Large(b)) => *a |= b,
+            (UserSet::Large(a), UserSet::Small(v)) => a.extend(v),
+            (UserSet::Small(v), UserSet::Large(mut b)) => {
+                b.extend(v.iter().copied());
+                *self = UserSet::Large(b);
+            }
+            (UserSet::Small(_), UserSet::Small(v)) => v.into_iter().for_each(|u| self.insert(u)),
         }
     }
 

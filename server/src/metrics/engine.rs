@@ -95,6 +95,13 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         "Merges that failed (their segments are left as they are; see the log).",
         c(&st.compaction_failures),
     );
+    write_metric(
+        out,
+        "unmogrowp_engine_summaries_rebuilt_total",
+        "counter",
+        "Segment summaries found missing or damaged when the table was opened (start, snapshot install) and rebuilt from the rows (see the log).",
+        c(&st.summaries_rebuilt),
+    );
     let rollups = engine.rollups().size();
     for (name, help, v) in [
         (

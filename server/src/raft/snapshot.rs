@@ -126,9 +126,7 @@ impl SnapshotStore {
         let building = self.dir.join(format!("building-{}", meta.snapshot_id));
         let _ = std::fs::remove_dir_all(&building);
         std::fs::create_dir_all(&building).map_err(snap_err)?;
-        for seg in &manifest.segments {
-            link_or_copy(&root.join(&seg.path), &building.join(&seg.path))?;
-        }
+        copy_table(root, manifest, &building)?;
         if let Some(a) = auth {
             a.checkpoint_to(&building.join(AUTH)).map_err(snap_err)?;
         }
@@ -172,6 +170,44 @@ pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> Result<(), StorageError<No
     Ok(())
 }
 
+/// Recreates in `to` the files of `manifest`'s table found in `from` (segments and their
+/// summaries linked; the named prefix of the user dictionary, which is appended to, copied).
+fn copy_table(
+    from: &Path,
+    manifest: &engine::Manifest,
+    to: &Path,
+) -> Result<(), StorageError<NodeId>> {
+    for f in engine::table_files(from, manifest) {
+        let (src, dst) = (from.join(&f.path), to.join(&f.path));
+        match f.prefix {
+            None => link_or_copy(&src, &dst)?,
+            Some(n) => copy_prefix(&src, &dst, n)?,
+        }
+    }
+    Ok(())
+}
+
+/// Copies the first `n` bytes of `src` to a new file `dst` and fsyncs it.
+fn copy_prefix(src: &Path, dst: &Path, n: u64) -> Result<(), StorageError<NodeId>> {
+    use std::io::Read;
+    if let Some(p) = dst.parent() {
+        std::fs::create_dir_all(p).map_err(snap_err)?;
+    }
+    let mut out = std::fs::File::create(dst).map_err(snap_err)?;
+    let copied = std::io::copy(
+        &mut std::fs::File::open(src).map_err(snap_err)?.take(n),
+        &mut out,
+    )
+    .map_err(snap_err)?;
+    if copied != n {
+        return Err(snap_err(std::io::Error::other(format!(
+            "{} holds {copied} bytes, the manifest names {n}",
+            src.display()
+        ))));
+    }
+    out.sync_all().map_err(snap_err)
+}
+
 /// Recreates the directory tree `src` in `dst` with hard links (copies where linking fails).
 pub(crate) fn link_tree(src: &Path, dst: &Path) -> Result<(), StorageError<NodeId>> {
     std::fs::create_dir_all(dst).map_err(snap_err)?;
@@ -193,9 +229,7 @@ pub(crate) fn stage(
     to: &Path,
 ) -> Result<engine::Manifest, StorageError<NodeId>> {
     let manifest = engine::Manifest::load_from(&from.path).map_err(snap_err)?;
-    for seg in &manifest.segments {
-        link_or_copy(&from.path.join(&seg.path), &to.join(&seg.path))?;
-    }
+    copy_table(&from.path, &manifest, to)?;
     manifest.store_in(to).map_err(snap_err)?;
     Ok(manifest)
 }

@@ -1,0 +1,220 @@
+//! Opening a table generation: its manifest, its files checked, and the state kept in memory
+//! beside the rows — the dedupe set and the rollups — made from the segments' summaries
+//! ([`crate::summary`]) and the user dictionary ([`crate::dictionary`]), or rebuilt from the
+//! rows where a summary is missing or damaged (and then written, so the next open is fast).
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use parking_lot::RwLock;
+
+use crate::config::EngineConfig;
+use crate::crash::CrashPoints;
+use crate::dedupe::{self, DedupeSet};
+use crate::dictionary::{self, DictionaryWriter};
+use crate::error::{EngineError, Result};
+use crate::io::Io;
+use crate::manifest::{self, Manifest, SegmentMeta};
+use crate::rollup::Rollups;
+use crate::segment::{self, SEGMENTS_DIR};
+use crate::summary::{self, Summary, SummaryBuilder};
+
+/// An opened generation.
+pub(crate) struct Loaded {
+    pub(crate) manifest: Manifest,
+    pub(crate) dedupe: DedupeSet,
+    pub(crate) rollups: Rollups,
+    pub(crate) dictionary: DictionaryWriter,
+    /// Summaries that were missing or damaged and were rebuilt from their segment's rows.
+    pub(crate) rebuilt: u64,
+}
+
+/// Loads generation `root`: its manifest, removing files no manifest names (left by a flush
+/// that crashed before its manifest edit; their rows are still in the log), checking the
+/// segments, and making the dedupe set and the rollups from the summaries — or from the rows
+/// of the segments whose summary is missing, damaged, or made with another dictionary, whose
+/// summaries are then rewritten (reported as a warning and in [`Loaded::rebuilt`]).
+pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
+    let mut manifest = manifest::load(root)?.unwrap_or_default();
+    let tmp = root.join(format!("{}.tmp", manifest::MANIFEST_FILE));
+    if tmp.exists() {
+        let _ = io.remove_file(&tmp);
+    }
+    let mut listed: HashSet<PathBuf> = HashSet::new();
+    for s in &manifest.segments {
+        listed.insert(root.join(&s.path));
+        listed.insert(root.join(summary::path_of(&s.path)));
+    }
+    remove_orphans(io, &root.join(SEGMENTS_DIR), &listed)?;
+    remove_other_dictionaries(io, root, manifest.dictionary.map(|d| d.file_name()))?;
+
+    let mut rollups = Rollups::default();
+    let mut dedupe = DedupeSet::new();
+    let (mut dict, mut expect_summaries) = match manifest.dictionary {
+        Some(meta) => match dictionary::load(root, &meta, &mut rollups) {
+            Ok(()) => (DictionaryWriter::loaded(root, meta, &rollups), true),
+            Err(reason) => {
+                tracing::warn!(%reason, "the user dictionary is damaged: rebuilding every segment summary from the rows");
+                rollups = Rollups::default();
+                (DictionaryWriter::new_file(root, meta.id + 1), false)
+            }
+        },
+        None => (DictionaryWriter::new_file(root, 0), false),
+    };
+    // Written before summaries existed: every segment is read once, quietly.
+    expect_summaries &= !manifest.segments.is_empty();
+    let dictionary_id = dict.meta().id;
+    let mut rebuilt: Vec<(SegmentMeta, Option<Summary>)> = Vec::new();
+    for seg in &manifest.segments {
+        if cfg.verify_segments_on_open {
+            segment::verify(root, seg)?;
+        } else if !root.join(&seg.path).exists() {
+            return Err(EngineError::Corrupt {
+                what: "segment",
+                path: root.join(&seg.path),
+                reason: "listed in the manifest but missing".into(),
+            });
+        }
+        let read = if manifest.dictionary.is_some() && expect_summaries {
+            summary::read(root, seg, dictionary_id)
+        } else {
+            Err("no summary expected".into())
+        };
+        let read = read.and_then(|s| {
+            let known = rollups.user_count(&seg.app_id);
+            match s.part.max_user() {
+                Some(m) if m as usize >= known => Err(format!(
+                    "it refers to user {m}, the dictionary numbers {known}"
+                )),
+                _ => Ok(s),
+            }
+        });
+        match read {
+            Ok(s) => {
+                for k in &s.keys {
+                    dedupe.insert(*k);
+                }
+                rollups.merge(&seg.app_id, s.part);
+            }
+            Err(reason) => {
+                if expect_summaries {
+                    tracing::warn!(segment = %seg.path, %reason,
+                        "segment summary missing or damaged: rebuilding it from the segment's rows");
+                }
+                let mut b = SummaryBuilder::new();
+                segment::read_stored_rows(root, seg, |row| {
+                    if let Some(id) = row.event_id {
+                        dedupe.insert(dedupe::key(row.rollup.app_id, id));
+                    }
+                    rollups.add(row.rollup);
+                    b.add_row(&rollups, row);
+                })?;
+                rebuilt.push((seg.clone(), b.finish()));
+            }
+        }
+    }
+    // Lists grown by doubling while rebuilding: up to half of them was slack.
+    rollups.shrink_to_fit();
+    let count = rebuilt.len() as u64;
+    if !rebuilt.is_empty() {
+        let lock = RwLock::new(rollups);
+        let meta = dict
+            .persist(io, root, &lock)?
+            .unwrap_or_else(|| dict.meta());
+        let mut dirs = BTreeSet::new();
+        for (seg, s) in &rebuilt {
+            if let Some(s) = s {
+                summary::write(io, root, seg, meta.id, s)?;
+                if let Some(d) = root.join(&seg.path).parent() {
+                    dirs.insert(d.to_path_buf());
+                }
+            }
+        }
+        for d in &dirs {
+            io.sync_dir(d)?;
+        }
+        manifest.dictionary = Some(meta);
+        manifest.edit += 1;
+        manifest::store(io, root, &manifest, &CrashPoints::default())?;
+        remove_other_dictionaries(io, root, Some(meta.file_name()))?;
+        rollups = lock.into_inner();
+    }
+    Ok(Loaded {
+        manifest,
+        dedupe,
+        rollups,
+        dictionary: dict,
+        rebuilt: count,
+    })
+}
+
+fn remove_orphans(io: &Io, dir: &Path, listed: &HashSet<PathBuf>) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            remove_orphans(io, &path, listed)?;
+        } else if !listed.contains(&path) {
+            tracing::warn!(path = %path.display(), "removing segment file not named by the manifest (interrupted flush)");
+            io.remove_file(&path)
+                .map_err(|e| EngineError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes dictionary files other than `keep` (one a crash left before a manifest named it).
+fn remove_other_dictionaries(io: &Io, root: &Path, keep: Option<String>) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if dictionary::is_dictionary_file(&name) && Some(&name) != keep.as_ref() {
+            let path = entry.path();
+            io.remove_file(&path)
+                .map_err(|e| EngineError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A file of a generation that a copy of the table (snapshot, backup) carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFile {
+    /// Relative to the generation root.
+    pub path: String,
+    /// Copy only the first this many bytes, and never link: the file is appended to (the
+    /// user dictionary). `None`: the whole file, which never changes (linking is fine).
+    pub prefix: Option<u64>,
+}
+
+/// The files a copy of `manifest`'s table needs, found in `root`: every segment, the summaries
+/// that exist (a copy without one rebuilds it when opened) and the named part of the user
+/// dictionary.
+pub fn table_files(root: &Path, manifest: &Manifest) -> Vec<TableFile> {
+    let mut out = Vec::with_capacity(2 * manifest.segments.len() + 1);
+    for s in &manifest.segments {
+        out.push(TableFile {
+            path: s.path.clone(),
+            prefix: None,
+        });
+        let sum = summary::path_of(&s.path);
+        if root.join(&sum).exists() {
+            out.push(TableFile {
+                path: sum.to_string_lossy().into_owned(),
+                prefix: None,
+            });
+        }
+    }
+    if let Some(d) = &manifest.dictionary {
+        out.push(TableFile {
+            path: d.file_name(),
+            prefix: Some(d.bytes),
+        });
+    }
+    out
+}

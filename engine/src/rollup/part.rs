@@ -1,0 +1,224 @@
+//! [`RollupPart`]: the rollups of one segment's rows, as the segment's summary persists them,
+//! and how parts are added to [`Rollups`] when a generation is opened.
+
+use std::collections::btree_map::Entry;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// The rollups of some rows of one app (one segment's), over the app's dense user numbers
+/// (its dictionary, [`crate::dictionary`]) and the part's own campaign numbers
+/// (`campaigns[n]` is campaign n). [`Rollups::merge`] of a part equals adding its rows one by
+/// one.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct RollupPart {
+    campaigns: Vec<CampaignKey>,
+    hours: Vec<(i64, Hour)>,
+    campaign_days: Vec<(i64, Campaigns)>,
+    steps: Vec<(i64, DaySteps)>,
+}
+
+impl RollupPart {
+    /// The largest user number the part refers to.
+    pub(crate) fn max_user(&self) -> Option<u32> {
+        let hours = self.hours.iter().filter_map(|(_, h)| h.users.max());
+        let steps = self
+            .steps
+            .iter()
+            .flat_map(|(_, d)| d.by_type.values())
+            .flat_map(|v| v.iter().map(|(u, _)| *u));
+        let campaigns = self
+            .campaign_days
+            .iter()
+            .flat_map(|(_, d)| d.values())
+            .filter_map(|c| c.users.max());
+        hours.chain(steps).chain(campaigns).max()
+    }
+}
+
+/// Builds the [`RollupPart`] of rows whose users are already numbered.
+#[derive(Default)]
+pub(crate) struct PartBuilder {
+    app: AppRollup,
+    code: String,
+}
+
+fn unshare<T: Clone>(a: Arc<T>) -> T {
+    Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone())
+}
+
+impl PartBuilder {
+    pub(crate) fn add(&mut self, row: &RollupRow<'_>, user: Option<u32>) {
+        let campaign = row
+            .campaign
+            .map(|c| self.app.campaign(&mut self.code, c, row.source, row.medium));
+        self.app.count(row, user, campaign);
+    }
+
+    pub(crate) fn finish(self) -> RollupPart {
+        let mut app = self.app;
+        for d in app.steps.values_mut() {
+            Arc::make_mut(d).shrink_to_fit();
+        }
+        RollupPart {
+            campaigns: app.campaigns.iter().map(|k| (**k).clone()).collect(),
+            hours: app
+                .hours
+                .into_iter()
+                .map(|(h, x)| (h, unshare(x)))
+                .collect(),
+            campaign_days: app
+                .campaign_days
+                .into_iter()
+                .map(|(d, x)| (d, unshare(x)))
+                .collect(),
+            steps: app
+                .steps
+                .into_iter()
+                .map(|(d, x)| (d, unshare(x)))
+                .collect(),
+        }
+    }
+}
+
+/// `stats` with campaign numbers mapped through `numbers` (part → app) and the app's keys.
+fn renumber(stats: Campaigns, numbers: &[u32], keys: &[Arc<CampaignKey>]) -> Campaigns {
+    stats
+        .into_iter()
+        .filter_map(|(c, mut s)| {
+            let n = *numbers.get(c as usize)?;
+            s.key = keys.get(n as usize)?.clone();
+            Some((n, s))
+        })
+        .collect()
+}
+
+fn merge_campaigns(into: &mut Campaigns, from: Campaigns) {
+    for (c, s) in from {
+        match into.entry(c) {
+            Entry::Vacant(v) => {
+                v.insert(s);
+            }
+            Entry::Occupied(mut o) => {
+                let t = o.get_mut();
+                t.events += s.events;
+                t.installs += s.installs;
+                t.purchases += s.purchases;
+                t.purchase_revenue_micros += s.purchase_revenue_micros;
+                t.purchase_revenue_events += s.purchase_revenue_events;
+                t.users.union(s.users);
+            }
+        }
+    }
+}
+
+impl Hour {
+    fn merge(&mut self, other: Hour) {
+        self.events += other.events;
+        for (k, t) in other.by_type {
+            let e = self.by_type.entry(k).or_default();
+            e.events += t.events;
+            e.users |= t.users;
+        }
+        self.revenue_micros += other.revenue_micros;
+        self.revenue_events += other.revenue_events;
+        self.users |= other.users;
+        for (k, p) in other.platforms {
+            let e = self.platforms.entry(k).or_default();
+            e.events += p.events;
+            e.users |= p.users;
+        }
+        merge_campaigns(&mut self.campaigns, other.campaigns);
+    }
+}
+
+impl Rollups {
+    /// Adds a part of `app_id`'s rows whose user numbers are the app's (see
+    /// [`Rollups::extend_users`]).
+    pub(crate) fn merge(&mut self, app_id: &str, part: RollupPart) {
+        let app = match self.apps.get_mut(app_id) {
+            Some(a) => a,
+            None => self.apps.entry(app_id.into()).or_default(),
+        };
+        let numbers: Vec<u32> = part
+            .campaigns
+            .iter()
+            .map(|k| {
+                app.campaign(
+                    &mut self.code,
+                    &k.campaign,
+                    k.source.as_deref(),
+                    k.medium.as_deref(),
+                )
+            })
+            .collect();
+        for (h, mut hour) in part.hours {
+            hour.campaigns = renumber(
+                std::mem::take(&mut hour.campaigns),
+                &numbers,
+                &app.campaigns,
+            );
+            match app.hours.entry(h) {
+                Entry::Vacant(v) => {
+                    v.insert(Arc::new(hour));
+                }
+                Entry::Occupied(mut o) => Arc::make_mut(o.get_mut()).merge(hour),
+            }
+        }
+        for (d, stats) in part.campaign_days {
+            let stats = renumber(stats, &numbers, &app.campaigns);
+            match app.campaign_days.entry(d) {
+                Entry::Vacant(v) => {
+                    v.insert(Arc::new(stats));
+                }
+                Entry::Occupied(mut o) => merge_campaigns(Arc::make_mut(o.get_mut()), stats),
+            }
+        }
+        for (d, steps) in part.steps {
+            match app.steps.entry(d) {
+                Entry::Vacant(v) => {
+                    v.insert(Arc::new(steps));
+                }
+                Entry::Occupied(mut o) => Arc::make_mut(o.get_mut()).merge(steps),
+            }
+        }
+    }
+
+    /// Numbers `names` as `app_id`'s next users, in order (loading a persisted dictionary).
+    /// False, and nothing numbered, if one of them is already numbered or repeated.
+    pub(crate) fn extend_users<'a>(
+        &mut self,
+        app_id: &str,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
+        let app = match self.apps.get_mut(app_id) {
+            Some(a) => a,
+            None => self.apps.entry(app_id.into()).or_default(),
+        };
+        let before = app.names.len();
+        for n in names {
+            if app.users.contains_key(n) {
+                for gone in app.names.drain(before..) {
+                    app.users.remove(&gone);
+                }
+                return false;
+            }
+            app.user(n);
+        }
+        true
+    }
+
+    /// The number of users `app_id` has.
+    pub fn user_count(&self, app_id: &str) -> usize {
+        self.apps.get(app_id).map_or(0, |a| a.names.len())
+    }
+
+    /// The user_ids numbered `from..` in `app_id`, in order.
+    pub(crate) fn users_from(&self, app_id: &str, from: usize) -> Vec<Arc<str>> {
+        self.apps
+            .get(app_id)
+            .and_then(|a| a.names.get(from..))
+            .map_or_else(Vec::new, <[Arc<str>]>::to_vec)
+    }
+}

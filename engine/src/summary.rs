@@ -1,0 +1,212 @@
+//! A segment's summary: what opening a generation needs from the segment's rows, so that it
+//! reads summaries instead of rows — the rows' rollups ([`RollupPart`], users by the
+//! dictionary's numbers, [`crate::dictionary`]) and their sorted dedupe keys.
+//!
+//! `ID.summary` next to `ID.parquet`, written and fsynced with the segment (before the
+//! segment's directory is fsynced and before any manifest names the segment), never changed
+//! afterwards. Layout: `UMGPSUMM`, format version (u32), header length (u32), the header
+//! (bincode), the header's xxh3-64, then the rollup part (bincode) and the keys (16 bytes
+//! each, little-endian), each with its xxh3-64 in the header. The header names the segment
+//! (id, xxh3, rows) and the dictionary it was numbered with, so a summary is used only with
+//! the very segment and dictionary it describes; anything else (missing, damaged, another
+//! version) is rebuilt from the segment's rows and reported.
+
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::dedupe;
+use crate::error::{EngineError, Result};
+use crate::io::Io;
+use crate::manifest::SegmentMeta;
+use crate::rollup::{PartBuilder, RollupPart, Rollups};
+use crate::segment::{self, StoredRow};
+
+const MAGIC: &[u8; 8] = b"UMGPSUMM";
+pub(crate) const VERSION: u32 = 1;
+pub(crate) const EXTENSION: &str = "summary";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    segment_id: u64,
+    segment_xxh3: u64,
+    rows: u64,
+    dictionary_id: u64,
+    rollup_bytes: u64,
+    rollup_xxh3: u64,
+    keys: u64,
+    keys_xxh3: u64,
+}
+
+/// What a segment contributes to a generation's state.
+#[derive(Debug, Default)]
+pub(crate) struct Summary {
+    pub(crate) part: RollupPart,
+    /// Dedupe keys of the rows that have an `event_id`, sorted.
+    pub(crate) keys: Vec<u128>,
+}
+
+/// The summary file of segment `seg` (relative to the generation root).
+pub(crate) fn path_of(seg_path: &str) -> PathBuf {
+    Path::new(seg_path).with_extension(EXTENSION)
+}
+
+/// Writes `summary` of segment `seg` as its summary file and fsyncs it (the caller fsyncs
+/// the directory).
+pub(crate) fn write(
+    io: &Io,
+    root: &Path,
+    seg: &SegmentMeta,
+    dictionary_id: u64,
+    summary: &Summary,
+) -> Result<()> {
+    let enc = |e: bincode::Error| EngineError::Decode(e.to_string());
+    let rollup = bincode::serialize(&summary.part).map_err(enc)?;
+    let mut keys = Vec::with_capacity(summary.keys.len() * 16);
+    for k in &summary.keys {
+        keys.extend_from_slice(&k.to_le_bytes());
+    }
+    let header = Header {
+        segment_id: seg.id,
+        segment_xxh3: seg.xxh3,
+        rows: seg.rows,
+        dictionary_id,
+        rollup_bytes: rollup.len() as u64,
+        rollup_xxh3: xxhash_rust::xxh3::xxh3_64(&rollup),
+        keys: summary.keys.len() as u64,
+        keys_xxh3: xxhash_rust::xxh3::xxh3_64(&keys),
+    };
+    let head = bincode::serialize(&header).map_err(enc)?;
+    let mut out = Vec::with_capacity(32 + head.len() + rollup.len() + keys.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&head).to_le_bytes());
+    out.extend_from_slice(&rollup);
+    out.extend_from_slice(&keys);
+    io.write_synced(&root.join(path_of(&seg.path)), &out)
+}
+
+/// Reads the summary of `seg`, if it is there, intact and made for this segment and
+/// dictionary; `Err` says why not.
+pub(crate) fn read(
+    root: &Path,
+    seg: &SegmentMeta,
+    dictionary_id: u64,
+) -> std::result::Result<Summary, String> {
+    let path = root.join(path_of(&seg.path));
+    let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let short = || "the file is cut short".to_string();
+    if bytes.get(..8) != Some(MAGIC.as_slice()) {
+        return Err("not a summary file".into());
+    }
+    let word = |at: usize| -> std::result::Result<u32, String> {
+        let b = bytes.get(at..at + 4).ok_or_else(short)?;
+        Ok(u32::from_le_bytes(b.try_into().map_err(|_| short())?))
+    };
+    let version = word(8)?;
+    if version != VERSION {
+        return Err(format!(
+            "format version {version}, this binary writes {VERSION}"
+        ));
+    }
+    let head_len = word(12)? as usize;
+    let head = bytes.get(16..16 + head_len).ok_or_else(short)?;
+    let sum = bytes.get(16 + head_len..24 + head_len).ok_or_else(short)?;
+    if xxhash_rust::xxh3::xxh3_64(head).to_le_bytes().as_slice() != sum {
+        return Err("the header fails its checksum".into());
+    }
+    let h: Header = bincode::deserialize(head).map_err(|e| e.to_string())?;
+    if (h.segment_id, h.segment_xxh3, h.rows) != (seg.id, seg.xxh3, seg.rows) {
+        return Err("it describes another segment".into());
+    }
+    if h.dictionary_id != dictionary_id {
+        return Err("it numbers users by another dictionary".into());
+    }
+    let at = 24 + head_len;
+    let rollup = bytes
+        .get(at..at + h.rollup_bytes as usize)
+        .ok_or_else(short)?;
+    let keys = bytes.get(at + rollup.len()..).ok_or_else(short)?;
+    if keys.len() as u64 != h.keys * 16 {
+        return Err(format!(
+            "{} bytes of keys, the header says {}",
+            keys.len(),
+            h.keys * 16
+        ));
+    }
+    if xxhash_rust::xxh3::xxh3_64(rollup) != h.rollup_xxh3
+        || xxhash_rust::xxh3::xxh3_64(keys) != h.keys_xxh3
+    {
+        return Err("its contents fail their checksum".into());
+    }
+    let part: RollupPart = bincode::deserialize(rollup).map_err(|e| e.to_string())?;
+    let keys = keys
+        .chunks_exact(16)
+        .map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    Ok(Summary { part, keys })
+}
+
+/// Builds a segment's summary from its rows, numbering users by rollups that hold every
+/// stored row's user. A row whose user the rollups do not know (the table was replaced
+/// meanwhile) leaves the segment without a summary.
+#[derive(Default)]
+pub(crate) struct SummaryBuilder {
+    summary: Summary,
+    part: PartBuilder,
+    unknown_user: bool,
+}
+
+impl SummaryBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            summary: Summary::default(),
+            part: PartBuilder::default(),
+            unknown_user: false,
+        }
+    }
+
+    /// Adds the rows of `batch` (rows of the segment, in any order).
+    pub(crate) fn add_batch(
+        &mut self,
+        batch: &RecordBatch,
+        path: &Path,
+        rollups: &RwLock<Rollups>,
+    ) -> Result<()> {
+        let r = rollups.read();
+        segment::each_stored_row(batch, path, |row| self.add_row(&r, row))
+    }
+
+    /// Adds one row, numbering its user by `rollups`.
+    pub(crate) fn add_row(&mut self, rollups: &Rollups, row: StoredRow<'_>) {
+        if let Some(id) = row.event_id {
+            self.summary.keys.push(dedupe::key(row.rollup.app_id, id));
+        }
+        let user = match row.rollup.user_id {
+            Some(u) => match rollups.user_number(row.rollup.app_id, u) {
+                Some(n) => Some(n),
+                None => {
+                    self.unknown_user = true;
+                    return;
+                }
+            },
+            None => None,
+        };
+        self.part.add(&row.rollup, user);
+    }
+
+    /// The summary, unless a user was unknown.
+    pub(crate) fn finish(self) -> Option<Summary> {
+        if self.unknown_user {
+            return None;
+        }
+        let mut s = self.summary;
+        s.part = self.part.finish();
+        s.keys.sort_unstable();
+        Some(s)
+    }
+}
