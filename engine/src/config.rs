@@ -34,6 +34,11 @@ pub struct EngineConfig {
     /// Fault-test hooks; never set in production.
     #[serde(skip)]
     pub crash_points: CrashPoints,
+    /// The idempotency window: event ids of the UTC days within this many seconds of now are
+    /// held in memory; older days' are answered from the segments' filters (and ids). Set
+    /// from `ingest.dedupe_window` by the server.
+    #[serde(skip)]
+    pub dedupe_window_secs: u64,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +56,7 @@ impl Default for EngineConfig {
             compaction_interval_secs: 10,
             max_partitions_per_flush: 2048,
             crash_points: CrashPoints::default(),
+            dedupe_window_secs: 7 * 86_400,
         }
     }
 }

@@ -1,13 +1,21 @@
-//! The set of stored `(app_id, event_id)` keys, as 128-bit hashes, split into shards so that
-//! growing it never rehashes millions of keys at once while the engine lock is held.
+//! Which `(app_id, event_id)` keys are stored, per UTC day of the event's timestamp (a retry
+//! carries the same timestamp, so it lands on the same day): the days within the idempotency
+//! window (`dedupe_window_secs`) in memory — a set of 128-bit hashes per day — and every
+//! older day answered by the segments themselves: each segment's summary holds a filter of its
+//! keys (a binary fuse filter, 2.25 bytes a key, one false "maybe" in 65,536), and a "maybe"
+//! is settled by reading the segment's ids, which then stay in memory until their day leaves
+//! the window again. So memory grows with the window, not with history, and an event re-sent
+//! after the window is still stored once.
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use xorf::{BinaryFuse16, Filter};
+
+use crate::error::Result;
+use crate::funnel::day_of;
 use crate::hash128::Hash128Set;
-
-const SHARDS: usize = 64;
-
-/// Keys are already xxh3-128 hashes; the shard is chosen by their lower bits, the slot within
-/// it by their upper bits ([`Hash128Set`]).
-type Shard = Hash128Set;
+use crate::manifest::SegmentMeta;
 
 pub(crate) fn key(app_id: &str, event_id: &str) -> u128 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -17,38 +25,266 @@ pub(crate) fn key(app_id: &str, event_id: &str) -> u128 {
     h.digest128()
 }
 
+/// The part of a key a segment filter holds.
+pub(crate) fn filter_key(k: u128) -> u64 {
+    k as u64
+}
+
+/// A filter of `keys` (none for an empty set; `Err` only if construction fails, which the
+/// caller records as "no filter": every lookup then reads the segment's ids).
+pub(crate) fn build_filter(keys: &[u128]) -> Option<BinaryFuse16> {
+    if keys.is_empty() {
+        return None;
+    }
+    let mut v: Vec<u64> = keys.iter().map(|k| filter_key(*k)).collect();
+    v.sort_unstable();
+    v.dedup();
+    BinaryFuse16::try_from(&v[..]).ok()
+}
+
+/// Reads the `(key, day)` of every row with an `event_id` of a segment.
+pub(crate) type ReadKeys<'a> = &'a dyn Fn(&Path, &SegmentMeta) -> Result<Vec<(u128, i64)>>;
+
+/// One segment, as dedupe sees it.
+struct SegmentKeys {
+    meta: SegmentMeta,
+    first_day: i64,
+    last_day: i64,
+    /// Whether the segment has ids at all, and their filter (`None` with ids: no filter could
+    /// be built, every lookup reads the ids).
+    has_ids: bool,
+    filter: Option<BinaryFuse16>,
+    /// Its keys are in the day sets (flushed or loaded since open); else it is asked.
+    in_memory: bool,
+}
+
+#[derive(Default)]
+struct DayKeys {
+    keys: Hash128Set,
+    /// Highest log index that inserted a key (a day leaves memory only once it is flushed).
+    last_index: u64,
+}
+
 pub(crate) struct DedupeSet {
-    shards: Vec<Shard>,
+    root: PathBuf,
+    window_days: i64,
+    days: BTreeMap<i64, DayKeys>,
+    segments: HashMap<u64, SegmentKeys>,
+    /// Single-day segments by app and day; segments of several days (month, year, whole-app
+    /// partitions) are few and looked through.
+    by_day: HashMap<Box<str>, HashMap<i64, Vec<u64>>>,
+    wide: Vec<u64>,
+    /// Lookups settled by reading a segment's ids (filter said maybe).
+    pub(crate) segment_reads: u64,
 }
 
 impl DedupeSet {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(root: &Path, window_secs: u64) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            root: root.to_path_buf(),
+            window_days: (window_secs / 86_400).max(1) as i64,
+            days: BTreeMap::new(),
+            segments: HashMap::new(),
+            by_day: HashMap::new(),
+            wide: Vec::new(),
+            segment_reads: 0,
         }
     }
 
-    /// Inserts `k`; false if it was already present.
-    pub(crate) fn insert(&mut self, k: u128) -> bool {
-        self.shards[(k as usize) % SHARDS].insert(k)
+    /// Registers a stored segment and its filter; `in_memory` if its keys are already in the
+    /// day sets (it was just flushed from rows applied since open).
+    pub(crate) fn add_segment(
+        &mut self,
+        meta: &SegmentMeta,
+        has_ids: bool,
+        filter: Option<BinaryFuse16>,
+        in_memory: bool,
+    ) {
+        let (first_day, last_day) = (day_of(meta.min_ts_ms), day_of(meta.max_ts_ms));
+        if first_day == last_day {
+            self.by_day
+                .entry(meta.app_id.as_str().into())
+                .or_default()
+                .entry(first_day)
+                .or_default()
+                .push(meta.id);
+        } else {
+            self.wide.push(meta.id);
+        }
+        self.segments.insert(
+            meta.id,
+            SegmentKeys {
+                meta: meta.clone(),
+                first_day,
+                last_day,
+                has_ids,
+                filter,
+                in_memory,
+            },
+        );
     }
 
+    /// Forgets segment `id` (merged away by compaction); returns whether its keys were in
+    /// memory.
+    pub(crate) fn remove_segment(&mut self, id: u64) -> bool {
+        let Some(s) = self.segments.remove(&id) else {
+            return false;
+        };
+        if s.first_day == s.last_day {
+            if let Some(days) = self.by_day.get_mut(s.meta.app_id.as_str()) {
+                if let Some(v) = days.get_mut(&s.first_day) {
+                    v.retain(|x| *x != id);
+                    if v.is_empty() {
+                        days.remove(&s.first_day);
+                    }
+                }
+            }
+        } else {
+            self.wide.retain(|x| *x != id);
+        }
+        s.in_memory
+    }
+
+    /// Whether segment `id`'s keys are in the day sets.
+    pub(crate) fn is_in_memory(&self, id: u64) -> bool {
+        self.segments.get(&id).is_some_and(|s| s.in_memory)
+    }
+
+    /// Inserts the key of an event of `timestamp_ms` applied at log `index`; false if it was
+    /// stored before (a duplicate). May read a segment's ids (`read`) when its filter says
+    /// "maybe".
+    pub(crate) fn insert(
+        &mut self,
+        app_id: &str,
+        k: u128,
+        timestamp_ms: i64,
+        index: u64,
+        read: ReadKeys<'_>,
+    ) -> Result<bool> {
+        let day = day_of(timestamp_ms);
+        if self.days.get(&day).is_some_and(|d| d.keys.contains(&k)) {
+            return Ok(false);
+        }
+        if self.asked(app_id, day, k, read)? {
+            return Ok(false);
+        }
+        let d = self.days.entry(day).or_default();
+        d.keys.insert(k);
+        d.last_index = d.last_index.max(index);
+        Ok(true)
+    }
+
+    /// Asks the segments of (`app_id`, `day`) whose keys are not in memory; on a "maybe",
+    /// reads the segment's keys into memory and looks again.
+    fn asked(&mut self, app_id: &str, day: i64, k: u128, read: ReadKeys<'_>) -> Result<bool> {
+        let single = self
+            .by_day
+            .get(app_id)
+            .and_then(|d| d.get(&day))
+            .map_or(&[][..], Vec::as_slice);
+        let wide = self.wide.iter().filter(|id| {
+            self.segments.get(id).is_some_and(|s| {
+                s.meta.app_id == app_id && (s.first_day..=s.last_day).contains(&day)
+            })
+        });
+        let maybe: Vec<u64> = single
+            .iter()
+            .chain(wide)
+            .filter(|id| {
+                self.segments.get(id).is_some_and(|s| {
+                    !s.in_memory
+                        && s.has_ids
+                        && s.filter.as_ref().is_none_or(|f| f.contains(&filter_key(k)))
+                })
+            })
+            .copied()
+            .collect();
+        for id in maybe {
+            self.load_segment(id, read)?;
+            if self.days.get(&day).is_some_and(|d| d.keys.contains(&k)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reads segment `id`'s keys into the day sets.
+    fn load_segment(&mut self, id: u64, read: ReadKeys<'_>) -> Result<()> {
+        let Some(s) = self.segments.get(&id) else {
+            return Ok(());
+        };
+        let keys = read(&self.root, &s.meta)?;
+        self.segment_reads += 1;
+        self.add_keys(id, &keys);
+        Ok(())
+    }
+
+    /// Adds keys read from segment `id` (by the window loader, or [`Self::load_segment`]) and
+    /// marks it in memory.
+    pub(crate) fn add_keys(&mut self, id: u64, keys: &[(u128, i64)]) {
+        let Some(s) = self.segments.get_mut(&id) else {
+            return;
+        };
+        s.in_memory = true;
+        for (k, day) in keys {
+            self.days.entry(*day).or_default().keys.insert(*k);
+        }
+    }
+
+    /// The segments of the window's days whose keys are not in memory, newest day first (for
+    /// the loader that fills the window after open).
+    pub(crate) fn window_to_load(&self, now_ms: i64) -> Vec<SegmentMeta> {
+        let horizon = day_of(now_ms) - self.window_days;
+        let mut v: Vec<&SegmentKeys> = self
+            .segments
+            .values()
+            .filter(|s| !s.in_memory && s.has_ids && s.last_day >= horizon)
+            .collect();
+        v.sort_by_key(|s| std::cmp::Reverse((s.last_day, s.meta.id)));
+        v.into_iter().map(|s| s.meta.clone()).collect()
+    }
+
+    /// Drops from memory the days older than the window whose keys are all in segments
+    /// (`flushed_index`); their segments are asked again from then on.
+    pub(crate) fn evict(&mut self, now_ms: i64, flushed_index: Option<u64>) {
+        let horizon = day_of(now_ms) - self.window_days;
+        let flushed = flushed_index.unwrap_or(0);
+        let old: Vec<i64> = self
+            .days
+            .range(..horizon)
+            .filter(|(_, d)| d.last_index <= flushed)
+            .map(|(day, _)| *day)
+            .collect();
+        if old.is_empty() {
+            return;
+        }
+        for day in &old {
+            self.days.remove(day);
+        }
+        // A segment stays in memory only if every day it covers still is.
+        for s in self.segments.values_mut() {
+            if s.in_memory && (s.first_day..=s.last_day).any(|d| old.contains(&d)) {
+                s.in_memory = false;
+            }
+        }
+    }
+
+    /// Keys held in memory.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(Shard::len).sum()
+        self.days.values().map(|d| d.keys.len()).sum()
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Days held in memory.
+    pub(crate) fn days_in_memory(&self) -> usize {
+        self.days.len()
+    }
 
-    #[test]
-    fn per_app_and_once() {
-        let mut s = DedupeSet::new();
-        assert!(s.insert(key("a", "1")));
-        assert!(!s.insert(key("a", "1")));
-        assert!(s.insert(key("b", "1")));
-        assert!(s.insert(key("a1", ""))); // no ambiguity between ("a","1") and ("a1","")
-        assert_eq!(s.len(), 3);
+    /// Bytes of the segments' filters.
+    pub(crate) fn filter_bytes(&self) -> u64 {
+        self.segments
+            .values()
+            .filter_map(|s| s.filter.as_ref())
+            .map(|f| f.fingerprints.len() as u64 * 2)
+            .sum()
     }
 }

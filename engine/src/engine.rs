@@ -90,6 +90,71 @@ pub struct EngineStats {
     pub summaries_rebuilt: AtomicU64,
 }
 
+/// The dedupe state's size ([`Engine::dedupe_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DedupeStats {
+    /// Keys of the days held in memory (the window, and older days asked lately).
+    pub keys_in_memory: u64,
+    pub days_in_memory: u64,
+    /// Bytes of the segments' key filters (held for every segment).
+    pub filter_bytes: u64,
+    /// Lookups a filter could not settle, answered by reading a segment's ids.
+    pub segment_reads: u64,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Fills the dedupe window after open: reads the ids of the segments of the window's days
+/// (newest first) into memory, one segment at a time without holding up apply; until then
+/// those segments are asked through their filters. Ends when the window is loaded, the engine
+/// is dropped or another generation was installed (which starts its own loader).
+fn load_dedupe_window(inner: std::sync::Weak<Inner>, root: PathBuf) {
+    let mut tried: HashSet<u64> = HashSet::new();
+    let t0 = Instant::now();
+    loop {
+        let Some(i) = inner.upgrade() else { return };
+        let todo: Vec<SegmentMeta> = {
+            let s = i.state.lock();
+            if s.root != root {
+                return;
+            }
+            s.dedupe
+                .window_to_load(now_ms())
+                .into_iter()
+                .filter(|m| !tried.contains(&m.id))
+                .collect()
+        };
+        drop(i);
+        if todo.is_empty() {
+            tracing::info!(
+                segments = tried.len(),
+                ms = t0.elapsed().as_millis() as u64,
+                "dedupe window loaded"
+            );
+            return;
+        }
+        for seg in todo {
+            tried.insert(seg.id);
+            let keys = match segment::read_keys(&root, &seg) {
+                Ok(k) => k,
+                Err(e) => {
+                    // Left to its filter (and read, and reported, when asked).
+                    tracing::warn!(segment = %seg.path, error = %e, "could not load a segment's ids");
+                    continue;
+                }
+            };
+            let Some(i) = inner.upgrade() else { return };
+            let mut s = i.state.lock();
+            if s.root != root {
+                return;
+            }
+            s.dedupe.add_keys(seg.id, &keys);
+        }
+    }
+}
+
 struct Rotated {
     batches: Vec<RecordBatch>,
     flushed_index: u64,
@@ -202,7 +267,22 @@ impl Engine {
                 flush_loop(weak, rx)
             })
             .map_err(|e| EngineError::io(&engine.inner.base, e))?;
+        engine.start_window_loader()?;
         Ok(engine)
+    }
+
+    fn start_window_loader(&self) -> Result<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let root = self.inner.state.lock().root.clone();
+        let nice = self.inner.cfg.flush_thread_nice;
+        std::thread::Builder::new()
+            .name("engine-dedupe-window".into())
+            .spawn(move || {
+                crate::thread::lower_current_thread_priority(nice);
+                load_dedupe_window(weak, root)
+            })
+            .map(|_| ())
+            .map_err(|e| EngineError::io(&self.inner.base, e))
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -257,7 +337,9 @@ impl Engine {
             let mut out = ApplyOutcome::default();
             for e in events.iter() {
                 if let Some(id) = e.event_id {
-                    if !s.dedupe.insert(dedupe::key(e.app_id, id)) {
+                    let k = dedupe::key(e.app_id, id);
+                    let read: dedupe::ReadKeys<'_> = &segment::read_keys;
+                    if !s.dedupe.insert(e.app_id, k, e.timestamp_ms, *index, read)? {
                         out.duplicates += 1;
                         continue;
                     }
@@ -305,7 +387,20 @@ impl Engine {
         if old && s.rotated.is_empty() {
             self.rotate_locked(&mut s)?;
         }
+        let flushed = s.manifest.flushed_index;
+        s.dedupe.evict(now_ms(), flushed);
         Ok(())
+    }
+
+    /// What the dedupe state holds (for `/metrics`).
+    pub fn dedupe_stats(&self) -> DedupeStats {
+        let s = self.inner.state.lock();
+        DedupeStats {
+            keys_in_memory: s.dedupe.len() as u64,
+            days_in_memory: s.dedupe.days_in_memory() as u64,
+            filter_bytes: s.dedupe.filter_bytes(),
+            segment_reads: s.dedupe.segment_reads,
+        }
     }
 
     fn rotate_locked(&self, s: &mut State) -> Result<()> {
@@ -414,6 +509,7 @@ impl Engine {
         s.checkpoint = manifest.checkpoint.clone();
         s.stored_rows = manifest.rows();
         drop(s);
+        self.start_window_loader()?;
         if let Err(e) = self.inner.io.remove_dir_all(&old_root) {
             tracing::warn!(path = %old_root.display(), error = %e, "could not remove old generation");
         }
@@ -609,7 +705,7 @@ fn compact_one(
         rollups: &inner.rollups,
         dictionary_id: dictionary.id,
     };
-    let meta = segment::write_segment(
+    let (meta, keys) = segment::write_segment(
         &inner.io,
         &root,
         id,
@@ -642,9 +738,13 @@ fn compact_one(
         crash.hit("compact.after_manifest");
         s.manifest = next;
         s.files.add(&root, &meta);
+        let in_memory = ids.iter().all(|old| s.dedupe.is_in_memory(*old));
         for old in &ids {
             s.files.retire(*old);
+            s.dedupe.remove_segment(*old);
         }
+        s.dedupe
+            .add_segment(&meta, keys.has_ids, keys.filter, in_memory);
     }
     inner.stats.compactions.fetch_add(1, Ordering::Relaxed);
     inner
@@ -687,7 +787,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         });
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let meta = segment::write_segment(
+        let (meta, keys) = segment::write_segment(
             &inner.io,
             &root,
             id,
@@ -700,7 +800,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         )?;
         rows += meta.rows;
         manifest.segments.push(meta.clone());
-        written.push(meta);
+        written.push((meta, keys));
     }
     crash.hit("flush.before_manifest");
     manifest.edit += 1;
@@ -712,8 +812,10 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
     manifest::store(&inner.io, &root, &manifest, crash)?;
     crash.hit("flush.after_manifest");
     let mut s = inner.state.lock();
-    for seg in &written {
-        s.files.add(&root, seg);
+    for (seg, keys) in written {
+        s.files.add(&root, &seg);
+        // Its rows' keys went into the day sets when they were applied.
+        s.dedupe.add_segment(&seg, keys.has_ids, keys.filter, true);
     }
     s.manifest = manifest;
     s.rotated.pop_front();

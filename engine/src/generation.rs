@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 
 use crate::config::EngineConfig;
 use crate::crash::CrashPoints;
-use crate::dedupe::{self, DedupeSet};
+use crate::dedupe::DedupeSet;
 use crate::dictionary::{self, DictionaryWriter};
 use crate::error::{EngineError, Result};
 use crate::io::Io;
@@ -49,7 +49,7 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
     remove_other_dictionaries(io, root, manifest.dictionary.map(|d| d.file_name()))?;
 
     let mut rollups = Rollups::default();
-    let mut dedupe = DedupeSet::new();
+    let mut dedupe = DedupeSet::new(root, cfg.dedupe_window_secs);
     let (mut dict, mut expect_summaries) = match manifest.dictionary {
         Some(meta) => match dictionary::load(root, &meta, &mut rollups) {
             Ok(()) => (DictionaryWriter::loaded(root, meta, &rollups), true),
@@ -91,9 +91,7 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
         });
         match read {
             Ok(s) => {
-                for k in &s.keys {
-                    dedupe.insert(*k);
-                }
+                dedupe.add_segment(seg, s.keys > 0, s.filter, false);
                 rollups.merge(&seg.app_id, s.part);
             }
             Err(reason) => {
@@ -103,13 +101,15 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
                 }
                 let mut b = SummaryBuilder::new();
                 segment::read_stored_rows(root, seg, |row| {
-                    if let Some(id) = row.event_id {
-                        dedupe.insert(dedupe::key(row.rollup.app_id, id));
-                    }
                     rollups.add(row.rollup);
                     b.add_row(&rollups, row);
                 })?;
-                rebuilt.push((seg.clone(), b.finish()));
+                let built = b.finish();
+                match &built {
+                    Some(s) => dedupe.add_segment(seg, s.keys > 0, s.filter.clone(), false),
+                    None => dedupe.add_segment(seg, true, None, false),
+                }
+                rebuilt.push((seg.clone(), built));
             }
         }
     }

@@ -31,7 +31,7 @@ mod thread;
 pub use config::EngineConfig;
 pub use crash::CrashPoints;
 pub use dictionary::DictionaryMeta;
-pub use engine::{ApplyBatch, Engine, EngineStats, ReadView};
+pub use engine::{ApplyBatch, DedupeStats, Engine, EngineStats, ReadView};
 pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
 pub use funnel::{FunnelStep, StepDays};

@@ -336,7 +336,7 @@ pub(crate) fn write_segment(
     crash: &CrashPoints,
     stage: &str,
     mut summary: Option<SummaryOut<'_>>,
-) -> Result<SegmentMeta> {
+) -> Result<(SegmentMeta, SegmentKeysOut)> {
     let rel = PathBuf::from(SEGMENTS_DIR)
         .join(app_dir(&part.app_id))
         .join(&part.dir)
@@ -396,10 +396,21 @@ pub(crate) fn write_segment(
         min_received_ms: span.received.map(|r| r.0),
         max_received_ms: span.received.map(|r| r.1),
     };
+    // Without a summary, dedupe reads the segment's ids whenever it is asked.
+    let mut keys = SegmentKeysOut {
+        has_ids: true,
+        filter: None,
+    };
     if let Some(out) = summary {
         let dictionary_id = out.dictionary_id;
         match out.builder.finish() {
-            Some(s) => crate::summary::write(io, root, &meta, dictionary_id, &s)?,
+            Some(s) => {
+                crate::summary::write(io, root, &meta, dictionary_id, &s)?;
+                keys = SegmentKeysOut {
+                    has_ids: s.keys > 0,
+                    filter: s.filter,
+                };
+            }
             None => tracing::warn!(
                 segment = meta.id,
                 "segment written without a summary (the table was replaced meanwhile)"
@@ -410,7 +421,56 @@ pub(crate) fn write_segment(
     if let Some(parent) = path.parent() {
         io.sync_dir(parent)?;
     }
-    Ok(meta)
+    Ok((meta, keys))
+}
+
+/// What dedupe needs of a segment just written: whether it has ids, and their filter.
+pub(crate) struct SegmentKeysOut {
+    pub(crate) has_ids: bool,
+    pub(crate) filter: Option<xorf::BinaryFuse16>,
+}
+
+/// The dedupe key and UTC day of every row with an `event_id` of segment `meta`.
+pub(crate) fn read_keys(root: &Path, meta: &SegmentMeta) -> Result<Vec<(u128, i64)>> {
+    let path = root.join(&meta.path);
+    let pq = |e| EngineError::Parquet {
+        path: path.clone(),
+        source: e,
+    };
+    let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let schema = events_schema();
+    let cols = [COL_EVENT_ID, COL_TIMESTAMP]
+        .iter()
+        .map(|n| schema.index_of(n))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let mut out = Vec::with_capacity(meta.rows as usize);
+    for batch in builder.with_projection(mask).build().map_err(pq)? {
+        let batch = batch?;
+        let missing = |n: &str| EngineError::Corrupt {
+            what: "segment",
+            path: path.clone(),
+            reason: format!("column {n} missing"),
+        };
+        let ids = batch
+            .column_by_name(COL_EVENT_ID)
+            .ok_or_else(|| missing(COL_EVENT_ID))?
+            .as_string::<i32>();
+        let ts = batch
+            .column_by_name(COL_TIMESTAMP)
+            .ok_or_else(|| missing(COL_TIMESTAMP))?
+            .as_primitive::<TimestampMillisecondType>();
+        for row in 0..batch.num_rows() {
+            if ids.is_valid(row) {
+                out.push((
+                    crate::dedupe::key(&meta.app_id, ids.value(row)),
+                    crate::funnel::day_of(ts.value(row)),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Min and max of the columns a segment's manifest entry records.

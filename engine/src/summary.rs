@@ -1,12 +1,13 @@
 //! A segment's summary: what opening a generation needs from the segment's rows, so that it
 //! reads summaries instead of rows — the rows' rollups ([`RollupPart`], users by the
-//! dictionary's numbers, [`crate::dictionary`]) and their sorted dedupe keys.
+//! dictionary's numbers, [`crate::dictionary`]) and a filter of their dedupe keys
+//! ([`crate::dedupe`]).
 //!
 //! `ID.summary` next to `ID.parquet`, written and fsynced with the segment (before the
 //! segment's directory is fsynced and before any manifest names the segment), never changed
 //! afterwards. Layout: `UMGPSUMM`, format version (u32), header length (u32), the header
-//! (bincode), the header's xxh3-64, then the rollup part (bincode) and the keys (16 bytes
-//! each, little-endian), each with its xxh3-64 in the header. The header names the segment
+//! (bincode), the header's xxh3-64, then the rollup part and the key filter (bincode), each
+//! with its xxh3-64 in the header. The header names the segment
 //! (id, xxh3, rows) and the dictionary it was numbered with, so a summary is used only with
 //! the very segment and dictionary it describes; anything else (missing, damaged, another
 //! version) is rebuilt from the segment's rows and reported.
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use arrow::record_batch::RecordBatch;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
+use xorf::BinaryFuse16;
 
 use crate::dedupe;
 use crate::error::{EngineError, Result};
@@ -36,16 +38,55 @@ struct Header {
     dictionary_id: u64,
     rollup_bytes: u64,
     rollup_xxh3: u64,
+    /// Rows with an `event_id`.
     keys: u64,
-    keys_xxh3: u64,
+    filter_xxh3: u64,
+}
+
+/// A [`BinaryFuse16`] as summaries store it (its own serde form is not self-describing).
+#[derive(Serialize, Deserialize)]
+struct StoredFilter {
+    seed: u64,
+    segment_length: u32,
+    segment_length_mask: u32,
+    segment_count_length: u32,
+    fingerprints: Vec<u16>,
+}
+
+impl From<&BinaryFuse16> for StoredFilter {
+    fn from(f: &BinaryFuse16) -> Self {
+        Self {
+            seed: f.descriptor.seed,
+            segment_length: f.descriptor.segment_length,
+            segment_length_mask: f.descriptor.segment_length_mask,
+            segment_count_length: f.descriptor.segment_count_length,
+            fingerprints: f.fingerprints.to_vec(),
+        }
+    }
+}
+
+impl From<StoredFilter> for BinaryFuse16 {
+    fn from(f: StoredFilter) -> Self {
+        BinaryFuse16 {
+            descriptor: xorf::Descriptor {
+                seed: f.seed,
+                segment_length: f.segment_length,
+                segment_length_mask: f.segment_length_mask,
+                segment_count_length: f.segment_count_length,
+            },
+            fingerprints: f.fingerprints.into_boxed_slice(),
+        }
+    }
 }
 
 /// What a segment contributes to a generation's state.
 #[derive(Debug, Default)]
 pub(crate) struct Summary {
     pub(crate) part: RollupPart,
-    /// Dedupe keys of the rows that have an `event_id`, sorted.
-    pub(crate) keys: Vec<u128>,
+    /// Rows with an `event_id`.
+    pub(crate) keys: u64,
+    /// Filter of their dedupe keys (`None` if there are none, or it could not be built).
+    pub(crate) filter: Option<BinaryFuse16>,
 }
 
 /// The summary file of segment `seg` (relative to the generation root).
@@ -64,10 +105,8 @@ pub(crate) fn write(
 ) -> Result<()> {
     let enc = |e: bincode::Error| EngineError::Decode(e.to_string());
     let rollup = bincode::serialize(&summary.part).map_err(enc)?;
-    let mut keys = Vec::with_capacity(summary.keys.len() * 16);
-    for k in &summary.keys {
-        keys.extend_from_slice(&k.to_le_bytes());
-    }
+    let filter =
+        bincode::serialize(&summary.filter.as_ref().map(StoredFilter::from)).map_err(enc)?;
     let header = Header {
         segment_id: seg.id,
         segment_xxh3: seg.xxh3,
@@ -75,18 +114,18 @@ pub(crate) fn write(
         dictionary_id,
         rollup_bytes: rollup.len() as u64,
         rollup_xxh3: xxhash_rust::xxh3::xxh3_64(&rollup),
-        keys: summary.keys.len() as u64,
-        keys_xxh3: xxhash_rust::xxh3::xxh3_64(&keys),
+        keys: summary.keys,
+        filter_xxh3: xxhash_rust::xxh3::xxh3_64(&filter),
     };
     let head = bincode::serialize(&header).map_err(enc)?;
-    let mut out = Vec::with_capacity(32 + head.len() + rollup.len() + keys.len());
+    let mut out = Vec::with_capacity(32 + head.len() + rollup.len() + filter.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(head.len() as u32).to_le_bytes());
     out.extend_from_slice(&head);
     out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&head).to_le_bytes());
     out.extend_from_slice(&rollup);
-    out.extend_from_slice(&keys);
+    out.extend_from_slice(&filter);
     io.write_synced(&root.join(path_of(&seg.path)), &out)
 }
 
@@ -130,25 +169,20 @@ pub(crate) fn read(
     let rollup = bytes
         .get(at..at + h.rollup_bytes as usize)
         .ok_or_else(short)?;
-    let keys = bytes.get(at + rollup.len()..).ok_or_else(short)?;
-    if keys.len() as u64 != h.keys * 16 {
-        return Err(format!(
-            "{} bytes of keys, the header says {}",
-            keys.len(),
-            h.keys * 16
-        ));
-    }
+    let filter = bytes.get(at + rollup.len()..).ok_or_else(short)?;
     if xxhash_rust::xxh3::xxh3_64(rollup) != h.rollup_xxh3
-        || xxhash_rust::xxh3::xxh3_64(keys) != h.keys_xxh3
+        || xxhash_rust::xxh3::xxh3_64(filter) != h.filter_xxh3
     {
         return Err("its contents fail their checksum".into());
     }
     let part: RollupPart = bincode::deserialize(rollup).map_err(|e| e.to_string())?;
-    let keys = keys
-        .chunks_exact(16)
-        .map(|c| u128::from_le_bytes(c.try_into().unwrap_or_default()))
-        .collect();
-    Ok(Summary { part, keys })
+    let filter: Option<StoredFilter> = bincode::deserialize(filter).map_err(|e| e.to_string())?;
+    let filter = filter.map(BinaryFuse16::from);
+    Ok(Summary {
+        part,
+        keys: h.keys,
+        filter,
+    })
 }
 
 /// Builds a segment's summary from its rows, numbering users by rollups that hold every
@@ -157,6 +191,7 @@ pub(crate) fn read(
 #[derive(Default)]
 pub(crate) struct SummaryBuilder {
     summary: Summary,
+    keys: Vec<u128>,
     part: PartBuilder,
     unknown_user: bool,
 }
@@ -165,6 +200,7 @@ impl SummaryBuilder {
     pub(crate) fn new() -> Self {
         Self {
             summary: Summary::default(),
+            keys: Vec::new(),
             part: PartBuilder::default(),
             unknown_user: false,
         }
@@ -184,7 +220,7 @@ impl SummaryBuilder {
     /// Adds one row, numbering its user by `rollups`.
     pub(crate) fn add_row(&mut self, rollups: &Rollups, row: StoredRow<'_>) {
         if let Some(id) = row.event_id {
-            self.summary.keys.push(dedupe::key(row.rollup.app_id, id));
+            self.keys.push(dedupe::key(row.rollup.app_id, id));
         }
         let user = match row.rollup.user_id {
             Some(u) => match rollups.user_number(row.rollup.app_id, u) {
@@ -206,7 +242,8 @@ impl SummaryBuilder {
         }
         let mut s = self.summary;
         s.part = self.part.finish();
-        s.keys.sort_unstable();
+        s.keys = self.keys.len() as u64;
+        s.filter = dedupe::build_filter(&self.keys);
         Some(s)
     }
 }

@@ -54,8 +54,18 @@ fn history(seed: u64, n: u64) -> Vec<Event> {
                 ip: None,
                 user_agent: None,
                 received_at_ms: T0,
-                event_id: Some(format!("e{}", if i % 10 == 9 { i - 5 } else { i })),
+                event_id: Some(format!("e{i}")),
             }
+        })
+        .collect::<Vec<Event>>()
+        .into_iter()
+        .enumerate()
+        .scan(Vec::new(), |sent: &mut Vec<Event>, (i, e)| {
+            // Every tenth event is a retry of the one sent five before (same payload, so the
+            // same app, id and timestamp): stored once.
+            let e = if i % 10 == 9 { sent[i - 5].clone() } else { e };
+            sent.push(e.clone());
+            Some(e)
         })
         .collect()
 }

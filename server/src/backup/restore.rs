@@ -173,7 +173,7 @@ async fn finish(
     })
     .map_err(storage)?;
     manifest.store_in(unpacked)?;
-    let engine = engine::Engine::open(cfg.engine_dir(), cfg.engine.clone())?;
+    let engine = engine::Engine::open(cfg.engine_dir(), cfg.engine_config())?;
     let staged = engine.staging_dir()?;
     stage(
         &SnapshotDir {

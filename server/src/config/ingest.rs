@@ -32,6 +32,10 @@ pub struct IngestLimits {
     /// less than this many MiB free, and resumes by itself when space returns (0: off). Keeps
     /// ENOSPC away from the log writer, which stops for good on a failed write.
     pub min_free_disk_mb: u64,
+    /// The idempotency window (`"7d"`, `"36h"`; whole UTC days, at least one): the event ids
+    /// of the days within it are held in memory; an event re-sent later is still stored once,
+    /// answered from the segments' key filters and ids instead (slower, not wrong).
+    pub dedupe_window: String,
 }
 
 impl Default for IngestLimits {
@@ -49,12 +53,28 @@ impl Default for IngestLimits {
             min_timestamp_ms: 946_684_800_000,
             max_future_ms: 86_400_000,
             min_free_disk_mb: 256,
+            dedupe_window: "7d".into(),
         }
     }
 }
 
 impl IngestLimits {
+    /// `dedupe_window` in seconds.
+    pub fn dedupe_window_secs(&self) -> Result<u64, String> {
+        let d = humantime::parse_duration(&self.dedupe_window).map_err(|e| {
+            format!(
+                "ingest.dedupe_window {:?}: {e} (e.g. \"7d\")",
+                self.dedupe_window
+            )
+        })?;
+        if d.as_secs() < 86_400 {
+            return Err("ingest.dedupe_window must be at least one day (\"1d\")".into());
+        }
+        Ok(d.as_secs())
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        self.dedupe_window_secs()?;
         if self.max_body_bytes == 0 || self.max_batch_events == 0 {
             return Err(
                 "ingest.max_body_bytes and ingest.max_batch_events must be positive".into(),

@@ -365,6 +365,15 @@ impl ServerConfig {
         Ok(cfg)
     }
 
+    /// The engine's settings, with those other sections decide (`ingest.dedupe_window`).
+    pub fn engine_config(&self) -> engine::EngineConfig {
+        let mut e = self.engine.clone();
+        if let Ok(w) = self.ingest.dedupe_window_secs() {
+            e.dedupe_window_secs = w;
+        }
+        e
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let inv = |s: String| Err(ConfigError::Invalid(s));
         self.auth.validate().map_err(ConfigError::Invalid)?;

@@ -102,6 +102,35 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         "Segment summaries found missing or damaged when the table was opened (start, snapshot install) and rebuilt from the rows (see the log).",
         c(&st.summaries_rebuilt),
     );
+    let d = engine.dedupe_stats();
+    for (name, kind, help, v) in [
+        (
+            "unmogrowp_engine_dedupe_keys",
+            "gauge",
+            "Event-id keys held in memory (the days of ingest.dedupe_window, and older days asked lately).",
+            d.keys_in_memory,
+        ),
+        (
+            "unmogrowp_engine_dedupe_days",
+            "gauge",
+            "UTC days whose event-id keys are held in memory.",
+            d.days_in_memory,
+        ),
+        (
+            "unmogrowp_engine_dedupe_filter_bytes",
+            "gauge",
+            "Bytes of the segments' event-id filters (kept for every segment).",
+            d.filter_bytes,
+        ),
+        (
+            "unmogrowp_engine_dedupe_segment_reads_total",
+            "counter",
+            "Event ids settled by reading a segment's ids (its filter said maybe: a re-send after the window, or 1 in 65,536 by chance).",
+            d.segment_reads,
+        ),
+    ] {
+        write_metric(out, name, kind, help, v);
+    }
     let rollups = engine.rollups().size();
     for (name, help, v) in [
         (

@@ -140,7 +140,7 @@ impl Node {
                 .map_err(|e| StartError::Raft(e.to_string()))?
                 .map(|c| c.index)
         };
-        let mut ecfg = cfg.engine.clone();
+        let mut ecfg = cfg.engine_config();
         if !cfg.process.crash_points.is_empty() {
             ecfg.crash_points = engine::CrashPoints::new(cfg.process.crash_points.iter().cloned());
         }
