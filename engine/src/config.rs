@@ -39,6 +39,12 @@ pub struct EngineConfig {
     /// from `ingest.dedupe_window` by the server.
     #[serde(skip)]
     pub dedupe_window_secs: u64,
+    /// Memory for funnel step times (8 bytes an event of a known user), MiB; 0: a quarter of
+    /// the machine's memory. Beyond it, the least recently used days older than `hot_days`
+    /// are left in the segments' summaries and loaded again when a funnel needs them.
+    pub memory_budget_mb: u64,
+    /// UTC days of step times always held in memory (today and the days before it).
+    pub hot_days: u32,
 }
 
 impl Default for EngineConfig {
@@ -57,11 +63,30 @@ impl Default for EngineConfig {
             max_partitions_per_flush: 2048,
             crash_points: CrashPoints::default(),
             dedupe_window_secs: 7 * 86_400,
+            memory_budget_mb: 0,
+            hot_days: 7,
         }
     }
 }
 
 impl EngineConfig {
+    /// [`EngineConfig::memory_budget_mb`] in bytes (a quarter of `MemTotal` when 0).
+    pub fn memory_budget_bytes(&self) -> u64 {
+        if self.memory_budget_mb > 0 {
+            return self.memory_budget_mb << 20;
+        }
+        let total_kb = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(4 << 20);
+        total_kb * 1024 / 4
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.flush_rows == 0 || self.flush_bytes == 0 {
             return Err("engine.flush_rows and engine.flush_bytes must be positive".into());

@@ -30,6 +30,7 @@ use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
 use crate::rollup::{RollupRow, Rollups};
 use crate::segment::{self, Granularity, SegmentFormat, SummaryOut, SEGMENTS_DIR};
+use crate::step_days;
 use crate::summary::SummaryBuilder;
 
 const CURRENT_FILE: &str = "CURRENT";
@@ -175,6 +176,11 @@ struct State {
     applied_index: Option<u64>,
     checkpoint: serde_json::Value,
     failed: Option<String>,
+    /// The user dictionary the live generation's summaries number users by.
+    dictionary_id: u64,
+    /// Highest log index that added step times to each UTC day (days with rows not yet in a
+    /// segment stay in memory).
+    step_day_index: std::collections::BTreeMap<i64, u64>,
 }
 
 struct Inner {
@@ -190,6 +196,8 @@ struct Inner {
     /// Appends the live generation's users before summaries refer to them (flush thread;
     /// replaced by install).
     dictionary: Mutex<DictionaryWriter>,
+    /// [`EngineConfig::memory_budget_bytes`], for the funnel step times.
+    step_budget: u64,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -231,6 +239,7 @@ impl Engine {
             rollup_hours = rollups.size().hours, summaries_rebuilt = rebuilt,
             open_ms = t0.elapsed().as_millis() as u64, "engine opened");
         let stats = EngineStats::default();
+        let cfg_budget = cfg.memory_budget_bytes();
         stats.summaries_rebuilt.store(rebuilt, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         let engine = Engine {
@@ -249,12 +258,15 @@ impl Engine {
                     rotated: VecDeque::new(),
                     dedupe,
                     failed: None,
+                    dictionary_id: dictionary.meta().id,
+                    step_day_index: Default::default(),
                 }),
                 flushed: Condvar::new(),
                 flush_tx: Mutex::new(tx),
                 stats,
                 rollups: RwLock::new(rollups),
                 dictionary: Mutex::new(dictionary),
+                step_budget: cfg_budget,
                 io,
             }),
         };
@@ -345,6 +357,18 @@ impl Engine {
                     }
                 }
                 s.active.push(e, *index)?;
+                if e.user_id.is_some() {
+                    let day = crate::funnel::day_of(e.timestamp_ms);
+                    if rollups.steps_out(e.app_id, day) {
+                        let segs = step_days::segments_of(&s.manifest.segments, e.app_id, day);
+                        let steps =
+                            step_days::read_day(&s.root, &segs, s.dictionary_id, day, &mut |f| {
+                                f(&rollups)
+                            })?;
+                        rollups.restore_steps(e.app_id, day, steps);
+                    }
+                    s.step_day_index.insert(day, *index);
+                }
                 rollups.add(RollupRow {
                     app_id: e.app_id,
                     event_type: e.event_type,
@@ -389,7 +413,67 @@ impl Engine {
         }
         let flushed = s.manifest.flushed_index;
         s.dedupe.evict(now_ms(), flushed);
+        let done = flushed.unwrap_or(0);
+        s.step_day_index.retain(|_, i| *i > done);
+        let horizon = crate::funnel::day_of(now_ms()) - i64::from(self.inner.cfg.hot_days);
+        let busy = &s.step_day_index;
+        let sent = self
+            .inner
+            .rollups
+            .write()
+            .evict_steps(self.inner.step_budget, |d| {
+                d < horizon && !busy.contains_key(&d)
+            });
+        if sent > 0 {
+            tracing::debug!(
+                days = sent,
+                "funnel step days left in the summaries (memory budget)"
+            );
+        }
         Ok(())
+    }
+
+    /// The step times a funnel over `[from_ms, to_ms)` with `window_ms` reads, loading the
+    /// days the memory budget left in the summaries.
+    pub fn step_days(
+        &self,
+        app: &str,
+        from_ms: i64,
+        to_ms: i64,
+        window_ms: i64,
+    ) -> Result<crate::StepDays> {
+        let out = self
+            .inner
+            .rollups
+            .read()
+            .step_days_out(app, from_ms, to_ms, window_ms);
+        if !out.is_empty() {
+            let (root, segments, dictionary_id, _pins) = {
+                let s = self.inner.state.lock();
+                let segs: Vec<SegmentMeta> = s
+                    .manifest
+                    .segments
+                    .iter()
+                    .filter(|m| m.app_id == app)
+                    .cloned()
+                    .collect();
+                let pins = s.files.pin(&segs);
+                (s.root.clone(), segs, s.dictionary_id, pins)
+            };
+            for day in out {
+                let segs = step_days::segments_of(&segments, app, day);
+                let steps = step_days::read_day(&root, &segs, dictionary_id, day, &mut |f| {
+                    f(&self.inner.rollups.read())
+                })?;
+                // Unless apply loaded it meanwhile (it adds rows only to loaded days).
+                self.inner.rollups.write().restore_steps(app, day, steps);
+            }
+        }
+        Ok(self
+            .inner
+            .rollups
+            .read()
+            .step_days(app, from_ms, to_ms, window_ms))
     }
 
     /// What the dedupe state holds (for `/metrics`).
@@ -497,6 +581,8 @@ impl Engine {
             .stats
             .summaries_rebuilt
             .fetch_add(rebuilt, Ordering::Relaxed);
+        s.dictionary_id = dictionary.meta().id;
+        s.step_day_index.clear();
         *self.inner.rollups.write() = rollups;
         *self.inner.dictionary.lock() = dictionary;
         s.files = LiveFiles::new(io, &new_root, &manifest.segments);

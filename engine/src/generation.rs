@@ -64,6 +64,8 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
     // Written before summaries existed: every segment is read once, quietly.
     expect_summaries &= !manifest.segments.is_empty();
     let dictionary_id = dict.meta().id;
+    let hot_from =
+        crate::funnel::day_of(chrono::Utc::now().timestamp_millis()) - i64::from(cfg.hot_days);
     let mut rebuilt: Vec<(SegmentMeta, Option<Summary>)> = Vec::new();
     for seg in &manifest.segments {
         if cfg.verify_segments_on_open {
@@ -90,9 +92,14 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
             }
         });
         match read {
-            Ok(s) => {
+            Ok(mut s) => {
                 dedupe.add_segment(seg, s.keys > 0, s.filter, false);
+                // Step times of older days stay in the summary until a funnel needs them.
+                let old = s.part.drop_steps_before(hot_from);
                 rollups.merge(&seg.app_id, s.part);
+                for day in old {
+                    rollups.mark_steps_out(&seg.app_id, day);
+                }
             }
             Err(reason) => {
                 if expect_summaries {
@@ -113,6 +120,8 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
             }
         }
     }
+    // Step days read from rows (rebuilt summaries) before the hot days go out like the rest.
+    rollups.evict_steps(0, |day| day < hot_from);
     // Lists grown by doubling while rebuilding: up to half of them was slack.
     rollups.shrink_to_fit();
     let count = rebuilt.len() as u64;

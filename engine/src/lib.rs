@@ -25,6 +25,7 @@ mod pins;
 mod rollup;
 mod schema;
 mod segment;
+mod step_days;
 mod summary;
 mod thread;
 

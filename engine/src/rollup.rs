@@ -63,6 +63,7 @@ mod campaigns;
 mod hours;
 mod part;
 mod retention;
+mod step_pages;
 #[cfg(test)]
 mod tests;
 mod user_set;
@@ -199,12 +200,16 @@ struct AppRollup {
     /// Every event of a known user as (user, time) by UTC day and event type, for funnels;
     /// copy-on-write like the hours.
     steps: BTreeMap<i64, Arc<DaySteps>>,
+    /// Which step days are out of memory, and when loaded ones were last used.
+    pages: step_pages::StepPages,
 }
 
 /// All apps' rollups.
 #[derive(Debug, Default)]
 pub struct Rollups {
     apps: HashMap<Box<str>, AppRollup>,
+    /// Stamps for the least-recently-used order of step days.
+    clock: std::sync::atomic::AtomicU64,
     /// Reused buffer for [`campaign_code`].
     code: String,
 }
@@ -431,13 +436,15 @@ impl Rollups {
                 users: 0,
             };
         };
-        let last = day_of(to_ms.saturating_sub(1).saturating_add(window_ms));
+        let (first, last) = step_pages::step_range(from_ms, to_ms, window_ms);
+        let days: Vec<(i64, Arc<DaySteps>)> = a
+            .steps
+            .range(first..=last)
+            .map(|(d, x)| (*d, x.clone()))
+            .collect();
+        self.touch_steps(a, days.iter().map(|(d, _)| *d));
         StepDays {
-            days: a
-                .steps
-                .range(day_of(from_ms)..=last.max(day_of(from_ms)))
-                .map(|(d, x)| (*d, x.clone()))
-                .collect(),
+            days,
             users: a.users.len(),
         }
     }

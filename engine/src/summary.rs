@@ -6,8 +6,8 @@
 //! `ID.summary` next to `ID.parquet`, written and fsynced with the segment (before the
 //! segment's directory is fsynced and before any manifest names the segment), never changed
 //! afterwards. Layout: `UMGPSUMM`, format version (u32), header length (u32), the header
-//! (bincode), the header's xxh3-64, then the rollup part and the key filter (bincode), each
-//! with its xxh3-64 in the header. The header names the segment
+//! (bincode), the header's xxh3-64, then the rollup part (bincode, zstd level 1: a third of
+//! its size) and the key filter (bincode), each with its xxh3-64 in the header. The header names the segment
 //! (id, xxh3, rows) and the dictionary it was numbered with, so a summary is used only with
 //! the very segment and dictionary it describes; anything else (missing, damaged, another
 //! version) is rebuilt from the segment's rows and reported.
@@ -36,6 +36,8 @@ struct Header {
     segment_xxh3: u64,
     rows: u64,
     dictionary_id: u64,
+    /// The rollup part: its bincode length, then zstd-compressed length and checksum.
+    rollup_raw_bytes: u64,
     rollup_bytes: u64,
     rollup_xxh3: u64,
     /// Rows with an `event_id`.
@@ -104,7 +106,8 @@ pub(crate) fn write(
     summary: &Summary,
 ) -> Result<()> {
     let enc = |e: bincode::Error| EngineError::Decode(e.to_string());
-    let rollup = bincode::serialize(&summary.part).map_err(enc)?;
+    let raw = bincode::serialize(&summary.part).map_err(enc)?;
+    let rollup = zstd::bulk::compress(&raw, 1).map_err(|e| EngineError::io(&seg.path, e))?;
     let filter =
         bincode::serialize(&summary.filter.as_ref().map(StoredFilter::from)).map_err(enc)?;
     let header = Header {
@@ -112,6 +115,7 @@ pub(crate) fn write(
         segment_xxh3: seg.xxh3,
         rows: seg.rows,
         dictionary_id,
+        rollup_raw_bytes: raw.len() as u64,
         rollup_bytes: rollup.len() as u64,
         rollup_xxh3: xxhash_rust::xxh3::xxh3_64(&rollup),
         keys: summary.keys,
@@ -175,7 +179,9 @@ pub(crate) fn read(
     {
         return Err("its contents fail their checksum".into());
     }
-    let part: RollupPart = bincode::deserialize(rollup).map_err(|e| e.to_string())?;
+    let raw =
+        zstd::bulk::decompress(rollup, h.rollup_raw_bytes as usize).map_err(|e| e.to_string())?;
+    let part: RollupPart = bincode::deserialize(&raw).map_err(|e| e.to_string())?;
     let filter: Option<StoredFilter> = bincode::deserialize(filter).map_err(|e| e.to_string())?;
     let filter = filter.map(BinaryFuse16::from);
     Ok(Summary {

@@ -87,6 +87,20 @@ fn apply_all(engine: &Engine, events: &[Event], first_index: u64) -> u64 {
 /// Everything the dashboard reads from the rollups, in a form that does not depend on how
 /// users or campaigns are numbered.
 fn fingerprint(engine: &Engine) -> String {
+    // Funnels through the engine (days left in the summaries are loaded back), before the
+    // rollups are locked for the rest.
+    let steps = ["ad_click", "install", "purchase"];
+    let (from, to) = (T0, T0 + 2 * 24 * HOUR_MS);
+    let funnels: std::collections::BTreeMap<&str, _> = APPS
+        .iter()
+        .map(|app| {
+            let f = engine
+                .step_days(app, from, to, 24 * HOUR_MS)
+                .expect("step days")
+                .funnel(&steps, from, to, 24 * HOUR_MS);
+            (*app, f)
+        })
+        .collect();
     let r = engine.rollups();
     let base = T0 / HOUR_MS;
     let all = base - 24..base + 24 * 6;
@@ -107,12 +121,7 @@ fn fingerprint(engine: &Engine) -> String {
                 r.campaigns(app, range.clone()).by_campaign()
             );
         }
-        let steps = ["ad_click", "install", "purchase"];
-        let (from, to) = (T0, T0 + 2 * 24 * HOUR_MS);
-        let funnel =
-            r.step_days(app, from, to, 24 * HOUR_MS)
-                .funnel(&steps, from, to, 24 * HOUR_MS);
-        out += &format!("{app} funnel {funnel:?}\n");
+        out += &format!("{app} funnel {:?}\n", funnels[app]);
         let first = r.hours(app, base..base + 48);
         let active = r.hours(app, base..base + 96);
         out += &format!(

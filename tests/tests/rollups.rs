@@ -1,7 +1,8 @@
 //! Dashboard rollups agree with a full scan (the same endpoint with `source=scan`) on every
 //! node: while rows are still in memory, after a follower caught up from a snapshot (its
-//! rollups rebuilt from the installed segments), and after a node is killed with -9 and
-//! restarted (rebuilt from its segments, the rest replayed from the log).
+//! rollups loaded from the installed segments' summaries), and after a node is killed with -9
+//! and restarted (loaded from its summaries, the rest replayed from the log) — with no
+//! summary rebuilt from rows either time.
 
 use std::time::{Duration, Instant};
 
@@ -268,17 +269,29 @@ fn rollups_agree_with_a_scan_across_snapshots_and_kill_9() {
         "node 3 did not install a snapshot"
     );
     let on_follower = compare(&c.nodes[2], base, "after snapshot install");
+    // The snapshot carried the segments' summaries and the user dictionary: the follower
+    // loaded its rollups from them, rebuilding none from rows.
+    assert_eq!(
+        c.nodes[2].metric("unmogrowp_engine_summaries_rebuilt_total"),
+        Some(0.0),
+        "node 3 rebuilt summaries after the snapshot install"
+    );
     assert!(
         on_leader.iter().zip(&on_follower).all(|(a, b)| same(a, b)),
         "node 3 answers differ from node 1"
     );
 
-    // kill -9 and restart: rebuilt from the segments plus the replayed log.
+    // kill -9 and restart: loaded from the segments' summaries plus the replayed log.
     c.nodes[0].kill9();
     c.nodes[0].start();
     c.wait_converged(Duration::from_secs(60));
     c.nodes[0].wait_applied_all(Duration::from_secs(30));
     let restarted = compare(&c.nodes[0], base, "after kill -9");
+    assert_eq!(
+        c.nodes[0].metric("unmogrowp_engine_summaries_rebuilt_total"),
+        Some(0.0),
+        "node 1 rebuilt summaries after kill -9 (they are written before the manifest names a segment)"
+    );
     assert!(
         on_leader.iter().zip(&restarted).all(|(a, b)| same(a, b)),
         "answers changed across a restart"

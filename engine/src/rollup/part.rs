@@ -20,6 +20,24 @@ pub(crate) struct RollupPart {
 }
 
 impl RollupPart {
+    /// Takes the step times of `day` out of the part.
+    pub(crate) fn take_steps(&mut self, day: i64) -> Option<DaySteps> {
+        let i = self.steps.iter().position(|(d, _)| *d == day)?;
+        Some(self.steps.swap_remove(i).1)
+    }
+
+    /// Takes the step times of the days before `day` out of the part, returning those days.
+    pub(crate) fn drop_steps_before(&mut self, day: i64) -> Vec<i64> {
+        let old: Vec<i64> = self
+            .steps
+            .iter()
+            .filter(|(d, _)| *d < day)
+            .map(|(d, _)| *d)
+            .collect();
+        self.steps.retain(|(d, _)| *d >= day);
+        old
+    }
+
     /// The largest user number the part refers to.
     pub(crate) fn max_user(&self) -> Option<u32> {
         let hours = self.hours.iter().filter_map(|(_, h)| h.users.max());

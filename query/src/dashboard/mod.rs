@@ -260,7 +260,12 @@ impl Dashboard<'_> {
         let rollup = ask.source != Source::Scan;
         let users: Vec<u64> = if rollup {
             let names: Vec<&str> = steps.iter().map(String::as_str).collect();
-            self.rollups(|x| x.step_days(&ask.app, ask.from, ask.to, window_ms))
+            // Days the memory budget left in the segments' summaries are read back (disk).
+            let engine = self.svc.engine().clone();
+            let (app, from, to) = (ask.app.clone(), ask.from, ask.to);
+            tokio::task::spawn_blocking(move || engine.step_days(&app, from, to, window_ms))
+                .await
+                .map_err(|e| crate::QueryError::Execution(e.to_string()))??
                 .funnel(&names, ask.from, ask.to, window_ms)
                 .iter()
                 .map(|s| s.users)

@@ -150,8 +150,18 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         ),
         (
             "unmogrowp_rollup_funnel_bytes",
-            "Bytes of the per-user event times kept for funnels.",
+            "Bytes of the per-user event times kept in memory for funnels.",
             rollups.funnel_bytes,
+        ),
+        (
+            "unmogrowp_rollup_funnel_days_out",
+            "(app, UTC day)s of funnel step times left in the segments' summaries (memory budget; read back on demand).",
+            engine.rollups().step_days_out_count(),
+        ),
+        (
+            "unmogrowp_rollup_funnel_budget_bytes",
+            "engine.memory_budget_mb: the most the funnel step times of days before engine.hot_days may hold.",
+            engine.config().memory_budget_bytes(),
         ),
     ] {
         write_metric(out, name, "gauge", help, v);
