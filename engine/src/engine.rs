@@ -235,8 +235,7 @@ impl Engine {
             rebuilt,
         } = generation::load(&io, &root, &cfg)?;
         tracing::info!(root = %root.display(), segments = manifest.segments.len(),
-            flushed_index = ?manifest.flushed_index, dedupe_keys = dedupe.len(),
-            rollup_hours = rollups.size().hours, summaries_rebuilt = rebuilt,
+            flushed_index = ?manifest.flushed_index, summaries_rebuilt = rebuilt,
             open_ms = t0.elapsed().as_millis() as u64, "engine opened");
         let stats = EngineStats::default();
         let cfg_budget = cfg.memory_budget_bytes();

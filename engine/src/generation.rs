@@ -67,59 +67,88 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
     let hot_from =
         crate::funnel::day_of(chrono::Utc::now().timestamp_millis()) - i64::from(cfg.hot_days);
     let mut rebuilt: Vec<(SegmentMeta, Option<Summary>)> = Vec::new();
-    for seg in &manifest.segments {
-        if cfg.verify_segments_on_open {
-            segment::verify(root, seg)?;
-        } else if !root.join(&seg.path).exists() {
-            return Err(EngineError::Corrupt {
-                what: "segment",
-                path: root.join(&seg.path),
-                reason: "listed in the manifest but missing".into(),
-            });
-        }
-        let read = if manifest.dictionary.is_some() && expect_summaries {
-            summary::read(root, seg, dictionary_id)
-        } else {
-            Err("no summary expected".into())
-        };
-        let read = read.and_then(|s| {
-            let known = rollups.user_count(&seg.app_id);
-            match s.part.max_user() {
-                Some(m) if m as usize >= known => Err(format!(
-                    "it refers to user {m}, the dictionary numbers {known}"
-                )),
-                _ => Ok(s),
+    let use_summaries = manifest.dictionary.is_some() && expect_summaries;
+    let segments = &manifest.segments;
+    // Three at once on their own threads: checking the segment files' checksums, reading and
+    // decoding summaries, and merging them (here, in manifest order).
+    std::thread::scope(|scope| -> Result<()> {
+        let verifier = scope.spawn(|| -> Result<()> {
+            if cfg.verify_segments_on_open {
+                segments
+                    .iter()
+                    .try_for_each(|seg| segment::verify(root, seg))?;
+            }
+            Ok(())
+        });
+        let (tx, rx) = std::sync::mpsc::sync_channel(32);
+        scope.spawn(move || {
+            for seg in segments {
+                let read = if use_summaries {
+                    summary::read(root, seg, dictionary_id).map(|mut s| {
+                        // Step times of older days stay in the summary until a funnel
+                        // needs them.
+                        let old = s.part.drop_steps_before(hot_from);
+                        (s, old)
+                    })
+                } else {
+                    Err("no summary expected".into())
+                };
+                if tx.send(read).is_err() {
+                    return;
+                }
             }
         });
-        match read {
-            Ok(mut s) => {
-                dedupe.add_segment(seg, s.keys > 0, s.filter, false);
-                // Step times of older days stay in the summary until a funnel needs them.
-                let old = s.part.drop_steps_before(hot_from);
-                rollups.merge(&seg.app_id, s.part);
-                for day in old {
-                    rollups.mark_steps_out(&seg.app_id, day);
-                }
+        for seg in segments {
+            if !root.join(&seg.path).exists() {
+                return Err(EngineError::Corrupt {
+                    what: "segment",
+                    path: root.join(&seg.path),
+                    reason: "listed in the manifest but missing".into(),
+                });
             }
-            Err(reason) => {
-                if expect_summaries {
-                    tracing::warn!(segment = %seg.path, %reason,
-                        "segment summary missing or damaged: rebuilding it from the segment's rows");
+            let read = rx
+                .recv()
+                .map_err(|_| EngineError::Decode("the summary reader stopped".into()))?;
+            let read = read.and_then(|(s, old)| {
+                let known = rollups.user_count(&seg.app_id);
+                match s.part.max_user() {
+                    Some(m) if m as usize >= known => Err(format!(
+                        "it refers to user {m}, the dictionary numbers {known}"
+                    )),
+                    _ => Ok((s, old)),
                 }
-                let mut b = SummaryBuilder::new();
-                segment::read_stored_rows(root, seg, |row| {
-                    rollups.add(row.rollup);
-                    b.add_row(&rollups, row);
-                })?;
-                let built = b.finish();
-                match &built {
-                    Some(s) => dedupe.add_segment(seg, s.keys > 0, s.filter.clone(), false),
-                    None => dedupe.add_segment(seg, true, None, false),
+            });
+            match read {
+                Ok((s, old)) => {
+                    dedupe.add_segment(seg, s.keys > 0, s.filter, false);
+                    rollups.merge(&seg.app_id, s.part);
+                    for day in old {
+                        rollups.mark_steps_out(&seg.app_id, day);
+                    }
                 }
-                rebuilt.push((seg.clone(), built));
+                Err(reason) => {
+                    if expect_summaries {
+                        tracing::warn!(segment = %seg.path, %reason,
+                            "segment summary missing or damaged: rebuilding it from the segment's rows");
+                    }
+                    let mut b = SummaryBuilder::new();
+                    segment::read_stored_rows(root, seg, |row| {
+                        rollups.add(row.rollup);
+                        b.add_row(&rollups, row);
+                    })?;
+                    let built = b.finish();
+                    match &built {
+                        Some(s) => dedupe.add_segment(seg, s.keys > 0, s.filter.clone(), false),
+                        None => dedupe.add_segment(seg, true, None, false),
+                    }
+                    rebuilt.push((seg.clone(), built));
+                }
             }
         }
-    }
+        verifier
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Decode("segment verification panicked".into())))
+    })?;
     // Step days read from rows (rebuilt summaries) before the hot days go out like the rest.
     rollups.evict_steps(0, |day| day < hot_from);
     // Lists grown by doubling while rebuilding: up to half of them was slack.
