@@ -31,8 +31,15 @@ class Appliance:
         self.token = json.loads(self.conn.getresponse().read())["access_token"]
 
     def get(self, path):
-        self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
-        r = self.conn.getresponse()
+        try:
+            self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle keep-alive connection (e.g. while DuckDB ran): the
+            # request never started; send it again on a new connection.
+            self.conn.close()
+            self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
+            r = self.conn.getresponse()
         body = r.read()
         if r.status != 200:
             raise RuntimeError(f"GET {path}: {r.status} {body[:300]!r}")
