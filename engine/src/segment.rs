@@ -432,21 +432,9 @@ pub(crate) struct SegmentKeysOut {
 
 /// The dedupe key and UTC day of every row with an `event_id` of segment `meta`.
 pub(crate) fn read_keys(root: &Path, meta: &SegmentMeta) -> Result<Vec<(u128, i64)>> {
-    let path = root.join(&meta.path);
-    let pq = |e| EngineError::Parquet {
-        path: path.clone(),
-        source: e,
-    };
-    let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-    let schema = events_schema();
-    let cols = [COL_EVENT_ID, COL_TIMESTAMP]
-        .iter()
-        .map(|n| schema.index_of(n))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let (path, reader) = read_columns(root, meta, &[COL_EVENT_ID, COL_TIMESTAMP])?;
     let mut out = Vec::with_capacity(meta.rows as usize);
-    for batch in builder.with_projection(mask).build().map_err(pq)? {
+    for batch in reader {
         let batch = batch?;
         let missing = |n: &str| EngineError::Corrupt {
             what: "segment",
@@ -582,12 +570,15 @@ pub(crate) struct StoredRow<'a> {
     pub(crate) rollup: RollupRow<'a>,
 }
 
-/// Reads, from one segment, the columns that the dedupe set and the rollups are rebuilt from.
-pub(crate) fn read_stored_rows(
+/// A reader of `names`' columns of segment `meta`, and the file's path (for errors).
+fn read_columns(
     root: &Path,
     meta: &SegmentMeta,
-    mut f: impl FnMut(StoredRow<'_>),
-) -> Result<()> {
+    names: &[&str],
+) -> Result<(
+    PathBuf,
+    parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+)> {
     let path = root.join(&meta.path);
     let pq = |e| EngineError::Parquet {
         path: path.clone(),
@@ -596,6 +587,21 @@ pub(crate) fn read_stored_rows(
     let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
     let schema = events_schema();
+    let cols = names
+        .iter()
+        .map(|n| schema.index_of(n))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let reader = builder.with_projection(mask).build().map_err(pq)?;
+    Ok((path, reader))
+}
+
+/// Reads, from one segment, the columns that the dedupe set and the rollups are rebuilt from.
+pub(crate) fn read_stored_rows(
+    root: &Path,
+    meta: &SegmentMeta,
+    mut f: impl FnMut(StoredRow<'_>),
+) -> Result<()> {
     let names = [
         COL_APP_ID,
         COL_EVENT_ID,
@@ -608,12 +614,7 @@ pub(crate) fn read_stored_rows(
         "attribution_source",
         "attribution_medium",
     ];
-    let cols = names
-        .iter()
-        .map(|n| schema.index_of(n))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
-    let reader = builder.with_projection(mask).build().map_err(pq)?;
+    let (path, reader) = read_columns(root, meta, &names)?;
     for batch in reader {
         each_stored_row(&batch?, &path, &mut f)?;
     }
