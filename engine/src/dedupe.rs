@@ -70,8 +70,9 @@ pub(crate) struct DedupeSet {
     window_days: i64,
     days: BTreeMap<i64, DayKeys>,
     segments: HashMap<u64, SegmentKeys>,
-    /// Single-day segments by app and day; segments of several days (month, year, whole-app
-    /// partitions) are few and looked through.
+    /// The segments whose keys are not in memory (and that have ids), single-day ones by app
+    /// and day; those of several days (month, year, whole-app partitions) are few and looked
+    /// through.
     by_day: HashMap<Box<str>, HashMap<i64, Vec<u64>>>,
     wide: Vec<u64>,
     /// Lookups settled by reading a segment's ids (filter said maybe).
@@ -101,16 +102,6 @@ impl DedupeSet {
         in_memory: bool,
     ) {
         let (first_day, last_day) = (day_of(meta.min_ts_ms), day_of(meta.max_ts_ms));
-        if first_day == last_day {
-            self.by_day
-                .entry(meta.app_id.as_str().into())
-                .or_default()
-                .entry(first_day)
-                .or_default()
-                .push(meta.id);
-        } else {
-            self.wide.push(meta.id);
-        }
         self.segments.insert(
             meta.id,
             SegmentKeys {
@@ -122,13 +113,42 @@ impl DedupeSet {
                 in_memory,
             },
         );
+        if !in_memory {
+            self.index_cold(meta.id);
+        }
     }
 
     /// Forgets segment `id` (merged away by compaction); returns whether its keys were in
     /// memory.
     pub(crate) fn remove_segment(&mut self, id: u64) -> bool {
-        let Some(s) = self.segments.remove(&id) else {
-            return false;
+        self.unindex_cold(id);
+        self.segments.remove(&id).is_some_and(|s| s.in_memory)
+    }
+
+    /// Lists segment `id` among those a lookup of its app and days must ask (its keys are
+    /// not in memory). Only those are listed, so a day held in memory costs no lookups.
+    fn index_cold(&mut self, id: u64) {
+        let Some(s) = self.segments.get(&id) else {
+            return;
+        };
+        if !s.has_ids {
+            return;
+        }
+        if s.first_day == s.last_day {
+            self.by_day
+                .entry(s.meta.app_id.as_str().into())
+                .or_default()
+                .entry(s.first_day)
+                .or_default()
+                .push(id);
+        } else {
+            self.wide.push(id);
+        }
+    }
+
+    fn unindex_cold(&mut self, id: u64) {
+        let Some(s) = self.segments.get(&id) else {
+            return;
         };
         if s.first_day == s.last_day {
             if let Some(days) = self.by_day.get_mut(s.meta.app_id.as_str()) {
@@ -138,11 +158,13 @@ impl DedupeSet {
                         days.remove(&s.first_day);
                     }
                 }
+                if days.is_empty() {
+                    self.by_day.remove(s.meta.app_id.as_str());
+                }
             }
         } else {
             self.wide.retain(|x| *x != id);
         }
-        s.in_memory
     }
 
     /// Whether segment `id`'s keys are in the day sets.
@@ -177,6 +199,9 @@ impl DedupeSet {
     /// Asks the segments of (`app_id`, `day`) whose keys are not in memory; on a "maybe",
     /// reads the segment's keys into memory and looks again.
     fn asked(&mut self, app_id: &str, day: i64, k: u128, read: ReadKeys<'_>) -> Result<bool> {
+        if self.by_day.is_empty() && self.wide.is_empty() {
+            return Ok(false); // every segment's keys are in memory
+        }
         let single = self
             .by_day
             .get(app_id)
@@ -222,10 +247,13 @@ impl DedupeSet {
     /// Adds keys read from segment `id` (by the window loader, or [`Self::load_segment`]) and
     /// marks it in memory.
     pub(crate) fn add_keys(&mut self, id: u64, keys: &[(u128, i64)]) {
-        let Some(s) = self.segments.get_mut(&id) else {
+        if self.segments.get(&id).is_none_or(|s| s.in_memory) {
             return;
-        };
-        s.in_memory = true;
+        }
+        self.unindex_cold(id);
+        if let Some(s) = self.segments.get_mut(&id) {
+            s.in_memory = true;
+        }
         for (k, day) in keys {
             self.days.entry(*day).or_default().keys.insert(*k);
         }
@@ -262,10 +290,17 @@ impl DedupeSet {
             self.days.remove(day);
         }
         // A segment stays in memory only if every day it covers still is.
-        for s in self.segments.values_mut() {
-            if s.in_memory && (s.first_day..=s.last_day).any(|d| old.contains(&d)) {
+        let cold: Vec<u64> = self
+            .segments
+            .values_mut()
+            .filter(|s| s.in_memory && (s.first_day..=s.last_day).any(|d| old.contains(&d)))
+            .map(|s| {
                 s.in_memory = false;
-            }
+                s.meta.id
+            })
+            .collect();
+        for id in cold {
+            self.index_cold(id);
         }
     }
 
