@@ -86,3 +86,33 @@ impl IngestLimits {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(s: &str) -> Result<u64, String> {
+        IngestLimits {
+            dedupe_window: s.into(),
+            ..IngestLimits::default()
+        }
+        .dedupe_window_secs()
+    }
+
+    #[test]
+    fn the_dedupe_window_is_a_duration_of_at_least_a_day() {
+        assert_eq!(window("7d"), Ok(7 * 86_400));
+        assert_eq!(window("36h"), Ok(36 * 3_600));
+        assert_eq!(window("2weeks"), Ok(14 * 86_400));
+        assert!(window("12h").unwrap_err().contains("at least one day"));
+        assert!(window("seven days")
+            .unwrap_err()
+            .contains("ingest.dedupe_window"));
+        assert!(IngestLimits {
+            dedupe_window: "1h".into(),
+            ..IngestLimits::default()
+        }
+        .validate()
+        .is_err());
+    }
+}
