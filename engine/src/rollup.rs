@@ -210,6 +210,8 @@ pub struct Rollups {
     apps: HashMap<Box<str>, AppRollup>,
     /// Stamps for the least-recently-used order of step days.
     clock: std::sync::atomic::AtomicU64,
+    /// Step days out of memory over all apps: while 0, apply checks nothing per event.
+    out_days: u64,
     /// Reused buffer for [`campaign_code`].
     code: String,
 }

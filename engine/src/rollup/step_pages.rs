@@ -35,9 +35,11 @@ impl Rollups {
     /// Whether `app`'s step times of `day` are out of memory (load them before adding to or
     /// reading the day).
     pub fn steps_out(&self, app: &str, day: i64) -> bool {
-        self.apps
-            .get(app)
-            .is_some_and(|a| !a.pages.out.is_empty() && a.pages.out.contains(&day))
+        self.out_days > 0
+            && self
+                .apps
+                .get(app)
+                .is_some_and(|a| !a.pages.out.is_empty() && a.pages.out.contains(&day))
     }
 
     /// The days a funnel over `[from_ms, to_ms)` with `window_ms` needs that are out.
@@ -59,6 +61,7 @@ impl Rollups {
         if !a.pages.out.remove(&day) {
             return false;
         }
+        self.out_days -= 1;
         a.steps.insert(day, Arc::new(steps));
         a.pages.used.touch(std::iter::once(day), now);
         true
@@ -71,8 +74,8 @@ impl Rollups {
             Some(a) => a,
             None => self.apps.entry(app.into()).or_default(),
         };
-        if !a.steps.contains_key(&day) {
-            a.pages.out.insert(day);
+        if !a.steps.contains_key(&day) && a.pages.out.insert(day) {
+            self.out_days += 1;
         }
     }
 
@@ -108,7 +111,9 @@ impl Rollups {
             if let Some(a) = self.apps.get_mut(&name) {
                 a.steps.remove(&day);
                 a.pages.used.0.lock().remove(&day);
-                a.pages.out.insert(day);
+                if a.pages.out.insert(day) {
+                    self.out_days += 1;
+                }
                 total = total.saturating_sub(bytes);
                 sent += 1;
             }
@@ -118,7 +123,7 @@ impl Rollups {
 
     /// Step days held out of memory, over all apps.
     pub fn step_days_out_count(&self) -> u64 {
-        self.apps.values().map(|a| a.pages.out.len() as u64).sum()
+        self.out_days
     }
 
     pub(super) fn touch_steps(&self, app: &AppRollup, days: impl Iterator<Item = i64>) {
