@@ -29,6 +29,30 @@ use crate::summary::SummaryBuilder;
 const DAY_MS: i64 = 86_400_000;
 pub(crate) const SEGMENTS_DIR: &str = "segments";
 
+/// Low-cardinality columns, stored dictionary-encoded and not compressed: their pages are
+/// bit-packed/RLE dictionary indices that zstd shrinks by 0–20 % (measured on the benchmark's
+/// segments: app_id 202 → 247 bytes, event_type 367 → 385, platform 16.7 → 13.5 kB per 64k
+/// rows), while every compressed page costs a zstd decoder to read (parquet 55 makes a new
+/// decompression context per page: 10 % of the CPU of a `GROUP BY app_id, event_type`).
+const UNCOMPRESSED: &[&str] = &[
+    COL_APP_ID,
+    COL_EVENT_TYPE,
+    "platform",
+    "app_version",
+    "attribution_source",
+    "attribution_medium",
+    "attribution_campaign",
+    "attribution_content",
+    "attribution_term",
+    "currency",
+    "revenue",
+];
+
+/// Rows per data page at most. Rows are sorted by (event_type, timestamp) inside a segment, so
+/// smaller pages let the page index skip more of a filter on either; 20k (parquet's default)
+/// left a filter on one event type reading 60 % of the rows of the benchmark's segments.
+const PAGE_ROWS: usize = 4096;
+
 /// Parquet settings of new segments.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentFormat {
@@ -346,17 +370,21 @@ pub(crate) fn write_segment(
         path: path.clone(),
         source: e,
     })?;
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_size(fmt.row_group_rows)
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Page)
         // Unique or random per row: a dictionary never pays off and min/max never prunes.
         .set_column_dictionary_enabled("event_id".into(), false)
         .set_column_dictionary_enabled("timestamp".into(), false)
         .set_column_statistics_enabled("event_id".into(), EnabledStatistics::None)
         .set_column_statistics_enabled("session_id".into(), EnabledStatistics::None)
-        .set_column_statistics_enabled("user_agent".into(), EnabledStatistics::None)
-        .build();
+        .set_column_statistics_enabled("user_agent".into(), EnabledStatistics::None);
+    for col in UNCOMPRESSED {
+        props = props.set_column_compression((*col).into(), Compression::UNCOMPRESSED);
+    }
+    let props = props.build();
     let pq = |e| EngineError::Parquet {
         path: path.clone(),
         source: e,

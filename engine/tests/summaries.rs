@@ -110,7 +110,7 @@ fn fingerprint(engine: &Engine) -> String {
         out += &format!("{app} buckets {:?}\n", hours.buckets(1));
         out += &format!("{app} days {:?}\n", hours.buckets(24));
         for dim in [RollupDim::All, RollupDim::Platform, RollupDim::EventType] {
-            out += &format!("{app} groups {dim:?} {:?}\n", hours.groups(dim));
+            out += &format!("{app} groups {dim:?} {:?}\n", hours.groups(dim, true));
         }
         for range in [all.clone(), base + 5..base + 50] {
             let mut c = r.campaigns(app, range.clone()).totals();

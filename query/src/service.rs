@@ -635,7 +635,16 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
         memory_pool: pool.clone(),
         ..inner.base_env.as_ref().clone()
     };
-    let mut ctx = SessionContext::new_with_config_rt(session, Arc::new(env));
+    // count(DISTINCT x) becomes uniq_exact(x) before DataFusion plans it as a GROUP BY x.
+    let mut rules = datafusion::optimizer::Optimizer::new().rules;
+    rules.insert(0, Arc::new(clickhouse::DistinctCountRule::new()));
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(session)
+        .with_runtime_env(Arc::new(env))
+        .with_default_features()
+        .with_optimizer_rules(rules)
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     if cfg.rollup_answers && !scope.scan_only {
         ctx.add_optimizer_rule(Arc::new(crate::rollup::RollupRule));
     }

@@ -136,6 +136,13 @@ async fn rollup_answers_equal_the_scan() {
          round(sumIf(revenue, event_type = 'purchase'), 6) AS revenue, uniqExact(user_id) AS users \
          FROM events WHERE app_id = 'a' AND attribution_campaign IS NOT NULL AND {R} \
          GROUP BY campaign ORDER BY installs DESC, campaign LIMIT 10",
+        // Several apps (or all) grouped by app: each app's rows answered on their own.
+        "SELECT app_id, event_type, count() AS n, uniqExact(user_id) AS users FROM events \
+         WHERE {R} GROUP BY app_id, event_type ORDER BY app_id, event_type",
+        "SELECT app_id, toStartOfHour(timestamp) AS h, count() AS n, round(sum(revenue), 6) AS r \
+         FROM events WHERE app_id IN ('a', 'b') AND {R} GROUP BY app_id, h ORDER BY app_id, h",
+        "SELECT platform, app_id, count() AS n FROM events WHERE {R} \
+         GROUP BY platform, app_id ORDER BY app_id, platform",
     ];
     for shape in shapes {
         for r in &ranges {
@@ -225,6 +232,24 @@ async fn other_aggregations_keep_the_scan() {
         0,
         "another app's rows were counted"
     );
+    // Grouped by app without an app filter: only the caller's apps, as the scan answers.
+    let sql = "SELECT app_id, event_type, count() FROM events GROUP BY 1, 2 ORDER BY 1, 2";
+    let run = |q: &QueryService, sql: String| {
+        let elsewhere = elsewhere.clone();
+        let q = q.clone();
+        async move {
+            let (_, batches) = q.run_at(&sql, &elsewhere, None).await.unwrap();
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert!(run(&on, format!("EXPLAIN {sql}"))
+        .await
+        .contains("RollupAnswerExec: app=b,"));
+    let answer = run(&on, sql.to_string()).await;
+    assert_eq!(answer, run(&off, sql.to_string()).await);
+    assert!(!answer.contains("| a "), "{answer}");
     // An app without events: one row of zeros, like the scan.
     let sql = "SELECT count(), uniqExact(user_id), sum(revenue) FROM events WHERE app_id = 'zz'";
     assert!(text(&on, &format!("EXPLAIN {sql}"))

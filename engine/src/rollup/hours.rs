@@ -67,7 +67,7 @@ impl Hours {
 
     /// The hours' events in buckets of `width_hours` aligned on multiples of it since the
     /// epoch (24: UTC days), by bucket start (ms); buckets without events are left out.
-    pub fn bucket_groups(&self, width_hours: i64) -> BTreeMap<i64, GroupTotals> {
+    pub fn bucket_groups(&self, width_hours: i64, users: bool) -> BTreeMap<i64, GroupTotals> {
         let width = width_hours.max(1);
         let mut out: BTreeMap<i64, GroupTotals> = BTreeMap::new();
         for (h, hour) in &self.0 {
@@ -75,7 +75,9 @@ impl Hours {
                 .entry(h.div_euclid(width) * width * HOUR_MS)
                 .or_default();
             g.events += hour.events;
-            g.users |= &hour.users;
+            if users {
+                g.users |= &hour.users;
+            }
             g.revenue_micros += hour.revenue_micros;
             g.revenue_events += hour.revenue_events;
             for (t, th) in &hour.by_type {
@@ -86,8 +88,9 @@ impl Hours {
     }
 
     /// The hours' events grouped by `dim`, by group key (the platform or the event type;
-    /// `""` for [`RollupDim::All`], present even without events).
-    pub fn groups(&self, dim: RollupDim) -> BTreeMap<String, GroupTotals> {
+    /// `""` for [`RollupDim::All`], present even without events). Without `users` the groups'
+    /// user sets stay empty (the unions are most of the work).
+    pub fn groups(&self, dim: RollupDim, users: bool) -> BTreeMap<String, GroupTotals> {
         let mut out: BTreeMap<String, GroupTotals> = BTreeMap::new();
         pub(super) fn group<'a>(
             out: &'a mut BTreeMap<String, GroupTotals>,
@@ -106,7 +109,9 @@ impl Hours {
                 RollupDim::All => {
                     let g = group(&mut out, "");
                     g.events += h.events;
-                    g.users |= &h.users;
+                    if users {
+                        g.users |= &h.users;
+                    }
                     g.revenue_micros += h.revenue_micros;
                     g.revenue_events += h.revenue_events;
                     for (t, th) in &h.by_type {
@@ -117,14 +122,18 @@ impl Hours {
                     for (p, ph) in &h.platforms {
                         let g = group(&mut out, p);
                         g.events += ph.events;
-                        g.users |= &ph.users;
+                        if users {
+                            g.users |= &ph.users;
+                        }
                     }
                 }
                 RollupDim::EventType => {
                     for (t, th) in &h.by_type {
                         let g = group(&mut out, t);
                         g.events += th.events;
-                        g.users |= &th.users;
+                        if users {
+                            g.users |= &th.users;
+                        }
                     }
                 }
             }

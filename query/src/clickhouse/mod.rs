@@ -4,7 +4,8 @@
 //!   parsed SQL (`toStartOfHour`, `uniq`, `countIf`, `toFloat64OrZero`, `today()`, …), and
 //!   parametric calls `quantile(0.9)(x)` become `quantile(x, 0.9)`.
 //! * [`aggregate`]: UDAFs DataFusion lacks (`argMax`, `argMin`, `quantile`, `quantile_exact`).
-//! * [`uniq`]: `uniq_exact`, the distinct count `uniq`, `uniqExact` and relatives become.
+//! * [`uniq`]: `uniq_exact`, the distinct count `uniq`, `uniqExact` and relatives become;
+//!   [`distinct`]: `count(DISTINCT x)` is planned as `uniq_exact(x)` too.
 //! * [`planner`]: `date ± n` (days) and `datetime ± n` (seconds).
 //! * [`view`]: `events` as analysts know it from the old ClickHouse schema: every stored
 //!   column plus `created_at` (when the event was received) and `attribution` (a map of
@@ -13,6 +14,7 @@
 //! The full list is in docs/sql.md.
 
 mod aggregate;
+mod distinct;
 mod planner;
 mod rewrite;
 mod uniq;
@@ -24,6 +26,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::AggregateUDF;
 
+pub(crate) use distinct::DistinctCountRule;
 pub(crate) use rewrite::rewrite;
 pub(crate) use view::events_view;
 

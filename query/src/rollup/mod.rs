@@ -5,12 +5,14 @@
 //! from the events table.
 //!
 //! Matched, and nothing else (any other filter, grouping or aggregate keeps the scan):
-//! - filters: exactly one app (`app_id = '…'`), bounds on `timestamp` against constants
+//! - apps: exactly one (`app_id = '…'`); or several, or every app the caller may read (no
+//!   app filter), when `app_id` is among the group keys — each app's groups are its own rows,
+//!   so nothing is added up across apps;
+//! - filters: bounds on `timestamp` against constants
 //!   (`now() - INTERVAL 30 DAY` is one once folded) or on `toStartOfHour(timestamp)`, and
 //!   `attribution_campaign IS NOT NULL` when grouping by the campaign;
 //! - grouping: none, `platform`, `event_type`, `attribution_campaign`, or
-//!   `toStartOfHour(timestamp)` / `toStartOfDay(timestamp)` (UTC); and `app_id` besides (a
-//!   constant: the one app of the filter);
+//!   `toStartOfHour(timestamp)` / `toStartOfDay(timestamp)` (UTC); and `app_id` besides;
 //! - aggregates: `count()`, `uniqExact(user_id)` and its relatives, `count(DISTINCT user_id)`,
 //!   and by grouping
 //!   `sum(revenue)` and `countIf(event_type = '…')` (no grouping or by time), `countIf(event_type =
@@ -85,7 +87,8 @@ pub(crate) enum Measure {
 /// A matched aggregation: one app, `timestamp` in `[lo, hi)` (`None`: unbounded).
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
-    pub(crate) app: String,
+    /// The apps answered, sorted; more than one only with `app_id` among the group keys.
+    pub(crate) apps: Vec<String>,
     pub(crate) lo: Option<i64>,
     pub(crate) hi: Option<i64>,
     pub(crate) dim: Dim,
@@ -218,22 +221,27 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
             return None;
         }
     }
-    let apps = apps?;
-    if apps.len() != 1 {
-        return None;
-    }
-    let app = apps.into_iter().next()?;
-    if !events.in_scope(&app) {
-        return None;
-    }
     let group: Vec<Expr> = agg
         .group_expr
         .iter()
         .map(|e| inline(e, &computed))
         .collect();
-    // `app_id` among the group keys has one value (the filter pins one app): the answer
-    // carries it as a constant column (the seed's `dashboard_stats` groups by app and hour).
+    // `app_id` among the group keys: the answer carries each app's rows with its id (the
+    // seed's `dashboard_stats` groups by app and hour; `GROUP BY app_id, event_type`).
     let app_key = group.iter().position(|e| is_column(e, engine::COL_APP_ID));
+    let apps: Vec<String> = match apps {
+        Some(a) if a.iter().all(|app| events.in_scope(app)) => a.into_iter().collect(),
+        Some(_) => return None,
+        None => {
+            let mut all = events.engine().rollups().apps();
+            all.retain(|app| events.in_scope(app));
+            all.sort();
+            all
+        }
+    };
+    if apps.len() != 1 && app_key.is_none() {
+        return None;
+    }
     let group: Vec<Expr> = group
         .into_iter()
         .filter(|e| !is_column(e, engine::COL_APP_ID))
@@ -256,7 +264,7 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
         .map(|e| measure(&inline(e, &computed), dim))
         .collect::<Option<Vec<_>>>()?;
     let spec = Spec {
-        app,
+        apps,
         lo,
         hi,
         dim,

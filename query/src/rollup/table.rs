@@ -29,7 +29,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
     PlanProperties,
 };
-use engine::{micros, Engine, GroupTotals, RollupDim, COL_TIMESTAMP, HOUR_MS};
+use engine::{micros, Engine, GroupTotals, RollupDim, COL_APP_ID, COL_TIMESTAMP, HOUR_MS};
 use futures::StreamExt;
 
 use super::{Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
@@ -123,7 +123,13 @@ impl RollupAnswer {
         };
         let mut filters: Vec<Expr> = self.filters.iter().cloned().map(unnormalize_col).collect();
         filters.push(range);
-        let mut wanted = vec![COL_TIMESTAMP, COL_USER, COL_EVENT_TYPE, COL_REVENUE];
+        let mut wanted = vec![
+            COL_TIMESTAMP,
+            COL_USER,
+            COL_EVENT_TYPE,
+            COL_REVENUE,
+            COL_APP_ID,
+        ];
         wanted.extend(self.spec.dim.column());
         let table = self.events.schema();
         let mut projection: Vec<usize> = wanted
@@ -225,7 +231,7 @@ impl DisplayAs for RollupAnswerExec {
         write!(
             f,
             "RollupAnswerExec: app={}, group={:?}, whole hours from {} to {}, edge ranges read from events={}",
-            self.spec.app,
+            self.spec.apps.join(","),
             self.spec.dim,
             bound(self.hours.start, i64::MIN),
             bound(self.hours.end, i64::MAX),
@@ -284,7 +290,7 @@ impl ExecutionPlan for RollupAnswerExec {
         let full = self.full_schema.clone();
         let projection = self.projection.clone();
         let answer = async move {
-            let mut edges: BTreeMap<Key, GroupTotals> = BTreeMap::new();
+            let mut edges: BTreeMap<(String, Key), GroupTotals> = BTreeMap::new();
             if let Some(edge) = edge {
                 for p in 0..edge.output_partitioning().partition_count() {
                     let mut s = edge.execute(p, context.clone())?;
@@ -293,7 +299,13 @@ impl ExecutionPlan for RollupAnswerExec {
                     }
                 }
             }
-            let mut groups = whole_hours(&engine, &spec, hours);
+            let mut groups = BTreeMap::new();
+            for app in &spec.apps {
+                let users = spec.measures.contains(&Measure::Users);
+                for (k, g) in whole_hours(&engine, app, spec.dim, users, hours.clone()) {
+                    groups.insert((app.clone(), k), g);
+                }
+            }
             for (k, e) in edges {
                 merge(groups.entry(k).or_default(), e);
             }
@@ -312,21 +324,27 @@ impl ExecutionPlan for RollupAnswerExec {
 }
 
 /// The rollups' groups over the whole hours (the lock is held only to take the hours).
-fn whole_hours(engine: &Engine, spec: &Spec, hours: Range<i64>) -> BTreeMap<Key, GroupTotals> {
+fn whole_hours(
+    engine: &Engine,
+    app: &str,
+    dim: Dim,
+    users: bool,
+    hours: Range<i64>,
+) -> BTreeMap<Key, GroupTotals> {
     let text = |m: BTreeMap<String, GroupTotals>| {
         m.into_iter()
             .map(|(k, g)| (Key::Text(k), g))
             .collect::<BTreeMap<_, _>>()
     };
-    let dim = match spec.dim {
+    let dim = match dim {
         Dim::Campaign => {
-            let sets = engine.rollups().campaigns(&spec.app, hours);
+            let sets = engine.rollups().campaigns(app, hours);
             return text(sets.by_campaign());
         }
         Dim::Buckets(width) => {
-            let taken = engine.rollups().hours(&spec.app, hours);
+            let taken = engine.rollups().hours(app, hours);
             return taken
-                .bucket_groups(width)
+                .bucket_groups(width, users)
                 .into_iter()
                 .map(|(k, g)| (Key::Time(k), g))
                 .collect();
@@ -335,8 +353,8 @@ fn whole_hours(engine: &Engine, spec: &Spec, hours: Range<i64>) -> BTreeMap<Key,
         Dim::Platform => RollupDim::Platform,
         Dim::EventType => RollupDim::EventType,
     };
-    let taken = engine.rollups().hours(&spec.app, hours);
-    text(taken.groups(dim))
+    let taken = engine.rollups().hours(app, hours);
+    text(taken.groups(dim, users))
 }
 
 fn merge(into: &mut GroupTotals, from: GroupTotals) {
@@ -356,7 +374,7 @@ fn add_rows(
     engine: &Engine,
     spec: &Spec,
     batch: &RecordBatch,
-    groups: &mut BTreeMap<Key, GroupTotals>,
+    groups: &mut BTreeMap<(String, Key), GroupTotals>,
 ) -> DfResult<()> {
     let string = |name: &str| -> DfResult<StringArray> {
         let c = batch
@@ -366,6 +384,7 @@ fn add_rows(
             .as_string::<i32>()
             .clone())
     };
+    let apps = string(COL_APP_ID)?;
     let users = string(COL_USER)?;
     let types = string(COL_EVENT_TYPE)?;
     let keys = spec.dim.column().map(string).transpose()?;
@@ -392,18 +411,21 @@ fn add_rows(
                 ))
             }
         };
-        let g = groups.entry(key).or_default();
+        let app = apps.value(row);
+        if spec.apps.binary_search_by(|a| a.as_str().cmp(app)).is_err() {
+            // Not an app of the answer (the scan was limited to the caller's apps only).
+            continue;
+        }
+        let g = groups.entry((app.to_string(), key)).or_default();
         g.events += 1;
         if users.is_valid(row) {
-            let n = rollups
-                .user_number(&spec.app, users.value(row))
-                .ok_or_else(|| {
-                    DataFusionError::Execution(
-                        "the rollups do not know a stored user yet (a snapshot is being \
+            let n = rollups.user_number(app, users.value(row)).ok_or_else(|| {
+                DataFusionError::Execution(
+                    "the rollups do not know a stored user yet (a snapshot is being \
                          installed); retry"
-                            .into(),
-                    )
-                })?;
+                        .into(),
+                )
+            })?;
             g.users.insert(n);
         }
         let kind = types.value(row);
@@ -425,9 +447,9 @@ fn add_rows(
 fn rows(
     spec: &Spec,
     schema: &SchemaRef,
-    groups: BTreeMap<Key, GroupTotals>,
+    groups: BTreeMap<(String, Key), GroupTotals>,
 ) -> DfResult<RecordBatch> {
-    let groups: Vec<(Key, GroupTotals)> = groups
+    let groups: Vec<((String, Key), GroupTotals)> = groups
         .into_iter()
         // Ungrouped, an empty range is one row of zeros; grouped (by app too), no rows.
         .filter(|(_, g)| (spec.dim == Dim::All && spec.app_key.is_none()) || g.events > 0)
@@ -435,7 +457,7 @@ fn rows(
     let mut columns: Vec<ArrayRef> = Vec::new();
     let app = |columns: &mut Vec<ArrayRef>| {
         columns.push(Arc::new(StringArray::from_iter_values(
-            groups.iter().map(|_| spec.app.as_str()),
+            groups.iter().map(|((app, _), _)| app.as_str()),
         )));
     };
     if spec.app_key == Some(0) {
@@ -444,14 +466,14 @@ fn rows(
     match spec.dim {
         Dim::All => {}
         Dim::Buckets(_) => columns.push(Arc::new(
-            TimestampMillisecondArray::from_iter_values(groups.iter().map(|(k, _)| match k {
+            TimestampMillisecondArray::from_iter_values(groups.iter().map(|((_, k), _)| match k {
                 Key::Time(t) => *t,
                 Key::Text(_) => 0,
             }))
             .with_timezone("UTC"),
         )),
         _ => columns.push(Arc::new(StringArray::from_iter(groups.iter().map(
-            |(k, _)| match k {
+            |((_, k), _)| match k {
                 Key::Text(t) => Some(t.as_str()),
                 Key::Time(_) => None,
             },
