@@ -93,6 +93,13 @@ impl<I: OffsetSizeTrait> OffsetBuffer<I> {
         dict_offsets: &[V],
         dict_values: &[u8],
     ) -> Result<()> {
+        // UnMoGrowP patch (third_party/README.md): the bytes of all keys are counted and
+        // reserved first, then each value is copied without a capacity check, short ones
+        // (≤ 16 bytes, with 16 readable) as one fixed 16-byte copy instead of a memmove call.
+        // Published 55.2.0 pushed each value through `try_push` (a bounds-checked
+        // `extend_from_slice`): 15 % of the CPU of a GROUP BY over two string columns.
+        const WIDE: usize = 16;
+        let mut total = 0usize;
         for key in keys {
             let index = key.as_usize();
             if index + 1 >= dict_offsets.len() {
@@ -101,12 +108,41 @@ impl<I: OffsetSizeTrait> OffsetBuffer<I> {
                     dict_offsets.len().saturating_sub(1)
                 ));
             }
-            let start_offset = dict_offsets[index].as_usize();
-            let end_offset = dict_offsets[index + 1].as_usize();
-
-            // Dictionary values are verified when decoding dictionary page
-            self.try_push(&dict_values[start_offset..end_offset], false)?;
+            let (start, end) = (dict_offsets[index].as_usize(), dict_offsets[index + 1].as_usize());
+            if start > end || end > dict_values.len() {
+                return Err(general_err!("dictionary offsets beyond its values"));
+            }
+            total += end - start;
         }
+        let len = self.values.len();
+        I::from_usize(len + total).ok_or_else(|| general_err!("index overflow decoding byte array"))?;
+        self.values.reserve(total + WIDE);
+        self.offsets.reserve(keys.len());
+        let src = dict_values.as_ptr();
+        let dst = self.values.as_mut_ptr();
+        let mut at = len;
+        for key in keys {
+            let index = key.as_usize();
+            let (start, end) = (dict_offsets[index].as_usize(), dict_offsets[index + 1].as_usize());
+            let n = end - start;
+            // SAFETY: every key was checked above (start <= end <= dict_values.len()), and
+            // the buffer has room for `total + WIDE` bytes past `len`, `at <= len + total`:
+            // the wide copy reads `start..start + WIDE` only when it lies in `dict_values` and
+            // writes at most `at + WIDE` bytes; `set_len` covers only the bytes written with
+            // values (`len + total`).
+            unsafe {
+                if n <= WIDE && start + WIDE <= dict_values.len() {
+                    std::ptr::copy_nonoverlapping(src.add(start), dst.add(at), WIDE);
+                } else {
+                    std::ptr::copy_nonoverlapping(src.add(start), dst.add(at), n);
+                }
+            }
+            at += n;
+            // Cannot fail: checked for `len + total` above.
+            self.offsets.push(I::from_usize(at).unwrap_or_default());
+        }
+        // SAFETY: bytes `len..at` were written above, `at == len + total <= capacity`.
+        unsafe { self.values.set_len(at) };
         Ok(())
     }
 
