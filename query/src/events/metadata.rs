@@ -7,6 +7,14 @@
 //! Bounded by `query.parquet_metadata_cache_bytes` (memory size of the decoded footers);
 //! when full, the least recently used half is dropped. Entries of deleted files age out the
 //! same way.
+//!
+//! Scans with row filters (a selective filter decoded first, then only the pages of the rows
+//! that pass: many small reads) read the column chunks straight from the segment file,
+//! opened once per scan of it, on the query's own thread; object_store's local reader opens
+//! the file again and hands each read to tokio's blocking pool, a thread switch per range.
+//! Measured on the 10M-event benchmark: a one-user scan 450 → 340 ms; but full scans (few,
+//! large reads) were 1.6–1.7× slower read that way (reading overlaps decoding on the
+//! blocking pool), so they keep object_store's reader.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -137,11 +145,21 @@ impl MetadataCache {
 pub(crate) struct CachingReaderFactory {
     store: Arc<dyn ObjectStore>,
     cache: Arc<MetadataCache>,
+    /// Read column chunks on the query's thread (see the module docs).
+    local_reads: bool,
 }
 
 impl CachingReaderFactory {
-    pub(crate) fn new(store: Arc<dyn ObjectStore>, cache: Arc<MetadataCache>) -> Self {
-        Self { store, cache }
+    pub(crate) fn new(
+        store: Arc<dyn ObjectStore>,
+        cache: Arc<MetadataCache>,
+        local_reads: bool,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            local_reads,
+        }
     }
 }
 
@@ -165,6 +183,9 @@ impl ParquetFileReaderFactory for CachingReaderFactory {
         }
         Ok(Box::new(CachingReader {
             inner,
+            path: std::path::PathBuf::from(format!("/{location}")),
+            file: None,
+            local_reads: self.local_reads,
             key: (location, size),
             cache: self.cache.clone(),
             metrics,
@@ -173,10 +194,69 @@ impl ParquetFileReaderFactory for CachingReaderFactory {
 }
 
 struct CachingReader {
+    /// Reads footers on a cache miss.
     inner: ParquetObjectReader,
+    /// The segment file on the local disk, opened at the first read.
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    local_reads: bool,
     key: Key,
     cache: Arc<MetadataCache>,
     metrics: ParquetFileMetrics,
+}
+
+/// Ranges closer than this are read with one `pread` (and the gap thrown away).
+const COALESCE_GAP: u64 = 64 * 1024;
+
+impl CachingReader {
+    /// Bytes `ranges` of the file, in order, reading nearby ranges together.
+    fn read_ranges(&mut self, ranges: &[Range<u64>]) -> parquet::errors::Result<Vec<Bytes>> {
+        use std::io::{Read, Seek};
+        let err = |path: &std::path::Path, e: std::io::Error| {
+            parquet::errors::ParquetError::External(
+                format!("reading segment {}: {e}", path.display()).into(),
+            )
+        };
+        if self.file.is_none() {
+            let f = std::fs::File::open(&self.path).map_err(|e| err(&self.path, e))?;
+            self.file = Some(f);
+        }
+        let Some(file) = self.file.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        order.sort_by_key(|&i| ranges[i].start);
+        let mut out: Vec<Bytes> = vec![Bytes::new(); ranges.len()];
+        let mut i = 0;
+        while i < order.len() {
+            // One read covering the ranges that start within COALESCE_GAP of the previous end.
+            let start = ranges[order[i]].start;
+            let mut end = ranges[order[i]].end;
+            let mut j = i + 1;
+            while j < order.len() && ranges[order[j]].start <= end.saturating_add(COALESCE_GAP) {
+                end = end.max(ranges[order[j]].end);
+                j += 1;
+            }
+            // Read into spare capacity (no zeroing of the buffer first).
+            let len = (end - start) as usize;
+            let mut buf = Vec::with_capacity(len);
+            let mut f: &std::fs::File = file;
+            f.seek(std::io::SeekFrom::Start(start))
+                .and_then(|_| f.take(len as u64).read_to_end(&mut buf))
+                .map_err(|e| err(&self.path, e))?;
+            if buf.len() != len {
+                let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                return Err(err(&self.path, eof));
+            }
+            let buf = Bytes::from(buf);
+            for &k in &order[i..j] {
+                let r = &ranges[k];
+                out[k] = buf.slice((r.start - start) as usize..(r.end - start) as usize);
+            }
+            i = j;
+        }
+        Ok(out)
+    }
 }
 
 impl AsyncFileReader for CachingReader {
@@ -184,7 +264,13 @@ impl AsyncFileReader for CachingReader {
         self.metrics
             .bytes_scanned
             .add((range.end - range.start) as usize);
-        self.inner.get_bytes(range)
+        if !self.local_reads {
+            return self.inner.get_bytes(range);
+        }
+        let read = self
+            .read_ranges(std::slice::from_ref(&range))
+            .map(|mut v| v.pop().unwrap_or_default());
+        futures::future::ready(read).boxed()
     }
 
     fn get_byte_ranges(
@@ -193,7 +279,10 @@ impl AsyncFileReader for CachingReader {
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
         self.metrics.bytes_scanned.add(total as usize);
-        self.inner.get_byte_ranges(ranges)
+        if !self.local_reads {
+            return self.inner.get_byte_ranges(ranges);
+        }
+        futures::future::ready(self.read_ranges(&ranges)).boxed()
     }
 
     fn get_metadata<'a>(

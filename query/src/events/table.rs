@@ -160,8 +160,9 @@ impl EventsTable {
         }
         let mut parquet = TableParquetOptions::new();
         parquet.global = state.config_options().execution.parquet.clone();
+        let row_filters = self.options.pushdown_filters && row_filters;
         let mut source = ParquetSource::new(parquet)
-            .with_pushdown_filters(self.options.pushdown_filters && row_filters)
+            .with_pushdown_filters(row_filters)
             .with_reorder_filters(true)
             .with_enable_page_index(true);
         if let Some(p) = predicate {
@@ -174,6 +175,7 @@ impl EventsTable {
             source = source.with_parquet_file_reader_factory(Arc::new(CachingReaderFactory::new(
                 store,
                 cache.clone(),
+                row_filters,
             )));
         }
         let config = FileScanConfigBuilder::new(
