@@ -39,9 +39,9 @@ pub struct EngineConfig {
     /// from `ingest.dedupe_window` by the server.
     #[serde(skip)]
     pub dedupe_window_secs: u64,
-    /// Memory for funnel step times (8 bytes an event of a known user), MiB; 0: a quarter of
-    /// the machine's memory. Beyond it, the least recently used days older than `hot_days`
-    /// are left in the segments' summaries and loaded again when a funnel needs them.
+    /// Memory for the state that grows with the data (the rollups' user sets, dedupe keys and
+    /// filters, funnel step times), MiB; 0: a quarter of the machine's memory. Beyond it,
+    /// what the segments' summaries can give back leaves memory ([`crate::memory`]).
     pub memory_budget_mb: u64,
     /// UTC days of step times always held in memory (today and the days before it).
     pub hot_days: u32,

@@ -26,6 +26,7 @@ use crate::event::{ApplyOutcome, EventRef};
 use crate::generation;
 use crate::io::Io;
 use crate::manifest::{self, Manifest, SegmentMeta};
+use crate::memory::MemoryUse;
 use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
 use crate::rollup::{RollupRow, Rollups};
@@ -97,14 +98,42 @@ pub struct DedupeStats {
     /// Keys of the days held in memory (the window, and older days asked lately).
     pub keys_in_memory: u64,
     pub days_in_memory: u64,
-    /// Bytes of the segments' key filters (held for every segment).
+    /// Bytes of the key sets of those days.
+    pub key_bytes: u64,
+    /// Bytes of the segments' key filters held in memory.
     pub filter_bytes: u64,
+    /// Filters the memory budget left in the segments' summaries.
+    pub filters_in_summaries: u64,
     /// Lookups a filter could not settle, answered by reading a segment's ids.
     pub segment_reads: u64,
+    /// Filters read back from summaries for a lookup.
+    pub filter_reads: u64,
+    /// Filters and days the memory budget sent out of memory.
+    pub budget_evictions: u64,
 }
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// How often the housekeeping tick measures the rollups' sets for the memory budget.
+const BUDGET_EVERY: Duration = Duration::from_secs(5);
+
+/// What dedupe reads from stored segments.
+struct Stored;
+
+impl dedupe::StoredKeys for Stored {
+    fn keys(&self, root: &Path, seg: &SegmentMeta) -> Result<Vec<(u128, i64)>> {
+        segment::read_keys(root, seg)
+    }
+
+    fn filter(
+        &self,
+        root: &Path,
+        seg: &SegmentMeta,
+    ) -> std::result::Result<Option<xorf::BinaryFuse16>, String> {
+        crate::summary::read_filter(root, seg)
+    }
 }
 
 /// Fills the dedupe window after open: reads the ids of the segments of the window's days
@@ -152,6 +181,7 @@ fn load_dedupe_window(inner: std::sync::Weak<Inner>, root: PathBuf) {
                 return;
             }
             s.dedupe.add_keys(seg.id, &keys);
+            s.dedupe.seal_days(now_ms(), 1 << 16);
         }
     }
 }
@@ -181,6 +211,9 @@ struct State {
     /// Highest log index that added step times to each UTC day (days with rows not yet in a
     /// segment stay in memory).
     step_day_index: std::collections::BTreeMap<i64, u64>,
+    /// The last measure against the memory budget, and when it was taken.
+    memory: MemoryUse,
+    memory_at: Option<Instant>,
 }
 
 struct Inner {
@@ -196,8 +229,8 @@ struct Inner {
     /// Appends the live generation's users before summaries refer to them (flush thread;
     /// replaced by install).
     dictionary: Mutex<DictionaryWriter>,
-    /// [`EngineConfig::memory_budget_bytes`], for the funnel step times.
-    step_budget: u64,
+    /// [`EngineConfig::memory_budget_bytes`] ([`crate::memory`]).
+    memory_budget: u64,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -259,13 +292,15 @@ impl Engine {
                     failed: None,
                     dictionary_id: dictionary.meta().id,
                     step_day_index: Default::default(),
+                    memory: MemoryUse::default(),
+                    memory_at: None,
                 }),
                 flushed: Condvar::new(),
                 flush_tx: Mutex::new(tx),
                 stats,
                 rollups: RwLock::new(rollups),
                 dictionary: Mutex::new(dictionary),
-                step_budget: cfg_budget,
+                memory_budget: cfg_budget,
                 io,
             }),
         };
@@ -349,8 +384,7 @@ impl Engine {
             for e in events.iter() {
                 if let Some(id) = e.event_id {
                     let k = dedupe::key(e.app_id, id);
-                    let read: dedupe::ReadKeys<'_> = &segment::read_keys;
-                    if !s.dedupe.insert(e.app_id, k, e.timestamp_ms, *index, read)? {
+                    if !s.dedupe.insert(e.app_id, k, e.timestamp_ms, *index, &Stored)? {
                         out.duplicates += 1;
                         continue;
                     }
@@ -411,25 +445,61 @@ impl Engine {
             self.rotate_locked(&mut s)?;
         }
         let flushed = s.manifest.flushed_index;
-        s.dedupe.evict(now_ms(), flushed);
+        let now = now_ms();
+        s.dedupe.evict(now, flushed);
         let done = flushed.unwrap_or(0);
         s.step_day_index.retain(|_, i| *i > done);
-        let horizon = crate::funnel::day_of(now_ms()) - i64::from(self.inner.cfg.hot_days);
+        self.keep_within_budget(&mut s, now);
+        Ok(())
+    }
+
+    /// Sends out of memory what the budget has no room for ([`crate::memory`]): step days
+    /// older than `hot_days` first, then dedupe filters and days.
+    fn keep_within_budget(&self, s: &mut State, now: i64) {
+        let budget = self.inner.memory_budget;
+        let horizon = crate::funnel::day_of(now) - i64::from(self.inner.cfg.hot_days);
+        // Measured every few seconds (it walks every bitmap), under the read lock: dashboards
+        // keep reading meanwhile.
+        let rollup_bytes = if s.memory_at.is_none_or(|t| t.elapsed() >= BUDGET_EVERY) {
+            s.memory_at = Some(Instant::now());
+            self.inner.rollups.read().size().bitmap_bytes
+        } else {
+            s.memory.rollup_bytes
+        };
+        let mut rollups = self.inner.rollups.write();
+        let dedupe_bytes = s.dedupe.bytes();
         let busy = &s.step_day_index;
-        let sent = self
-            .inner
-            .rollups
-            .write()
-            .evict_steps(self.inner.step_budget, |d| {
-                d < horizon && !busy.contains_key(&d)
-            });
+        let step_room = budget.saturating_sub(rollup_bytes + dedupe_bytes);
+        let sent = rollups.evict_steps(step_room, |d| d < horizon && !busy.contains_key(&d));
+        let step_bytes = rollups.step_bytes();
+        drop(rollups);
         if sent > 0 {
             tracing::debug!(
                 days = sent,
                 "funnel step days left in the summaries (memory budget)"
             );
         }
-        Ok(())
+        let flushed = s.manifest.flushed_index;
+        s.dedupe
+            .shrink_to(budget.saturating_sub(rollup_bytes + step_bytes), now, flushed);
+        let memory = MemoryUse {
+            budget,
+            rollup_bytes,
+            dedupe_key_bytes: s.dedupe.key_bytes(),
+            dedupe_filter_bytes: s.dedupe.filter_bytes(),
+            step_bytes,
+        };
+        if memory.over() > 0 && s.memory.over() == 0 {
+            tracing::warn!(?memory,
+                "engine state exceeds engine.memory_budget_mb: the rollups and the hot days' step times cannot leave memory");
+        }
+        s.memory = memory;
+    }
+
+    /// The engine's resident state against `engine.memory_budget_mb`, as last measured by
+    /// [`Self::tick`] (the rollups' part every few seconds).
+    pub fn memory_use(&self) -> MemoryUse {
+        self.inner.state.lock().memory
     }
 
     /// The step times a funnel over `[from_ms, to_ms)` with `window_ms` reads, loading the
@@ -481,8 +551,12 @@ impl Engine {
         DedupeStats {
             keys_in_memory: s.dedupe.len() as u64,
             days_in_memory: s.dedupe.days_in_memory() as u64,
+            key_bytes: s.dedupe.key_bytes(),
             filter_bytes: s.dedupe.filter_bytes(),
+            filters_in_summaries: s.dedupe.filters_in_summaries() as u64,
             segment_reads: s.dedupe.segment_reads,
+            filter_reads: s.dedupe.filter_reads,
+            budget_evictions: s.dedupe.budget_evictions,
         }
     }
 

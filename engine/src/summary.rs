@@ -142,6 +142,35 @@ pub(crate) fn read(
 ) -> std::result::Result<Summary, String> {
     let path = root.join(path_of(&seg.path));
     let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let (h, at) = header(&bytes, seg)?;
+    let short = || "the file is cut short".to_string();
+    if h.dictionary_id != dictionary_id {
+        return Err("it numbers users by another dictionary".into());
+    }
+    let rollup = bytes
+        .get(at..at + h.rollup_bytes as usize)
+        .ok_or_else(short)?;
+    let filter = bytes.get(at + rollup.len()..).ok_or_else(short)?;
+    if xxhash_rust::xxh3::xxh3_64(rollup) != h.rollup_xxh3
+        || xxhash_rust::xxh3::xxh3_64(filter) != h.filter_xxh3
+    {
+        return Err("its contents fail their checksum".into());
+    }
+    let raw =
+        zstd::bulk::decompress(rollup, h.rollup_raw_bytes as usize).map_err(|e| e.to_string())?;
+    let part: RollupPart = bincode::deserialize(&raw).map_err(|e| e.to_string())?;
+    let filter: Option<StoredFilter> = bincode::deserialize(filter).map_err(|e| e.to_string())?;
+    let filter = filter.map(BinaryFuse16::from);
+    Ok(Summary {
+        part,
+        keys: h.keys,
+        filter,
+    })
+}
+
+/// The checked header of a summary file starting with `bytes` (at least up to the end of
+/// the header) that must describe `seg`, and where the rollup part starts.
+fn header(bytes: &[u8], seg: &SegmentMeta) -> std::result::Result<(Header, usize), String> {
     let short = || "the file is cut short".to_string();
     if bytes.get(..8) != Some(MAGIC.as_slice()) {
         return Err("not a summary file".into());
@@ -166,29 +195,36 @@ pub(crate) fn read(
     if (h.segment_id, h.segment_xxh3, h.rows) != (seg.id, seg.xxh3, seg.rows) {
         return Err("it describes another segment".into());
     }
-    if h.dictionary_id != dictionary_id {
-        return Err("it numbers users by another dictionary".into());
+    Ok((h, 24 + head_len))
+}
+
+/// Only the key filter of `seg`'s summary (what dedupe reads back when the memory budget
+/// left it there): the header and the filter's bytes, checked; `Ok(None)` if the segment has
+/// no filter. Any dictionary will do: the filter does not number users.
+pub(crate) fn read_filter(
+    root: &Path,
+    seg: &SegmentMeta,
+) -> std::result::Result<Option<BinaryFuse16>, String> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(root.join(path_of(&seg.path))).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len() as usize;
+    let mut fixed = [0u8; 16];
+    file.read_exact_at(&mut fixed, 0).map_err(|e| e.to_string())?;
+    let head_len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
+    let mut front = vec![0u8; (24 + head_len).min(len)];
+    file.read_exact_at(&mut front, 0).map_err(|e| e.to_string())?;
+    let (h, at) = header(&front, seg)?;
+    let from = at + h.rollup_bytes as usize;
+    if from > len {
+        return Err("the file is cut short".into());
     }
-    let at = 24 + head_len;
-    let rollup = bytes
-        .get(at..at + h.rollup_bytes as usize)
-        .ok_or_else(short)?;
-    let filter = bytes.get(at + rollup.len()..).ok_or_else(short)?;
-    if xxhash_rust::xxh3::xxh3_64(rollup) != h.rollup_xxh3
-        || xxhash_rust::xxh3::xxh3_64(filter) != h.filter_xxh3
-    {
-        return Err("its contents fail their checksum".into());
+    let mut filter = vec![0u8; len - from];
+    file.read_exact_at(&mut filter, from as u64).map_err(|e| e.to_string())?;
+    if xxhash_rust::xxh3::xxh3_64(&filter) != h.filter_xxh3 {
+        return Err("its filter fails its checksum".into());
     }
-    let raw =
-        zstd::bulk::decompress(rollup, h.rollup_raw_bytes as usize).map_err(|e| e.to_string())?;
-    let part: RollupPart = bincode::deserialize(&raw).map_err(|e| e.to_string())?;
-    let filter: Option<StoredFilter> = bincode::deserialize(filter).map_err(|e| e.to_string())?;
-    let filter = filter.map(BinaryFuse16::from);
-    Ok(Summary {
-        part,
-        keys: h.keys,
-        filter,
-    })
+    let filter: Option<StoredFilter> = bincode::deserialize(&filter).map_err(|e| e.to_string())?;
+    Ok(filter.map(BinaryFuse16::from))
 }
 
 /// Builds a segment's summary from its rows, numbering users by rollups that hold every

@@ -131,3 +131,82 @@ fn events_re_sent_after_the_window_are_stored_once() {
     );
     assert_eq!(engine.stored_rows(), 2_502);
 }
+
+/// `engine.memory_budget_mb` bounds the window too: over the budget, filters go back to the
+/// summaries and whole days of the window leave memory, oldest first (never yesterday or
+/// today), and every re-send is still a duplicate — settled by filters read back and ids.
+#[test]
+fn the_memory_budget_sends_window_days_out_and_answers_stay_exact() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = EngineConfig {
+        compaction_min_segments: 0,
+        dedupe_window_secs: 30 * 86_400,
+        memory_budget_mb: 1,
+        ..EngineConfig::default()
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    // 12 days of 15k events each (180k keys: ~3 MB packed, well over 1 MiB), and today.
+    let days: Vec<Vec<Event>> = (1..=12)
+        .map(|d| {
+            (0..15_000)
+                .map(|i| event("a", now - d * DAY + i, &format!("d{d}-{i}")))
+                .collect()
+        })
+        .collect();
+    let today: Vec<Event> = (0..1_000)
+        .map(|i| event("a", now - 5_000 + i, &format!("t{i}")))
+        .collect();
+    let engine = Engine::open(dir.path(), cfg.clone()).expect("open");
+    for (i, d) in days.iter().enumerate() {
+        assert_eq!(apply(&engine, i as u64 + 1, d), (15_000, 0));
+    }
+    assert_eq!(apply(&engine, 20, &today), (1_000, 0));
+    // Nothing leaves memory before it is in a segment.
+    engine.tick().expect("tick");
+    assert_eq!(engine.dedupe_stats().keys_in_memory, 181_000);
+    engine.flush().expect("flush");
+    engine.tick().expect("tick");
+    let st = engine.dedupe_stats();
+    let mem = engine.memory_use();
+    assert_eq!(mem.budget, 1 << 20);
+    assert!(
+        mem.dedupe_key_bytes + mem.dedupe_filter_bytes <= mem.budget,
+        "{mem:?}"
+    );
+    assert!(st.budget_evictions > 0 && st.filters_in_summaries > 0, "{st:?}");
+    // Yesterday and today stay.
+    assert!(st.keys_in_memory >= 16_000, "{st:?}");
+    assert!(st.keys_in_memory < 100_000, "{st:?}");
+
+    // Every re-send is a duplicate; new ids on those days are new.
+    for (i, d) in days.iter().enumerate() {
+        assert_eq!(apply(&engine, 30 + i as u64, d), (0, 15_000), "day {}", i + 1);
+    }
+    assert_eq!(apply(&engine, 50, &today), (0, 1_000));
+    let st = engine.dedupe_stats();
+    assert!(st.filter_reads > 0, "{st:?}");
+    let late: Vec<Event> = (1..=12)
+        .map(|d| event("a", now - d * DAY, &format!("late{d}")))
+        .collect();
+    assert_eq!(apply(&engine, 51, &late), (12, 0));
+    engine.flush().expect("flush");
+    engine.tick().expect("tick");
+    let mem = engine.memory_use();
+    assert!(
+        mem.dedupe_key_bytes + mem.dedupe_filter_bytes <= mem.budget,
+        "back within the budget after the re-sends: {mem:?}"
+    );
+    drop(engine);
+
+    // After a restart the window loader stops at the budget; answers stay exact.
+    let engine = Engine::open(dir.path(), cfg).expect("reopen");
+    for _ in 0..20 {
+        engine.tick().expect("tick");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (i, d) in days.iter().enumerate() {
+        assert_eq!(apply(&engine, 60 + i as u64, d), (0, 15_000), "day {}", i + 1);
+    }
+    assert_eq!(apply(&engine, 80, &late), (0, 12));
+    assert_eq!(engine.stored_rows(), 181_012);
+}

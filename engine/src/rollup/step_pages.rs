@@ -79,16 +79,20 @@ impl Rollups {
         }
     }
 
+    /// Bytes of the step times held in memory.
+    pub fn step_bytes(&self) -> u64 {
+        self.apps
+            .values()
+            .flat_map(|a| a.steps.values())
+            .map(|d| d.bytes())
+            .sum()
+    }
+
     /// Sends loaded step days out, least recently used first, until the step times take at
     /// most `budget` bytes; only days `evictable(day)` allows (the engine keeps recent days
     /// and days with rows not yet in a segment). Returns the days sent out.
     pub fn evict_steps(&mut self, budget: u64, evictable: impl Fn(i64) -> bool) -> usize {
-        let mut total: u64 = self
-            .apps
-            .values()
-            .flat_map(|a| a.steps.values())
-            .map(|d| d.bytes())
-            .sum();
+        let mut total = self.step_bytes();
         if total <= budget {
             return 0;
         }

@@ -117,10 +117,34 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
             d.days_in_memory,
         ),
         (
+            "unmogrowp_engine_dedupe_key_bytes",
+            "gauge",
+            "Bytes of the event-id keys held in memory (days before yesterday packed, 16 bytes a key).",
+            d.key_bytes,
+        ),
+        (
             "unmogrowp_engine_dedupe_filter_bytes",
             "gauge",
-            "Bytes of the segments' event-id filters (kept for every segment).",
+            "Bytes of the segments' event-id filters held in memory.",
             d.filter_bytes,
+        ),
+        (
+            "unmogrowp_engine_dedupe_filters_in_summaries",
+            "gauge",
+            "Segment filters engine.memory_budget_mb left in the segments' summaries (read back when a lookup needs them).",
+            d.filters_in_summaries,
+        ),
+        (
+            "unmogrowp_engine_dedupe_filter_reads_total",
+            "counter",
+            "Segment filters read back from summaries for a lookup.",
+            d.filter_reads,
+        ),
+        (
+            "unmogrowp_engine_dedupe_budget_evictions_total",
+            "counter",
+            "Filters and days of dedupe state sent out of memory by engine.memory_budget_mb.",
+            d.budget_evictions,
         ),
         (
             "unmogrowp_engine_dedupe_segment_reads_total",
@@ -160,12 +184,43 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         ),
         (
             "unmogrowp_rollup_funnel_budget_bytes",
-            "engine.memory_budget_mb: the most the funnel step times of days before engine.hot_days may hold.",
+            "engine.memory_budget_mb, which the funnel step times share with the rollups' sets and the dedupe state (see unmogrowp_engine_memory_bytes).",
             engine.config().memory_budget_bytes(),
         ),
     ] {
         write_metric(out, name, "gauge", help, v);
     }
+    memory(out, engine.memory_use());
+}
+
+/// The engine's resident state against `engine.memory_budget_mb`, by part.
+fn memory(out: &mut String, m: engine::MemoryUse) {
+    write_metric(
+        out,
+        "unmogrowp_engine_memory_budget_bytes",
+        "gauge",
+        "engine.memory_budget_mb in bytes: the most the rollups' sets, the dedupe keys and filters and the funnel step times may hold together.",
+        m.budget,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP unmogrowp_engine_memory_bytes The engine's resident state by part, as last measured against engine.memory_budget_mb.\n# TYPE unmogrowp_engine_memory_bytes gauge"
+    );
+    for (part, v) in [
+        ("rollups", m.rollup_bytes),
+        ("dedupe_keys", m.dedupe_key_bytes),
+        ("dedupe_filters", m.dedupe_filter_bytes),
+        ("funnel_steps", m.step_bytes),
+    ] {
+        let _ = writeln!(out, "unmogrowp_engine_memory_bytes{{part=\"{part}\"}} {v}");
+    }
+    write_metric(
+        out,
+        "unmogrowp_engine_memory_over_budget_bytes",
+        "gauge",
+        "By how much what cannot leave memory (the rollups' sets, the hot days' step times, today's and yesterday's dedupe keys) exceeds engine.memory_budget_mb; 0 within it.",
+        m.over(),
+    );
 }
 
 /// Per-app figures of the last 24 hours (by event time, from the hourly rollups: the same

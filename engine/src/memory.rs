@@ -1,0 +1,36 @@
+//! What `engine.memory_budget_mb` counts ([`crate::EngineConfig::memory_budget_bytes`]): the
+//! state the engine keeps in memory that grows with the data it holds — the rollups' user
+//! sets, the dedupe keys and key filters, the funnel step times. The memtable (bounded by
+//! `flush_rows`/`flush_bytes`) and queries (`query.max_memory_mb`) have limits of their own.
+//!
+//! The housekeeping tick keeps the total within the budget by sending out of memory, in this
+//! order, what can be read back from the segments' summaries: funnel step days older than
+//! `hot_days` (least recently used first), then key filters, then whole dedupe days older than
+//! yesterday. The rollups' sets and the hot days are never sent out; if they alone exceed the
+//! budget, [`MemoryUse::over`] says by how much.
+
+/// The engine's resident state, as last measured by the housekeeping tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// `engine.memory_budget_mb` in bytes.
+    pub budget: u64,
+    /// The rollups' user sets (serialized size of their bitmaps).
+    pub rollup_bytes: u64,
+    /// Event-id keys of the dedupe days held in memory.
+    pub dedupe_key_bytes: u64,
+    /// Key filters of segments held in memory.
+    pub dedupe_filter_bytes: u64,
+    /// Funnel step times held in memory.
+    pub step_bytes: u64,
+}
+
+impl MemoryUse {
+    pub fn held(&self) -> u64 {
+        self.rollup_bytes + self.dedupe_key_bytes + self.dedupe_filter_bytes + self.step_bytes
+    }
+
+    /// By how much what cannot be sent out of memory exceeds the budget (0 within it).
+    pub fn over(&self) -> u64 {
+        self.held().saturating_sub(self.budget)
+    }
+}
