@@ -499,7 +499,10 @@ impl Engine {
     /// The engine's resident state against `engine.memory_budget_mb`, as last measured by
     /// [`Self::tick`] (the rollups' part every few seconds).
     pub fn memory_use(&self) -> MemoryUse {
-        self.inner.state.lock().memory
+        MemoryUse {
+            budget: self.inner.memory_budget,
+            ..self.inner.state.lock().memory
+        }
     }
 
     /// The step times a funnel over `[from_ms, to_ms)` with `window_ms` reads, loading the
