@@ -456,6 +456,18 @@ impl Rollups {
         self.apps.get(app)?.users.get(user).copied()
     }
 
+    /// The `user_id`s of `app`'s dense numbers in `numbers` (numbers the app does not have
+    /// are left out), for counting users across apps by their ids.
+    pub fn user_names(&self, app: &str, numbers: &RoaringBitmap) -> Vec<Arc<str>> {
+        let Some(a) = self.apps.get(app) else {
+            return Vec::new();
+        };
+        numbers
+            .iter()
+            .filter_map(|n| a.names.get(n as usize).cloned())
+            .collect()
+    }
+
     /// [`Hours::buckets`] of [`Rollups::hours`].
     pub fn buckets(&self, app: &str, hours: Range<i64>, width_hours: i64) -> Vec<Bucket> {
         self.hours(app, hours).buckets(width_hours)

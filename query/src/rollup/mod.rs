@@ -5,9 +5,10 @@
 //! from the events table.
 //!
 //! Matched, and nothing else (any other filter, grouping or aggregate keeps the scan):
-//! - apps: exactly one (`app_id = '…'`); or several, or every app the caller may read (no
-//!   app filter), when `app_id` is among the group keys — each app's groups are its own rows,
-//!   so nothing is added up across apps;
+//! - apps: one (`app_id = '…'`), several, or every app the caller may read (no app filter);
+//!   with `app_id` among the group keys each app's groups are its own rows, without it the
+//!   apps' groups are added up, users counted by their `user_id` across apps (the same id in
+//!   two apps is one user, as a scan counts it);
 //! - filters: bounds on `timestamp` against constants
 //!   (`now() - INTERVAL 30 DAY` is one once folded) or on `toStartOfHour(timestamp)`, and
 //!   `attribution_campaign IS NOT NULL` when grouping by the campaign;
@@ -87,7 +88,7 @@ pub(crate) enum Measure {
 /// A matched aggregation: one app, `timestamp` in `[lo, hi)` (`None`: unbounded).
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
-    /// The apps answered, sorted; more than one only with `app_id` among the group keys.
+    /// The apps answered, sorted (at least one).
     pub(crate) apps: Vec<String>,
     pub(crate) lo: Option<i64>,
     pub(crate) hi: Option<i64>,
@@ -239,7 +240,7 @@ fn matched(agg: &Aggregate) -> Option<(EventsTable, Spec, Vec<Expr>)> {
             all
         }
     };
-    if apps.len() != 1 && app_key.is_none() {
+    if apps.is_empty() {
         return None;
     }
     let group: Vec<Expr> = group

@@ -3,7 +3,7 @@
 //! the time range from the events table, added up into the aggregation's rows.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -309,6 +309,9 @@ impl ExecutionPlan for RollupAnswerExec {
             for (k, e) in edges {
                 merge(groups.entry(k).or_default(), e);
             }
+            if spec.app_key.is_none() && spec.apps.len() > 1 {
+                groups = across_apps(&engine, &spec, groups);
+            }
             let batch = rows(&spec, &full, groups)?;
             Ok(match &projection {
                 Some(p) => batch.project(p)?,
@@ -355,6 +358,38 @@ fn whole_hours(
     };
     let taken = engine.rollups().hours(app, hours);
     text(taken.groups(dim, users))
+}
+
+/// Several apps' groups added up into one per key (app `""`), users counted by their
+/// `user_id`: each app's user numbers are renumbered into one numbering of the ids of all of
+/// them, so an id seen in two apps is one user, as a scan counts it.
+fn across_apps(
+    engine: &Engine,
+    spec: &Spec,
+    groups: BTreeMap<(String, Key), GroupTotals>,
+) -> BTreeMap<(String, Key), GroupTotals> {
+    let users = spec.measures.contains(&Measure::Users);
+    let mut ids: HashMap<Arc<str>, u32> = HashMap::new();
+    let mut out: BTreeMap<(String, Key), GroupTotals> = BTreeMap::new();
+    if spec.dim == Dim::All {
+        // Ungrouped: one row even when no app has any.
+        out.entry((String::new(), Key::Text(String::new())))
+            .or_default();
+    }
+    for ((app, key), mut g) in groups {
+        let local = std::mem::take(&mut g.users);
+        let into = out.entry((String::new(), key)).or_default();
+        if users && !local.is_empty() {
+            // Names cloned under the lock, hashed after it.
+            let names = engine.rollups().user_names(&app, &local);
+            for name in names {
+                let next = ids.len() as u32;
+                into.users.insert(*ids.entry(name).or_insert(next));
+            }
+        }
+        merge(into, g);
+    }
+    out
 }
 
 fn merge(into: &mut GroupTotals, from: GroupTotals) {
