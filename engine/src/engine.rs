@@ -117,7 +117,7 @@ fn now_ms() -> i64 {
 }
 
 /// How often the housekeeping tick measures the rollups' sets for the memory budget.
-const BUDGET_EVERY: Duration = Duration::from_secs(5);
+const BUDGET_EVERY: Duration = Duration::from_secs(30);
 
 /// What dedupe reads from stored segments.
 struct Stored;

@@ -456,16 +456,18 @@ impl Rollups {
         self.apps.get(app)?.users.get(user).copied()
     }
 
-    /// The `user_id`s of `app`'s dense numbers in `numbers` (numbers the app does not have
-    /// are left out), for counting users across apps by their ids.
-    pub fn user_names(&self, app: &str, numbers: &RoaringBitmap) -> Vec<Arc<str>> {
+    /// Calls `f` with each of `app`'s dense numbers in `numbers` and its `user_id` (numbers
+    /// the app does not have are left out), under the caller's lock: for counting users
+    /// across apps by their ids.
+    pub fn with_user_names(&self, app: &str, numbers: &RoaringBitmap, mut f: impl FnMut(u32, &str)) {
         let Some(a) = self.apps.get(app) else {
-            return Vec::new();
+            return;
         };
-        numbers
-            .iter()
-            .filter_map(|n| a.names.get(n as usize).cloned())
-            .collect()
+        for n in numbers {
+            if let Some(name) = a.names.get(n as usize) {
+                f(n, name);
+            }
+        }
     }
 
     /// [`Hours::buckets`] of [`Rollups::hours`].

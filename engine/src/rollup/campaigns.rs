@@ -23,22 +23,42 @@ impl CampaignSets {
     /// source and medium): events, users, `install` and `purchase` counts and the revenue of
     /// the purchases.
     pub fn by_campaign(&self) -> BTreeMap<String, GroupTotals> {
-        let mut out: BTreeMap<String, GroupTotals> = BTreeMap::new();
+        // Users: unions of many small sets, a bit per user id while all campaigns' bits fit
+        // in 64 MiB (as in `totals`), made bitmaps at the end.
+        let mut max_id = 0;
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         for slice in self.slices() {
             for c in slice.values() {
-                if !out.contains_key(&c.key.campaign) {
-                    out.insert(c.key.campaign.clone(), GroupTotals::default());
-                }
-                let g = out.get_mut(&c.key.campaign).expect("inserted above");
+                max_id = max_id.max(c.users.max().unwrap_or(0));
+                let n = names.len();
+                names.entry(c.key.campaign.as_str()).or_insert(n);
+            }
+        }
+        let budget = (64 << 20) / names.len().max(1);
+        let mut acc: Vec<Option<(GroupTotals, Union)>> = (0..names.len())
+            .map(|_| Some((GroupTotals::default(), Union::new(max_id, budget))))
+            .collect();
+        for slice in self.slices() {
+            for c in slice.values() {
+                let Some((g, users)) = &mut acc[names[c.key.campaign.as_str()]] else {
+                    continue;
+                };
                 g.events += c.events;
                 *group_count(&mut g.by_type, "install") += c.installs;
                 *group_count(&mut g.by_type, "purchase") += c.purchases;
                 g.purchase_revenue_micros += c.purchase_revenue_micros;
                 g.purchase_revenue_events += c.purchase_revenue_events;
-                c.users.add_to(&mut g.users);
+                users.add(&c.users);
             }
         }
-        out
+        names
+            .into_iter()
+            .filter_map(|(name, i)| {
+                let (mut g, users) = acc[i].take()?;
+                g.users = users.into_bitmap();
+                Some((name.to_string(), g))
+            })
+            .collect()
     }
 
     /// Every campaign's totals (events with a campaign only), unordered.

@@ -58,13 +58,6 @@ impl UserSet {
         }
     }
 
-    pub(super) fn add_to(&self, out: &mut RoaringBitmap) {
-        match self {
-            UserSet::Small(v) => out.extend(v.iter().copied()),
-            UserSet::Large(b) => *out |= b,
-        }
-    }
-
     pub(super) fn bytes(&self) -> u64 {
         match self {
             UserSet::Small(v) => 4 * v.len() as u64,
@@ -107,6 +100,25 @@ impl Union {
         match self {
             Union::Dense(w) => w.iter().map(|x| u64::from(x.count_ones())).sum(),
             Union::Sparse(b) => b.len(),
+        }
+    }
+
+    /// The union as a bitmap.
+    pub(super) fn into_bitmap(self) -> RoaringBitmap {
+        match self {
+            Union::Sparse(b) => b,
+            Union::Dense(w) => {
+                let ids = w.into_iter().enumerate().flat_map(|(i, mut x)| {
+                    std::iter::from_fn(move || {
+                        (x != 0).then(|| {
+                            let bit = x.trailing_zeros();
+                            x &= x - 1;
+                            i as u32 * 64 + bit
+                        })
+                    })
+                });
+                RoaringBitmap::from_sorted_iter(ids).unwrap_or_default()
+            }
         }
     }
 }

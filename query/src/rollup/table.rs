@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -29,7 +30,10 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
     PlanProperties,
 };
-use engine::{micros, Engine, GroupTotals, RollupDim, COL_APP_ID, COL_TIMESTAMP, HOUR_MS};
+use engine::{
+    micros, Engine, GroupTotals, Hash128Hasher, RollupDim, COL_APP_ID, COL_TIMESTAMP, HOUR_MS,
+};
+use roaring::RoaringBitmap;
 use futures::StreamExt;
 
 use super::{Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
@@ -361,33 +365,60 @@ fn whole_hours(
 }
 
 /// Several apps' groups added up into one per key (app `""`), users counted by their
-/// `user_id`: each app's user numbers are renumbered into one numbering of the ids of all of
-/// them, so an id seen in two apps is one user, as a scan counts it.
+/// `user_id`: each app's user numbers are mapped once, through a table, to numbers of the ids
+/// of all the apps (an id seen in two apps is one user, as a scan counts it), then each key's
+/// numbers are sorted and made one set.
 fn across_apps(
     engine: &Engine,
     spec: &Spec,
     groups: BTreeMap<(String, Key), GroupTotals>,
 ) -> BTreeMap<(String, Key), GroupTotals> {
     let users = spec.measures.contains(&Measure::Users);
-    let mut ids: HashMap<Arc<str>, u32> = HashMap::new();
+    let mut by_app: BTreeMap<String, Vec<(Key, GroupTotals)>> = BTreeMap::new();
+    for ((app, key), g) in groups {
+        by_app.entry(app).or_default().push((key, g));
+    }
     let mut out: BTreeMap<(String, Key), GroupTotals> = BTreeMap::new();
     if spec.dim == Dim::All {
         // Ungrouped: one row even when no app has any.
         out.entry((String::new(), Key::Text(String::new())))
             .or_default();
     }
-    for ((app, key), mut g) in groups {
-        let local = std::mem::take(&mut g.users);
-        let into = out.entry((String::new(), key)).or_default();
-        if users && !local.is_empty() {
-            // Names cloned under the lock, hashed after it.
-            let names = engine.rollups().user_names(&app, &local);
-            for name in names {
-                let next = ids.len() as u32;
-                into.users.insert(*ids.entry(name).or_insert(next));
+    let mut ids: HashMap<u128, u32, BuildHasherDefault<Hash128Hasher>> = HashMap::default();
+    let mut members: BTreeMap<Key, Vec<u32>> = BTreeMap::new();
+    for (app, gs) in by_app {
+        let mut global: Vec<u32> = Vec::new();
+        if users {
+            let mut all = RoaringBitmap::new();
+            for (_, g) in &gs {
+                all |= &g.users;
             }
+            global = vec![u32::MAX; all.max().map_or(0, |m| m as usize + 1)];
+            engine.rollups().with_user_names(&app, &all, |n, name| {
+                let next = ids.len() as u32;
+                let h = xxhash_rust::xxh3::xxh3_128(name.as_bytes());
+                global[n as usize] = *ids.entry(h).or_insert(next);
+            });
         }
-        merge(into, g);
+        for (key, mut g) in gs {
+            let local = std::mem::take(&mut g.users);
+            if users {
+                members.entry(key.clone()).or_default().extend(
+                    local
+                        .iter()
+                        .map(|n| global[n as usize])
+                        .filter(|g| *g != u32::MAX),
+                );
+            }
+            merge(out.entry((String::new(), key)).or_default(), g);
+        }
+    }
+    for (key, mut v) in members {
+        v.sort_unstable();
+        v.dedup();
+        if let Some(g) = out.get_mut(&(String::new(), key)) {
+            g.users = RoaringBitmap::from_sorted_iter(v).unwrap_or_default();
+        }
     }
     out
 }
