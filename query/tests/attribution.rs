@@ -434,3 +434,100 @@ fn multi_device_users_are_one_identity_and_ranges_count_only_their_conversions()
     );
     assert_eq!(r.identities, 3, "phone+tablet, pc, watch");
 }
+
+/// The rules as the module docs state them, each conversion looking at the whole history
+/// before it (quadratic): what `attribute`, which looks at each touchpoint once per
+/// conversion type, must equal.
+fn reference(events: &[Ev], w: &Windows, m: &Model) -> Vec<Credited> {
+    let mut out = Vec::new();
+    let mut previous: std::collections::HashMap<u16, (i64, usize, Vec<(u32, f64)>)> =
+        Default::default();
+    for (pos, e) in events.iter().enumerate() {
+        let Kind::Conversion(ty) = e.kind else {
+            continue;
+        };
+        let after = previous.get(&ty).map(|p| p.1);
+        let eligible = |want: Kind, window: i64| -> Vec<usize> {
+            (0..pos)
+                .filter(|&t| after.is_none_or(|a| t > a))
+                .filter(|&t| {
+                    events[t].kind == want && !events[t].excluded && e.ts - events[t].ts <= window
+                })
+                .collect()
+        };
+        let mut chosen = eligible(Kind::Click, w.click_ms);
+        if chosen.is_empty() {
+            chosen = eligible(Kind::View, w.view_ms);
+        }
+        let (shares, inherited) = if chosen.is_empty() {
+            match previous.get(&ty) {
+                Some((ts, _, s)) if e.ts - ts <= w.reattribution_ms && !s.is_empty() => {
+                    (s.clone(), true)
+                }
+                _ => (Vec::new(), false),
+            }
+        } else {
+            let times: Vec<i64> = chosen.iter().map(|&t| events[t].ts).collect();
+            let mut shares: Vec<(u32, f64)> = Vec::new();
+            for (t, wt) in chosen.iter().zip(m.weights(&times, e.ts)) {
+                if wt == 0.0 {
+                    continue;
+                }
+                match shares.iter_mut().find(|(c, _)| *c == events[*t].channel) {
+                    Some((_, x)) => *x += wt,
+                    None => shares.push((events[*t].channel, wt)),
+                }
+            }
+            (shares, false)
+        };
+        previous.insert(ty, (e.ts, pos, shares.clone()));
+        out.push(Credited {
+            event: pos,
+            shares,
+            inherited,
+        });
+    }
+    out
+}
+
+#[test]
+fn property_equals_the_rules_as_written() {
+    let models = [
+        Model::LastTouch,
+        Model::Linear,
+        Model::TimeDecay { half_life_ms: D },
+        Model::PositionBased,
+    ];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for case in 0..2_000 {
+        // Long histories with many conversions: touchpoints consumed again and again.
+        let n = 1 + rng.below(200) as usize;
+        let evs: Vec<Ev> = (0..n)
+            .map(|_| {
+                let ts = rng.below(400) as i64 * H;
+                match rng.below(6) {
+                    0 | 1 => click(ts, rng.below(5) as u32),
+                    2 => Ev {
+                        excluded: rng.below(5) == 0,
+                        ..view(ts, rng.below(5) as u32)
+                    },
+                    3 => install(ts),
+                    _ => purchase(ts, rng.below(100) as f64),
+                }
+            })
+            .collect();
+        let h = history(evs);
+        let windows = Windows {
+            click_ms: rng.below(10) as i64 * D,
+            view_ms: rng.below(3) as i64 * D,
+            reattribution_ms: rng.below(60) as i64 * D,
+        };
+        for m in &models {
+            assert_eq!(
+                attribute(&h, &windows, m),
+                reference(&h, &windows, m),
+                "case {case} {m:?}"
+            );
+        }
+    }
+}

@@ -91,12 +91,16 @@ pub fn attribute(events: &[Ev], windows: &Windows, model: &Model) -> Vec<Credite
         if previous.len() <= ty {
             previous.resize_with(ty + 1, || None);
         }
-        let after = previous[ty].as_ref().map(|p| p.pos);
+        // Touchpoints up to the previous conversion of this type are consumed: start after
+        // it (the deque is in position order), so each touchpoint is looked at once per
+        // conversion type, however long an identity's history.
+        let first = previous[ty]
+            .as_ref()
+            .map_or(0, |p| touches.partition_point(|&t| t <= p.pos));
         let eligible = |want: Kind, window: i64| -> Vec<usize> {
             touches
-                .iter()
+                .range(first..)
                 .copied()
-                .filter(|&t| after.is_none_or(|a| t > a))
                 .filter(|&t| events[t].kind == want && e.ts - events[t].ts <= window)
                 .collect()
         };
