@@ -53,7 +53,11 @@ pub(crate) trait StoredKeys {
     /// The `(key, day)` of every row with an `event_id`.
     fn keys(&self, root: &Path, seg: &SegmentMeta) -> Result<Vec<(u128, i64)>>;
     /// The segment's key filter from its summary (`Ok(None)`: the segment has none).
-    fn filter(&self, root: &Path, seg: &SegmentMeta) -> std::result::Result<Option<BinaryFuse16>, String>;
+    fn filter(
+        &self,
+        root: &Path,
+        seg: &SegmentMeta,
+    ) -> std::result::Result<Option<BinaryFuse16>, String>;
 }
 
 /// A segment's key filter, where it is.
@@ -370,7 +374,12 @@ impl DedupeSet {
     /// oldest days first),
     /// then whole days of keys leave memory, oldest first — never today's or yesterday's, nor
     /// a day with keys not yet flushed. Returns whether it got there.
-    pub(crate) fn shrink_to(&mut self, budget: u64, now_ms: i64, flushed_index: Option<u64>) -> bool {
+    pub(crate) fn shrink_to(
+        &mut self,
+        budget: u64,
+        now_ms: i64,
+        flushed_index: Option<u64>,
+    ) -> bool {
         let mut held = self.bytes();
         if held <= budget {
             return true;

@@ -384,7 +384,10 @@ impl Engine {
             for e in events.iter() {
                 if let Some(id) = e.event_id {
                     let k = dedupe::key(e.app_id, id);
-                    if !s.dedupe.insert(e.app_id, k, e.timestamp_ms, *index, &Stored)? {
+                    if !s
+                        .dedupe
+                        .insert(e.app_id, k, e.timestamp_ms, *index, &Stored)?
+                    {
                         out.duplicates += 1;
                         continue;
                     }
@@ -480,8 +483,11 @@ impl Engine {
             );
         }
         let flushed = s.manifest.flushed_index;
-        s.dedupe
-            .shrink_to(budget.saturating_sub(rollup_bytes + step_bytes), now, flushed);
+        s.dedupe.shrink_to(
+            budget.saturating_sub(rollup_bytes + step_bytes),
+            now,
+            flushed,
+        );
         let memory = MemoryUse {
             budget,
             rollup_bytes,

@@ -35,7 +35,6 @@ pub use config::EngineConfig;
 pub use crash::CrashPoints;
 pub use dictionary::DictionaryMeta;
 pub use engine::{ApplyBatch, DedupeStats, Engine, EngineStats, ReadView};
-pub use memory::MemoryUse;
 pub use error::{EngineError, ErrorKind, Result};
 pub use event::{ApplyOutcome, Attribution, AttributionRef, Event, EventBatch, EventRef};
 pub use funnel::{FunnelStep, StepDays};
@@ -43,6 +42,7 @@ pub use generation::{table_files, TableFile};
 pub use hash128::{Hash128Hasher, Hash128Set};
 pub use log_range::{first_index_received_since, LogRange};
 pub use manifest::{Manifest, SegmentMeta};
+pub use memory::MemoryUse;
 pub use pins::SegmentPins;
 pub use rollup::{
     micros, retention, Bucket, CampaignKey, CampaignSets, CampaignTotals, Cohort, GroupTotals,

@@ -459,7 +459,12 @@ impl Rollups {
     /// Calls `f` with each of `app`'s dense numbers in `numbers` and its `user_id` (numbers
     /// the app does not have are left out), under the caller's lock: for counting users
     /// across apps by their ids.
-    pub fn with_user_names(&self, app: &str, numbers: &RoaringBitmap, mut f: impl FnMut(u32, &str)) {
+    pub fn with_user_names(
+        &self,
+        app: &str,
+        numbers: &RoaringBitmap,
+        mut f: impl FnMut(u32, &str),
+    ) {
         let Some(a) = self.apps.get(app) else {
             return;
         };

@@ -209,17 +209,20 @@ pub(crate) fn read_filter(
     let file = std::fs::File::open(root.join(path_of(&seg.path))).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len() as usize;
     let mut fixed = [0u8; 16];
-    file.read_exact_at(&mut fixed, 0).map_err(|e| e.to_string())?;
+    file.read_exact_at(&mut fixed, 0)
+        .map_err(|e| e.to_string())?;
     let head_len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
     let mut front = vec![0u8; (24 + head_len).min(len)];
-    file.read_exact_at(&mut front, 0).map_err(|e| e.to_string())?;
+    file.read_exact_at(&mut front, 0)
+        .map_err(|e| e.to_string())?;
     let (h, at) = header(&front, seg)?;
     let from = at + h.rollup_bytes as usize;
     if from > len {
         return Err("the file is cut short".into());
     }
     let mut filter = vec![0u8; len - from];
-    file.read_exact_at(&mut filter, from as u64).map_err(|e| e.to_string())?;
+    file.read_exact_at(&mut filter, from as u64)
+        .map_err(|e| e.to_string())?;
     if xxhash_rust::xxh3::xxh3_64(&filter) != h.filter_xxh3 {
         return Err("its filter fails its checksum".into());
     }

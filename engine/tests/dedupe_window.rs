@@ -173,14 +173,22 @@ fn the_memory_budget_sends_window_days_out_and_answers_stay_exact() {
         mem.dedupe_key_bytes + mem.dedupe_filter_bytes <= mem.budget,
         "{mem:?}"
     );
-    assert!(st.budget_evictions > 0 && st.filters_in_summaries > 0, "{st:?}");
+    assert!(
+        st.budget_evictions > 0 && st.filters_in_summaries > 0,
+        "{st:?}"
+    );
     // Yesterday and today stay.
     assert!(st.keys_in_memory >= 16_000, "{st:?}");
     assert!(st.keys_in_memory < 100_000, "{st:?}");
 
     // Every re-send is a duplicate; new ids on those days are new.
     for (i, d) in days.iter().enumerate() {
-        assert_eq!(apply(&engine, 30 + i as u64, d), (0, 15_000), "day {}", i + 1);
+        assert_eq!(
+            apply(&engine, 30 + i as u64, d),
+            (0, 15_000),
+            "day {}",
+            i + 1
+        );
     }
     assert_eq!(apply(&engine, 50, &today), (0, 1_000));
     let st = engine.dedupe_stats();
@@ -205,7 +213,12 @@ fn the_memory_budget_sends_window_days_out_and_answers_stay_exact() {
         std::thread::sleep(Duration::from_millis(50));
     }
     for (i, d) in days.iter().enumerate() {
-        assert_eq!(apply(&engine, 60 + i as u64, d), (0, 15_000), "day {}", i + 1);
+        assert_eq!(
+            apply(&engine, 60 + i as u64, d),
+            (0, 15_000),
+            "day {}",
+            i + 1
+        );
     }
     assert_eq!(apply(&engine, 80, &late), (0, 12));
     assert_eq!(engine.stored_rows(), 181_012);

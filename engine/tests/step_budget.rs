@@ -97,7 +97,10 @@ fn old_step_days_leave_memory_and_come_back_on_demand() {
         let m = engine.memory_use();
         (m.held() - m.step_bytes, m.step_bytes)
     };
-    assert!(steps > 1 << 20, "the test needs more than a MiB of step times: {steps}");
+    assert!(
+        steps > 1 << 20,
+        "the test needs more than a MiB of step times: {steps}"
+    );
     let budget_mb = (fixed + steps) >> 20;
     let room = (budget_mb << 20) - fixed;
     let dir = tempfile::tempdir().expect("tmp");

@@ -4,8 +4,8 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -33,8 +33,8 @@ use datafusion::physical_plan::{
 use engine::{
     micros, Engine, GroupTotals, Hash128Hasher, RollupDim, COL_APP_ID, COL_TIMESTAMP, HOUR_MS,
 };
-use roaring::RoaringBitmap;
 use futures::StreamExt;
+use roaring::RoaringBitmap;
 
 use super::{Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
 use crate::events::EventsTable;
