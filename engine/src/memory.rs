@@ -1,7 +1,8 @@
 //! What `engine.memory_budget_mb` counts ([`crate::EngineConfig::memory_budget_bytes`]): the
 //! state the engine keeps in memory that grows with the data it holds — the rollups' user
 //! sets, the dedupe keys and key filters, the funnel step times. The memtable (bounded by
-//! `flush_rows`/`flush_bytes`) and queries (`query.max_memory_mb`) have limits of their own.
+//! `flush_rows`/`flush_bytes`) and queries (`query.memory_limit_bytes`) have limits of their
+//! own.
 //!
 //! The housekeeping tick keeps the total within the budget by sending out of memory, in this
 //! order, what can be read back from the segments' summaries: funnel step days older than
