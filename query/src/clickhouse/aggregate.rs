@@ -7,7 +7,8 @@ use std::any::Any;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
+use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -235,13 +236,16 @@ impl Accumulator for QuantileAcc {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let items: Vec<ScalarValue> = self
-            .values
-            .iter()
-            .map(|v| ScalarValue::Float64(Some(*v)))
-            .collect();
+        // One list of every value kept, built as one array (not a scalar per value).
+        let values = Float64Array::from(std::mem::take(&mut self.values));
+        let list = ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float64, true)),
+            OffsetBuffer::from_lengths([values.len()]),
+            Arc::new(values),
+            None,
+        );
         Ok(vec![
-            ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Float64)),
+            ScalarValue::List(Arc::new(list)),
             ScalarValue::Float64(self.level),
         ])
     }
@@ -250,16 +254,20 @@ impl Accumulator for QuantileAcc {
         let (Some(level), false) = (self.level, self.values.is_empty()) else {
             return Ok(ScalarValue::Float64(None));
         };
-        self.values.sort_by(f64::total_cmp);
+        // The one or two order statistics needed, found by selection (linear) rather than
+        // by sorting every value.
         let n = self.values.len();
         let v = if self.interpolate {
             let pos = level * (n - 1) as f64;
             let lo = pos.floor() as usize;
-            let hi = (lo + 1).min(n - 1);
             let frac = pos - lo as f64;
-            self.values[lo] + (self.values[hi] - self.values[lo]) * frac
+            let (_, low, above) = self.values.select_nth_unstable_by(lo, f64::total_cmp);
+            let low = *low;
+            let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
+            low + (high - low) * frac
         } else {
-            self.values[((level * n as f64) as usize).min(n - 1)]
+            let k = ((level * n as f64) as usize).min(n - 1);
+            *self.values.select_nth_unstable_by(k, f64::total_cmp).1
         };
         Ok(ScalarValue::Float64(Some(v)))
     }
