@@ -585,9 +585,18 @@ impl TestNode {
         a
     }
 
-    /// Runs SQL and returns the rows, panicking on any error.
+    /// Runs SQL and returns the rows, panicking on any error — except `503 no_leader`, which
+    /// asks the client to retry shortly (an election under way, e.g. after a kill in a fault
+    /// test on a loaded machine): retried for up to 30 s, as a client would.
     pub fn sql(&self, sql: &str) -> Vec<Vec<Value>> {
-        let a = self.post_json("/api/analytics/query", &serde_json::json!({ "sql": sql }));
+        let body = serde_json::json!({ "sql": sql });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut a = self.post_json("/api/analytics/query", &body);
+        while a.status == 503 && a.body["error"]["code"] == "no_leader" && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(200));
+            a = self.post_json("/api/analytics/query", &body);
+        }
         assert_eq!(a.status, 200, "query {sql} failed: {}", a.body);
         a.body["rows"]
             .as_array()
