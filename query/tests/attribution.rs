@@ -284,6 +284,34 @@ impl Rng {
     }
 }
 
+/// `n` events at `slots` possible times `step` apart, of kinds drawn from `kinds` (0 click,
+/// 1 view — one in five excluded —, 2 install, 3 purchase) over five channels.
+fn random_history(rng: &mut Rng, n: usize, slots: u64, step: i64, kinds: &[u64]) -> Vec<Ev> {
+    let evs: Vec<Ev> = (0..n)
+        .map(|_| {
+            let ts = rng.below(slots) as i64 * step;
+            match kinds[rng.below(kinds.len() as u64) as usize] {
+                0 => click(ts, rng.below(5) as u32),
+                1 => Ev {
+                    excluded: rng.below(5) == 0,
+                    ..view(ts, rng.below(5) as u32)
+                },
+                2 => install(ts),
+                _ => purchase(ts, rng.below(100) as f64),
+            }
+        })
+        .collect();
+    history(evs)
+}
+
+fn random_windows(rng: &mut Rng) -> Windows {
+    Windows {
+        click_ms: rng.below(10) as i64 * D,
+        view_ms: rng.below(3) as i64 * D,
+        reattribution_ms: rng.below(60) as i64 * D,
+    }
+}
+
 #[test]
 fn property_credit_per_conversion_sums_to_one() {
     let models = [
@@ -298,26 +326,8 @@ fn property_credit_per_conversion_sums_to_one() {
     let mut attributed = 0;
     for case in 0..3_000 {
         let n = 1 + rng.below(40) as usize;
-        let evs: Vec<Ev> = (0..n)
-            .map(|_| {
-                let ts = rng.below(40) as i64 * 6 * H;
-                match rng.below(4) {
-                    0 => click(ts, rng.below(5) as u32),
-                    1 => Ev {
-                        excluded: rng.below(5) == 0,
-                        ..view(ts, rng.below(5) as u32)
-                    },
-                    2 => install(ts),
-                    _ => purchase(ts, rng.below(100) as f64),
-                }
-            })
-            .collect();
-        let h = history(evs);
-        let windows = Windows {
-            click_ms: rng.below(10) as i64 * D,
-            view_ms: rng.below(3) as i64 * D,
-            reattribution_ms: rng.below(60) as i64 * D,
-        };
+        let h = random_history(&mut rng, n, 40, 6 * H, &[0, 1, 2, 3]);
+        let windows = random_windows(&mut rng);
         for m in &models {
             let credited = attribute(&h, &windows, m);
             let conversions = h
@@ -502,26 +512,8 @@ fn property_equals_the_rules_as_written() {
     for case in 0..2_000 {
         // Long histories with many conversions: touchpoints consumed again and again.
         let n = 1 + rng.below(200) as usize;
-        let evs: Vec<Ev> = (0..n)
-            .map(|_| {
-                let ts = rng.below(400) as i64 * H;
-                match rng.below(6) {
-                    0 | 1 => click(ts, rng.below(5) as u32),
-                    2 => Ev {
-                        excluded: rng.below(5) == 0,
-                        ..view(ts, rng.below(5) as u32)
-                    },
-                    3 => install(ts),
-                    _ => purchase(ts, rng.below(100) as f64),
-                }
-            })
-            .collect();
-        let h = history(evs);
-        let windows = Windows {
-            click_ms: rng.below(10) as i64 * D,
-            view_ms: rng.below(3) as i64 * D,
-            reattribution_ms: rng.below(60) as i64 * D,
-        };
+        let h = random_history(&mut rng, n, 400, H, &[0, 0, 1, 2, 3, 3]);
+        let windows = random_windows(&mut rng);
         for m in &models {
             assert_eq!(
                 attribute(&h, &windows, m),
