@@ -538,14 +538,22 @@ impl Engine {
                 let pins = s.files.pin(&segs);
                 (s.root.clone(), segs, s.dictionary_id, pins)
             };
+            let mut loaded = Vec::with_capacity(out.len());
             for day in out {
                 let segs = step_days::segments_of(&segments, app, day);
                 let steps = step_days::read_day(&root, &segs, dictionary_id, day, &mut |f| {
                     f(&self.inner.rollups.read())
                 })?;
-                // Unless apply loaded it meanwhile (it adds rows only to loaded days).
-                self.inner.rollups.write().restore_steps(app, day, steps);
+                loaded.push((day, steps));
             }
+            // Restored and taken under one lock: the housekeeping tick (memory budget) must
+            // not send a restored day out again before this funnel has it.
+            let mut r = self.inner.rollups.write();
+            for (day, steps) in loaded {
+                // Unless apply loaded it meanwhile (it adds rows only to loaded days).
+                r.restore_steps(app, day, steps);
+            }
+            return Ok(r.step_days(app, from_ms, to_ms, window_ms));
         }
         Ok(self
             .inner
