@@ -13,7 +13,7 @@ UNMOGROWP_ADMIN_PASSWORD=${UNMOGROWP_ADMIN_PASSWORD:-open-bench-password-1} \
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
 until curl -sf "http://$addr/ready" >/dev/null; do
-  if ! kill -0 $pid 2>/dev/null; then echo "the node exited:"; tail -20 "$log"; exit 1; fi
+  if ! kill -0 $pid 2>/dev/null; then echo "the node exited:"; grep -v '^ *at \|^ *[0-9]*: ' "$log" | tail -20; exit 1; fi
   sleep 0.1
 done
 end=$(date +%s.%N)
