@@ -132,6 +132,14 @@ fn events_re_sent_after_the_window_are_stored_once() {
     assert_eq!(engine.stored_rows(), 2_502);
 }
 
+/// Re-sends each of `days` (one entry each from log index `first`): every event a duplicate.
+fn all_duplicates(engine: &Engine, first: u64, days: &[Vec<Event>]) {
+    for (i, d) in days.iter().enumerate() {
+        let n = d.len() as u64;
+        assert_eq!(apply(engine, first + i as u64, d), (0, n), "day {}", i + 1);
+    }
+}
+
 /// `engine.memory_budget_mb` bounds the window too: over the budget, filters go back to the
 /// summaries and whole days of the window leave memory, oldest first (never yesterday or
 /// today), and every re-send is still a duplicate — settled by filters read back and ids.
@@ -182,14 +190,7 @@ fn the_memory_budget_sends_window_days_out_and_answers_stay_exact() {
     assert!(st.keys_in_memory < 100_000, "{st:?}");
 
     // Every re-send is a duplicate; new ids on those days are new.
-    for (i, d) in days.iter().enumerate() {
-        assert_eq!(
-            apply(&engine, 30 + i as u64, d),
-            (0, 15_000),
-            "day {}",
-            i + 1
-        );
-    }
+    all_duplicates(&engine, 30, &days);
     assert_eq!(apply(&engine, 50, &today), (0, 1_000));
     let st = engine.dedupe_stats();
     assert!(st.filter_reads > 0, "{st:?}");
@@ -212,14 +213,7 @@ fn the_memory_budget_sends_window_days_out_and_answers_stay_exact() {
         engine.tick().expect("tick");
         std::thread::sleep(Duration::from_millis(50));
     }
-    for (i, d) in days.iter().enumerate() {
-        assert_eq!(
-            apply(&engine, 60 + i as u64, d),
-            (0, 15_000),
-            "day {}",
-            i + 1
-        );
-    }
+    all_duplicates(&engine, 60, &days);
     assert_eq!(apply(&engine, 80, &late), (0, 12));
     assert_eq!(engine.stored_rows(), 181_012);
 }
