@@ -75,16 +75,7 @@ impl EngineConfig {
         if self.memory_budget_mb > 0 {
             return self.memory_budget_mb << 20;
         }
-        let total_kb = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-            .unwrap_or(4 << 20);
-        total_kb * 1024 / 4
+        crate::memory::physical_memory_bytes() / 4
     }
 
     pub fn validate(&self) -> Result<(), String> {

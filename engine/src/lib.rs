@@ -42,7 +42,7 @@ pub use generation::{table_files, TableFile};
 pub use hash128::{Hash128Hasher, Hash128Set};
 pub use log_range::{first_index_received_since, LogRange};
 pub use manifest::{Manifest, SegmentMeta};
-pub use memory::MemoryUse;
+pub use memory::{physical_memory_bytes, MemoryUse};
 pub use pins::SegmentPins;
 pub use rollup::{
     micros, retention, Bucket, CampaignKey, CampaignSets, CampaignTotals, Cohort, GroupTotals,

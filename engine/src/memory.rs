@@ -10,6 +10,20 @@
 //! yesterday. The rollups' sets and the hot days are never sent out; if they alone exceed the
 //! budget, [`MemoryUse::over`] says by how much.
 
+/// This machine's physical memory (`MemTotal`), bytes; 4 GiB if it cannot be read. The
+/// defaults of the engine's budget and of the queries' memory limits are shares of it.
+pub fn physical_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(4 << 30, |kb| kb * 1024)
+}
+
 /// The engine's resident state, as last measured by the housekeeping tick.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryUse {

@@ -34,8 +34,13 @@ pub struct QueryConfig {
     pub rollup_answers: bool,
     /// Longest a query may run, seconds (a request may ask for less with `timeout_ms`).
     pub timeout_secs: u64,
-    /// Memory one query may hold in sorts, aggregations and joins before spilling, bytes.
+    /// Memory one query may hold in sorts, aggregations, distinct counts and joins before
+    /// spilling, bytes (0: an eighth of RAM, at least 512 MiB; see [`QueryConfig::resolved`]).
     pub memory_limit_bytes: usize,
+    /// Memory all running queries together may hold, bytes (0: a quarter of RAM, at least
+    /// `memory_limit_bytes`; set lower, it is also the most one query gets): a query that would take more spills or gets 422, however
+    /// far it is from its own limit.
+    pub total_memory_bytes: usize,
     /// Directory for spill files (default: `query-spill` under the data directory).
     pub spill_dir: Option<PathBuf>,
     /// Most bytes of spill files on the node.
@@ -76,7 +81,8 @@ impl Default for QueryConfig {
             parquet_pushdown_filters: true,
             rollup_answers: true,
             timeout_secs: 60,
-            memory_limit_bytes: 512 << 20,
+            memory_limit_bytes: 0,
+            total_memory_bytes: 0,
             spill_dir: None,
             max_spill_bytes: 10 << 30,
             max_concurrent_queries: 8,
@@ -94,6 +100,19 @@ impl Default for QueryConfig {
 }
 
 impl QueryConfig {
+    /// This configuration with the memory limits left at 0 set from the machine's RAM.
+    pub fn resolved(mut self) -> Self {
+        let ram = engine::physical_memory_bytes() as usize;
+        if self.memory_limit_bytes == 0 {
+            let total = Some(self.total_memory_bytes).filter(|&t| t > 0);
+            self.memory_limit_bytes = (ram / 8).max(512 << 20).min(total.unwrap_or(usize::MAX));
+        }
+        if self.total_memory_bytes == 0 {
+            self.total_memory_bytes = (ram / 4).max(self.memory_limit_bytes);
+        }
+        self
+    }
+
     /// The statement complexity limits of this configuration.
     pub fn complexity(&self) -> ComplexityLimits {
         ComplexityLimits {
@@ -107,7 +126,7 @@ impl QueryConfig {
     }
 
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.timeout_secs == 0 || self.memory_limit_bytes < (16 << 20) {
+        if self.timeout_secs == 0 || (1..16 << 20).contains(&self.memory_limit_bytes) {
             return Err(
                 "query.timeout_secs must be positive and query.memory_limit_bytes at least 16 MiB"
                     .into(),

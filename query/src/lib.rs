@@ -15,6 +15,7 @@ mod deadline;
 mod error;
 pub mod events;
 pub mod format;
+mod node_memory;
 mod rollup;
 mod runtime;
 mod seed_views;

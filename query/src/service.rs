@@ -38,6 +38,7 @@ pub use crate::config::QueryConfig;
 use crate::deadline::PlanningBudget;
 use crate::error::{QueryError, Result};
 use crate::events::{EventsTable, MetadataCache, MetadataCacheStats, ScanOptions};
+use crate::node_memory::{NodeMemory, QueryPool};
 use crate::runtime::QueryRuntime;
 use crate::value_guard::{self, ValueBudget};
 
@@ -149,6 +150,8 @@ struct Inner {
     idle_hook: Option<IdleHook>,
     /// The memory pools of the queries alive now (for `/metrics`).
     pools: parking_lot::Mutex<Vec<Weak<dyn MemoryPool>>>,
+    /// What all queries together hold, against `query.total_memory_bytes`.
+    node_memory: Arc<NodeMemory>,
 }
 
 /// Memory reserved by the queries running now.
@@ -192,6 +195,7 @@ impl Drop for Running {
 impl QueryService {
     pub fn new(engine: Engine, cfg: QueryConfig) -> Result<Self> {
         cfg.validate().map_err(QueryError::InvalidQuery)?;
+        let cfg = cfg.resolved();
         let spill_dir = cfg
             .spill_dir
             .clone()
@@ -210,6 +214,7 @@ impl QueryService {
             cfg.max_concurrent_queries,
             cfg.max_concurrent_queries_per_user,
         );
+        let node_memory = Arc::new(NodeMemory::new(cfg.total_memory_bytes));
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -221,6 +226,7 @@ impl QueryService {
                 base_env,
                 idle_hook: None,
                 pools: parking_lot::Mutex::new(Vec::new()),
+                node_memory,
             }),
         })
     }
@@ -621,11 +627,13 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
         .with_target_partitions(cfg.target_partitions.max(1))
         .with_information_schema(false);
     session.options_mut().sql_parser.recursion_limit = cfg.complexity().parser_recursion_limit();
-    let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
-        Arc::new(TrackConsumersPool::new(
+    let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> = Arc::new(QueryPool::new(
+        TrackConsumersPool::new(
             FairSpillPool::new(cfg.memory_limit_bytes),
             NonZeroUsize::new(3).expect("non-zero"),
-        ));
+        ),
+        inner.node_memory.clone(),
+    ));
     {
         let mut pools = inner.pools.lock();
         pools.retain(|p| p.strong_count() > 0);

@@ -411,6 +411,39 @@ fn q01_memory_limit_spills_or_fails_cleanly() {
     assert!(peak < 1536, "server peak RSS {peak} MiB");
 }
 
+/// All running queries share `query.total_memory_bytes`: a query within its own limit that
+/// would take the node past the shared one gets 422 naming the setting, and the node answers
+/// the next query.
+#[test]
+fn queries_share_the_nodes_query_memory() {
+    let (_d, n) = node(&[
+        ("UNMOGROWP_QUERY__MEMORY_LIMIT_BYTES", "1073741824"),
+        ("UNMOGROWP_QUERY__TOTAL_MEMORY_BYTES", "33554432"),
+    ]);
+    let token = n.admin_token();
+    // 3M distinct values: ~72 MB of hashes, within the query's 1 GiB, not the node's 32 MiB.
+    let sql = "SELECT uniqExact(value) FROM range(0, 3000000)";
+    let (status, body) = json_of(query(&n, &token, json!({ "sql": sql }), None));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "resources_exhausted");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("query.total_memory_bytes"), "{msg}");
+    let (status, body) = json_of(query(
+        &n,
+        &token,
+        json!({ "sql": "SELECT uniqExact(value) AS n FROM range(0, 100000)" }),
+        None,
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"][0][0], 100000);
+    let metrics = n.get("/metrics").body;
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("unmogrowp_query_total_memory_bytes 33554432"),
+        "{text}"
+    );
+}
+
 /// 20 clients running heavy queries in a loop while 4 clients ingest: queries past the
 /// node's limit get 429, nothing acknowledged is lost, and ingest p99 stays within the bound
 /// documented in docs/operations.md (3x its p99 without queries, or +100 ms if that is more).

@@ -1,10 +1,9 @@
-//! ClickHouse aggregates that DataFusion has no equivalent for: `argMax`, `argMin`,
-//! `quantile` (interpolated, what ClickHouse's `quantile` gives on the sizes it keeps exactly)
-//! and `quantile_exact` (`quantileExact`: the element at `floor(level * n)`).
+//! ClickHouse's quantiles, which DataFusion has no equivalent for: `quantile` (interpolated,
+//! what ClickHouse's `quantile` gives on the sizes it keeps exactly) and `quantile_exact`
+//! (`quantileExact`: the element at `floor(level * n)`).
 //! `quantile(level)(x)` is rewritten to `quantile(x, level)` (see `rewrite.rs`).
 
 use std::any::Any;
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
@@ -13,120 +12,6 @@ use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
-
-/// `argMax(arg, val)` / `argMin(arg, val)`: `arg` of the row with the largest (smallest)
-/// `val`; rows whose `val` is NULL are skipped; ties keep the first seen.
-#[derive(Debug)]
-pub(crate) struct ArgBest {
-    name: &'static str,
-    max: bool,
-    signature: Signature,
-}
-
-impl ArgBest {
-    pub(crate) fn new(max: bool) -> Self {
-        Self {
-            // SQL folds unquoted names to lower case.
-            name: if max { "argmax" } else { "argmin" },
-            max,
-            signature: Signature::any(2, Volatility::Immutable),
-        }
-    }
-}
-
-impl AggregateUDFImpl for ArgBest {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        Ok(args[0].clone())
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new(
-                "arg",
-                args.input_fields[0].data_type().clone(),
-                true,
-            )),
-            Arc::new(Field::new(
-                "val",
-                args.input_fields[1].data_type().clone(),
-                true,
-            )),
-        ])
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
-        let arg_type = args.exprs[0].data_type(args.schema)?;
-        let val_type = args.exprs[1].data_type(args.schema)?;
-        Ok(Box::new(ArgBestAcc {
-            max: self.max,
-            arg: ScalarValue::try_from(&arg_type)?,
-            val: ScalarValue::try_from(&val_type)?,
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct ArgBestAcc {
-    max: bool,
-    arg: ScalarValue,
-    val: ScalarValue,
-}
-
-impl ArgBestAcc {
-    fn offer(&mut self, args: &ArrayRef, vals: &ArrayRef) -> Result<()> {
-        for i in 0..vals.len() {
-            if vals.is_null(i) {
-                continue;
-            }
-            let v = ScalarValue::try_from_array(vals, i)?;
-            let better = self.val.is_null()
-                || match v.partial_cmp(&self.val) {
-                    Some(Ordering::Greater) => self.max,
-                    Some(Ordering::Less) => !self.max,
-                    _ => false,
-                };
-            if better {
-                self.val = v;
-                self.arg = ScalarValue::try_from_array(args, i)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Accumulator for ArgBestAcc {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.offer(&values[0], &values[1])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.offer(&states[0], &states[1])
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.arg.clone(), self.val.clone()])
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(self.arg.clone())
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.arg.size() + self.val.size()
-    }
-}
 
 /// `quantile(x, level)` (interpolated) and `quantile_exact(x, level)` over numbers; NULLs are
 /// skipped, no rows give NULL. Keeps every value (exact, O(n) memory per group).

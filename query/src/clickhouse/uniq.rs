@@ -25,11 +25,23 @@ use datafusion::logical_expr::{
 };
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::passes;
+
 /// One group's values as their 128-bit hashes.
 type Set = engine::Hash128Set;
 
 /// Bytes of one value in a set, with the table's control byte and slack.
 const BYTES_PER_VALUE: usize = 24;
+
+/// Makes room in `set` for all `incoming` values of a state before they are inserted. A state
+/// lists a set's values in its table order, and the set hashes a value to its own bits (no
+/// random seed): inserted in that order into a table that fills up on the way, they land in
+/// long runs of taken buckets. Merging two partitions' 11.4M sessions into one set of 19M
+/// took 6.3 s that way, against 0.2 s for the first (empty, reserved) one. The cost: up to
+/// twice the buckets when the sets overlap, counted by `size`.
+fn reserve_for(set: &mut Set, incoming: usize) {
+    set.reserve(incoming);
+}
 
 #[derive(Debug)]
 pub(crate) struct UniqExact {
@@ -185,6 +197,7 @@ impl Accumulator for UniqAcc {
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let list = states[0].as_list::<i32>();
         for row in 0..list.len() {
+            reserve_for(&mut self.set, list.value_length(row) as usize);
             self.set.extend(state_hashes(list, row));
         }
         Ok(())
@@ -227,10 +240,6 @@ impl UniqGroups {
     }
 }
 
-fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
-}
-
 impl GroupsAccumulator for UniqGroups {
     fn update_batch(
         &mut self,
@@ -263,6 +272,7 @@ impl GroupsAccumulator for UniqGroups {
         let list = values[0].as_list::<i32>();
         for (row, &g) in group_indices.iter().enumerate() {
             if passes(opt_filter, row) {
+                reserve_for(&mut self.sets[g], list.value_length(row) as usize);
                 for h in state_hashes(list, row) {
                     self.insert(g, h);
                 }

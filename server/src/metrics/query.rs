@@ -31,6 +31,13 @@ pub fn collect(out: &mut String, query: &query::QueryService) {
     );
     write_metric(
         out,
+        "unmogrowp_query_total_memory_bytes",
+        "gauge",
+        "query.total_memory_bytes: what all running queries together may reserve.",
+        query.config().total_memory_bytes,
+    );
+    write_metric(
+        out,
         "unmogrowp_query_max_concurrent",
         "gauge",
         "query.max_concurrent_queries: queries admitted at once on this node.",
