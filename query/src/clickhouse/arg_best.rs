@@ -10,8 +10,11 @@ use std::any::Any;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray};
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array,
+};
+use arrow::compute::{cast, take};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -156,11 +159,19 @@ impl Accumulator for ArgBestAcc {
     }
 }
 
-/// A group's best row so far: its `val` and `arg` in row encoding.
+/// A group's best row so far: its `val` (as a number when `val` is an integer, date or
+/// timestamp type, else in row encoding) and its `arg` in row encoding.
 #[derive(Debug, Default)]
 struct Best {
+    num: i64,
     val: Vec<u8>,
     arg: Vec<u8>,
+}
+
+impl Best {
+    fn heap(&self) -> usize {
+        self.val.capacity() + self.arg.capacity()
+    }
 }
 
 /// Every group's best row (`None`: no row with a non-NULL `val` yet).
@@ -171,9 +182,22 @@ struct ArgBestGroups {
     vals: RowConverter,
     arg_type: DataType,
     val_type: DataType,
+    /// `val` compares as an `i64` (cast preserves its order).
+    native: bool,
     best: Vec<Option<Best>>,
     /// Bytes the groups' encodings hold (kept up to date so `size` is cheap).
     heap: usize,
+    /// Per group, the row of the current batch that became its best (`u32::MAX`: none).
+    winner: Vec<u32>,
+}
+
+/// Types whose order an `Int64` cast keeps.
+fn orders_as_i64(t: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        t,
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | Date32 | Date64 | Timestamp(..)
+    )
 }
 
 impl ArgBestGroups {
@@ -182,14 +206,17 @@ impl ArgBestGroups {
             max,
             args: RowConverter::new(vec![SortField::new(arg_type.clone())])?,
             vals: RowConverter::new(vec![SortField::new(val_type.clone())])?,
+            native: orders_as_i64(&val_type),
             arg_type,
             val_type,
             best: Vec::new(),
             heap: 0,
+            winner: Vec::new(),
         })
     }
 
-    /// Offers each row (`args[i]`, `vals[i]`) to its group.
+    /// Offers each row (`args[i]`, `vals[i]`) to its group: one pass comparing `val`s, then
+    /// the `arg`s of only the rows that won are encoded and kept.
     fn offer(
         &mut self,
         args: &ArrayRef,
@@ -199,32 +226,59 @@ impl ArgBestGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.best.resize_with(total_num_groups, || None);
-        let val_rows = self.vals.convert_columns(std::slice::from_ref(vals))?;
-        let arg_rows = self.args.convert_columns(std::slice::from_ref(args))?;
+        self.winner.resize(total_num_groups, u32::MAX);
         let want = if self.max {
             Ordering::Greater
         } else {
             Ordering::Less
         };
-        for (row, &g) in group_indices.iter().enumerate() {
-            if vals.is_null(row) || !passes(opt_filter, row) {
-                continue;
+        let mut won: Vec<usize> = Vec::new();
+        if self.native {
+            let nums = cast(vals, &DataType::Int64)?;
+            let nums = nums.as_primitive::<Int64Type>();
+            for (row, &g) in group_indices.iter().enumerate() {
+                if nums.is_null(row) || !passes(opt_filter, row) {
+                    continue;
+                }
+                let v = nums.value(row);
+                if self.best[g].as_ref().is_some_and(|b| v.cmp(&b.num) != want) {
+                    continue;
+                }
+                win(&mut self.best, &mut self.winner, &mut won, g, row).num = v;
             }
-            let v = val_rows.row(row);
-            let slot = &mut self.best[g];
-            if slot
-                .as_ref()
-                .is_some_and(|b| v.as_ref().cmp(b.val.as_slice()) != want)
-            {
-                continue;
+        } else {
+            let val_rows = self.vals.convert_columns(std::slice::from_ref(vals))?;
+            for (row, &g) in group_indices.iter().enumerate() {
+                if vals.is_null(row) || !passes(opt_filter, row) {
+                    continue;
+                }
+                let v = val_rows.row(row);
+                if self.best[g]
+                    .as_ref()
+                    .is_some_and(|b| v.as_ref().cmp(b.val.as_slice()) != want)
+                {
+                    continue;
+                }
+                let b = win(&mut self.best, &mut self.winner, &mut won, g, row);
+                self.heap -= b.heap();
+                b.val.clear();
+                b.val.extend_from_slice(v.as_ref());
+                self.heap += b.heap();
             }
-            let b = slot.get_or_insert_with(Best::default);
-            let before = b.val.capacity() + b.arg.capacity();
-            b.val.clear();
-            b.val.extend_from_slice(v.as_ref());
-            b.arg.clear();
-            b.arg.extend_from_slice(arg_rows.row(row).as_ref());
-            self.heap += b.val.capacity() + b.arg.capacity() - before;
+        }
+        if won.is_empty() {
+            return Ok(());
+        }
+        let rows = UInt32Array::from_iter_values(won.iter().map(|&g| self.winner[g]));
+        let arg_rows = self.args.convert_columns(&[take(args.as_ref(), &rows, None)?])?;
+        for (i, &g) in won.iter().enumerate() {
+            self.winner[g] = u32::MAX;
+            if let Some(b) = self.best[g].as_mut() {
+                self.heap -= b.heap();
+                b.arg.clear();
+                b.arg.extend_from_slice(arg_rows.row(i).as_ref());
+                self.heap += b.heap();
+            }
         }
         Ok(())
     }
@@ -232,13 +286,40 @@ impl ArgBestGroups {
     /// The groups `emit_to` asks for, removed from the accumulator.
     fn take(&mut self, emit_to: EmitTo) -> Vec<Option<Best>> {
         let taken = emit_to.take_needed(&mut self.best);
-        self.heap -= taken
-            .iter()
-            .flatten()
-            .map(|b| b.val.capacity() + b.arg.capacity())
-            .sum::<usize>();
+        self.heap -= taken.iter().flatten().map(Best::heap).sum::<usize>();
         taken
     }
+}
+
+/// Row `row` of the batch is now group `g`'s best: remembered, and the group's entry returned.
+fn win<'a>(
+    best: &'a mut [Option<Best>],
+    winner: &mut [u32],
+    won: &mut Vec<usize>,
+    g: usize,
+    row: usize,
+) -> &'a mut Best {
+    if winner[g] == u32::MAX {
+        won.push(g);
+    }
+    winner[g] = row as u32;
+    best[g].get_or_insert_with(Best::default)
+}
+
+/// The groups' best `val`s as an array of `val`'s type.
+fn best_vals(
+    groups: &[Option<Best>],
+    native: bool,
+    converter: &RowConverter,
+    data_type: &DataType,
+) -> Result<ArrayRef> {
+    if native {
+        let nums: ArrayRef = Arc::new(Int64Array::from_iter(
+            groups.iter().map(|g| g.as_ref().map(|b| b.num)),
+        ));
+        return Ok(cast(&nums, data_type)?);
+    }
+    decode(converter, data_type, groups, |b| &b.val)
 }
 
 /// Decodes one encoded value per group (NULL where the group has none) back into an array.
@@ -300,13 +381,14 @@ impl GroupsAccumulator for ArgBestGroups {
         let groups = self.take(emit_to);
         Ok(vec![
             decode(&self.args, &self.arg_type, &groups, |b| &b.arg)?,
-            decode(&self.vals, &self.val_type, &groups, |b| &b.val)?,
+            best_vals(&groups, self.native, &self.vals, &self.val_type)?,
         ])
     }
 
     fn size(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.best.capacity() * std::mem::size_of::<Option<Best>>()
+            + self.winner.capacity() * 4
             + self.heap
             + self.args.size()
             + self.vals.size()
@@ -317,7 +399,7 @@ impl GroupsAccumulator for ArgBestGroups {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::array::StringArray;
 
     fn strings(a: ArrayRef) -> Vec<Option<String>> {
         a.as_string::<i32>()
@@ -326,8 +408,21 @@ mod tests {
             .collect()
     }
 
+    /// The same rows with `val` as numbers (compared as `i64`) and as strings (compared in
+    /// row encoding; one digit, so the same order).
+    fn vals_as(t: &DataType, v: Vec<Option<i64>>) -> ArrayRef {
+        let ints: ArrayRef = Arc::new(Int64Array::from(v));
+        cast(&ints, t).unwrap()
+    }
+
     #[test]
     fn groups_keep_the_arg_of_their_best_val_first_on_ties_and_merge_states() {
+        for t in [DataType::Int64, DataType::Utf8, DataType::Float64] {
+            one_type(&t);
+        }
+    }
+
+    fn one_type(t: &DataType) {
         let args: ArrayRef = Arc::new(StringArray::from(vec![
             Some("ios"),
             Some("web"),
@@ -336,46 +431,42 @@ mod tests {
             Some("ios"),
             Some("tv"),
         ]));
-        let vals: ArrayRef = Arc::new(Int64Array::from(vec![
-            Some(5),
-            Some(5),
-            Some(9),
-            None,
-            Some(1),
-            Some(7),
-        ]));
+        let vals = vals_as(t, vec![Some(5), Some(5), Some(9), None, Some(1), Some(7)]);
         let groups = [0, 0, 1, 1, 2, 2];
         // Row 5 is filtered out: group 2 keeps "ios".
         let filter = BooleanArray::from(vec![true, true, true, true, true, false]);
-        let mut max = ArgBestGroups::try_new(true, DataType::Utf8, DataType::Int64).unwrap();
+        let mut max = ArgBestGroups::try_new(true, DataType::Utf8, t.clone()).unwrap();
         max.update_batch(&[args.clone(), vals.clone()], &groups, Some(&filter), 4)
             .unwrap();
         // Group 0: tie at 5 keeps the first ("ios"); group 1: the best val has a NULL arg;
         // group 2: "ios"; group 3: no row at all.
         let state = max.state(EmitTo::All).unwrap();
+        assert_eq!(state[1].data_type(), t);
         assert_eq!(max.heap, 0);
-        let mut fin = ArgBestGroups::try_new(true, DataType::Utf8, DataType::Int64).unwrap();
+        let mut fin = ArgBestGroups::try_new(true, DataType::Utf8, t.clone()).unwrap();
         let later: ArrayRef = Arc::new(StringArray::from(vec![Some("web"), Some("mac")]));
-        let later_vals: ArrayRef = Arc::new(Int64Array::from(vec![Some(6), Some(9)]));
-        fin.update_batch(&[later, later_vals], &[0, 1], None, 2)
+        fin.update_batch(&[later, vals_as(t, vec![Some(6), Some(9)])], &[0, 1], None, 2)
             .unwrap();
         fin.merge_batch(&state, &[0, 1, 2, 3], None, 4).unwrap();
         assert_eq!(
             strings(fin.evaluate(EmitTo::First(1)).unwrap()),
-            vec![Some("web".into())]
+            vec![Some("web".into())],
+            "{t}"
         );
         // Group 1 saw val 9 first as "mac", then 9 again from the state: ties keep "mac".
         assert_eq!(
             strings(fin.evaluate(EmitTo::All).unwrap()),
-            vec![Some("mac".into()), Some("ios".into()), None]
+            vec![Some("mac".into()), Some("ios".into()), None],
+            "{t}"
         );
 
-        let mut min = ArgBestGroups::try_new(false, DataType::Utf8, DataType::Int64).unwrap();
+        let mut min = ArgBestGroups::try_new(false, DataType::Utf8, t.clone()).unwrap();
         min.update_batch(&[args, vals], &[0, 0, 0, 0, 0, 0], None, 1)
             .unwrap();
         assert_eq!(
             strings(min.evaluate(EmitTo::All).unwrap()),
-            vec![Some("ios".into())]
+            vec![Some("ios".into())],
+            "{t}"
         );
     }
 }
