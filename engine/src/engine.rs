@@ -463,12 +463,15 @@ impl Engine {
         let horizon = crate::funnel::day_of(now) - i64::from(self.inner.cfg.hot_days);
         // Measured every few seconds (it walks every bitmap), under the read lock: dashboards
         // keep reading meanwhile.
-        let rollup_bytes = if s.memory_at.is_none_or(|t| t.elapsed() >= BUDGET_EVERY) {
+        let (sets, dictionary_bytes) = if s.memory_at.is_none_or(|t| t.elapsed() >= BUDGET_EVERY) {
             s.memory_at = Some(Instant::now());
-            self.inner.rollups.read().size().bitmap_bytes
+            let size = self.inner.rollups.read().size();
+            (size.bitmap_bytes, size.dictionary_bytes)
         } else {
-            s.memory.rollup_bytes
+            (s.memory.rollup_bytes, s.memory.dictionary_bytes)
         };
+        // What never leaves memory: the sets and the dictionaries numbering them.
+        let rollup_bytes = sets + dictionary_bytes;
         let mut rollups = self.inner.rollups.write();
         let dedupe_bytes = s.dedupe.bytes();
         let busy = &s.step_day_index;
@@ -490,7 +493,8 @@ impl Engine {
         );
         let memory = MemoryUse {
             budget,
-            rollup_bytes,
+            rollup_bytes: sets,
+            dictionary_bytes,
             dedupe_key_bytes: s.dedupe.key_bytes(),
             dedupe_filter_bytes: s.dedupe.filter_bytes(),
             step_bytes,

@@ -1,6 +1,7 @@
 //! What `engine.memory_budget_mb` counts ([`crate::EngineConfig::memory_budget_bytes`]): the
 //! state the engine keeps in memory that grows with the data it holds — the rollups' user
-//! sets, the dedupe keys and key filters, the funnel step times. The memtable (bounded by
+//! sets and the user dictionaries numbering them, the dedupe keys and key filters, the funnel
+//! step times. The memtable (bounded by
 //! `flush_rows`/`flush_bytes`) and queries (`query.memory_limit_bytes`) have limits of their
 //! own.
 //!
@@ -31,6 +32,8 @@ pub struct MemoryUse {
     pub budget: u64,
     /// The rollups' user sets (serialized size of their bitmaps).
     pub rollup_bytes: u64,
+    /// The user dictionaries numbering user_ids for those sets (estimated from their sizes).
+    pub dictionary_bytes: u64,
     /// Event-id keys of the dedupe days held in memory.
     pub dedupe_key_bytes: u64,
     /// Key filters of segments held in memory.
@@ -41,7 +44,11 @@ pub struct MemoryUse {
 
 impl MemoryUse {
     pub fn held(&self) -> u64 {
-        self.rollup_bytes + self.dedupe_key_bytes + self.dedupe_filter_bytes + self.step_bytes
+        self.rollup_bytes
+            + self.dictionary_bytes
+            + self.dedupe_key_bytes
+            + self.dedupe_filter_bytes
+            + self.step_bytes
     }
 
     /// By how much what cannot be sent out of memory exceeds the budget (0 within it).

@@ -187,6 +187,8 @@ struct AppRollup {
     users: HashMap<Arc<str>, u32>,
     /// Each dense id's user_id.
     names: Vec<Arc<str>>,
+    /// Bytes of the user_ids in `names` (for the memory budget).
+    name_bytes: u64,
     /// Campaign number by [`campaign_code`], and each number's key.
     campaign_numbers: HashMap<Box<str>, u32>,
     campaigns: Vec<Arc<CampaignKey>>,
@@ -267,6 +269,7 @@ impl AppRollup {
             None => {
                 let id = self.names.len() as u32;
                 let name: Arc<str> = user.into();
+                self.name_bytes += name.len() as u64;
                 self.names.push(name.clone());
                 self.users.insert(name, id);
                 id
@@ -371,6 +374,12 @@ impl Rollups {
         for a in self.apps.values() {
             s.apps += 1;
             s.users += a.users.len() as u64;
+            // Each name once (shared by the map and the list, behind a 16-byte count header,
+            // rounded up by the allocator), the map's slots and control bytes, the list.
+            s.dictionary_bytes += a.name_bytes
+                + a.names.len() as u64 * 24
+                + a.users.capacity() as u64 * 25
+                + a.names.capacity() as u64 * 16;
             s.hours += a.hours.len() as u64;
             s.funnel_bytes += a.steps.values().map(|d| d.bytes()).sum::<u64>();
             for d in a.campaign_days.values() {
@@ -492,6 +501,8 @@ pub struct RollupSize {
     pub users: u64,
     pub hours: u64,
     pub bitmap_bytes: u64,
+    /// Bytes of the user dictionaries (each app's user_id ↔ number maps).
+    pub dictionary_bytes: u64,
     /// Bytes of the per-user step times kept for funnels.
     pub funnel_bytes: u64,
 }

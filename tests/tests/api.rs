@@ -259,7 +259,13 @@ fn ops_endpoints() {
     // The engine's state against engine.memory_budget_mb (default: a quarter of RAM), by part.
     let budget = gauge("unmogrowp_engine_memory_budget_bytes");
     assert!(budget > 0.0, "{budget}");
-    for part in ["rollups", "dedupe_keys", "dedupe_filters", "funnel_steps"] {
+    for part in [
+        "rollups",
+        "user_dictionary",
+        "dedupe_keys",
+        "dedupe_filters",
+        "funnel_steps",
+    ] {
         gauge(&format!("unmogrowp_engine_memory_bytes{{part=\"{part}\"}}"));
     }
     assert_eq!(gauge("unmogrowp_engine_memory_over_budget_bytes"), 0.0);

@@ -270,7 +270,9 @@ impl ArgBestGroups {
             return Ok(());
         }
         let rows = UInt32Array::from_iter_values(won.iter().map(|&g| self.winner[g]));
-        let arg_rows = self.args.convert_columns(&[take(args.as_ref(), &rows, None)?])?;
+        let arg_rows = self
+            .args
+            .convert_columns(&[take(args.as_ref(), &rows, None)?])?;
         for (i, &g) in won.iter().enumerate() {
             self.winner[g] = u32::MAX;
             if let Some(b) = self.best[g].as_mut() {
@@ -445,8 +447,13 @@ mod tests {
         assert_eq!(max.heap, 0);
         let mut fin = ArgBestGroups::try_new(true, DataType::Utf8, t.clone()).unwrap();
         let later: ArrayRef = Arc::new(StringArray::from(vec![Some("web"), Some("mac")]));
-        fin.update_batch(&[later, vals_as(t, vec![Some(6), Some(9)])], &[0, 1], None, 2)
-            .unwrap();
+        fin.update_batch(
+            &[later, vals_as(t, vec![Some(6), Some(9)])],
+            &[0, 1],
+            None,
+            2,
+        )
+        .unwrap();
         fin.merge_batch(&state, &[0, 1, 2, 3], None, 4).unwrap();
         assert_eq!(
             strings(fin.evaluate(EmitTo::First(1)).unwrap()),

@@ -199,7 +199,7 @@ fn memory(out: &mut String, m: engine::MemoryUse) {
         out,
         "unmogrowp_engine_memory_budget_bytes",
         "gauge",
-        "engine.memory_budget_mb in bytes: the most the rollups' sets, the dedupe keys and filters and the funnel step times may hold together.",
+        "engine.memory_budget_mb in bytes: the most the rollups' sets and user dictionaries, the dedupe keys and filters and the funnel step times may hold together.",
         m.budget,
     );
     let _ = writeln!(
@@ -208,6 +208,7 @@ fn memory(out: &mut String, m: engine::MemoryUse) {
     );
     for (part, v) in [
         ("rollups", m.rollup_bytes),
+        ("user_dictionary", m.dictionary_bytes),
         ("dedupe_keys", m.dedupe_key_bytes),
         ("dedupe_filters", m.dedupe_filter_bytes),
         ("funnel_steps", m.step_bytes),
