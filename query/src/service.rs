@@ -646,11 +646,16 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
     // count(DISTINCT x) becomes uniq_exact(x) before DataFusion plans it as a GROUP BY x.
     let mut rules = datafusion::optimizer::Optimizer::new().rules;
     rules.insert(0, Arc::new(clickhouse::DistinctCountRule::new()));
+    // DataFusion's physical rules, then ours (on the final plan).
+    let mut physical_rules =
+        datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    physical_rules.push(Arc::new(crate::events::TopKBoundRule));
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(session)
         .with_runtime_env(Arc::new(env))
         .with_default_features()
         .with_optimizer_rules(rules)
+        .with_physical_optimizer_rules(physical_rules)
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     if cfg.rollup_answers && !scope.scan_only {

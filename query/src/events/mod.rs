@@ -1,13 +1,16 @@
 //! The `events` table for DataFusion: the engine's Parquet segments plus its memtable, with
 //! filters pushed down to skip whole segments (by app, event time, receive time and log index
 //! statistics from the manifest) and, inside segments, row groups and pages (Parquet
-//! statistics, page index).
+//! statistics, page index); `ORDER BY … LIMIT n` prunes by the best `n` rows seen so far
+//! ([`topk`]).
 
 mod exec;
 mod metadata;
 mod prune;
 mod table;
+mod topk;
 
 pub use metadata::{MetadataCache, MetadataCacheStats};
 pub(crate) use table::app_filter;
 pub use table::{EventsTable, ScanOptions};
+pub(crate) use topk::TopKBoundRule;

@@ -28,6 +28,7 @@ use engine::{Engine, SegmentMeta, COL_APP_ID, COL_EVENT_TYPE, COL_TIMESTAMP};
 use super::exec::{EventsScanExec, PruneSummary};
 use super::metadata::{CachingReaderFactory, MetadataCache};
 use super::prune::SegmentStats;
+use super::topk::SegmentSpan;
 
 /// How segment scans read Parquet.
 #[derive(Debug, Clone)]
@@ -156,7 +157,11 @@ impl EventsTable {
                 .min_by_key(|g| g.0)
                 .expect("at least one group");
             g.0 += seg.bytes;
-            g.1.push(PartitionedFile::new(loc, seg.bytes));
+            let span = SegmentSpan {
+                min_ts_ms: seg.min_ts_ms,
+                max_ts_ms: seg.max_ts_ms,
+            };
+            g.1.push(PartitionedFile::new(loc, seg.bytes).with_extensions(Arc::new(span)));
         }
         let mut parquet = TableParquetOptions::new();
         parquet.global = state.config_options().execution.parquet.clone();
