@@ -7,8 +7,8 @@
 //! such a sort: it watches the rows the sort receives, and once `n` of them are in, publishes
 //! the worst sort key among the best `n` seen (a [`TopKBound`]). The Parquet scan's predicate
 //! gets `key <= bound` (`>=` descending) as an extra conjunct ([`BoundExpr`]): each file opened
-//! afterwards prunes row groups and pages by it, and the row filter drops later rows before the
-//! other columns are decoded. Files are read in key order (earliest segments first for
+//! afterwards prunes row groups and pages by it, and the row filter (always on for such a
+//! scan) drops later rows before the other columns are decoded, also in files opened before. Files are read in key order (earliest segments first for
 //! `timestamp`), so the bound is tight after the first files. Rows equal to the bound are kept
 //! (ties are ordered by the following sort keys).
 //!
@@ -360,7 +360,11 @@ fn bounded(sort: &SortExec) -> Result<Option<Arc<dyn ExecutionPlan>>> {
             Some(p) => Arc::new(BinaryExpr::new(p.clone(), Operator::And, bound_expr)),
             None => bound_expr,
         };
-        let source = parquet.with_predicate(predicate);
+        // Evaluated while decoding even where the other filters are not (`selective`): rows
+        // past the bound are then never decoded beyond the key.
+        let source = parquet
+            .with_predicate(predicate)
+            .with_pushdown_filters(true);
         let mut builder = FileScanConfigBuilder::from(files.clone()).with_source(Arc::new(source));
         if order_by_time {
             builder = builder.with_file_groups(in_time_order(&files.file_groups, descending));
