@@ -23,6 +23,7 @@ use datafusion::logical_expr::{
 };
 
 use super::passes;
+use crate::events::orders_as_i64;
 
 #[derive(Debug)]
 pub(crate) struct ArgBest {
@@ -191,15 +192,6 @@ struct ArgBestGroups {
     winner: Vec<u32>,
 }
 
-/// Types whose order an `Int64` cast keeps.
-fn orders_as_i64(t: &DataType) -> bool {
-    use DataType::*;
-    matches!(
-        t,
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | Date32 | Date64 | Timestamp(..)
-    )
-}
-
 impl ArgBestGroups {
     fn try_new(max: bool, arg_type: DataType, val_type: DataType) -> Result<Self> {
         Ok(Self {
@@ -365,13 +357,7 @@ impl GroupsAccumulator for ArgBestGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         // A state is (arg, val) of each group's best row: offered like input rows.
-        self.offer(
-            &values[0],
-            &values[1],
-            group_indices,
-            opt_filter,
-            total_num_groups,
-        )
+        self.update_batch(values, group_indices, opt_filter, total_num_groups)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {

@@ -13,4 +13,4 @@ mod topk;
 pub use metadata::{MetadataCache, MetadataCacheStats};
 pub(crate) use table::app_filter;
 pub use table::{EventsTable, ScanOptions};
-pub(crate) use topk::TopKBoundRule;
+pub(crate) use topk::{orders_as_i64, TopKBoundRule};

@@ -239,9 +239,10 @@ impl ExecutionPlan for TopKBoundExec {
         let schema: SchemaRef = self.input.schema();
         let input = self.input.execute(partition, context)?;
         let (key, fetch, bound) = (self.key.clone(), self.fetch, self.bound.clone());
-        // Max-heap of the best `fetch` keys (ascending), or of their negations (descending).
-        let mut heap: BinaryHeap<i64> = BinaryHeap::with_capacity(fetch + 1);
-        let sign = if bound.descending { -1i128 } else { 1 };
+        // Max-heap of the best `fetch` keys (ascending), or of their negations (descending;
+        // in i128, where every i64 has one).
+        let mut heap: BinaryHeap<i128> = BinaryHeap::with_capacity(fetch + 1);
+        let sign: i128 = if bound.descending { -1 } else { 1 };
         let stream = input.map(move |batch| {
             let batch = batch?;
             let keys = key.evaluate(&batch)?.into_array(batch.num_rows())?;
@@ -251,9 +252,7 @@ impl ExecutionPlan for TopKBoundExec {
                 if keys.is_null(i) {
                     continue;
                 }
-                // Negation saturates at the one value without a negative (i64::MIN).
-                let k = (i128::from(keys.value(i)) * sign).clamp(i64::MIN as i128, i64::MAX as i128)
-                    as i64;
+                let k = i128::from(keys.value(i)) * sign;
                 if heap.len() < fetch {
                     heap.push(k);
                 } else if heap.peek().is_some_and(|&worst| k < worst) {
@@ -262,9 +261,7 @@ impl ExecutionPlan for TopKBoundExec {
                 }
             }
             if heap.len() == fetch {
-                if let Some(&worst) = heap.peek() {
-                    let worst =
-                        (i128::from(worst) * sign).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+                if let Some(worst) = heap.peek().and_then(|&w| i64::try_from(w * sign).ok()) {
                     bound.offer(worst);
                 }
             }
@@ -453,7 +450,7 @@ fn in_time_order(groups: &[FileGroup], descending: bool) -> Vec<FileGroup> {
 }
 
 /// Types whose order an `Int64` cast keeps.
-fn orders_as_i64(t: &DataType) -> bool {
+pub(crate) fn orders_as_i64(t: &DataType) -> bool {
     use DataType::*;
     matches!(
         t,
