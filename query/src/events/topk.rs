@@ -394,7 +394,7 @@ fn bounded(sort: &SortExec) -> Result<Option<Arc<dyn ExecutionPlan>>> {
 
 /// `plan` with `watch` applied to the topmost filter (or the `events` scan) below it, following
 /// column `idx` of `plan`'s output down to that node's output; `None` if the path holds
-/// anything but projections of plain columns, filters, coalescing and repartitioning.
+/// anything but the nodes [`below`] passes through.
 fn place(
     plan: &Arc<dyn ExecutionPlan>,
     idx: usize,
@@ -404,26 +404,37 @@ fn place(
     if any.is::<FilterExec>() || any.is::<EventsScanExec>() {
         return Ok(Some(watch(plan.clone(), idx)));
     }
-    let (child, idx) = if let Some(p) = any.downcast_ref::<ProjectionExec>() {
-        let Some(c) = p
-            .expr()
-            .get(idx)
-            .and_then(|(e, _)| e.as_any().downcast_ref::<Column>())
-        else {
-            return Ok(None);
-        };
-        (p.input(), c.index())
-    } else if let Some(c) = any.downcast_ref::<CoalesceBatchesExec>() {
-        (c.input(), idx)
-    } else if let Some(r) = any.downcast_ref::<RepartitionExec>() {
-        (r.input(), idx)
-    } else {
+    let Some((child, idx)) = below(plan, idx) else {
         return Ok(None);
     };
     match place(child, idx, watch)? {
         Some(new) => Ok(Some(plan.clone().with_new_children(vec![new])?)),
         None => Ok(None),
     }
+}
+
+/// The child of `plan` that column `idx` of its output comes from unchanged, and its index
+/// there: through projections of plain columns, filters, coalescing and repartitioning.
+fn below(plan: &Arc<dyn ExecutionPlan>, idx: usize) -> Option<(&Arc<dyn ExecutionPlan>, usize)> {
+    let any = plan.as_any();
+    if let Some(p) = any.downcast_ref::<ProjectionExec>() {
+        let (expr, _) = p.expr().get(idx)?;
+        return Some((p.input(), expr.as_any().downcast_ref::<Column>()?.index()));
+    }
+    if let Some(f) = any.downcast_ref::<FilterExec>() {
+        let idx = match f.projection() {
+            Some(p) => *p.get(idx)?,
+            None => idx,
+        };
+        return Some((f.input(), idx));
+    }
+    if let Some(c) = any.downcast_ref::<CoalesceBatchesExec>() {
+        return Some((c.input(), idx));
+    }
+    if let Some(r) = any.downcast_ref::<RepartitionExec>() {
+        return Some((r.input(), idx));
+    }
+    None
 }
 
 /// The files of `groups` dealt out again over as many groups, earliest segments first
@@ -461,28 +472,10 @@ pub(crate) fn orders_as_i64(t: &DataType) -> bool {
 /// The `events` column that column `idx` of `plan`'s output is, if it is passed through
 /// unchanged (no expression, no join, no aggregate) from an `events` scan.
 fn table_column(plan: &Arc<dyn ExecutionPlan>, idx: usize) -> Option<String> {
-    let any = plan.as_any();
-    if let Some(p) = any.downcast_ref::<ProjectionExec>() {
-        let (expr, _) = p.expr().get(idx)?;
-        let c = expr.as_any().downcast_ref::<Column>()?;
-        return table_column(p.input(), c.index());
-    }
-    if let Some(f) = any.downcast_ref::<FilterExec>() {
-        let idx = match f.projection() {
-            Some(p) => *p.get(idx)?,
-            None => idx,
-        };
-        return table_column(f.input(), idx);
-    }
-    if let Some(c) = any.downcast_ref::<CoalesceBatchesExec>() {
-        return table_column(c.input(), idx);
-    }
-    if let Some(r) = any.downcast_ref::<RepartitionExec>() {
-        return table_column(r.input(), idx);
-    }
-    if let Some(s) = any.downcast_ref::<EventsScanExec>() {
+    if let Some(s) = plan.as_any().downcast_ref::<EventsScanExec>() {
         // The scan's output is the table's columns as projected: names are the table's.
         return Some(s.schema().field(idx).name().clone());
     }
-    None
+    let (child, idx) = below(plan, idx)?;
+    table_column(child, idx)
 }
