@@ -441,6 +441,14 @@ impl Engine {
 
     /// Rotates the memtable if it is older than the flush interval. Call periodically.
     pub fn tick(&self) -> Result<()> {
+        self.tick_within(None)
+    }
+
+    /// [`Self::tick`], told the process's resident memory outside what running queries have
+    /// reserved (`resident`, bytes): the budget then bounds the process rather than only the
+    /// engine's counted state — whatever else it holds (memtable, footer cache, allocator
+    /// slack) leaves that much less room, and more of what can be read back leaves memory.
+    pub fn tick_within(&self, resident: Option<u64>) -> Result<()> {
         let mut s = self.inner.state.lock();
         let interval = Duration::from_secs(self.inner.cfg.flush_interval_secs);
         let old = s.active_since.is_some_and(|t| t.elapsed() >= interval);
@@ -452,14 +460,20 @@ impl Engine {
         s.dedupe.evict(now, flushed);
         let done = flushed.unwrap_or(0);
         s.step_day_index.retain(|_, i| *i > done);
-        self.keep_within_budget(&mut s, now);
+        self.keep_within_budget(&mut s, now, resident);
         Ok(())
     }
 
     /// Sends out of memory what the budget has no room for ([`crate::memory`]): step days
     /// older than `hot_days` first, then dedupe filters and days.
-    fn keep_within_budget(&self, s: &mut State, now: i64) {
-        let budget = self.inner.memory_budget;
+    fn keep_within_budget(&self, s: &mut State, now: i64, resident: Option<u64>) {
+        // What the process holds besides the counted parts, as of the last measurement.
+        // (Nothing before the first measurement: the parts were not counted yet.)
+        let other_bytes = match (resident, s.memory_at) {
+            (Some(r), Some(_)) => r.saturating_sub(s.memory.held()),
+            _ => 0,
+        };
+        let budget = self.inner.memory_budget.saturating_sub(other_bytes);
         let horizon = crate::funnel::day_of(now) - i64::from(self.inner.cfg.hot_days);
         // Measured every few seconds (it walks every bitmap), under the read lock: dashboards
         // keep reading meanwhile.
@@ -492,7 +506,8 @@ impl Engine {
             flushed,
         );
         let memory = MemoryUse {
-            budget,
+            budget: self.inner.memory_budget,
+            other_bytes,
             rollup_bytes: sets,
             dictionary_bytes,
             dedupe_key_bytes: s.dedupe.key_bytes(),

@@ -5,6 +5,11 @@
 //! `flush_rows`/`flush_bytes`) and queries (`query.memory_limit_bytes`) have limits of their
 //! own.
 //!
+//! The server tells each tick the process's resident memory outside running queries'
+//! reservations, so the budget bounds the process: what it holds besides the counted parts
+//! (`other_bytes`: memtable, footer cache, allocator slack) leaves the parts that much less
+//! room.
+//!
 //! The housekeeping tick keeps the total within the budget by sending out of memory, in this
 //! order, what can be read back from the segments' summaries: funnel step days older than
 //! `hot_days` (least recently used first), then key filters, then whole dedupe days older than
@@ -40,6 +45,10 @@ pub struct MemoryUse {
     pub dedupe_filter_bytes: u64,
     /// Funnel step times held in memory.
     pub step_bytes: u64,
+    /// What the process holds besides those parts and running queries' reservations
+    /// (memtable, caches, allocator slack), when the caller told the engine its resident
+    /// memory ([`crate::Engine::tick_within`]); the parts get that much less room.
+    pub other_bytes: u64,
 }
 
 impl MemoryUse {
@@ -51,8 +60,9 @@ impl MemoryUse {
             + self.step_bytes
     }
 
-    /// By how much what cannot be sent out of memory exceeds the budget (0 within it).
+    /// By how much what is left after sending out all that can leave memory exceeds the
+    /// budget, `other_bytes` included (0 within it).
     pub fn over(&self) -> u64 {
-        self.held().saturating_sub(self.budget)
+        (self.held() + self.other_bytes).saturating_sub(self.budget)
     }
 }

@@ -178,3 +178,47 @@ fn old_step_days_leave_memory_and_come_back_on_demand() {
     );
     assert_eq!(engine.stats().summaries_rebuilt.load(Ordering::Relaxed), 0);
 }
+
+/// Told the process's resident memory, the budget bounds the process: what it holds besides
+/// the counted parts leaves them that much less room, so step days leave memory that a
+/// budget of the parts alone would have kept.
+#[test]
+fn the_rest_of_the_process_leaves_the_parts_less_room() {
+    let start = (chrono::Utc::now().timestamp_millis() / DAY - 50) * DAY;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = EngineConfig {
+        memory_budget_mb: 64,
+        hot_days: 2,
+        compaction_min_segments: 0,
+        ..EngineConfig::default()
+    };
+    let budget = 64u64 << 20;
+    let engine = Engine::open(dir.path(), cfg).expect("open");
+    apply_all(&engine, &history(start));
+    engine.flush().expect("flush");
+    engine.tick().expect("tick");
+    let before = engine.memory_use();
+    assert_eq!(before.other_bytes, 0, "not told: the parts alone");
+    assert_eq!(engine.rollups().step_days_out_count(), 0, "room for all");
+    // The rest of the process takes all but half the step times' room.
+    let other = budget - before.held() + before.step_bytes / 2;
+    engine
+        .tick_within(Some(before.held() + other))
+        .expect("tick");
+    let after = engine.memory_use();
+    assert_eq!(after.other_bytes, other);
+    assert!(
+        after.held() + after.other_bytes <= budget,
+        "{after:?} over {budget}"
+    );
+    assert_eq!(after.over(), 0);
+    assert!(after.step_bytes <= before.step_bytes / 2, "{after:?}");
+    assert!(engine.rollups().step_days_out_count() > 0);
+    // Answers stay the same: the days come back from the summaries.
+    assert_eq!(funnel(&engine, start, start + 20 * DAY), vec![4_000, 2_500]);
+    // A process that holds more than the budget by itself: over by the difference.
+    engine
+        .tick_within(Some(engine.memory_use().held() + budget + 1_000))
+        .expect("tick");
+    assert!(engine.memory_use().over() >= 1_000);
+}

@@ -268,7 +268,30 @@ fn ops_endpoints() {
     ] {
         gauge(&format!("unmogrowp_engine_memory_bytes{{part=\"{part}\"}}"));
     }
+    gauge("unmogrowp_engine_memory_bytes{part=\"other\"}");
     assert_eq!(gauge("unmogrowp_engine_memory_over_budget_bytes"), 0.0);
+    // The budget bounds the process: from the second housekeeping tick on, the rest of it
+    // (memtable, caches, allocator) is counted too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let other = loop {
+        let m = n.get("/metrics");
+        let v: f64 = m
+            .body
+            .as_str()
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("unmogrowp_engine_memory_bytes{part=\"other\"} ")?
+                    .parse()
+                    .ok()
+            })
+            .expect("part=other");
+        if v > 0.0 || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(other > 1e6 && other < budget, "other {other} of {budget}");
 }
 
 #[test]

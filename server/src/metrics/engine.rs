@@ -199,12 +199,12 @@ fn memory(out: &mut String, m: engine::MemoryUse) {
         out,
         "unmogrowp_engine_memory_budget_bytes",
         "gauge",
-        "engine.memory_budget_mb in bytes: the most the rollups' sets and user dictionaries, the dedupe keys and filters and the funnel step times may hold together.",
+        "engine.memory_budget_mb in bytes: the most the node may hold in memory outside running queries; the rollups' sets and user dictionaries, the dedupe keys and filters and the funnel step times get what the rest of the process leaves.",
         m.budget,
     );
     let _ = writeln!(
         out,
-        "# HELP unmogrowp_engine_memory_bytes The engine's resident state by part, as last measured against engine.memory_budget_mb.\n# TYPE unmogrowp_engine_memory_bytes gauge"
+        "# HELP unmogrowp_engine_memory_bytes The node's resident memory outside running queries by part, as last measured against engine.memory_budget_mb: the engine's state, and part=\"other\" for the rest of the process (memtable, caches, allocator slack).\n# TYPE unmogrowp_engine_memory_bytes gauge"
     );
     for (part, v) in [
         ("rollups", m.rollup_bytes),
@@ -212,6 +212,7 @@ fn memory(out: &mut String, m: engine::MemoryUse) {
         ("dedupe_keys", m.dedupe_key_bytes),
         ("dedupe_filters", m.dedupe_filter_bytes),
         ("funnel_steps", m.step_bytes),
+        ("other", m.other_bytes),
     ] {
         let _ = writeln!(out, "unmogrowp_engine_memory_bytes{{part=\"{part}\"}} {v}");
     }
@@ -219,7 +220,7 @@ fn memory(out: &mut String, m: engine::MemoryUse) {
         out,
         "unmogrowp_engine_memory_over_budget_bytes",
         "gauge",
-        "By how much what cannot leave memory (the rollups' sets, the hot days' step times, today's and yesterday's dedupe keys) exceeds engine.memory_budget_mb; 0 within it.",
+        "By how much what cannot leave memory (the rollups' sets, the hot days' step times, today's and yesterday's dedupe keys, the rest of the process) exceeds engine.memory_budget_mb; 0 within it.",
         m.over(),
     );
 }

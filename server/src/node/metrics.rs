@@ -101,7 +101,7 @@ fn process(out: &mut String, data_dir: &Path, started: Instant) {
 }
 
 /// Resident set size from `/proc/self/statm` (pages × page size).
-fn resident_bytes() -> Option<u64> {
+pub(super) fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * rustix::param::page_size() as u64)

@@ -432,8 +432,17 @@ async fn housekeeping(state: AppState) {
             let security = state.security.clone();
             let _ = tokio::task::spawn_blocking(move || security.verify_audit_now()).await;
         }
-        if let Err(e) = state.engine.tick() {
+        // The engine's budget bounds the process's memory outside running queries.
+        let resident = metrics::resident_bytes()
+            .map(|r| r.saturating_sub(state.query.memory().reserved_bytes as u64));
+        let held = state.engine.memory_use().held();
+        if let Err(e) = state.engine.tick_within(resident) {
             tracing::error!(error = %e, "memtable rotation failed");
+        }
+        if state.engine.memory_use().held() < held {
+            // What left memory goes back to the OS now, not at the allocator's leisure: the
+            // next tick measures the process again.
+            crate::memory::release_freed();
         }
         let bytes = state.log.wal().disk_bytes();
         let cooled = last_trigger.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
