@@ -115,6 +115,12 @@ pub enum AuthOp {
         webhook: String,
         through_alert_seq: u64,
     },
+    /// Replaces an app's data-protection settings. The secrets in `privacy` are used only for
+    /// an app that has none yet: once set they never change (hashed ids stay countable).
+    SetAppPrivacy {
+        id: String,
+        privacy: crate::privacy::AppPrivacy,
+    },
 }
 
 /// What applying a request did. Errors of the *request* (not of the store) are outcomes, so

@@ -20,6 +20,7 @@ mod error;
 pub mod model;
 pub mod password;
 pub mod policy;
+pub mod privacy;
 pub mod store;
 pub mod token;
 
@@ -29,4 +30,5 @@ pub use command::{AuthOp, AuthOutcome, AuthRequest};
 pub use error::{AuthError, ErrorKind};
 pub use model::{ApiKey, App, AppSettings, Session, User, UserPatch};
 pub use policy::{Permission, Principal, Role};
+pub use privacy::{AppPrivacy, Privacy};
 pub use store::{AuthStore, LockoutPolicy, RetiredKey, SigningKeys};

@@ -23,6 +23,7 @@ use crate::audit::{self, AuditRecord, VerifyReport};
 use crate::command::{AuthOp, AuthOutcome, AuthRequest};
 use crate::model::{ApiKey, App, AppSettings, Session, User};
 use crate::policy::{effective_permissions, Principal, Role};
+use crate::privacy::AppPrivacy;
 use crate::AuthError;
 
 mod apply;
@@ -79,6 +80,9 @@ struct State {
     apps: BTreeMap<String, App>,
     /// Per-app ingest settings (`p/{app id}`); absent means the defaults.
     app_settings: HashMap<String, AppSettings>,
+    /// Per-app data protection and its secrets (`v/{app id}`); absent means keep everything.
+    /// Kept when the app is deleted: its stored events are kept too.
+    privacy: HashMap<String, AppPrivacy>,
     /// By key hash.
     keys: HashMap<String, ApiKey>,
     sessions: HashMap<String, Session>,
@@ -239,6 +243,11 @@ fn load_state(db: &DB) -> Result<State, AuthError> {
                     let id = String::from_utf8_lossy(&k[2..]).into_owned();
                     st.app_settings.insert(id, settings);
                 }
+                Some(b"v/") => {
+                    let p: AppPrivacy = dec(&k, &v)?;
+                    let id = String::from_utf8_lossy(&k[2..]).into_owned();
+                    st.privacy.insert(id, p);
+                }
                 Some(b"k/") => {
                     let key: ApiKey = dec(&k, &v)?;
                     st.keys.insert(key.hash.clone(), key);
@@ -378,6 +387,11 @@ impl AuthStore {
             .get(id)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// An app's data protection with its secrets (`None`: never set, everything kept).
+    pub fn app_privacy(&self, id: &str) -> Option<AppPrivacy> {
+        self.state.read().privacy.get(id).cloned()
     }
 
     /// Whether any app lets pages from `origin` post events (answers CORS preflights, which

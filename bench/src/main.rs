@@ -128,6 +128,9 @@ enum Cmd {
         per_entry: usize,
         #[arg(long, default_value_t = 7)]
         rounds: usize,
+        /// Alternate rounds with every privacy transform on (issue 29) and all off.
+        #[arg(long)]
+        privacy: bool,
     },
     /// Run the ingest comparison and print a markdown table.
     Ingest {
@@ -170,11 +173,13 @@ fn main() -> anyhow::Result<()> {
             events,
             per_entry,
             rounds,
+            privacy,
         } => stages::run(&stages::StagesSpec {
             batch,
             events,
             per_entry,
             rounds,
+            privacy,
         }),
         Cmd::Load {
             addr,

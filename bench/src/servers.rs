@@ -77,6 +77,7 @@ pub(crate) async fn parse_body(headers: &HeaderMap, body: Bytes) -> ParseOutcome
         user_agent: h("user-agent"),
         key_app_id: None,
         strict_fields: false,
+        privacy: None,
     };
     let limits = IngestLimits::default();
     let (ct, ce) = (h("content-type"), h("content-encoding"));

@@ -24,12 +24,16 @@ pub(crate) struct StagesSpec {
     /// Request bodies per log entry (the appliance coalesces concurrent requests).
     pub per_entry: usize,
     pub rounds: usize,
+    /// Odd rounds parse with every privacy transform of issue 29 on (ip truncate, user_id
+    /// hash, device_id encrypt), even rounds with all off: both in one run.
+    pub privacy: bool,
 }
 
 /// Microseconds per event of each stage, one value per round.
 #[derive(Default)]
 struct Rounds {
     parse: Vec<f64>,
+    parse_private: Vec<f64>,
     encode: Vec<f64>,
     apply: Vec<f64>,
     flush: Vec<f64>,
@@ -45,6 +49,18 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
         user_agent: None,
         key_app_id: Some("bench_app".into()),
         strict_fields: false,
+        privacy: None,
+    };
+    let private = RequestContext {
+        privacy: Some(std::sync::Arc::new(auth::AppPrivacy::generate(
+            auth::Privacy {
+                ip: auth::privacy::IpMode::Truncate,
+                user_id: auth::privacy::UserIdMode::Hash,
+                device_id: auth::privacy::DeviceIdMode::Encrypt,
+                ..auth::Privacy::default()
+            },
+        ))),
+        ..ctx.clone()
     };
     let dir = tempfile::tempdir()?;
     // Rotation only when asked: every round's rows are flushed together, as one memtable.
@@ -63,10 +79,12 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
             .collect();
         let (mut parse, mut encode) = (Duration::ZERO, Duration::ZERO);
         let mut encoded = Vec::with_capacity(bodies.len());
+        let transformed = spec.privacy && round % 2 == 1;
+        let ctx = if transformed { &private } else { &ctx };
         for body in &bodies {
             let t0 = Instant::now();
             let (events, rejected) =
-                parse_events(body, Some("application/json"), None, &limits, &ctx)
+                parse_events(body, Some("application/json"), None, &limits, ctx)
                     .map_err(|e| anyhow::anyhow!("bench body rejected: {e:?}"))?;
             anyhow::ensure!(rejected.is_empty(), "bench events rejected: {rejected:?}");
             let t1 = Instant::now();
@@ -98,12 +116,17 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
         engine.flush().context("flush")?;
         let flush = t0.elapsed();
         let us = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-        rounds.parse.push(us(parse));
+        if transformed {
+            rounds.parse_private.push(us(parse));
+        } else {
+            rounds.parse.push(us(parse));
+        }
         rounds.encode.push(us(encode));
         rounds.apply.push(us(apply));
         rounds.flush.push(us(flush));
         eprintln!(
-            "round {round}: {n} events; us/event parse {:.3} encode {:.3} decode+apply {:.3} flush {:.3}",
+            "round {round}: {n} events; us/event parse{} {:.3} encode {:.3} decode+apply {:.3} flush {:.3}",
+            if transformed { " (privacy transforms)" } else { "" },
             us(parse),
             us(encode),
             us(apply),
@@ -117,6 +140,10 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
             "parse + validate (the parse-only ceiling's work)",
             &mut rounds.parse,
         ),
+        (
+            "parse + validate with ip truncate, user_id hash, device_id encrypt (--privacy)",
+            &mut rounds.parse_private,
+        ),
         ("encode for the log", &mut rounds.encode),
         (
             "decode + apply (dedupe, memtable, rollups)",
@@ -127,6 +154,9 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
             &mut rounds.flush,
         ),
     ] {
+        if v.is_empty() {
+            continue;
+        }
         v.sort_by(f64::total_cmp);
         println!("| {name} | {:.3} | {:.3} |", v[0], v[v.len() / 2]);
     }
@@ -145,6 +175,7 @@ mod tests {
             events: 200,
             per_entry: 3,
             rounds: 2,
+            privacy: true,
         })
         .expect("stages run");
     }

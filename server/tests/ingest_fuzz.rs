@@ -18,6 +18,7 @@ fn ctx() -> RequestContext {
         user_agent: Some("fuzz".into()),
         key_app_id: Some("shop".into()),
         strict_fields: false,
+        privacy: None,
     }
 }
 

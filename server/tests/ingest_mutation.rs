@@ -33,6 +33,7 @@ fn mutated_bodies_never_panic() {
         user_agent: None,
         key_app_id: None,
         strict_fields: false,
+        privacy: None,
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let seeds = seed_bodies();

@@ -340,6 +340,22 @@ pub(super) fn apply_op(
             st.app_settings.insert(id.clone(), settings.clone());
             AuthOutcome::Ok
         }
+        AuthOp::SetAppPrivacy { id, privacy } => {
+            if !st.apps.contains_key(id) {
+                return AuthOutcome::NotFound(format!("app {id}"));
+            }
+            let stored = match st.privacy.get(id) {
+                // The first secrets stay: a new key would split every user in two.
+                Some(old) => AppPrivacy {
+                    settings: privacy.settings,
+                    ..old.clone()
+                },
+                None => privacy.clone(),
+            };
+            wb.put(format!("v/{id}"), enc(&stored));
+            st.privacy.insert(id.clone(), stored);
+            AuthOutcome::Ok
+        }
         AuthOp::DeleteApp { id } => {
             if st.apps.remove(id).is_none() {
                 return AuthOutcome::NotFound(format!("app {id}"));

@@ -407,3 +407,63 @@ fn a_browser_session_forgives_a_just_superseded_refresh_token() {
     );
     assert_eq!(s.principal("u", "s1", late), Err(Denied::SessionInvalid));
 }
+
+#[test]
+fn an_apps_privacy_secrets_are_set_once_and_survive_reopen() {
+    use crate::privacy::{DeviceIdMode, Privacy, UserIdMode};
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("open");
+    let set = |p: Privacy| AuthOp::SetAppPrivacy {
+        id: "app".into(),
+        privacy: AppPrivacy::generate(p),
+    };
+    let hashing = Privacy {
+        user_id: UserIdMode::Hash,
+        device_id: DeviceIdMode::Encrypt,
+        ..Privacy::default()
+    };
+    assert!(matches!(
+        s.apply(1, &req(0, set(hashing))).expect("apply"),
+        AuthOutcome::NotFound(_)
+    ));
+    assert_eq!(s.app_privacy("app"), None);
+    let app = App {
+        id: "app".into(),
+        name: "Game".into(),
+        owner_id: "u".into(),
+        created_at_ms: 0,
+    };
+    let key = ApiKey {
+        id: "k1".into(),
+        app_id: "app".into(),
+        prefix: "umgp_x".into(),
+        hash: "h1".into(),
+        scope: "ingest".into(),
+        created_at_ms: 0,
+        revoked_at_ms: None,
+    };
+    s.apply(2, &req(0, AuthOp::CreateApp { app, key }))
+        .expect("apply");
+    assert_eq!(
+        s.apply(3, &req(0, set(hashing))).expect("apply"),
+        AuthOutcome::Ok
+    );
+    let first = s.app_privacy("app").expect("set");
+    assert_eq!(first.settings, hashing);
+    let hashed = first.user_id("alice");
+    // New settings, but the first secrets stay: the same user keeps the same hash.
+    let later = Privacy {
+        retention_days: 30,
+        ..hashing
+    };
+    s.apply(4, &req(0, set(later))).expect("apply");
+    let now = s.app_privacy("app").expect("set");
+    assert_eq!(now.settings, later);
+    assert_eq!(now.hash_key, first.hash_key);
+    assert_eq!(now.encrypt_key, first.encrypt_key);
+    drop(s);
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
+    let reopened = s.app_privacy("app").expect("kept");
+    assert_eq!(reopened, now);
+    assert_eq!(reopened.user_id("alice"), hashed);
+}

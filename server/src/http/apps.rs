@@ -1,6 +1,6 @@
 //! `/api/apps…`: apps and their API keys.
 
-use auth::{ApiKey, App, AppSettings, AuthOp};
+use auth::{ApiKey, App, AppSettings, AuthOp, Privacy};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,9 +18,20 @@ use crate::security::{event, Caller};
 
 const MAX_APP_BODY: usize = 16 << 10;
 
-fn app_view(a: &App, s: &AppSettings) -> Value {
+fn app_view(a: &App, s: &AppSettings, p: &Privacy) -> Value {
     json!({"id": a.id, "name": a.name, "owner_id": a.owner_id, "created_at_ms": a.created_at_ms,
-           "allowed_origins": s.allowed_origins, "strict_fields": s.strict_fields})
+           "allowed_origins": s.allowed_origins, "strict_fields": s.strict_fields,
+           "privacy": super::privacy::view(p)})
+}
+
+/// An app's privacy settings (the defaults if never set).
+fn privacy_of(state: &AppState, id: &str) -> Privacy {
+    state
+        .security
+        .store
+        .app_privacy(id)
+        .map(|p| p.settings)
+        .unwrap_or_default()
 }
 
 /// Most entries in `allowed_origins`.
@@ -97,7 +108,13 @@ pub(crate) async fn list(
         .apps()
         .iter()
         .filter(|a| matches!(&caller, Caller::User(p) if p.can_access_app(&a.id)))
-        .map(|a| app_view(a, &state.security.store.app_settings(&a.id)))
+        .map(|a| {
+            app_view(
+                a,
+                &state.security.store.app_settings(&a.id),
+                &privacy_of(&state, &a.id),
+            )
+        })
         .collect();
     Json(json!({ "apps": apps }))
 }
@@ -168,6 +185,7 @@ pub(crate) async fn get(
     Ok(Json(app_view(
         &app,
         &state.security.store.app_settings(&id),
+        &privacy_of(&state, &id),
     )))
 }
 
@@ -177,6 +195,8 @@ pub(crate) struct PatchApp {
     name: Option<String>,
     allowed_origins: Option<Vec<String>>,
     strict_fields: Option<bool>,
+    /// Data protection (admin only): see `super::privacy`.
+    privacy: Option<super::privacy::PrivacyPatch>,
 }
 
 pub(crate) async fn update(
@@ -188,9 +208,13 @@ pub(crate) async fn update(
 ) -> Result<Response, ApiError> {
     let p: PatchApp = json_body(req.into_body(), MAX_APP_BODY).await?;
     let bad = |m: String| ApiError::of(Code::InvalidRequest, m);
-    if p.name.is_none() && p.allowed_origins.is_none() && p.strict_fields.is_none() {
+    if p.name.is_none()
+        && p.allowed_origins.is_none()
+        && p.strict_fields.is_none()
+        && p.privacy.is_none()
+    {
         return Err(bad(
-            "nothing to change: give name, allowed_origins or strict_fields".into(),
+            "nothing to change: give name, allowed_origins, strict_fields or privacy".into(),
         ));
     }
     let origins = match &p.allowed_origins {
@@ -205,6 +229,10 @@ pub(crate) async fn update(
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(bad)?,
         ),
+        None => None,
+    };
+    let privacy = match p.privacy {
+        Some(patch) => Some(super::privacy::prepare(&state, &caller, &id, patch)?),
         None => None,
     };
     if let Some(name) = &p.name {
@@ -256,6 +284,9 @@ pub(crate) async fn update(
             ev,
         )
         .await?;
+    }
+    if let Some(privacy) = privacy {
+        super::privacy::set(&state, &caller, &ip, &id, privacy).await?;
     }
     get(State(state), Path(id))
         .await

@@ -131,6 +131,12 @@ async fn accept(
             .map(|c| c.0.ip().to_string()),
         user_agent: header_str(&req, header::USER_AGENT),
         strict_fields,
+        privacy: state
+            .security
+            .store
+            .app_privacy(&app_id)
+            .filter(|p| p.settings.transforms() || p.settings.require_consent)
+            .map(std::sync::Arc::new),
     };
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let content_encoding = header_str(&req, header::CONTENT_ENCODING);

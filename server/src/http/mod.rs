@@ -17,6 +17,7 @@ mod mirrors;
 mod new_user;
 mod openapi;
 mod ops;
+mod privacy;
 mod query;
 pub mod raft_rpc;
 mod serve;
@@ -134,6 +135,7 @@ fn public(state: AppState) -> Router {
         .route("/api/admin/mirrors/{name}/resume", post(mirrors::resume))
         .route("/api/admin/mirrors/{name}/replay", post(mirrors::replay))
         .route("/api/admin/audit/verify", get(admin::audit_verify))
+        .route("/api/admin/apps/{id}/reveal", post(privacy::reveal))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             authz::authorize,

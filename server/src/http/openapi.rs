@@ -8,12 +8,37 @@ use serde_json::{json, Map, Value};
 use crate::security::routes::{Access, ROUTES};
 
 fn schemas() -> Value {
+    let mut all = general();
+    if let (Value::Object(all), Value::Object(more)) = (&mut all, privacy()) {
+        all.extend(more);
+    }
+    all
+}
+
+/// Bodies of the data-protection routes (issue 29).
+fn privacy() -> Value {
+    json!({
+        "Privacy": {"type": "object", "additionalProperties": false, "description": "data protection (admin only; docs/privacy.md): applied at ingest, before an event reaches the log; fields left out keep their value",
+            "properties": {
+                "retention_days": {"type": "integer", "minimum": 1, "maximum": 36500, "description": "days of events kept (default 730)"},
+                "ip": {"type": "string", "enum": ["keep", "truncate", "drop"], "description": "truncate: IPv4 /24, IPv6 /48"},
+                "user_id": {"type": "string", "enum": ["keep", "hash"], "description": "hash: HMAC-SHA-256 under the app's own key (hex): the same user stays countable"},
+                "device_id": {"type": "string", "enum": ["keep", "hash", "encrypt"], "description": "encrypt: AES-256-GCM-SIV, deterministic (enc1:…), revealed by POST /api/admin/apps/{id}/reveal"},
+                "require_consent": {"type": "boolean", "description": "reject each event without a consent object"}}},
+        "Reveal": {"type": "object", "required": ["device_id"], "additionalProperties": false, "properties": {"device_id": {"type": "string", "description": "a stored enc1:… device id"}}},
+        "Revealed": {"type": "object", "properties": {"app_id": {"type": "string"}, "device_id": {"type": "string"}}}
+    })
+}
+
+fn general() -> Value {
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
         "Event": {"type": "object", "required": ["event_type", "device_id"], "properties": {
             "event_type": {"type": "string"}, "app_id": {"type": "string", "description": "defaults to the API key's app; another value is rejected"},
             "device_id": {"type": "string"}, "user_id": {"type": "string"}, "session_id": {"type": "string"},
+            "consent": {"type": "object", "required": ["version", "categories"], "additionalProperties": false, "description": "kept as event_data $consent_version and $consent_categories; required when the app's privacy.require_consent is on",
+                "properties": {"version": {"type": "string"}, "categories": {"type": "array", "items": {"type": "string"}, "maxItems": 32}}},
             "platform": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "description": "ios, android, web, other or any other token; stored lower case"}, "app_version": {"type": "string"},
             "timestamp": {"description": "epoch milliseconds or RFC 3339; default: receive time"},
             "attribution": {"type": "object", "properties": {"campaign": {"type": "string"}, "source": {"type": "string"},
@@ -43,7 +68,8 @@ fn schemas() -> Value {
         "NewApp": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "id": {"type": "string"}}},
         "PatchApp": {"type": "object", "properties": {"name": {"type": "string"},
             "allowed_origins": {"type": "array", "items": {"type": "string"}, "description": "exact browser origins (https://shop.example) whose pages may post events with this app's keys; \"*\" only when set explicitly"},
-            "strict_fields": {"type": "boolean", "description": "reject unknown top-level event fields instead of keeping them as $name"}}},
+            "strict_fields": {"type": "boolean", "description": "reject unknown top-level event fields instead of keeping them as $name"},
+            "privacy": {"$ref": "#/components/schemas/Privacy"}}},
         "CreatedApp": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
             "api_key": {"type": "string", "description": "shown once"}, "key_id": {"type": "string"}}},
         "Query": {"type": "object", "required": ["sql"], "properties": {"sql": {"type": "string"},
@@ -122,6 +148,7 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         ("GET", "/api/admin/mirrors") => (None, "Mirrors"),
         ("GET", "/api/admin/alerts") => (None, "Alerts"),
         ("POST", "/api/admin/mirrors/{name}/replay") => (Some("MirrorReplay"), ""),
+        ("POST", "/api/admin/apps/{id}/reveal") => (Some("Reveal"), "Revealed"),
         _ => (None, ""),
     }
 }

@@ -3,6 +3,7 @@
 
 mod decode;
 pub mod disk_space;
+mod privacy;
 pub mod proposer;
 mod validate;
 

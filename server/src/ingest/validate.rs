@@ -21,6 +21,9 @@ pub struct RequestContext {
     /// The app's `strict_fields`: unknown top-level fields are errors instead of being kept
     /// in `event_data` as `$name`.
     pub strict_fields: bool,
+    /// The app's data protection (issue 29): consent required, identifiers transformed
+    /// before the event goes anywhere ([`super::privacy`]). `None`: everything kept.
+    pub privacy: Option<std::sync::Arc<auth::AppPrivacy>>,
 }
 
 /// `platform`: any token of 1-32 characters from a-z 0-9 _ - (case-insensitive).
@@ -43,6 +46,7 @@ const KNOWN: &[&str] = &[
     "ip",
     "user_agent",
     "event_id",
+    "consent",
 ];
 
 type R<T> = Result<T, String>;
@@ -381,10 +385,22 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
         None => None,
     };
     let timestamp_ms = timestamp(obj.remove("timestamp"), limits, ctx)?;
+    let consent = super::privacy::consent(obj.remove("consent"))?;
+    let require_consent = ctx
+        .privacy
+        .as_ref()
+        .is_some_and(|p| p.settings.require_consent);
+    if require_consent && consent.is_empty() {
+        return Err(
+            "consent: required by this app (privacy.require_consent): {\"version\", \"categories\": [...]}"
+                .into(),
+        );
+    }
     let (attribution, mut extra) = attribution(obj.remove("attribution"), limits)?;
     extra.extend(unknown);
-    let data = event_data(obj.remove("event_data"), extra, limits)?;
-    Ok(Event {
+    let mut data = event_data(obj.remove("event_data"), extra, limits)?;
+    data.pairs.extend(consent);
+    let mut event = Event {
         timestamp_ms,
         app_id,
         event_type,
@@ -401,7 +417,11 @@ pub fn validate_event(v: Value, limits: &IngestLimits, ctx: &RequestContext) -> 
         user_agent,
         received_at_ms: ctx.received_at_ms,
         event_id,
-    })
+    };
+    if let Some(p) = &ctx.privacy {
+        super::privacy::protect(&mut event, p);
+    }
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -416,6 +436,7 @@ mod tests {
             user_agent: None,
             key_app_id: None,
             strict_fields: false,
+            privacy: None,
         }
     }
 

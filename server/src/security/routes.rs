@@ -166,7 +166,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "Create an app and its first API key",
     ),
     r("GET", "/api/apps/{id}", App(AppsRead), "One app"),
-    r("PATCH", "/api/apps/{id}", App(AppsWrite), "Rename an app"),
+    r(
+        "PATCH",
+        "/api/apps/{id}",
+        App(AppsWrite),
+        "Rename an app, its browser origins, strict fields; privacy (admin only)",
+    ),
     r(
         "DELETE",
         "/api/apps/{id}",
@@ -328,6 +333,12 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/admin/mirrors/{name}/replay",
         Roles(ADMIN, AdminAll),
         "Re-send a mirror's events from {\"from_time\"} or {\"from_log_index\"} on (the sink keeps each once)",
+    ),
+    r(
+        "POST",
+        "/api/admin/apps/{id}/reveal",
+        Roles(ADMIN, AdminAll),
+        "The device id an app's encrypted device id was made from (privacy.device_id = encrypt); audited",
     ),
     r(
         "GET",
