@@ -77,7 +77,17 @@ impl Default for Privacy {
     }
 }
 
+/// One UTC day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
 impl Privacy {
+    /// The retention floor at `now_ms`: events before this time (the start of the UTC day
+    /// `retention_days` before today) are not kept. Today and the `retention_days` days before
+    /// it are.
+    pub fn retention_floor(&self, now_ms: i64) -> i64 {
+        (now_ms.div_euclid(DAY_MS) - i64::from(self.retention_days)) * DAY_MS
+    }
+
     /// Whether ingest changes anything of an event under these settings.
     pub fn transforms(&self) -> bool {
         self.ip != IpMode::Keep
@@ -145,25 +155,48 @@ impl AppPrivacy {
         k
     }
 
+    /// The transforms with their keys set up once (ingest uses one per request).
+    pub fn keyed(&self) -> Keyed {
+        Keyed {
+            settings: self.settings,
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(&Self::key(&self.hash_key))
+                .expect("HMAC takes a key of any length"),
+            cipher: Aes256GcmSiv::new_from_slice(&Self::key(&self.encrypt_key))
+                .expect("AES-256 takes a 32-byte key"),
+        }
+    }
+}
+
+/// An app's transforms, keys expanded ([`AppPrivacy::keyed`]).
+#[derive(Clone)]
+pub struct Keyed {
+    pub settings: Privacy,
+    mac: Hmac<Sha256>,
+    cipher: Aes256GcmSiv,
+}
+
+impl std::fmt::Debug for Keyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyed")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyed {
     /// Keyed HMAC-SHA-256 of `value` in the domain `what` (`user_id`, `device_id`), hex.
     pub fn hash(&self, what: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&Self::key(&self.hash_key))
-            .expect("HMAC takes a key of any length");
+        let mut mac = self.mac.clone();
         mac.update(what.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn cipher(&self) -> Aes256GcmSiv {
-        Aes256GcmSiv::new_from_slice(&Self::key(&self.encrypt_key))
-            .expect("AES-256 takes a 32-byte key")
-    }
-
     /// The device id encrypted deterministically: `enc1:` + base64url(ciphertext ‖ tag).
     pub fn encrypt_device_id(&self, device_id: &str) -> String {
         let sealed = self
-            .cipher()
+            .cipher
             .encrypt(Nonce::from_slice(&[0u8; 12]), device_id.as_bytes())
             .expect("AES-GCM-SIV encrypts any message below 64 GiB");
         format!(
@@ -181,7 +214,7 @@ impl AppPrivacy {
             .decode(b64)
             .map_err(|_| RevealError::NotEncrypted)?;
         let plain = self
-            .cipher()
+            .cipher
             .decrypt(Nonce::from_slice(&[0u8; 12]), sealed.as_ref())
             .map_err(|_| RevealError::WrongKey)?;
         String::from_utf8(plain).map_err(|_| RevealError::WrongKey)
@@ -234,8 +267,20 @@ pub fn truncate_ip(ip: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn with(settings: Privacy) -> AppPrivacy {
-        AppPrivacy::generate(settings)
+    fn with(settings: Privacy) -> Keyed {
+        AppPrivacy::generate(settings).keyed()
+    }
+
+    #[test]
+    fn the_retention_floor_is_a_day_start() {
+        let p = Privacy {
+            retention_days: 2,
+            ..Privacy::default()
+        };
+        // 2026-12-07 15:00 UTC: today and the two days before are kept.
+        let now = 1_796_655_600_000;
+        assert_eq!(p.retention_floor(now), 1_796_428_800_000); // 2026-12-05 00:00
+        assert_eq!(Privacy::default().retention_floor(now) % DAY_MS, 0);
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub(crate) async fn parse_body(headers: &HeaderMap, body: Bytes) -> ParseOutcome
         key_app_id: None,
         strict_fields: false,
         privacy: None,
+        oldest_ms: None,
     };
     let limits = IngestLimits::default();
     let (ct, ce) = (h("content-type"), h("content-encoding"));

@@ -50,16 +50,18 @@ pub(crate) fn run(spec: &StagesSpec) -> anyhow::Result<()> {
         key_app_id: Some("bench_app".into()),
         strict_fields: false,
         privacy: None,
+        oldest_ms: None,
     };
     let private = RequestContext {
-        privacy: Some(std::sync::Arc::new(auth::AppPrivacy::generate(
-            auth::Privacy {
+        privacy: Some(std::sync::Arc::new(
+            auth::AppPrivacy::generate(auth::Privacy {
                 ip: auth::privacy::IpMode::Truncate,
                 user_id: auth::privacy::UserIdMode::Hash,
                 device_id: auth::privacy::DeviceIdMode::Encrypt,
                 ..auth::Privacy::default()
-            },
-        ))),
+            })
+            .keyed(),
+        )),
         ..ctx.clone()
     };
     let dir = tempfile::tempdir()?;

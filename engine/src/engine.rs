@@ -382,6 +382,15 @@ impl Engine {
         for (index, events) in &batch.entries {
             let mut out = ApplyOutcome::default();
             for e in events.iter() {
+                // Older than the app's retention floor: counted, not kept (every node alike).
+                if !s.manifest.retention.is_empty()
+                    && s.manifest
+                        .floor(e.app_id)
+                        .is_some_and(|f| e.timestamp_ms < f)
+                {
+                    out.accepted += 1;
+                    continue;
+                }
                 if let Some(id) = e.event_id {
                     let k = dedupe::key(e.app_id, id);
                     if !s
@@ -519,6 +528,56 @@ impl Engine {
                 "engine state exceeds engine.memory_budget_mb: the rollups and the hot days' step times cannot leave memory");
         }
         s.memory = memory;
+    }
+
+    /// Retention (issue 29), applied at the same log position on every node: raises `app`'s
+    /// floor to `before_ms` (a UTC day start; a lower or equal one changes nothing) and, in
+    /// one manifest edit, removes the app's segments whose rows all lie before it. The
+    /// rollups forget the app's hours and step days before it; rows before it still in the
+    /// memtable are left out by their flush, later ones are skipped by apply. Returns the
+    /// segments and rows removed.
+    pub fn drop_before(&self, app: &str, before_ms: i64) -> Result<(u64, u64)> {
+        let mut s = self.inner.state.lock();
+        if let Some(f) = &s.failed {
+            return Err(EngineError::FlushFailed(f.clone()));
+        }
+        if s.manifest.floor(app).is_some_and(|f| f >= before_ms) {
+            return Ok((0, 0));
+        }
+        let gone = |m: &SegmentMeta| m.app_id == app && m.max_ts_ms < before_ms;
+        let mut next = s.manifest.clone();
+        next.retention.insert(app.to_string(), before_ms);
+        next.segments.retain(|m| !gone(m));
+        next.edit += 1;
+        let removed: Vec<SegmentMeta> = s
+            .manifest
+            .segments
+            .iter()
+            .filter(|m| gone(m))
+            .cloned()
+            .collect();
+        manifest::store(&self.inner.io, &s.root, &next, &self.inner.cfg.crash_points)?;
+        s.manifest = next;
+        // (`stored_rows` counts what the log delivered, on every node alike: unchanged.)
+        let rows: u64 = removed.iter().map(|m| m.rows).sum();
+        for m in &removed {
+            s.files.retire(m.id);
+            s.dedupe.remove_segment(m.id);
+        }
+        self.inner.rollups.write().forget_before(app, before_ms);
+        tracing::info!(
+            app,
+            before_ms,
+            segments = removed.len(),
+            rows,
+            "retention: removed the app's rows before its floor"
+        );
+        Ok((removed.len() as u64, rows))
+    }
+
+    /// The app's retention floor ([`Self::drop_before`]), if one was set.
+    pub fn retention_floor(&self, app: &str) -> Option<i64> {
+        self.inner.state.lock().manifest.floor(app)
     }
 
     /// The engine's resident state against `engine.memory_budget_mb`, as last measured by
@@ -963,7 +1022,16 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         row_group_rows: inner.cfg.row_group_rows,
     };
     let t0 = Instant::now();
-    let parts = segment::partition(&job.batches, inner.cfg.max_partitions_per_flush)?;
+    let mut parts = segment::partition(&job.batches, inner.cfg.max_partitions_per_flush)?;
+    // Rows applied before their app's retention floor was raised stay out of the segments.
+    if !manifest.retention.is_empty() {
+        for p in &mut parts {
+            if let Some(floor) = manifest.floor(&p.app_id) {
+                p.keep_from(&job.batches, floor)?;
+            }
+        }
+        parts.retain(|p| !p.rows.is_empty());
+    }
     inner
         .stats
         .partition_micros_total

@@ -185,6 +185,10 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
         remove_other_dictionaries(io, root, Some(meta.file_name()))?;
         rollups = lock.into_inner();
     }
+    // Rows below a retention floor left in a segment that spans it count no more.
+    for (app, floor) in &manifest.retention {
+        rollups.forget_before(app, *floor);
+    }
     Ok(Loaded {
         manifest,
         dedupe,

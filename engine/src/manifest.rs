@@ -55,6 +55,18 @@ pub struct Manifest {
     /// summaries existed, or before the first flush).
     #[serde(default)]
     pub dictionary: Option<crate::dictionary::DictionaryMeta>,
+    /// Retention floors (issue 29): no row of the app older than this time (ms, a UTC day
+    /// start) is kept — segments wholly before it were removed when it was set, flushes leave
+    /// such rows out, apply skips them ([`crate::Engine::drop_before`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub retention: std::collections::BTreeMap<String, i64>,
+}
+
+impl Manifest {
+    /// The app's retention floor, if one was set.
+    pub fn floor(&self, app: &str) -> Option<i64> {
+        self.retention.get(app).copied()
+    }
 }
 
 impl Manifest {

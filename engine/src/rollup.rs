@@ -359,6 +359,24 @@ impl Rollups {
         app.count(&row, user, campaign);
     }
 
+    /// Forgets what `app` counted before `before_ms` (a UTC day start; retention, issue 29):
+    /// its hours, campaign days and step days, in memory or out.
+    pub fn forget_before(&mut self, app: &str, before_ms: i64) {
+        let Some(a) = self.apps.get_mut(app) else {
+            return;
+        };
+        a.hours = a.hours.split_off(&before_ms.div_euclid(HOUR_MS));
+        a.campaign_days = a
+            .campaign_days
+            .split_off(&before_ms.div_euclid(24 * HOUR_MS));
+        let day = day_of(before_ms);
+        a.steps = a.steps.split_off(&day);
+        let kept = a.pages.out.split_off(&day);
+        self.out_days -= a.pages.out.len() as u64;
+        a.pages.out = kept;
+        a.pages.used.forget_before(day);
+    }
+
     /// Gives back the spare capacity of the funnel step lists (after a rebuild).
     pub fn shrink_to_fit(&mut self) {
         for a in self.apps.values_mut() {

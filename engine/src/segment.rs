@@ -74,6 +74,17 @@ pub(crate) struct Partition {
 }
 
 impl Partition {
+    /// Keeps only the rows at or after `from_ms` (a retention floor).
+    pub(crate) fn keep_from(&mut self, sources: &[RecordBatch], from_ms: i64) -> Result<()> {
+        let ts = sources
+            .iter()
+            .map(|b| Ok(column(b, COL_TIMESTAMP)?.as_primitive::<TimestampMillisecondType>()))
+            .collect::<Result<Vec<_>>>()?;
+        self.rows
+            .retain(|&(b, r)| ts[b as usize].value(r as usize) >= from_ms);
+        Ok(())
+    }
+
     /// Rows `range` of the partition, copied out of `sources` (the batches it was made from).
     pub(crate) fn gather(
         &self,

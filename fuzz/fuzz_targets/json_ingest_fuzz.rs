@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         key_app_id: if mode & 2 == 0 { Some("shop".into()) } else { None },
         strict_fields: mode & 4 == 4,
         privacy: None,
+        oldest_ms: None,
     };
     let encoding = if mode & 1 == 1 { Some("gzip") } else { None };
     let _ = parse_events(body, Some("application/json"), encoding, &IngestLimits::default(), &ctx);

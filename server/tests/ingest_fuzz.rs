@@ -19,6 +19,7 @@ fn ctx() -> RequestContext {
         key_app_id: Some("shop".into()),
         strict_fields: false,
         privacy: None,
+        oldest_ms: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn mutated_bodies_never_panic() {
         key_app_id: None,
         strict_fields: false,
         privacy: None,
+        oldest_ms: None,
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let seeds = seed_bodies();

@@ -86,6 +86,20 @@ fn holding(dir: &Path, needles: &[String]) -> Vec<(String, String)> {
     found
 }
 
+/// `YYYY-MM-DD` of a day number since 1970-01-01 (H. Hinnant's civil_from_days).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 fn patch(node: &TestNode, app: &str, token: &str, body: Value) -> unmogrowp_tests::Answer {
     node.call(
         "PATCH",
@@ -394,5 +408,144 @@ fn consent_and_bad_privacy_settings() {
             json!("[\"analytics\"]")
         ]]
     );
+    node.terminate();
+}
+
+/// `privacy.retention_days` applied by the leader's retention task through the log: exactly
+/// the days before the floor go (segments, rollups), today and the kept days stay, other apps
+/// keep everything, and an event older than the floor is refused at ingest.
+#[test]
+fn retention_drops_exactly_the_days_before_the_floor() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut node = TestNode::new(
+        dir.path().join("node"),
+        &[
+            ("UNMOGROWP_ENGINE__FLUSH_INTERVAL_SECS", "1"),
+            ("UNMOGROWP_ENGINE__COMPACTION_MIN_SEGMENTS", "0"),
+            ("UNMOGROWP_RETENTION__CHECK_INTERVAL_SECS", "1"),
+        ],
+    );
+    node.start();
+    let day = 86_400_000i64;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64
+    };
+    let today = now_ms() / day * day;
+    let history = |app: &str| -> Vec<Value> {
+        (0..4)
+            .flat_map(|back| {
+                // The first and the last minute of each day: the boundary is the UTC day.
+                let start = today - back * day;
+                (0..5).flat_map(move |i| {
+                    [start + i * 1_000, start + day - 60_000 + i * 1_000]
+                        .into_iter()
+                        .map(move |ts| (ts, i))
+                })
+            })
+            .filter(|(ts, _)| *ts <= now_ms())
+            .map(|(ts, i)| {
+                json!({"event_type": "app_open", "app_id": app, "device_id": format!("d{i}"),
+                       "user_id": format!("u{i}"), "timestamp": ts})
+            })
+            .collect()
+    };
+    node.app_key("kept");
+    node.app_key("short");
+    let kept = history("kept");
+    let short = history("short");
+    post(&node, &kept);
+    post(&node, &short);
+    let per_day = |app: &str| {
+        node.sql(&format!(
+            "SELECT toDate(timestamp) AS d, count() FROM events WHERE app_id = '{app}' GROUP BY d ORDER BY d"
+        ))
+    };
+    let before = per_day("short");
+    assert_eq!(before.len(), 4, "{before:?}");
+    // Wait for the memtable to reach the segments, then keep today and yesterday only.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("node").read_dir().is_ok_and(|_| {
+        let mut all = Vec::new();
+        files(&dir.path().join("node/table"), &mut all);
+        all.iter()
+            .any(|p| p.to_string_lossy().contains("app=short"))
+    }) {
+        assert!(Instant::now() < deadline, "no segment after 60 s");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let admin = node.admin_token();
+    let a = patch(
+        &node,
+        "short",
+        &admin,
+        json!({"privacy": {"retention_days": 1}}),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let now = per_day("short");
+        if now.len() == 2 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "retention not applied: {now:?}\n{}",
+            node.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        after,
+        before[2..].to_vec(),
+        "exactly yesterday and today stay"
+    );
+    assert_eq!(per_day("kept").len(), 4, "another app keeps everything");
+    // The rollups forgot the days too (dashboard_stats is answered from them).
+    let counted = node.count("SELECT sum(event_count) FROM dashboard_stats WHERE app_id = 'short'");
+    let kept_rows: u64 = after.iter().map(|r| r[1].as_u64().unwrap_or(0)).sum();
+    assert_eq!(counted, kept_rows);
+    // Files of the dropped days are gone.
+    assert_eq!(civil_date(20_792), "2026-12-05");
+    let floor_day = civil_date((today - day) / day);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all = Vec::new();
+        files(&dir.path().join("node/table"), &mut all);
+        let old: Vec<_> = all
+            .iter()
+            .map(|p| p.to_string_lossy().to_string())
+            .filter(|p| {
+                p.contains("app=short/day=")
+                    && p.split("day=").nth(1).is_some_and(|d| d[..10] < *floor_day)
+            })
+            .collect();
+        if old.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "files of dropped days left: {old:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // An event older than the floor is refused, saying why; one on the floor day is kept.
+    let a = node
+        .try_post(
+            "/v1/events",
+            &[("content-type", "application/json")],
+            &serde_json::to_vec(&json!([
+                {"event_type": "app_open", "app_id": "short", "device_id": "x", "timestamp": today - day - 1},
+                {"event_type": "app_open", "app_id": "short", "device_id": "y", "timestamp": today - day},
+            ]))
+            .expect("json"),
+        )
+        .expect("post");
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["accepted"], 1);
+    let why = a.body["rejected"][0]["error"].as_str().unwrap_or("");
+    assert!(why.contains("the oldest day this app keeps"), "{why}");
     node.terminate();
 }

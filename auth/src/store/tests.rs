@@ -450,7 +450,7 @@ fn an_apps_privacy_secrets_are_set_once_and_survive_reopen() {
     );
     let first = s.app_privacy("app").expect("set");
     assert_eq!(first.settings, hashing);
-    let hashed = first.user_id("alice");
+    let hashed = first.keyed().user_id("alice");
     // New settings, but the first secrets stay: the same user keeps the same hash.
     let later = Privacy {
         retention_days: 30,
@@ -465,5 +465,5 @@ fn an_apps_privacy_secrets_are_set_once_and_survive_reopen() {
     let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
     let reopened = s.app_privacy("app").expect("kept");
     assert_eq!(reopened, now);
-    assert_eq!(reopened.user_id("alice"), hashed);
+    assert_eq!(reopened.keyed().user_id("alice"), hashed);
 }

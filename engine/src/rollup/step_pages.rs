@@ -12,6 +12,11 @@ use super::*;
 pub(super) struct Used(parking_lot::Mutex<BTreeMap<i64, u64>>);
 
 impl Used {
+    pub(super) fn forget_before(&self, day: i64) {
+        let mut m = self.0.lock();
+        *m = m.split_off(&day);
+    }
+
     fn touch(&self, days: impl Iterator<Item = i64>, now: u64) {
         let mut m = self.0.lock();
         for d in days {

@@ -88,12 +88,31 @@ pub struct ServerConfig {
     pub alerts: AlertSettings,
     pub cluster: ClusterSettings,
     pub fraud: FraudSettings,
+    /// `[retention]`: how often the leader applies each app's `privacy.retention_days`.
+    pub retention: RetentionSettings,
     pub http: HttpSettings,
     /// `[log]`: text or JSON lines, levels, which requests are logged.
     pub log: crate::logging::LogSettings,
     /// `[[mirror]]` entries, checked by `compat::parse_all` when the node starts: a bad entry
     /// is reported by that mirror (API, metrics, log) and never stops the node.
     pub mirror: Vec<toml::Value>,
+}
+
+/// `[retention]` in the config file (issue 29; docs/privacy.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Seconds between the leader's checks of every app's retention floor; a floor that
+    /// moved (a new UTC day, or a shorter `retention_days`) is applied through the log.
+    pub check_interval_secs: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            check_interval_secs: 600,
+        }
+    }
 }
 
 /// `[http]` in the config file.
@@ -313,6 +332,7 @@ impl Default for ServerConfig {
             engine: engine::EngineConfig::default(),
             query: query::QueryConfig::default(),
             fraud: FraudSettings::default(),
+            retention: RetentionSettings::default(),
             http: HttpSettings::default(),
             log: crate::logging::LogSettings::default(),
             auth: AuthSettings::default(),
@@ -384,6 +404,9 @@ impl ServerConfig {
         self.http.validate().map_err(ConfigError::Invalid)?;
         self.alerts.validate().map_err(ConfigError::Invalid)?;
         self.fraud.rules().map_err(ConfigError::Invalid)?;
+        if self.retention.check_interval_secs == 0 {
+            return inv("retention.check_interval_secs must be positive".into());
+        }
         self.cluster
             .validate(self.node_id)
             .map_err(ConfigError::Invalid)?;

@@ -122,21 +122,22 @@ async fn accept(
         .extensions()
         .get::<super::authz::ClientIp>()
         .map(|c| c.0.clone());
+    let received_at_ms = chrono::Utc::now().timestamp_millis();
+    let privacy = state.security.store.app_privacy(&app_id);
+    let retention = privacy.as_ref().map(|p| p.settings).unwrap_or_default();
     let ctx = RequestContext {
         key_app_id: Some(app_id.clone()),
-        received_at_ms: chrono::Utc::now().timestamp_millis(),
+        received_at_ms,
         peer_ip: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string()),
         user_agent: header_str(&req, header::USER_AGENT),
         strict_fields,
-        privacy: state
-            .security
-            .store
-            .app_privacy(&app_id)
+        privacy: privacy
             .filter(|p| p.settings.transforms() || p.settings.require_consent)
-            .map(std::sync::Arc::new),
+            .map(|p| std::sync::Arc::new(p.keyed())),
+        oldest_ms: Some(retention.retention_floor(received_at_ms)),
     };
     let content_type = header_str(&req, header::CONTENT_TYPE);
     let content_encoding = header_str(&req, header::CONTENT_ENCODING);

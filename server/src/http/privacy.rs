@@ -123,6 +123,7 @@ pub(crate) async fn reveal(
         )
     })?;
     let revealed = privacy
+        .keyed()
         .reveal_device_id(&r.device_id)
         .map_err(|e| ApiError::of(Code::InvalidRequest, format!("device_id: {e}")))?;
     let ev = event(

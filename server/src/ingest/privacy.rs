@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use auth::AppPrivacy;
+use auth::privacy::Keyed;
 use engine::Event;
 
 /// `event_data` keys the consent is kept under (queryable like any property).
@@ -64,7 +64,7 @@ pub(crate) fn consent(v: Option<Value>) -> Result<Vec<(String, String)>, String>
 }
 
 /// Replaces the event's IP address, user id and device id as the app's settings say.
-pub(crate) fn protect(e: &mut Event, p: &AppPrivacy) {
+pub(crate) fn protect(e: &mut Event, p: &Keyed) {
     if !p.settings.transforms() {
         return;
     }
@@ -106,12 +106,13 @@ mod tests {
 
     #[test]
     fn identifiers_are_replaced_before_encoding() {
-        let p = AppPrivacy::generate(Privacy {
+        let p = auth::AppPrivacy::generate(Privacy {
             ip: IpMode::Truncate,
             user_id: UserIdMode::Hash,
             device_id: DeviceIdMode::Encrypt,
             ..Privacy::default()
-        });
+        })
+        .keyed();
         let mut e = Event {
             timestamp_ms: 0,
             app_id: "a".into(),

@@ -23,7 +23,9 @@ pub struct RequestContext {
     pub strict_fields: bool,
     /// The app's data protection (issue 29): consent required, identifiers transformed
     /// before the event goes anywhere ([`super::privacy`]). `None`: everything kept.
-    pub privacy: Option<std::sync::Arc<auth::AppPrivacy>>,
+    pub privacy: Option<std::sync::Arc<auth::privacy::Keyed>>,
+    /// The app's retention floor (ms): older events are refused, they would not be kept.
+    pub oldest_ms: Option<i64>,
 }
 
 /// `platform`: any token of 1-32 characters from a-z 0-9 _ - (case-insensitive).
@@ -96,6 +98,13 @@ fn timestamp(v: Option<Value>, limits: &IngestLimits, ctx: &RequestContext) -> R
         return Err(format!(
             "timestamp: {ms} is before the earliest accepted time {}",
             limits.min_timestamp_ms
+        ));
+    }
+    if let Some(oldest) = ctx.oldest_ms.filter(|o| ms < *o) {
+        let day = chrono::DateTime::from_timestamp_millis(oldest)
+            .map_or_else(|| oldest.to_string(), |d| d.format("%Y-%m-%d").to_string());
+        return Err(format!(
+            "timestamp: {ms} is before {day}, the oldest day this app keeps (privacy.retention_days)"
         ));
     }
     if ms > ctx.received_at_ms + limits.max_future_ms {
@@ -437,6 +446,7 @@ mod tests {
             key_app_id: None,
             strict_fields: false,
             privacy: None,
+            oldest_ms: None,
         }
     }
 

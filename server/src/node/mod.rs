@@ -3,6 +3,7 @@
 
 mod bootstrap;
 pub mod metrics;
+mod retention;
 
 pub(crate) use bootstrap::new_jwt_secret;
 
@@ -313,6 +314,7 @@ impl Node {
             started: Instant::now(),
         }));
         tokio::spawn(housekeeping(state.clone()));
+        tokio::spawn(retention::run(state.clone()));
         Ok(Node { state, _lock: lock })
     }
 

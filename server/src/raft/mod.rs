@@ -29,6 +29,9 @@ pub enum Request {
         request_id: String,
         req: auth::AuthRequest,
     },
+    /// Retention (issue 29): no event of `app_id` before `before_ms` (a UTC day start) is kept
+    /// any more, on every node from this entry on ([`engine::Engine::drop_before`]).
+    Retention { app_id: String, before_ms: i64 },
 }
 
 /// What applying an entry answers.

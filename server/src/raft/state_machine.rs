@@ -235,6 +235,16 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                         })?;
                     Response::Auth(outcome)
                 }
+                EntryPayload::Normal(Request::Retention { app_id, before_ms }) => {
+                    // Everything before it applied first: the floor holds from here on.
+                    if let Some(before) = last {
+                        self.apply_chunk(before, &mut chunk, &mut answers)?;
+                    }
+                    self.engine.drop_before(app_id, *before_ms).map_err(|err| {
+                        StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
+                    })?;
+                    Response::None
+                }
                 EntryPayload::Normal(Request::Mirror(op)) => {
                     if let Some(before) = last {
                         self.apply_chunk(before, &mut chunk, &mut answers)?;
