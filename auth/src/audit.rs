@@ -6,6 +6,11 @@
 //! or reordered record is reported by its sequence number. Truncating the tail leaves a valid
 //! shorter chain; it is detected against a checkpoint (`seq`, `hash`) taken earlier (the head
 //! is also kept separately in the store and compared).
+//!
+//! Retention (`audit.retention_days`, issue 29) removes the oldest records: the store then
+//! keeps an [`AuditBase`] — the last removed record's sequence number and hash, signed with a
+//! key of the cluster — and the chain is verified from it ([`verify_after`]), so a record
+//! removed outside retention, or a base moved by hand, is still reported.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -110,6 +115,47 @@ pub struct VerifyReport {
     pub head_hash: String,
 }
 
+/// Where the stored chain starts once retention removed its oldest records: the last
+/// removed record, signed (HMAC-SHA-256 under the store's audit key) so that it cannot be
+/// moved without the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditBase {
+    /// The last removed record's sequence number and hash.
+    pub seq: u64,
+    pub hash: String,
+    /// Its time, and how many records were removed in all.
+    pub at_ms: i64,
+    pub removed: u64,
+    /// Hex HMAC-SHA-256 of the fields above.
+    pub signature: String,
+}
+
+impl AuditBase {
+    fn mac(key: &[u8], seq: u64, hash: &str, at_ms: i64, removed: u64) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+        mac.update(format!("unmogrowp-audit-base:{seq}:{hash}:{at_ms}:{removed}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    pub fn signed(key: &[u8], seq: u64, hash: String, at_ms: i64, removed: u64) -> Self {
+        let signature = Self::mac(key, seq, &hash, at_ms, removed);
+        Self {
+            seq,
+            hash,
+            at_ms,
+            removed,
+            signature,
+        }
+    }
+
+    /// Whether the signature is the key's.
+    pub fn signature_ok(&self, key: &[u8]) -> bool {
+        Self::mac(key, self.seq, &self.hash, self.at_ms, self.removed) == self.signature
+    }
+}
+
 /// Verifies records given in stored (key) order, each as its storage key's sequence number
 /// and raw bytes. `head` is the head recorded separately by the store; `checkpoint` an
 /// earlier `(seq, hash)` that must still be in the chain.
@@ -121,8 +167,37 @@ pub fn verify<I>(
 where
     I: IntoIterator<Item = (u64, Vec<u8>)>,
 {
-    let mut prev_hash = GENESIS_HASH.to_string();
-    let mut expected_seq = 1u64;
+    verify_after(records, (0, GENESIS_HASH.to_string()), head, checkpoint)
+}
+
+/// [`verify`] of a chain whose records through `base` (`(seq, hash)` of the last removed
+/// record) were removed: the first stored record must be `seq + 1` and link to `hash`. A
+/// checkpoint at the base must match it; one before the base was removed with its record.
+pub fn verify_after<I>(
+    records: I,
+    base: (u64, String),
+    head: Option<(u64, String)>,
+    checkpoint: Option<(u64, String)>,
+) -> VerifyReport
+where
+    I: IntoIterator<Item = (u64, Vec<u8>)>,
+{
+    let (base_seq, base_hash) = base;
+    if let Some((cs, ch)) = &checkpoint {
+        if *cs == base_seq && *ch != base_hash && *cs > 0 {
+            return VerifyReport {
+                records: 0,
+                ok: false,
+                first_bad_seq: Some(*cs),
+                problem: Some(format!("record {cs} differs from the checkpoint")),
+                head_seq: base_seq,
+                head_hash: base_hash,
+            };
+        }
+    }
+    let checkpoint = checkpoint.filter(|(cs, _)| *cs > base_seq);
+    let mut prev_hash = base_hash;
+    let mut expected_seq = base_seq + 1;
     let mut n = 0u64;
     let mut checkpoint_seen = false;
     let fail = |seq: u64, problem: String, n: u64, prev: &str| VerifyReport {

@@ -121,6 +121,14 @@ pub enum AuthOp {
         id: String,
         privacy: crate::privacy::AppPrivacy,
     },
+    /// Audit retention: removes the oldest records whose time is before `before_ms` (the
+    /// longest such prefix, at most [`crate::store::MAX_AUDIT_CUT`] at once) and keeps a signed
+    /// [`crate::audit::AuditBase`] of the last one. `key` (hex) signs bases only if the store
+    /// has no audit key yet.
+    CutAudit {
+        before_ms: i64,
+        key: String,
+    },
 }
 
 /// What applying a request did. Errors of the *request* (not of the store) are outcomes, so

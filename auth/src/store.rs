@@ -19,7 +19,7 @@ use parking_lot::RwLock;
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::audit::{self, AuditRecord, VerifyReport};
+use crate::audit::{self, AuditBase, AuditRecord, VerifyReport};
 use crate::command::{AuthOp, AuthOutcome, AuthRequest};
 use crate::model::{ApiKey, App, AppSettings, Session, User};
 use crate::policy::{effective_permissions, Principal, Role};
@@ -89,7 +89,14 @@ struct State {
     /// The last rotation of each session (`r/{session id}`), for the reuse grace.
     rotations: HashMap<String, Rotation>,
     head: (u64, String),
+    /// Where the chain starts once retention removed records (`m/auditbase`).
+    audit_base: Option<AuditBase>,
+    /// Signs audit bases (`m/auditkey`): drawn by the proposer of the first cut, never changed.
+    audit_key: Option<Vec<u8>>,
 }
+
+/// Most audit records one `CutAudit` removes (the next check removes more).
+pub const MAX_AUDIT_CUT: usize = 100_000;
 
 /// A superseded refresh token presented this soon after it was rotated away is answered
 /// with the session's current token instead of revoking the session: the rotation's answer
@@ -280,6 +287,14 @@ fn load_state(db: &DB) -> Result<State, AuthError> {
                     b"m/keyepoch" => st.key_epoch = dec(&k, &v)?,
                     b"m/keysince" => st.key_since_ms = Some(dec(&k, &v)?),
                     b"m/alerts" => st.alerts = dec(&k, &v)?,
+                    b"m/auditbase" => st.audit_base = Some(dec(&k, &v)?),
+                    b"m/auditkey" => {
+                        let s: String = dec(&k, &v)?;
+                        st.audit_key = Some(
+                            hex::decode(s)
+                                .map_err(|e| AuthError::Corrupt(format!("m/auditkey: {e}")))?,
+                        );
+                    }
                     _ => {}
                 },
                 _ => {}
@@ -596,8 +611,107 @@ impl AuthStore {
                 })?;
             raw.push((seq, v.to_vec()));
         }
-        let head = self.state.read().head.clone();
-        Ok(audit::verify(raw, Some(head), checkpoint))
+        let (head, base, key) = {
+            let st = self.state.read();
+            (st.head.clone(), st.audit_base.clone(), st.audit_key.clone())
+        };
+        let Some(base) = base else {
+            return Ok(audit::verify(raw, Some(head), checkpoint));
+        };
+        if !key.is_some_and(|k| base.signature_ok(&k)) {
+            return Ok(VerifyReport {
+                records: 0,
+                ok: false,
+                first_bad_seq: Some(base.seq),
+                problem: Some(format!(
+                    "the retention base (record {}) does not carry the store's signature",
+                    base.seq
+                )),
+                head_seq: base.seq,
+                head_hash: base.hash,
+            });
+        }
+        Ok(audit::verify_after(
+            raw,
+            (base.seq, base.hash),
+            Some(head),
+            checkpoint,
+        ))
+    }
+
+    /// Where the stored audit chain starts, if retention removed records.
+    pub fn audit_base(&self) -> Option<AuditBase> {
+        self.state.read().audit_base.clone()
+    }
+
+    /// The time of the oldest stored audit record.
+    pub fn oldest_audit_at_ms(&self) -> Result<Option<i64>, AuthError> {
+        let first = self
+            .db
+            .iterator(IteratorMode::From(b"l/", Direction::Forward))
+            .next();
+        match first {
+            Some(item) => {
+                let (k, v) = item?;
+                if !k.starts_with(b"l/") {
+                    return Ok(None);
+                }
+                let rec: AuditRecord = dec(&k, &v)?;
+                Ok(Some(rec.at_ms))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the oldest records before `before_ms` into `wb` and moves the base
+    /// (`AuthOp::CutAudit`, deterministic: the same records on every node).
+    fn cut_audit(
+        &self,
+        st: &mut State,
+        wb: &mut WriteBatch,
+        before_ms: i64,
+        key_hex: &str,
+    ) -> Result<(), AuthError> {
+        // A proposer's bad key leaves the chain whole (the next check proposes again); an
+        // error here would stop the node's state machine.
+        let key = match &st.audit_key {
+            Some(k) => k.clone(),
+            None => match hex::decode(key_hex).ok().filter(|k| k.len() == 32) {
+                Some(k) => k,
+                None => return Ok(()),
+            },
+        };
+        let mut last: Option<AuditRecord> = None;
+        let mut removed = 0u64;
+        for item in self
+            .db
+            .iterator(IteratorMode::From(b"l/", Direction::Forward))
+            .take(MAX_AUDIT_CUT)
+        {
+            let (k, v) = item?;
+            if !k.starts_with(b"l/") {
+                break;
+            }
+            let rec: AuditRecord = dec(&k, &v)?;
+            if rec.at_ms >= before_ms {
+                break;
+            }
+            wb.delete(&k);
+            removed += 1;
+            last = Some(rec);
+        }
+        let Some(last) = last else {
+            return Ok(());
+        };
+        if st.audit_key.is_none() {
+            wb.put(b"m/auditkey", enc(&hex::encode(&key)));
+            st.audit_key = Some(key.clone());
+        }
+        let before = st.audit_base.as_ref().map_or(0, |b| b.removed);
+        let base = AuditBase::signed(&key, last.seq, last.hash, last.at_ms, before + removed);
+        wb.put(b"m/auditbase", enc(&base));
+        st.audit_base = Some(base);
+        Ok(())
     }
 
     /// Applies the request at Raft log index `index`. Deterministic; idempotent across replay.
@@ -619,6 +733,9 @@ impl AuthStore {
         }
         let mut wb = WriteBatch::default();
         let outcome = apply_op(&mut st, &mut wb, &self.policy, req);
+        if let AuthOp::CutAudit { before_ms, key } = &req.op {
+            self.cut_audit(&mut st, &mut wb, *before_ms, key)?;
+        }
         // Audit records, chained onto the head, with the outcome decided above.
         let (mut seq, mut prev) = st.head.clone();
         for ev in &req.audit {

@@ -549,3 +549,71 @@ fn retention_drops_exactly_the_days_before_the_floor() {
     assert!(why.contains("the oldest day this app keeps"), "{why}");
     node.terminate();
 }
+
+/// `audit.retention_days`: records older than it are cut by the retention task through the
+/// log; the chain still verifies from the signed base, which the verify answer shows. The old
+/// records are written by the node running 400 days in the past (libfaketime).
+#[test]
+fn the_audit_chain_verifies_after_its_prefix_is_cut() {
+    let faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        Path::new(faketime).exists(),
+        "{faketime} missing: scripts/setup.sh installs libfaketime"
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("node");
+    let mut past = TestNode::new(
+        &data,
+        &[
+            ("LD_PRELOAD", faketime),
+            ("FAKETIME", "-400d"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    past.start();
+    past.app_key("shop");
+    let old = past.get("/api/admin/audit?after=0&limit=1000");
+    let old_records = old.body["records"].as_array().expect("records").len();
+    assert!(old_records >= 3, "{}", old.body);
+    past.terminate();
+
+    let mut node = TestNode::new(&data, &[("UNMOGROWP_RETENTION__CHECK_INTERVAL_SECS", "1")]);
+    node.start();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let verified = loop {
+        let v = node.get("/api/admin/audit/verify");
+        if v.body["base"].is_object() {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cut after 60 s: {}\n{}",
+            v.body,
+            node.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(verified.body["ok"], true, "{}", verified.body);
+    let base = &verified.body["base"];
+    assert!(
+        base["seq"].as_u64().unwrap_or(0) >= old_records as u64,
+        "{base}"
+    );
+    let now = node.get("/api/admin/audit?after=0&limit=1000");
+    let records = now.body["records"].as_array().expect("records");
+    let first = records[0]["seq"].as_u64().expect("seq");
+    assert_eq!(
+        first,
+        base["seq"].as_u64().expect("seq") + 1,
+        "{}",
+        now.body
+    );
+    assert!(
+        records.iter().any(|r| r["action"] == "audit.cut"),
+        "the cut is audited: {}",
+        now.body
+    );
+    // The records of the last 365 days stay: the logins of this run.
+    assert!(records.iter().any(|r| r["action"] == "auth.login"));
+    node.terminate();
+}

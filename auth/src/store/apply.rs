@@ -70,7 +70,8 @@ pub(super) fn apply_op(
 ) -> AuthOutcome {
     let now = req.at_ms;
     match &req.op {
-        AuthOp::AuditOnly => AuthOutcome::Ok,
+        // Records are read from the store: `AuthStore::apply_traced` does the cut.
+        AuthOp::AuditOnly | AuthOp::CutAudit { .. } => AuthOutcome::Ok,
         AuthOp::RecordAlerts {
             through_audit_seq,
             alerts,

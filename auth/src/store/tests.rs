@@ -467,3 +467,86 @@ fn an_apps_privacy_secrets_are_set_once_and_survive_reopen() {
     assert_eq!(reopened, now);
     assert_eq!(reopened.keyed().user_id("alice"), hashed);
 }
+
+#[test]
+fn audit_retention_cuts_the_prefix_and_the_chain_still_verifies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("open");
+    // Ten records, one per request, at times 1..=10.
+    for i in 1..=10u64 {
+        s.apply(i, &req(i as i64, AuthOp::AuditOnly))
+            .expect("apply");
+    }
+    assert!(s.verify_audit(None).expect("verify").ok);
+    let head = s.verify_audit(None).expect("verify");
+    let key = "cd".repeat(32);
+    // Everything before time 5 goes; the cut itself is audited (record 11, time 100).
+    let cut = AuthRequest {
+        at_ms: 100,
+        node: 1,
+        op: AuthOp::CutAudit {
+            before_ms: 5,
+            key: key.clone(),
+        },
+        audit: vec![AuditEvent {
+            actor: "system".into(),
+            action: "audit.cut".into(),
+            ..Default::default()
+        }],
+    };
+    s.apply(11, &cut).expect("cut");
+    let base = s.audit_base().expect("base");
+    assert_eq!((base.seq, base.at_ms, base.removed), (4, 4, 4));
+    let report = s.verify_audit(None).expect("verify");
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 7, "records 5..=11");
+    assert_eq!(report.head_seq, 11);
+    assert_eq!(s.oldest_audit_at_ms().expect("oldest"), Some(5));
+    // A checkpoint taken before the cut still checks where it can.
+    assert!(
+        s.verify_audit(Some((head.head_seq, head.head_hash.clone())))
+            .expect("verify")
+            .ok
+    );
+    // A replay of the cut changes nothing; a second cut moves the base on, same key.
+    assert_eq!(s.apply(11, &cut).expect("replay"), AuthOutcome::Replayed);
+    let again = AuthRequest {
+        op: AuthOp::CutAudit {
+            before_ms: 8,
+            key: "ef".repeat(32),
+        },
+        ..cut.clone()
+    };
+    s.apply(12, &again).expect("cut");
+    let base2 = s.audit_base().expect("base");
+    assert_eq!((base2.seq, base2.removed), (7, 7));
+    drop(s);
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
+    assert!(s.verify_audit(None).expect("verify").ok, "after a reopen");
+    assert_eq!(s.audit_base(), Some(base2.clone()));
+
+    // Tampering: a record removed outside retention, or the base moved by hand.
+    drop(s);
+    {
+        let raw = rocksdb::DB::open_default(dir.path()).expect("raw open");
+        let mut moved = base2.clone();
+        moved.seq = 8;
+        raw.put(b"m/auditbase", serde_json::to_vec(&moved).expect("json"))
+            .expect("put");
+    }
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
+    let r = s.verify_audit(None).expect("verify");
+    assert!(!r.ok);
+    assert!(r.problem.unwrap_or_default().contains("signature"));
+    drop(s);
+    {
+        let raw = rocksdb::DB::open_default(dir.path()).expect("raw open");
+        raw.put(b"m/auditbase", serde_json::to_vec(&base2).expect("json"))
+            .expect("put");
+        raw.delete(b"l/00000000000000000008").expect("delete");
+    }
+    let s = AuthStore::open(dir.path(), LockoutPolicy::default()).expect("reopen");
+    let r = s.verify_audit(None).expect("verify");
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(r.first_bad_seq, Some(8));
+}

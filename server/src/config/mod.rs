@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub fraud: FraudSettings,
     /// `[retention]`: how often the leader applies each app's `privacy.retention_days`.
     pub retention: RetentionSettings,
+    /// `[audit]`: how long the audit log keeps its records.
+    pub audit: AuditSettings,
     pub http: HttpSettings,
     /// `[log]`: text or JSON lines, levels, which requests are logged.
     pub log: crate::logging::LogSettings,
@@ -111,6 +113,24 @@ impl Default for RetentionSettings {
     fn default() -> Self {
         Self {
             check_interval_secs: 600,
+        }
+    }
+}
+
+/// `[audit]` in the config file (issue 29): the security log's retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// UTC days of audit records kept before today (the seed: one year); older ones are
+    /// removed by the retention task through the log, leaving a signed base the chain is
+    /// verified from.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
         }
     }
 }
@@ -333,6 +353,7 @@ impl Default for ServerConfig {
             query: query::QueryConfig::default(),
             fraud: FraudSettings::default(),
             retention: RetentionSettings::default(),
+            audit: AuditSettings::default(),
             http: HttpSettings::default(),
             log: crate::logging::LogSettings::default(),
             auth: AuthSettings::default(),
@@ -406,6 +427,9 @@ impl ServerConfig {
         self.fraud.rules().map_err(ConfigError::Invalid)?;
         if self.retention.check_interval_secs == 0 {
             return inv("retention.check_interval_secs must be positive".into());
+        }
+        if self.audit.retention_days == 0 {
+            return inv("audit.retention_days must be at least 1".into());
         }
         self.cluster
             .validate(self.node_id)

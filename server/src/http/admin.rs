@@ -397,14 +397,17 @@ pub(crate) struct VerifyQuery {
 pub(crate) async fn audit_verify(
     State(state): State<AppState>,
     Query(q): Query<VerifyQuery>,
-) -> Result<Json<auth::VerifyReport>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let cp = q.checkpoint_seq.zip(q.checkpoint_hash);
     let store = state.security.store.clone();
     let report = tokio::task::spawn_blocking(move || store.verify_audit(cp))
         .await
         .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?
         .map_err(|e| ApiError::of(Code::Internal, e.to_string()))?;
-    Ok(Json(report))
+    // With the retention base the chain starts from (`audit.retention_days`), if any.
+    let mut v = serde_json::to_value(report).unwrap_or_default();
+    v["base"] = serde_json::to_value(state.security.store.audit_base()).unwrap_or_default();
+    Ok(Json(v))
 }
 
 #[derive(Deserialize, Default)]

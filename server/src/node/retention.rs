@@ -1,7 +1,8 @@
 //! The retention task (issue 29; docs/privacy.md): on the leader, every
 //! `retention.check_interval_secs`, each app whose floor moved — a new UTC day, or a shorter
 //! `privacy.retention_days` — gets a `Retention` log entry, so every node drops the same data
-//! at the same log position.
+//! at the same log position; and audit records older than `audit.retention_days` are cut
+//! (`AuthOp::CutAudit`), leaving a signed base the chain verifies from.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub(super) async fn run(state: AppState) {
             .map(|a| a.id)
             .chain(state.engine.rollups().apps())
             .collect();
+        cut_audit(&state, now).await;
         for app in apps {
             let settings = state
                 .security
@@ -59,5 +61,37 @@ pub(super) async fn run(state: AppState) {
                 }
             }
         }
+    }
+}
+
+/// Proposes cutting the audit records older than `audit.retention_days`, if there are any.
+async fn cut_audit(state: &AppState, now: i64) {
+    const DAY_MS: i64 = 86_400_000;
+    let before_ms = (now.div_euclid(DAY_MS) - i64::from(state.cfg.audit.retention_days)) * DAY_MS;
+    match state.security.store.oldest_audit_at_ms() {
+        Ok(Some(oldest)) if oldest < before_ms => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the oldest audit record");
+            return;
+        }
+    }
+    let ev = crate::security::event(
+        "system".to_string(),
+        "",
+        "audit.cut",
+        "audit log",
+        format!(
+            "records before {before_ms} removed (audit.retention_days = {})",
+            state.cfg.audit.retention_days
+        ),
+    );
+    let op = auth::AuthOp::CutAudit {
+        before_ms,
+        key: super::new_jwt_secret(),
+    };
+    let req = state.security.request(op, vec![ev]);
+    if let Err(e) = crate::security::submit(&state.cluster, req).await {
+        tracing::warn!(error = %e, "could not cut the audit log; retrying at the next check");
     }
 }
