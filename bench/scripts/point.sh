@@ -9,6 +9,9 @@
 #   SERVER_BIN=/path/to/other/unmogrowp SERVER_ENV="UNMOGROWP_WAL__SEGMENT_BYTES=4194304" \
 #     bench/scripts/point.sh 1 20
 #
+#   PRIVACY='{"ip":"truncate","user_id":"hash","device_id":"encrypt"}' \
+#     bench/scripts/point.sh 100 15                # the app's privacy transforms on (issue 29)
+#
 #   WAIT_MIRRORS=300 SERVER_ENV='UNMOGROWP_MIRROR=[{name="pg",kind="postgres",url="…"}]' \
 #     bench/scripts/point.sh 100 20                # then waits for the mirrors to catch up
 #
@@ -36,6 +39,10 @@ TOKEN=$(curl -sf localhost:$PORT/api/auth/login -H 'content-type: application/js
 KEY=$(curl -sf localhost:$PORT/api/apps -H "authorization: Bearer $TOKEN" \
   -H 'content-type: application/json' -d '{"name":"bench_app","id":"bench_app"}' |
   python3 -c 'import json,sys;print(json.load(sys.stdin)["api_key"])')
+if [ -n "${PRIVACY:-}" ]; then
+  curl -sf -X PATCH localhost:$PORT/api/apps/bench_app -H "authorization: Bearer $TOKEN" \
+    -H 'content-type: application/json' -d "{\"privacy\":$PRIVACY}" >/dev/null
+fi
 /usr/bin/time -f "generator cpu %U+%S s, wall %e s" "$T/unmogrowp-bench" load \
   --addr 127.0.0.1:$PORT --batch "$BATCH" --duration "$SECS" --connections "${CONNS:-64}" --api-key "$KEY"
 curl -sf localhost:$PORT/metrics >"$OUT/metrics.txt"

@@ -212,10 +212,11 @@ mod tests {
     fn an_applied_script_fails_the_call_it_names() {
         let dir = tempfile::tempdir().unwrap();
         let fs = FaultFs::new();
-        FaultScript::parse("fail fsync enospc path=b")
+        // `path=` matches a substring of the whole path: a name no temporary directory can
+        // contain by chance (`path=b` failed whenever the random directory name held a `b`).
+        FaultScript::parse("fail fsync enospc path=file-beta")
             .unwrap()
             .apply(&fs);
-        // Names no temporary directory can contain by chance.
         let a = dir.path().join("file-alpha");
         let b = dir.path().join("file-beta");
         let fa = crate::FileSystem::create_new(&*fs, &a).unwrap();

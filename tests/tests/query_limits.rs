@@ -574,7 +574,17 @@ fn q05_timestamp_spray_is_refused_or_clamped_into_few_files() {
         ("UNMOGROWP_ENGINE__FLUSH_INTERVAL_SECS", "1"),
     ]);
     // 20,000 events over 1970-9999 (most out of range), then 20,000 over 2000-2026 (~9,500
-    // distinct days).
+    // distinct days): the app keeps 100 years (the default retention, 730 days, would refuse
+    // most of them; docs/privacy.md).
+    n.app_key("spray");
+    let admin = n.admin_token();
+    let a = n.call(
+        "PATCH",
+        "/api/apps/spray",
+        Some(&admin),
+        Some(json!({"privacy": {"retention_days": 36500}})),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
     let spray = |start: i64, end: i64, n: i64, i: i64| start + (end - start) / n * i;
     let total = 40_000i64;
     let mut accepted = 0;
