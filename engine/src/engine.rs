@@ -90,6 +90,9 @@ pub struct EngineStats {
     /// Segment summaries found missing or damaged when a generation was opened, and rebuilt
     /// from the segments' rows.
     pub summaries_rebuilt: AtomicU64,
+    /// Segments and rows removed because their app's retention floor passed them.
+    pub retention_segments_dropped: AtomicU64,
+    pub retention_rows_dropped: AtomicU64,
 }
 
 /// The dedupe state's size ([`Engine::dedupe_stats`]).
@@ -565,6 +568,10 @@ impl Engine {
             s.dedupe.remove_segment(m.id);
         }
         self.inner.rollups.write().forget_before(app, before_ms);
+        let st = &self.inner.stats;
+        st.retention_segments_dropped
+            .fetch_add(removed.len() as u64, Ordering::Relaxed);
+        st.retention_rows_dropped.fetch_add(rows, Ordering::Relaxed);
         tracing::info!(
             app,
             before_ms,

@@ -507,6 +507,16 @@ fn retention_drops_exactly_the_days_before_the_floor() {
     let counted = node.count("SELECT sum(event_count) FROM dashboard_stats WHERE app_id = 'short'");
     let kept_rows: u64 = after.iter().map(|r| r[1].as_u64().unwrap_or(0)).sum();
     assert_eq!(counted, kept_rows);
+    let metrics = node.get("/metrics").body.as_str().unwrap_or("").to_string();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("unmogrowp_engine_retention_rows_dropped_total ")?
+                .parse()
+                .ok()
+        })
+        .expect("retention metric");
+    assert!(dropped >= 20.0, "{dropped} rows dropped by retention");
     // Files of the dropped days are gone.
     assert_eq!(civil_date(20_792), "2026-12-05");
     let floor_day = civil_date((today - day) / day);
@@ -599,6 +609,9 @@ fn the_audit_chain_verifies_after_its_prefix_is_cut() {
         base["seq"].as_u64().unwrap_or(0) >= old_records as u64,
         "{base}"
     );
+    let metrics = node.get("/metrics").body.as_str().unwrap_or("").to_string();
+    let removed = format!("unmogrowp_audit_records_removed {}", base["removed"]);
+    assert!(metrics.contains(&removed), "{removed} not in /metrics");
     let now = node.get("/api/admin/audit?after=0&limit=1000");
     let records = now.body["records"].as_array().expect("records");
     let first = records[0]["seq"].as_u64().expect("seq");

@@ -103,7 +103,8 @@ pub(crate) struct RevealRequest {
 }
 
 /// `POST /api/admin/apps/{id}/reveal` `{"device_id": "enc1:…"}` → the device id it was made
-/// from. Audited: who revealed which stored value (the answer itself is not written down).
+/// from. Audited, refusals too: who asked for which stored value (the answer itself is not
+/// written down).
 pub(crate) async fn reveal(
     State(state): State<AppState>,
     Extension(ClientIp(ip)): Extension<ClientIp>,
@@ -122,17 +123,29 @@ pub(crate) async fn reveal(
             "this app has never encrypted device ids (privacy.device_id = \"encrypt\")",
         )
     })?;
-    let revealed = privacy
-        .keyed()
-        .reveal_device_id(&r.device_id)
-        .map_err(|e| ApiError::of(Code::InvalidRequest, format!("device_id: {e}")))?;
-    let ev = event(
+    let revealed = privacy.keyed().reveal_device_id(&r.device_id);
+    // The stored value asked about; a refused one (perhaps a raw id sent by mistake) only by
+    // its digest, so the audit log never holds an identifier in clear.
+    let detail = match &revealed {
+        Ok(_) => format!("device_id {}", r.device_id),
+        Err(_) => {
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(r.device_id.as_bytes()));
+            format!("device_id with SHA-256 {}", &digest[..16])
+        }
+    };
+    let mut ev = event(
         caller.actor(),
         &ip,
         "privacy.reveal",
         format!("app {id}"),
-        format!("device_id {}", r.device_id),
+        detail,
     );
+    if let Err(e) = &revealed {
+        ev.outcome = Some(format!("failure: {e}"));
+    }
     commit(&state, AuthOp::AuditOnly, ev).await?;
+    let revealed =
+        revealed.map_err(|e| ApiError::of(Code::InvalidRequest, format!("device_id: {e}")))?;
     Ok(Json(json!({"app_id": id, "device_id": revealed})))
 }

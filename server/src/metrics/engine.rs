@@ -97,6 +97,20 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
     );
     write_metric(
         out,
+        "unmogrowp_engine_retention_segments_dropped_total",
+        "counter",
+        "Segments removed because their app's retention floor (privacy.retention_days) passed them.",
+        c(&st.retention_segments_dropped),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_retention_rows_dropped_total",
+        "counter",
+        "Rows of those segments.",
+        c(&st.retention_rows_dropped),
+    );
+    write_metric(
+        out,
         "unmogrowp_engine_summaries_rebuilt_total",
         "counter",
         "Segment summaries found missing or damaged when the table was opened (start, snapshot install) and rebuilt from the rows (see the log).",

@@ -15,6 +15,13 @@ pub fn collect(out: &mut String, security: &Security) {
     );
     write_metric(
         out,
+        "unmogrowp_audit_records_removed",
+        "gauge",
+        "Audit records removed by audit.retention_days so far (the chain is verified from the signed base after them).",
+        security.store.audit_base().map_or(0, |b| b.removed),
+    );
+    write_metric(
+        out,
         "unmogrowp_audit_suppressed_total",
         "counter",
         "Denied requests not audited because their source exceeded auth.audited_denials_per_ip_per_minute.",
