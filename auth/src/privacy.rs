@@ -80,12 +80,16 @@ impl Default for Privacy {
 /// One UTC day in milliseconds.
 const DAY_MS: i64 = 86_400_000;
 
+/// The start of the UTC day `days` before the day of `now_ms`: what a retention of `days`
+/// keeps starts there (today and the `days` days before it). Events and the audit log alike.
+pub fn day_floor(now_ms: i64, days: u32) -> i64 {
+    (now_ms.div_euclid(DAY_MS) - i64::from(days)) * DAY_MS
+}
+
 impl Privacy {
-    /// The retention floor at `now_ms`: events before this time (the start of the UTC day
-    /// `retention_days` before today) are not kept. Today and the `retention_days` days before
-    /// it are.
+    /// The retention floor at `now_ms`: events before it are not kept ([`day_floor`]).
     pub fn retention_floor(&self, now_ms: i64) -> i64 {
-        (now_ms.div_euclid(DAY_MS) - i64::from(self.retention_days)) * DAY_MS
+        day_floor(now_ms, self.retention_days)
     }
 
     /// Whether ingest changes anything of an event under these settings.

@@ -66,8 +66,7 @@ pub(super) async fn run(state: AppState) {
 
 /// Proposes cutting the audit records older than `audit.retention_days`, if there are any.
 async fn cut_audit(state: &AppState, now: i64) {
-    const DAY_MS: i64 = 86_400_000;
-    let before_ms = (now.div_euclid(DAY_MS) - i64::from(state.cfg.audit.retention_days)) * DAY_MS;
+    let before_ms = auth::privacy::day_floor(now, state.cfg.audit.retention_days);
     match state.security.store.oldest_audit_at_ms() {
         Ok(Some(oldest)) if oldest < before_ms => {}
         Ok(_) => return,
