@@ -30,6 +30,20 @@ impl DayKeys {
         self.fresh.len() + self.sealed.len()
     }
 
+    /// Removes the keys in `gone` (erased events; one pass over the packed keys).
+    pub(crate) fn remove_all(&mut self, gone: &Hash128Set) {
+        self.fresh.retain(|k| !gone.contains(k));
+        if self.sealed.iter().any(|k| gone.contains(k)) {
+            let kept: Vec<u128> = self
+                .sealed
+                .iter()
+                .copied()
+                .filter(|k| !gone.contains(k))
+                .collect();
+            self.sealed = kept.into_boxed_slice();
+        }
+    }
+
     /// Bytes held: the hash set's buckets (a `u128` and a control byte each) and the array.
     pub(crate) fn bytes(&self) -> u64 {
         let buckets = if self.fresh.capacity() == 0 {

@@ -21,6 +21,7 @@ use xorf::{BinaryFuse16, Filter};
 use crate::day_keys::DayKeys;
 use crate::error::Result;
 use crate::funnel::day_of;
+use crate::hash128::Hash128Set;
 use crate::manifest::SegmentMeta;
 
 pub(crate) fn key(app_id: &str, event_id: &str) -> u128 {
@@ -98,6 +99,9 @@ pub(crate) struct DedupeSet {
     pub(crate) budget_evictions: u64,
     /// Set once the budget sent a day of the window out of memory: the window loader stops.
     pub(crate) budget_limited: bool,
+    /// Keys of erased events still in a segment not rewritten yet, by segment: that segment
+    /// never answers them, so every node decides alike whether or not it rewrote it yet.
+    masked: HashMap<u64, Hash128Set>,
 }
 
 impl DedupeSet {
@@ -113,7 +117,27 @@ impl DedupeSet {
             filter_reads: 0,
             budget_evictions: 0,
             budget_limited: false,
+            masked: HashMap::new(),
         }
+    }
+
+    /// Forgets the keys of events erased from segment `id` (`keys` with their UTC days): out
+    /// of the day sets now, and never answered by the segment until it is rewritten (which
+    /// replaces it, [`Self::remove_segment`]).
+    pub(crate) fn mask(&mut self, id: u64, keys: &[(u128, i64)]) {
+        let mut by_day: BTreeMap<i64, Hash128Set> = BTreeMap::new();
+        for (k, day) in keys {
+            by_day.entry(*day).or_default().insert(*k);
+        }
+        for (day, gone) in &by_day {
+            if let Some(d) = self.days.get_mut(day) {
+                d.remove_all(gone);
+            }
+        }
+        self.masked
+            .entry(id)
+            .or_default()
+            .extend(keys.iter().map(|(k, _)| *k));
     }
 
     /// Registers a stored segment and its filter; `in_memory` if its keys are already in the
@@ -146,6 +170,7 @@ impl DedupeSet {
     /// memory.
     pub(crate) fn remove_segment(&mut self, id: u64) -> bool {
         self.unindex_cold(id);
+        self.masked.remove(&id);
         self.segments.remove(&id).is_some_and(|s| s.in_memory)
     }
 
@@ -256,7 +281,7 @@ impl DedupeSet {
         let Some(s) = self.segments.get_mut(&id) else {
             return false;
         };
-        if s.in_memory || !s.has_ids {
+        if s.in_memory || !s.has_ids || self.masked.get(&id).is_some_and(|m| m.contains(&k)) {
             return false;
         }
         if matches!(s.filter, KeyFilter::InSummary) {
@@ -298,8 +323,11 @@ impl DedupeSet {
         if let Some(s) = self.segments.get_mut(&id) {
             s.in_memory = true;
         }
+        let masked = self.masked.get(&id);
         for (k, day) in keys {
-            self.days.entry(*day).or_default().insert(*k);
+            if masked.is_none_or(|m| !m.contains(k)) {
+                self.days.entry(*day).or_default().insert(*k);
+            }
         }
     }
 

@@ -68,6 +68,10 @@ pub struct ReadView {
     pub applied_index: Option<u64>,
     /// Keeps the segment files on disk while the view is read (compaction may retire them).
     pub pins: SegmentPins,
+    /// Erasures whose rows may still be in the view's segments (this node has not rewritten
+    /// them all yet): readers that copy rows elsewhere leave those rows out
+    /// ([`crate::without_erased`]).
+    pub erasures: Vec<crate::Erasure>,
 }
 
 impl ReadView {
@@ -93,6 +97,9 @@ pub struct EngineStats {
     /// Segments and rows removed because their app's retention floor passed them.
     pub retention_segments_dropped: AtomicU64,
     pub retention_rows_dropped: AtomicU64,
+    /// Segments rewritten (or removed) and rows removed by erasures.
+    pub erasure_segments_rewritten: AtomicU64,
+    pub erasure_rows_removed: AtomicU64,
 }
 
 /// The dedupe state's size ([`Engine::dedupe_stats`]).
@@ -189,6 +196,13 @@ fn load_dedupe_window(inner: std::sync::Weak<Inner>, root: PathBuf) {
     }
 }
 
+/// What the flush thread is sent.
+enum Job {
+    Flush(Arc<Rotated>),
+    /// Work arrived that it does between flushes (an erasure to rewrite).
+    Wake,
+}
+
 struct Rotated {
     batches: Vec<RecordBatch>,
     flushed_index: u64,
@@ -225,7 +239,7 @@ struct Inner {
     cfg: EngineConfig,
     state: Mutex<State>,
     flushed: Condvar,
-    flush_tx: Mutex<mpsc::Sender<Arc<Rotated>>>,
+    flush_tx: Mutex<mpsc::Sender<Job>>,
     stats: EngineStats,
     /// Taken after `state` when both are needed (apply, install); readers take only this.
     rollups: RwLock<Rollups>,
@@ -551,6 +565,18 @@ impl Engine {
         let mut next = s.manifest.clone();
         next.retention.insert(app.to_string(), before_ms);
         next.segments.retain(|m| !gone(m));
+        // Segments an erasure listed that retention removes: their erased rows are gone too.
+        for e in &mut next.erasures {
+            let (old, kept): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut e.todo).into_iter().partition(|p| {
+                    s.manifest
+                        .segments
+                        .iter()
+                        .any(|m| m.id == p.segment && gone(m))
+                });
+            e.events_erased += old.iter().map(|p| p.rows).sum::<u64>();
+            e.todo = kept;
+        }
         next.edit += 1;
         let removed: Vec<SegmentMeta> = s
             .manifest
@@ -580,6 +606,140 @@ impl Engine {
             "retention: removed the app's rows before its floor"
         );
         Ok((removed.len() as u64, rows))
+    }
+
+    /// Erasure (issue 29), applied at log index `index` on every node: flushes the memtable,
+    /// finds the segments holding rows `req` removes (rows of entries before `index`),
+    /// records the erasure with them as its to-do list in one manifest edit (the erased
+    /// events' ids written beside it first) and wakes the flush thread, which rewrites them
+    /// one at a time ([`crate::erasure`]). Applying the same request again (a replay after a
+    /// crash) changes nothing. Returns the erasure as recorded.
+    pub fn erase(&self, req: crate::EraseRequest, index: u64) -> Result<crate::Erasure> {
+        if !crate::erasure::valid_id(&req.id) {
+            return Err(EngineError::Decode(format!(
+                "erasure id {:?}: letters, digits and '-' only",
+                req.id
+            )));
+        }
+        let known = |s: &State| s.manifest.erasures.iter().find(|e| e.id == req.id).cloned();
+        {
+            let s = self.inner.state.lock();
+            if let Some(f) = &s.failed {
+                return Err(EngineError::FlushFailed(f.clone()));
+            }
+            if let Some(e) = known(&s) {
+                return Ok(e);
+            }
+        }
+        // Every row of earlier entries into a segment: the memtable holds none of them after.
+        self.flush()?;
+        let mut s = self.inner.state.lock();
+        if let Some(e) = known(&s) {
+            return Ok(e);
+        }
+        let mut e = crate::Erasure {
+            id: req.id,
+            app_id: req.app_id,
+            user_id: req.user_id,
+            device_id: req.device_id,
+            index,
+            at_ms: req.at_ms,
+            events: 0,
+            events_erased: 0,
+            segments_rewritten: 0,
+            todo: Vec::new(),
+            sealed: false,
+        };
+        let candidates: Vec<SegmentMeta> = {
+            let r = self.inner.rollups.read();
+            crate::erasure::candidates(&s.manifest.segments, &r, &e)
+                .into_iter()
+                .cloned()
+                .collect()
+        };
+        let mut masks = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
+        for seg in &candidates {
+            let found = crate::erasure::scan(&s.root, seg, &e)?;
+            if found.rows > 0 {
+                e.todo.push(crate::ErasePart {
+                    segment: seg.id,
+                    rows: found.rows,
+                });
+                e.events += found.rows;
+                masks.push((seg.id, found.keys));
+                ids.extend(found.event_ids);
+            }
+        }
+        let io = &self.inner.io;
+        if !ids.is_empty() {
+            let mut text = ids.join("\n");
+            text.push('\n');
+            io.write_synced(&crate::erasure::ids_file(&s.root, &e.id), text.as_bytes())?;
+            io.sync_dir(&s.root)?;
+        }
+        let mut next = s.manifest.clone();
+        next.erasures.push(e.clone());
+        next.edit += 1;
+        manifest::store(io, &s.root, &next, &self.inner.cfg.crash_points)?;
+        s.manifest = next;
+        for (seg, keys) in &masks {
+            s.dedupe.mask(*seg, keys);
+        }
+        drop(s);
+        tracing::info!(erasure = %e.id, app = %e.app_id, index, events = e.events,
+            segments = e.todo.len(), scanned = candidates.len(), "erasure recorded");
+        if !e.todo.is_empty() {
+            let _ = self.inner.flush_tx.lock().send(Job::Wake);
+        }
+        Ok(e)
+    }
+
+    /// The erasures applied so far, with this node's progress.
+    pub fn erasures(&self) -> Vec<crate::Erasure> {
+        self.inner.state.lock().manifest.erasures.clone()
+    }
+
+    /// The ids of the events erasure `id` removed (empty once sealed, or if none had one).
+    pub fn erased_event_ids(&self, id: &str) -> Result<Vec<String>> {
+        if !crate::erasure::valid_id(id) {
+            return Ok(Vec::new());
+        }
+        let root = self.root();
+        crate::erasure::read_ids(&root, id)
+    }
+
+    /// Forgets the identifiers of erasure `id` and the ids of the events it removed, once this
+    /// node rewrote every segment it listed (the caller knows that every mirror erased too).
+    /// Returns whether it is sealed.
+    pub fn seal_erasure(&self, id: &str) -> Result<bool> {
+        let mut s = self.inner.state.lock();
+        let Some(pos) = s.manifest.erasures.iter().position(|e| e.id == id) else {
+            return Ok(false);
+        };
+        let e = &s.manifest.erasures[pos];
+        if e.sealed {
+            return Ok(true);
+        }
+        if !e.done() {
+            return Ok(false);
+        }
+        let mut next = s.manifest.clone();
+        let e = &mut next.erasures[pos];
+        e.user_id = None;
+        e.device_id = None;
+        e.sealed = true;
+        next.edit += 1;
+        let io = &self.inner.io;
+        manifest::store(io, &s.root, &next, &self.inner.cfg.crash_points)?;
+        s.manifest = next;
+        let path = crate::erasure::ids_file(&s.root, id);
+        match io.remove_file(&path) {
+            Ok(()) => io.sync_dir(&s.root)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io(&path, e)),
+        }
+        Ok(true)
     }
 
     /// The app's retention floor ([`Self::drop_before`]), if one was set.
@@ -685,7 +845,7 @@ impl Engine {
         self.inner
             .flush_tx
             .lock()
-            .send(rotated)
+            .send(Job::Flush(rotated))
             .map_err(|_| EngineError::FlushFailed("flush thread exited".into()))
     }
 
@@ -717,6 +877,13 @@ impl Engine {
             segments: s.manifest.segments.clone(),
             batches,
             applied_index: s.applied_index,
+            erasures: s
+                .manifest
+                .erasures
+                .iter()
+                .filter(|e| !e.done())
+                .cloned()
+                .collect(),
         })
     }
 
@@ -859,7 +1026,7 @@ fn set_current(io: &Io, base: &Path, name: &str) -> Result<()> {
 
 /// The background thread: flushes rotated memtables in order, and between flushes merges
 /// small segments (one merge at a time, so a queued flush never waits for more than one).
-fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {
+fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Job>) {
     let mut failed_merges: HashSet<u64> = HashSet::new();
     let mut more_to_merge = true;
     loop {
@@ -869,7 +1036,8 @@ fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {
             None => return,
         };
         match rx.recv_timeout(idle) {
-            Ok(job) => {
+            Ok(Job::Wake) => more_to_merge = true,
+            Ok(Job::Flush(job)) => {
                 let Some(inner) = inner.upgrade() else { return };
                 let t0 = Instant::now();
                 match flush_one(&inner, &job) {
@@ -891,6 +1059,24 @@ fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Arc<Rotated>>) {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let Some(inner) = inner.upgrade() else { return };
+                // Erasures first: a person's data waits for nobody's small files.
+                match erase_one(&inner) {
+                    Ok(true) => {
+                        more_to_merge = true;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        // Retried at the next idle step; reported each time.
+                        tracing::error!(error = %e, "erasure rewrite failed; retrying");
+                        inner
+                            .stats
+                            .compaction_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        more_to_merge = false;
+                        continue;
+                    }
+                }
                 more_to_merge = match compact_one(&inner, &mut failed_merges) {
                     Ok(merged) => merged,
                     Err((ids, e)) => {
@@ -922,7 +1108,9 @@ fn compact_one(
         if s.failed.is_some() {
             return Ok(false);
         }
-        let Some(picked) = crate::compaction::pick(&s.manifest.segments, &inner.cfg, failed) else {
+        let mut skip = s.manifest.erasing();
+        skip.extend(failed.iter().copied());
+        let Some(picked) = crate::compaction::pick(&s.manifest.segments, &inner.cfg, &skip) else {
             return Ok(false);
         };
         // The id is reserved now; the manifest edit below records it.
@@ -938,53 +1126,23 @@ fn compact_one(
     for seg in &picked {
         batches.extend(segment::read_segment(&root, seg).map_err(fail)?);
     }
-    let granularity = Granularity::of_label(&picked[0].day);
-    let mut parts =
-        segment::partition_with(&batches, usize::MAX, Some(granularity)).map_err(fail)?;
-    if parts.len() != 1 || parts[0].app_id != picked[0].app_id || parts[0].day != picked[0].day {
-        return Err(fail(EngineError::Corrupt {
-            what: "segment",
-            path: root.join(&picked[0].path),
-            reason: "segments of one (app, day) hold rows of another".into(),
-        }));
-    }
-    let part = parts.remove(0);
-    let fmt = SegmentFormat {
-        zstd_level: inner.cfg.zstd_level,
-        row_group_rows: inner.cfg.row_group_rows,
-    };
-    let dictionary = inner
-        .dictionary
-        .lock()
-        .persist(&inner.io, &root, &inner.rollups)
-        .map_err(fail)?;
-    let Some(dictionary) = dictionary else {
+    let written = write_rows(inner, &root, id, &batches, &picked[0], "compact").map_err(fail)?;
+    drop(batches);
+    let Some((meta, keys, dictionary)) = written else {
         return Ok(true); // a snapshot replaced the table meanwhile
     };
-    let summary = SummaryOut {
-        builder: SummaryBuilder::new(),
-        rollups: &inner.rollups,
-        dictionary_id: dictionary.id,
-    };
-    let (meta, keys) = segment::write_segment(
-        &inner.io,
-        &root,
-        id,
-        &batches,
-        &part,
-        &fmt,
-        crash,
-        "compact",
-        Some(summary),
-    )
-    .map_err(fail)?;
-    drop((part, batches));
     crash.hit("compact.before_manifest");
     {
         let mut s = inner.state.lock();
         if s.root != root {
             // A snapshot replaced the table meanwhile; the new file is in the old generation,
             // which goes away with it.
+            return Ok(true);
+        }
+        let erasing = s.manifest.erasing();
+        if ids.iter().any(|id| erasing.contains(id)) {
+            // An erasure listed one of them meanwhile: its rows must not move to a segment
+            // the erasure does not know. The new file is left for the next open to remove.
             return Ok(true);
         }
         let mut next = s.manifest.clone();
@@ -1015,6 +1173,167 @@ fn compact_one(
     tracing::info!(app = %meta.app_id, day = %meta.day, merged = ids.len(), rows = meta.rows,
         segment = meta.id, "compacted segments");
     Ok(true)
+}
+
+/// Rewrites one segment an erasure lists, if there is one, without the erased rows (or
+/// removes it, if nothing else is left). Crash-safe like a compaction: the new segment is
+/// written and fsynced, then one manifest edit swaps it in and moves the erasure's progress,
+/// then the rollups count the segment's days again. Returns whether it did anything.
+fn erase_one(inner: &Inner) -> Result<bool> {
+    let crash = &inner.cfg.crash_points;
+    let (root, erasure, seg, id) = {
+        let mut s = inner.state.lock();
+        if s.failed.is_some() {
+            return Ok(false);
+        }
+        let Some(e) = s.manifest.erasures.iter().find(|e| !e.done()).cloned() else {
+            return Ok(false);
+        };
+        let part = e.todo[0].segment;
+        let Some(seg) = s.manifest.segments.iter().find(|m| m.id == part).cloned() else {
+            // Not listed any more (cannot happen: retention and compaction keep the list).
+            let mut next = s.manifest.clone();
+            if let Some(x) = next.erasures.iter_mut().find(|x| x.id == e.id) {
+                x.todo.retain(|p| p.segment != part);
+            }
+            next.edit += 1;
+            manifest::store(&inner.io, &s.root, &next, crash)?;
+            s.manifest = next;
+            return Ok(true);
+        };
+        let id = s.manifest.next_segment_id;
+        s.manifest.next_segment_id += 1;
+        (s.root.clone(), e, seg, id)
+    };
+    crash.hit("erase.before_write");
+    let mut kept = Vec::new();
+    let mut removed = 0u64;
+    for b in segment::read_segment(&root, &seg)? {
+        let hit = erasure.matches(&b)?;
+        removed += hit.true_count() as u64;
+        let b = arrow::compute::filter_record_batch(&b, &arrow::compute::not(&hit)?)?;
+        if b.num_rows() > 0 {
+            kept.push(b);
+        }
+    }
+    let written = if kept.is_empty() {
+        None
+    } else {
+        match write_rows(inner, &root, id, &kept, &seg, "erase")? {
+            Some(w) => Some(w),
+            None => return Ok(true), // a snapshot replaced the table meanwhile
+        }
+    };
+    drop(kept);
+    crash.hit("erase.before_manifest");
+    let mut s = inner.state.lock();
+    if s.root != root || !s.manifest.segments.iter().any(|m| m.id == seg.id) {
+        return Ok(true); // replaced meanwhile; the new file goes at the next open
+    }
+    let mut next = s.manifest.clone();
+    next.segments.retain(|m| m.id != seg.id);
+    if let Some((meta, _, dictionary)) = &written {
+        next.segments.push(meta.clone());
+        next.dictionary = Some(*dictionary);
+    }
+    let Some(x) = next.erasures.iter_mut().find(|x| x.id == erasure.id) else {
+        return Ok(true);
+    };
+    x.todo.retain(|p| p.segment != seg.id);
+    x.events_erased += removed;
+    x.segments_rewritten += 1;
+    next.edit += 1;
+    manifest::store(&inner.io, &root, &next, crash)?;
+    crash.hit("erase.after_manifest");
+    s.manifest = next;
+    s.files.retire(seg.id);
+    let in_memory = s.dedupe.remove_segment(seg.id);
+    if let Some((meta, keys, _)) = written {
+        s.files.add(&root, &meta);
+        s.dedupe
+            .add_segment(&meta, keys.has_ids, keys.filter, in_memory);
+    }
+    let st = &inner.stats;
+    st.erasure_segments_rewritten
+        .fetch_add(1, Ordering::Relaxed);
+    st.erasure_rows_removed
+        .fetch_add(removed, Ordering::Relaxed);
+    let mut memory: Vec<RecordBatch> = s
+        .rotated
+        .iter()
+        .flat_map(|r| r.batches.iter().cloned())
+        .collect();
+    memory.extend(s.active.batches()?);
+    let mut rollups = inner.rollups.write();
+    let days = crate::erasure::days_of(&seg);
+    if let Err(e) = crate::erasure::recount_days(
+        &root,
+        &s.manifest.segments,
+        s.dictionary_id,
+        &memory,
+        &mut rollups,
+        &seg.app_id,
+        &days,
+        s.manifest.floor(&seg.app_id),
+    ) {
+        // The rows are erased; the dashboards' counts of these days are off until the node
+        // restarts (which counts them from the summaries).
+        tracing::error!(error = %e, app = %seg.app_id, ?days,
+            "could not count the erased days again; restart the node to rebuild them");
+    }
+    tracing::info!(erasure = %erasure.id, segment = seg.id, removed, "erasure rewrote a segment");
+    Ok(true)
+}
+
+/// Writes `batches` (rows of `like`'s app and time bucket) as segment `id` with its summary:
+/// the shared last step of compaction and erasure. `None` if a snapshot replaced the table
+/// meanwhile.
+fn write_rows(
+    inner: &Inner,
+    root: &Path,
+    id: u64,
+    batches: &[RecordBatch],
+    like: &SegmentMeta,
+    stage: &str,
+) -> Result<Option<(SegmentMeta, segment::SegmentKeysOut, crate::DictionaryMeta)>> {
+    let granularity = Granularity::of_label(&like.day);
+    let mut parts = segment::partition_with(batches, usize::MAX, Some(granularity))?;
+    if parts.len() != 1 || parts[0].app_id != like.app_id || parts[0].day != like.day {
+        return Err(EngineError::Corrupt {
+            what: "segment",
+            path: root.join(&like.path),
+            reason: "segments of one (app, day) hold rows of another".into(),
+        });
+    }
+    let part = parts.remove(0);
+    let fmt = SegmentFormat {
+        zstd_level: inner.cfg.zstd_level,
+        row_group_rows: inner.cfg.row_group_rows,
+    };
+    let dictionary = inner
+        .dictionary
+        .lock()
+        .persist(&inner.io, root, &inner.rollups)?;
+    let Some(dictionary) = dictionary else {
+        return Ok(None);
+    };
+    let summary = SummaryOut {
+        builder: SummaryBuilder::new(),
+        rollups: &inner.rollups,
+        dictionary_id: dictionary.id,
+    };
+    let (meta, keys) = segment::write_segment(
+        &inner.io,
+        root,
+        id,
+        batches,
+        &part,
+        &fmt,
+        &inner.cfg.crash_points,
+        stage,
+        Some(summary),
+    )?;
+    Ok(Some((meta, keys, dictionary)))
 }
 
 fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {

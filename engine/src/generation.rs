@@ -47,6 +47,7 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
     }
     remove_orphans(io, &root.join(SEGMENTS_DIR), &listed)?;
     remove_other_dictionaries(io, root, manifest.dictionary.map(|d| d.file_name()))?;
+    remove_stale_erasure_files(io, root, &manifest)?;
 
     let mut rollups = Rollups::default();
     let mut dedupe = DedupeSet::new(root, cfg.dedupe_window_secs);
@@ -185,6 +186,15 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
         remove_other_dictionaries(io, root, Some(meta.file_name()))?;
         rollups = lock.into_inner();
     }
+    // Erased events still in segments not rewritten yet: dedupe must not answer them.
+    for e in manifest.erasures.iter().filter(|e| !e.done()) {
+        for p in &e.todo {
+            if let Some(seg) = manifest.segments.iter().find(|s| s.id == p.segment) {
+                let found = crate::erasure::scan(root, seg, e)?;
+                dedupe.mask(seg.id, &found.keys);
+            }
+        }
+    }
     // Rows below a retention floor left in a segment that spans it count no more.
     for (app, floor) in &manifest.retention {
         rollups.forget_before(app, *floor);
@@ -232,6 +242,29 @@ fn remove_other_dictionaries(io: &Io, root: &Path, keep: Option<String>) -> Resu
     Ok(())
 }
 
+/// Removes erased-id files no unsealed erasure names (a crash between writing one and the
+/// manifest edit recording its erasure, which is applied again from the log).
+fn remove_stale_erasure_files(io: &Io, root: &Path, manifest: &Manifest) -> Result<()> {
+    let keep: HashSet<String> = manifest
+        .erasures
+        .iter()
+        .filter(|e| !e.sealed)
+        .map(|e| crate::erasure::ids_file_name(&e.id))
+        .collect();
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("erasure-") && name.ends_with(".ids") && !keep.contains(&name) {
+            let path = entry.path();
+            io.remove_file(&path)
+                .map_err(|e| EngineError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// A file of a generation that a copy of the table (snapshot, backup) carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableFile {
@@ -265,6 +298,15 @@ pub fn table_files(root: &Path, manifest: &Manifest) -> Vec<TableFile> {
             path: d.file_name(),
             prefix: Some(d.bytes),
         });
+    }
+    for e in manifest.erasures.iter().filter(|e| !e.sealed) {
+        let name = crate::erasure::ids_file_name(&e.id);
+        if root.join(&name).exists() {
+            out.push(TableFile {
+                path: name,
+                prefix: None,
+            });
+        }
     }
     out
 }

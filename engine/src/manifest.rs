@@ -60,12 +60,23 @@ pub struct Manifest {
     /// such rows out, apply skips them ([`crate::Engine::drop_before`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub retention: std::collections::BTreeMap<String, i64>,
+    /// Erasures applied (issue 29), with their progress on this node ([`crate::Engine::erase`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erasures: Vec<crate::erasure::Erasure>,
 }
 
 impl Manifest {
     /// The app's retention floor, if one was set.
     pub fn floor(&self, app: &str) -> Option<i64> {
         self.retention.get(app).copied()
+    }
+
+    /// Segments an erasure has still to rewrite (compaction leaves them alone).
+    pub(crate) fn erasing(&self) -> std::collections::HashSet<u64> {
+        self.erasures
+            .iter()
+            .flat_map(|e| e.todo.iter().map(|p| p.segment))
+            .collect()
     }
 }
 

@@ -62,6 +62,7 @@ struct CampaignStats {
 mod campaigns;
 mod hours;
 mod part;
+mod recount;
 mod retention;
 mod step_pages;
 #[cfg(test)]

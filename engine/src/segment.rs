@@ -624,7 +624,7 @@ pub(crate) struct StoredRow<'a> {
 }
 
 /// A reader of `names`' columns of segment `meta`, and the file's path (for errors).
-fn read_columns(
+pub(crate) fn read_columns(
     root: &Path,
     meta: &SegmentMeta,
     names: &[&str],

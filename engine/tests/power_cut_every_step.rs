@@ -364,3 +364,118 @@ fn eio_on_a_segment_fsync_fails_the_flush_without_retrying() {
     drop(engine);
     recover_and_check(dir.path(), &cfg(), &log, 0);
 }
+
+/// The log with erasure `user` of app `a` at `index` applied: that user's rows of earlier
+/// entries gone.
+fn erased(log: &BTreeMap<u64, Vec<Event>>, user: &str) -> BTreeMap<u64, Vec<Event>> {
+    log.iter()
+        .map(|(i, evs)| {
+            let kept = evs
+                .iter()
+                .filter(|e| !(e.app_id == "a" && e.user_id.as_deref() == Some(user)))
+                .cloned()
+                .collect();
+            (*i, kept)
+        })
+        .collect()
+}
+
+fn erase_request() -> unmogrowp_engine::EraseRequest {
+    unmogrowp_engine::EraseRequest {
+        id: "erase-u3".into(),
+        app_id: "a".into(),
+        user_id: Some("u3".into()),
+        device_id: None,
+        at_ms: 0,
+    }
+}
+
+/// Waits until the erasure is done on `engine` (or the power went out).
+fn wait_erased(engine: &Engine, fs: Option<&FaultFs>, k: u64) {
+    let t0 = Instant::now();
+    while !engine.erasures().iter().all(|e| e.done()) && !fs.is_some_and(|f| f.is_off()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "cut at step {k}: the erasure did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_power_cut_at_every_step_of_an_erasure_leaves_each_event_whole_or_erased() {
+    let log = log(6, 40);
+    let after = erased(&log, "u3");
+    let last = log.keys().last().copied();
+    let steps = every_step(|k| {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // Entries 1-3 in three flushes (several segments hold u3).
+            let engine = Engine::open(dir.path(), cfg()).unwrap();
+            for (i, evs) in log.range(1..=3) {
+                apply(&engine, *i, evs);
+                engine.flush().unwrap();
+            }
+        }
+        let fs = FaultFs::new();
+        let engine = Engine::open_with(dir.path(), cfg(), fs.clone()).unwrap();
+        // 4-6 in the memtable when the erasure (entry 7) arrives.
+        for (i, evs) in log.range(4..) {
+            apply(&engine, *i, evs);
+        }
+        fs.cut_at(k);
+        if engine.erase(erase_request(), 7).is_ok() {
+            wait_erased(&engine, Some(&fs), k);
+        }
+        let cut = fs.is_off();
+        drop(engine);
+        if !cut {
+            fs.power_cut().unwrap();
+        }
+        // What the node does on restart: replay the log after the flushed index (the
+        // erasure again: a no-op if its entry was recorded), then let the rewrite finish.
+        let engine = Engine::open(dir.path(), cfg())
+            .unwrap_or_else(|e| panic!("cut at step {k}: does not open again: {e}"));
+        let stored = rows(&engine);
+        let flushed = engine.manifest().flushed_index;
+        // Every event is there once, or erased: never half, never twice.
+        let whole = expected(&log, flushed);
+        for r in &stored {
+            assert!(
+                whole.contains(r),
+                "cut at step {k}: {r:?} was never written"
+            );
+        }
+        let mut once = stored.clone();
+        once.dedup();
+        assert_eq!(once.len(), stored.len(), "cut at step {k}: an event twice");
+        for (i, evs) in log.range(flushed.map_or(1, |f| f + 1)..) {
+            apply(&engine, *i, evs);
+        }
+        engine.erase(erase_request(), 7).unwrap();
+        wait_erased(&engine, None, k);
+        assert_eq!(
+            rows(&engine),
+            expected(&after, last),
+            "cut at step {k}: rows after the erasure resumed"
+        );
+        assert_eq!(
+            rollups(&engine),
+            expected_rollups(&after, last),
+            "cut at step {k}: rollups after the erasure resumed"
+        );
+        drop(engine);
+        let engine = Engine::open(dir.path(), cfg()).unwrap();
+        assert_eq!(
+            rows(&engine),
+            expected(&after, last),
+            "cut at step {k}: reopened"
+        );
+        assert_eq!(rollups(&engine), expected_rollups(&after, last));
+        let e = &engine.erasures()[0];
+        assert_eq!(e.events_erased, e.events, "cut at step {k}: progress");
+        cut
+    });
+    assert!(steps >= 8, "an erasure took only {steps} durable steps");
+    eprintln!("erasure: cut at each of {steps} durable steps, then once after");
+}

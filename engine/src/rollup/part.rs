@@ -20,6 +20,14 @@ pub(crate) struct RollupPart {
 }
 
 impl RollupPart {
+    /// Keeps only what the part counted on `days` (UTC day numbers; erasure recounts them).
+    pub(crate) fn keep_days(&mut self, days: &std::ops::RangeInclusive<i64>) {
+        let hours = days.start() * 24..(days.end() + 1) * 24;
+        self.hours.retain(|(h, _)| hours.contains(h));
+        self.campaign_days.retain(|(d, _)| days.contains(d));
+        self.steps.retain(|(d, _)| days.contains(d));
+    }
+
     /// Takes the step times of `day` out of the part.
     pub(crate) fn take_steps(&mut self, day: i64) -> Option<DaySteps> {
         let i = self.steps.iter().position(|(d, _)| *d == day)?;

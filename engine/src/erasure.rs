@@ -1,0 +1,284 @@
+//! Erasure (issue 29; docs/privacy.md): the stored events of one user or device of an app,
+//! removed at the same log position on every node.
+//!
+//! [`crate::Engine::erase`] runs when the log entry is applied: it flushes the memtable (so
+//! every row of earlier entries is in a segment), finds the segments holding matching rows
+//! and records the erasure — with those segments as its to-do list — in the manifest, and
+//! writes the erased events' ids beside it (for mirrors that delete by id). Dedupe stops
+//! answering the erased ids at once, so a re-sent event is decided alike on every node
+//! whether or not it rewrote its segments yet. The flush thread then rewrites the listed
+//! segments one at a time, like a compaction: the new file fsynced, then one manifest edit
+//! swaps it in and moves the erasure's progress, then the rollups count the segment's days
+//! again. A crash anywhere leaves each segment either old (still listed) or new (not listed),
+//! so a restarted node resumes where it stopped.
+
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::{TimestampMillisecondType, UInt64Type};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::funnel::day_of;
+use crate::manifest::SegmentMeta;
+use crate::rollup::Rollups;
+use crate::schema::{COL_APP_ID, COL_EVENT_ID, COL_LOG_INDEX, COL_TIMESTAMP};
+use crate::segment::{self, Granularity};
+
+/// An erasure request as the log carries it: the identifiers as stored (after the app's
+/// privacy transform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EraseRequest {
+    /// Letters, digits and `-` (it names a file).
+    pub id: String,
+    pub app_id: String,
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
+    /// When it was asked for (ms; recorded, not used to decide).
+    pub at_ms: i64,
+}
+
+/// A segment an erasure still has to rewrite, and how many of its rows it erases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasePart {
+    pub segment: u64,
+    pub rows: u64,
+}
+
+/// An erasure and its progress on this node, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Erasure {
+    pub id: String,
+    pub app_id: String,
+    /// The identifiers; `None` both once sealed ([`crate::Engine::seal_erasure`]).
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
+    /// The log index of the request: the matching rows of earlier entries are erased.
+    pub index: u64,
+    pub at_ms: i64,
+    /// Matching rows found when it was applied.
+    pub events: u64,
+    /// Of those, removed from the segments so far.
+    pub events_erased: u64,
+    pub segments_rewritten: u64,
+    /// Segments still holding matching rows.
+    pub todo: Vec<ErasePart>,
+    /// The identifiers and the erased events' ids were removed (every mirror erased too).
+    #[serde(default)]
+    pub sealed: bool,
+}
+
+impl Erasure {
+    /// Every matching row is gone from this node's segments.
+    pub fn done(&self) -> bool {
+        self.todo.is_empty()
+    }
+
+    /// Which rows of `batch` (stored rows, or a projection holding `app_id`, `user_id`,
+    /// `device_id` and `log_index`) this erasure removes. A sealed one matches nothing.
+    pub fn matches(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let n = batch.num_rows();
+        if self.user_id.is_none() && self.device_id.is_none() {
+            return Ok(BooleanArray::from(vec![false; n]));
+        }
+        let col = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| {
+                EngineError::Decode(format!("erasure: stored rows lack column {name}"))
+            })
+        };
+        let apps = col(COL_APP_ID)?.as_string::<i32>();
+        let users = col("user_id")?.as_string::<i32>();
+        let devices = col("device_id")?.as_string::<i32>();
+        let index = col(COL_LOG_INDEX)?.as_primitive::<UInt64Type>();
+        let (user, device) = (self.user_id.as_deref(), self.device_id.as_deref());
+        Ok((0..n)
+            .map(|i| {
+                index.value(i) < self.index
+                    && apps.value(i) == self.app_id
+                    && (user.is_some_and(|u| users.is_valid(i) && users.value(i) == u)
+                        || device.is_some_and(|d| devices.value(i) == d))
+            })
+            .map(Some)
+            .collect())
+    }
+}
+
+/// `batch` without the rows any of `erasures` removes (for readers of rows that a node may
+/// not have rewritten yet, such as the mirrors).
+pub fn without_erased(erasures: &[Erasure], batch: RecordBatch) -> Result<RecordBatch> {
+    let mut batch = batch;
+    for e in erasures.iter().filter(|e| !e.sealed) {
+        let hit = e.matches(&batch)?;
+        if hit.true_count() > 0 {
+            let keep = arrow::compute::not(&hit)?;
+            batch = arrow::compute::filter_record_batch(&batch, &keep)?;
+        }
+    }
+    Ok(batch)
+}
+
+/// What an erasure removes from one segment.
+#[derive(Default)]
+pub(crate) struct Found {
+    pub(crate) rows: u64,
+    /// Dedupe keys of the rows with an `event_id`, with their UTC days.
+    pub(crate) keys: Vec<(u128, i64)>,
+    pub(crate) event_ids: Vec<String>,
+}
+
+/// Finds the rows `e` removes from segment `seg` (reading five columns).
+pub(crate) fn scan(root: &Path, seg: &SegmentMeta, e: &Erasure) -> Result<Found> {
+    let names = [
+        COL_APP_ID,
+        "user_id",
+        "device_id",
+        COL_LOG_INDEX,
+        COL_EVENT_ID,
+        COL_TIMESTAMP,
+    ];
+    let (_, reader) = segment::read_columns(root, seg, &names)?;
+    let mut found = Found::default();
+    for batch in reader {
+        let batch = batch?;
+        let hit = e.matches(&batch)?;
+        if hit.true_count() == 0 {
+            continue;
+        }
+        let ids = batch
+            .column_by_name(COL_EVENT_ID)
+            .map(|c| c.as_string::<i32>().clone());
+        let ts = batch
+            .column_by_name(COL_TIMESTAMP)
+            .map(|c| c.as_primitive::<TimestampMillisecondType>().clone());
+        let (Some(ids), Some(ts)) = (ids, ts) else {
+            return Err(EngineError::Decode(
+                "erasure: segment lacks event ids".into(),
+            ));
+        };
+        for i in (0..batch.num_rows()).filter(|i| hit.value(*i)) {
+            found.rows += 1;
+            if ids.is_valid(i) {
+                let id = ids.value(i);
+                found
+                    .keys
+                    .push((crate::dedupe::key(&e.app_id, id), day_of(ts.value(i))));
+                found.event_ids.push(id.to_string());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The segments that may hold rows `e` removes: the app's segments of entries before it —
+/// for a user, only those covering a day the rollups count them on (and the few spanning a
+/// month or more).
+pub(crate) fn candidates<'a>(
+    segments: &'a [SegmentMeta],
+    rollups: &Rollups,
+    e: &'a Erasure,
+) -> Vec<&'a SegmentMeta> {
+    let days: Option<BTreeSet<i64>> = match (&e.user_id, &e.device_id) {
+        (Some(u), None) => Some(rollups.user_days(&e.app_id, u).unwrap_or_default()),
+        _ => None,
+    };
+    segments
+        .iter()
+        .filter(|s| s.app_id == e.app_id && s.min_log_index < e.index)
+        .filter(|s| match &days {
+            None => true,
+            Some(days) => {
+                Granularity::of_label(&s.day) != Granularity::Day
+                    || days
+                        .range(day_of(s.min_ts_ms)..=day_of(s.max_ts_ms))
+                        .next()
+                        .is_some()
+            }
+        })
+        .collect()
+}
+
+/// The file beside the manifest listing the ids of the events erasure `id` removed.
+pub(crate) fn ids_file(root: &Path, id: &str) -> PathBuf {
+    root.join(ids_file_name(id))
+}
+
+pub(crate) fn ids_file_name(id: &str) -> String {
+    format!("erasure-{id}.ids")
+}
+
+/// Whether `id` can name an erasure (and its file).
+pub(crate) fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Reads the erased events' ids written by [`crate::Engine::erase`] (none once sealed).
+pub(crate) fn read_ids(root: &Path, id: &str) -> Result<Vec<String>> {
+    let path = ids_file(root, id);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(s
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(EngineError::io(&path, e)),
+    }
+}
+
+/// The UTC days segment `seg` holds rows of.
+pub(crate) fn days_of(seg: &SegmentMeta) -> RangeInclusive<i64> {
+    day_of(seg.min_ts_ms)..=day_of(seg.max_ts_ms)
+}
+
+/// Counts `app`'s `days` again: forgets them, then merges the parts of the segments covering
+/// them (read back from their summaries, or their rows where a summary is unusable) and adds
+/// the rows still in memory. Under the caller's locks, so apply never sees it half done.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn recount_days(
+    root: &Path,
+    segments: &[SegmentMeta],
+    dictionary_id: u64,
+    memory: &[RecordBatch],
+    rollups: &mut Rollups,
+    app: &str,
+    days: &RangeInclusive<i64>,
+    floor: Option<i64>,
+) -> Result<()> {
+    rollups.clear_days(app, days);
+    let in_days = |ts: i64| days.contains(&day_of(ts));
+    for seg in segments.iter().filter(|s| s.app_id == app) {
+        let span = days_of(seg);
+        if span.end() < days.start() || span.start() > days.end() {
+            continue;
+        }
+        match crate::summary::read(root, seg, dictionary_id) {
+            Ok(s) => {
+                let mut part = s.part;
+                part.keep_days(days);
+                rollups.merge(app, part);
+            }
+            Err(reason) => {
+                tracing::warn!(segment = %seg.path, %reason,
+                    "segment summary unusable while counting erased days again: reading its rows");
+                segment::read_stored_rows(root, seg, |row| {
+                    if in_days(row.rollup.timestamp_ms) {
+                        rollups.add(row.rollup);
+                    }
+                })?;
+            }
+        }
+    }
+    for batch in memory {
+        segment::each_stored_row(batch, Path::new("memtable"), |row| {
+            if row.rollup.app_id == app && in_days(row.rollup.timestamp_ms) {
+                rollups.add(row.rollup);
+            }
+        })?;
+    }
+    if let Some(f) = floor {
+        rollups.forget_before(app, f);
+    }
+    Ok(())
+}
