@@ -13,5 +13,5 @@ mod spec;
 
 pub use error::MirrorError;
 pub use row::{derived_key, rfc3339_ms, rows_of, MirrorRow};
-pub use sink::{Sink, SinkBatch};
+pub use sink::{Sink, SinkBatch, SinkErasure};
 pub use spec::{parse_all, parse_duration, ChSchema, MirrorSpec, SinkKind, SinkUrl, SpecError};

@@ -300,7 +300,7 @@ impl Engine {
                     root,
                     applied_index: manifest.flushed_index,
                     checkpoint: manifest.checkpoint.clone(),
-                    stored_rows: manifest.rows(),
+                    stored_rows: manifest.live_rows(),
                     manifest,
                     active: Memtable::new(),
                     active_since: None,
@@ -640,14 +640,15 @@ impl Engine {
         let mut e = crate::Erasure {
             id: req.id,
             app_id: req.app_id,
-            user_id: req.user_id,
-            device_id: req.device_id,
+            user_ids: req.user_ids,
+            device_ids: req.device_ids,
             index,
             at_ms: req.at_ms,
             events: 0,
             events_erased: 0,
             segments_rewritten: 0,
             todo: Vec::new(),
+            complete: false,
             sealed: false,
         };
         let candidates: Vec<SegmentMeta> = {
@@ -683,6 +684,8 @@ impl Engine {
         next.edit += 1;
         manifest::store(io, &s.root, &next, &self.inner.cfg.crash_points)?;
         s.manifest = next;
+        // What the log delivered and is still stored (mirrors measure their lag by it).
+        s.stored_rows = s.stored_rows.saturating_sub(e.events);
         for (seg, keys) in &masks {
             s.dedupe.mask(*seg, keys);
         }
@@ -709,37 +712,29 @@ impl Engine {
         crate::erasure::read_ids(&root, id)
     }
 
-    /// Forgets the identifiers of erasure `id` and the ids of the events it removed, once this
-    /// node rewrote every segment it listed (the caller knows that every mirror erased too).
-    /// Returns whether it is sealed.
-    pub fn seal_erasure(&self, id: &str) -> Result<bool> {
+    /// Records, at the same log position on every node, that erasure `id` is finished on the
+    /// leader and on every mirror: nothing needs its identifiers any more, so each node seals
+    /// it — forgets the user or device id and the erased events' ids — as soon as its own
+    /// rewrite is done (now, or when the last segment is rewritten). Returns the erasure.
+    pub fn complete_erasure(&self, id: &str) -> Result<Option<crate::Erasure>> {
         let mut s = self.inner.state.lock();
         let Some(pos) = s.manifest.erasures.iter().position(|e| e.id == id) else {
-            return Ok(false);
+            return Ok(None);
         };
-        let e = &s.manifest.erasures[pos];
-        if e.sealed {
-            return Ok(true);
-        }
-        if !e.done() {
-            return Ok(false);
+        if s.manifest.erasures[pos].complete {
+            return Ok(Some(s.manifest.erasures[pos].clone()));
         }
         let mut next = s.manifest.clone();
-        let e = &mut next.erasures[pos];
-        e.user_id = None;
-        e.device_id = None;
-        e.sealed = true;
+        next.erasures[pos].complete = true;
+        let sealed = next.erasures[pos].seal_if_due();
         next.edit += 1;
-        let io = &self.inner.io;
-        manifest::store(io, &s.root, &next, &self.inner.cfg.crash_points)?;
+        let root = s.root.clone();
+        manifest::store(&self.inner.io, &root, &next, &self.inner.cfg.crash_points)?;
         s.manifest = next;
-        let path = crate::erasure::ids_file(&s.root, id);
-        match io.remove_file(&path) {
-            Ok(()) => io.sync_dir(&s.root)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(EngineError::io(&path, e)),
+        if sealed {
+            remove_ids_file(&self.inner.io, &root, id)?;
         }
-        Ok(true)
+        Ok(Some(s.manifest.erasures[pos].clone()))
     }
 
     /// The app's retention floor ([`Self::drop_before`]), if one was set.
@@ -935,7 +930,7 @@ impl Engine {
         s.active_since = None;
         s.applied_index = manifest.flushed_index;
         s.checkpoint = manifest.checkpoint.clone();
-        s.stored_rows = manifest.rows();
+        s.stored_rows = manifest.live_rows();
         drop(s);
         self.start_window_loader()?;
         if let Err(e) = self.inner.io.remove_dir_all(&old_root) {
@@ -1242,10 +1237,14 @@ fn erase_one(inner: &Inner) -> Result<bool> {
     x.todo.retain(|p| p.segment != seg.id);
     x.events_erased += removed;
     x.segments_rewritten += 1;
+    let sealed = x.seal_if_due();
     next.edit += 1;
     manifest::store(&inner.io, &root, &next, crash)?;
     crash.hit("erase.after_manifest");
     s.manifest = next;
+    if sealed {
+        remove_ids_file(&inner.io, &root, &erasure.id)?;
+    }
     s.files.retire(seg.id);
     let in_memory = s.dedupe.remove_segment(seg.id);
     if let Some((meta, keys, _)) = written {
@@ -1283,6 +1282,16 @@ fn erase_one(inner: &Inner) -> Result<bool> {
     }
     tracing::info!(erasure = %erasure.id, segment = seg.id, removed, "erasure rewrote a segment");
     Ok(true)
+}
+
+/// Removes erasure `id`'s file of erased event ids (sealed: nothing needs them any more).
+fn remove_ids_file(io: &Io, root: &Path, id: &str) -> Result<()> {
+    let path = crate::erasure::ids_file(root, id);
+    match io.remove_file(&path) {
+        Ok(()) => io.sync_dir(root),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::io(&path, e)),
+    }
 }
 
 /// Writes `batches` (rows of `like`'s app and time bucket) as segment `id` with its summary:

@@ -27,15 +27,15 @@ use crate::rollup::Rollups;
 use crate::schema::{COL_APP_ID, COL_EVENT_ID, COL_LOG_INDEX, COL_TIMESTAMP};
 use crate::segment::{self, Granularity};
 
-/// An erasure request as the log carries it: the identifiers as stored (after the app's
-/// privacy transform).
+/// An erasure request as the log carries it: the identifiers in every form they may be
+/// stored in (as sent, and after the app's privacy transform).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EraseRequest {
     /// Letters, digits and `-` (it names a file).
     pub id: String,
     pub app_id: String,
-    pub user_id: Option<String>,
-    pub device_id: Option<String>,
+    pub user_ids: Vec<String>,
+    pub device_ids: Vec<String>,
     /// When it was asked for (ms; recorded, not used to decide).
     pub at_ms: i64,
 }
@@ -52,9 +52,10 @@ pub struct ErasePart {
 pub struct Erasure {
     pub id: String,
     pub app_id: String,
-    /// The identifiers; `None` both once sealed ([`crate::Engine::seal_erasure`]).
-    pub user_id: Option<String>,
-    pub device_id: Option<String>,
+    /// The identifiers (a row with any of them goes); emptied once sealed
+    /// ([`crate::Engine::complete_erasure`]).
+    pub user_ids: Vec<String>,
+    pub device_ids: Vec<String>,
     /// The log index of the request: the matching rows of earlier entries are erased.
     pub index: u64,
     pub at_ms: i64,
@@ -65,7 +66,11 @@ pub struct Erasure {
     pub segments_rewritten: u64,
     /// Segments still holding matching rows.
     pub todo: Vec<ErasePart>,
-    /// The identifiers and the erased events' ids were removed (every mirror erased too).
+    /// The leader and every mirror finished it ([`crate::Engine::complete_erasure`], a log
+    /// entry): this node seals it as soon as its own rewrite is done.
+    #[serde(default)]
+    pub complete: bool,
+    /// The identifiers and the erased events' ids were removed.
     #[serde(default)]
     pub sealed: bool,
 }
@@ -76,11 +81,23 @@ impl Erasure {
         self.todo.is_empty()
     }
 
+    /// Forgets the identifiers, once complete everywhere and done here. Returns whether it
+    /// changed anything (the caller then removes the ids file).
+    pub(crate) fn seal_if_due(&mut self) -> bool {
+        if self.sealed || !self.complete || !self.done() {
+            return false;
+        }
+        self.user_ids.clear();
+        self.device_ids.clear();
+        self.sealed = true;
+        true
+    }
+
     /// Which rows of `batch` (stored rows, or a projection holding `app_id`, `user_id`,
     /// `device_id` and `log_index`) this erasure removes. A sealed one matches nothing.
     pub fn matches(&self, batch: &RecordBatch) -> Result<BooleanArray> {
         let n = batch.num_rows();
-        if self.user_id.is_none() && self.device_id.is_none() {
+        if self.user_ids.is_empty() && self.device_ids.is_empty() {
             return Ok(BooleanArray::from(vec![false; n]));
         }
         let col = |name: &str| {
@@ -92,13 +109,13 @@ impl Erasure {
         let users = col("user_id")?.as_string::<i32>();
         let devices = col("device_id")?.as_string::<i32>();
         let index = col(COL_LOG_INDEX)?.as_primitive::<UInt64Type>();
-        let (user, device) = (self.user_id.as_deref(), self.device_id.as_deref());
+        let any = |set: &[String], v: &str| set.iter().any(|x| x == v);
         Ok((0..n)
             .map(|i| {
                 index.value(i) < self.index
                     && apps.value(i) == self.app_id
-                    && (user.is_some_and(|u| users.is_valid(i) && users.value(i) == u)
-                        || device.is_some_and(|d| devices.value(i) == d))
+                    && ((users.is_valid(i) && any(&self.user_ids, users.value(i)))
+                        || any(&self.device_ids, devices.value(i)))
             })
             .map(Some)
             .collect())
@@ -179,10 +196,12 @@ pub(crate) fn candidates<'a>(
     rollups: &Rollups,
     e: &'a Erasure,
 ) -> Vec<&'a SegmentMeta> {
-    let days: Option<BTreeSet<i64>> = match (&e.user_id, &e.device_id) {
-        (Some(u), None) => Some(rollups.user_days(&e.app_id, u).unwrap_or_default()),
-        _ => None,
-    };
+    let days: Option<BTreeSet<i64>> = e.device_ids.is_empty().then(|| {
+        e.user_ids
+            .iter()
+            .flat_map(|u| rollups.user_days(&e.app_id, u).unwrap_or_default())
+            .collect()
+    });
     segments
         .iter()
         .filter(|s| s.app_id == e.app_id && s.min_log_index < e.index)

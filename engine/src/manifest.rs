@@ -86,6 +86,17 @@ impl Manifest {
         self.segments.iter().map(|s| s.rows).sum()
     }
 
+    /// Rows in the listed segments that no erasure removes ([`Self::rows`] less the rows
+    /// erasures have still to rewrite away).
+    pub fn live_rows(&self) -> u64 {
+        let erasing: u64 = self
+            .erasures
+            .iter()
+            .flat_map(|e| e.todo.iter().map(|p| p.rows))
+            .sum();
+        self.rows().saturating_sub(erasing)
+    }
+
     /// Writes this manifest durably as `dir/manifest.json` (used to build snapshot directories).
     pub fn store_in(&self, dir: &Path) -> Result<()> {
         store(&Io::default(), dir, self, &CrashPoints::default())

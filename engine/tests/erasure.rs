@@ -118,8 +118,8 @@ fn req(id: &str, app: &str, user: Option<&str>, device: Option<&str>) -> EraseRe
     EraseRequest {
         id: id.into(),
         app_id: app.into(),
-        user_id: user.map(str::to_string),
-        device_id: device.map(str::to_string),
+        user_ids: user.into_iter().map(str::to_string).collect(),
+        device_ids: device.into_iter().map(str::to_string).collect(),
         at_ms: 1,
     }
 }
@@ -224,10 +224,11 @@ fn erasing_a_user_and_a_device_leaves_exactly_the_rest_counted_alike() {
 
     // The erased ids are kept for mirrors until sealed; sealing forgets them and the ids.
     assert_eq!(engine.erased_event_ids("r1").unwrap().len() as u64, u7);
-    assert!(engine.seal_erasure("r1").unwrap());
+    let r1 = engine.complete_erasure("r1").unwrap().unwrap();
+    assert!(r1.sealed);
     assert!(engine.erased_event_ids("r1").unwrap().is_empty());
     let sealed = &engine.erasures()[0];
-    assert!(sealed.sealed && sealed.user_id.is_none());
+    assert!(sealed.sealed && sealed.user_ids.is_empty());
     let manifest = std::fs::read(engine.root().join("manifest.json")).unwrap();
     assert!(!String::from_utf8_lossy(&manifest).contains("\"u7\""));
 

@@ -384,8 +384,8 @@ fn erase_request() -> unmogrowp_engine::EraseRequest {
     unmogrowp_engine::EraseRequest {
         id: "erase-u3".into(),
         app_id: "a".into(),
-        user_id: Some("u3".into()),
-        device_id: None,
+        user_ids: vec!["u3".into()],
+        device_ids: Vec::new(),
         at_ms: 0,
     }
 }

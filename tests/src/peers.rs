@@ -344,6 +344,16 @@ impl Kafka {
     /// Every record of `topic` (partition by partition, from the start): `app_id/key` (the
     /// `app_id` header) → how many times.
     pub fn keys(&self, topic: &str) -> BTreeMap<String, u64> {
+        let mut keys = BTreeMap::new();
+        for r in self.records(topic).into_iter().filter(|r| !r.tombstone) {
+            *keys.entry(r.key).or_insert(0) += 1;
+        }
+        keys
+    }
+
+    /// Every record of `topic`: `app_id/key` (the `app_id` header), whether it is a tombstone
+    /// (no value) and its `log_index` header (0 if absent).
+    pub fn records(&self, topic: &str) -> Vec<KafkaRecord> {
         // Reads until the broker has nothing more for 5 s: tansu's high watermark
         // (ListOffsets) can lag behind the records it holds and serves.
         let script = r#"
@@ -363,20 +373,36 @@ while parts and idle < 5:
     if m.error():
         continue
     idle = 0
-    app = dict(m.headers() or []).get("app_id", b"").decode()
-    print(app + "/" + m.key().decode())
+    h = dict(m.headers() or [])
+    app = h.get("app_id", b"").decode()
+    kind = "T" if m.value() is None else "V"
+    print(kind + "\t" + h.get("log_index", b"0").decode() + "\t" + app + "/" + m.key().decode())
 "#;
         let out = run(Command::new("python3")
             .arg("-c")
             .arg(script)
             .arg(self.brokers())
             .arg(topic));
-        let mut keys = BTreeMap::new();
-        for k in out.lines().filter(|l| !l.is_empty()) {
-            *keys.entry(k.to_string()).or_insert(0) += 1;
-        }
-        keys
+        out.lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, '\t');
+                let (kind, index, key) = (f.next()?, f.next()?, f.next()?);
+                Some(KafkaRecord {
+                    key: key.to_string(),
+                    tombstone: kind == "T",
+                    log_index: index.parse().unwrap_or(0),
+                })
+            })
+            .collect()
     }
+}
+
+/// One record read back from Kafka ([`Kafka::records`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaRecord {
+    pub key: String,
+    pub tombstone: bool,
+    pub log_index: u64,
 }
 
 impl Drop for Kafka {

@@ -23,7 +23,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
-use super::SinkBatch;
+use super::{SinkBatch, SinkErasure};
 use crate::error::MirrorError;
 use crate::row::{MirrorRow, Pairs};
 use crate::spec::{ChSchema, MirrorSpec};
@@ -427,6 +427,50 @@ impl ChSink {
             .collect())
     }
 
+    /// Deletes the erasure's rows with a mutation (`ALTER TABLE … DELETE`, which every
+    /// ClickHouse since 18.x has) and waits until ClickHouse reports it done: only then are
+    /// the rows gone from the table's parts.
+    pub async fn erase(&mut self, e: &SinkErasure<'_>) -> Result<(), MirrorError> {
+        let ident = |col: &str, v: &[String]| {
+            if v.is_empty() {
+                return "0".to_string();
+            }
+            let list: Vec<String> = v.iter().map(|x| ch_string(x)).collect();
+            format!("{col} IN ({})", list.join(", "))
+        };
+        let q = format!(
+            "ALTER TABLE {} DELETE WHERE app_id = {} AND log_index < {} AND ({} OR {})",
+            self.table,
+            ch_string(e.app_id),
+            e.before_index,
+            ident("user_id", e.user_ids),
+            ident("device_id", e.device_ids),
+        );
+        self.post(&[], Bytes::from(q)).await?;
+        let (db, name) = match self.table.split_once('.') {
+            Some((d, t)) => (ch_string(d), t.to_string()),
+            None => ("currentDatabase()".to_string(), self.table.clone()),
+        };
+        let q = format!(
+            "SELECT count() FROM system.mutations WHERE database = {db} AND table = {} \
+             AND is_done = 0 FORMAT TabSeparated",
+            ch_string(&name)
+        );
+        let t0 = std::time::Instant::now();
+        loop {
+            let body = self.post(&[], Bytes::from(q.clone())).await?;
+            if String::from_utf8_lossy(&body).trim() == "0" {
+                return Ok(());
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(300) {
+                return Err(MirrorError::Sink(
+                    "the erasure's mutation is not done after 300 s".into(),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn write(&mut self, b: &SinkBatch<'_>) -> Result<(), MirrorError> {
         let present = if b.maybe_sent {
             self.present(b).await?
@@ -457,4 +501,19 @@ impl ChSink {
         }
         Ok(())
     }
+}
+
+/// `v` as a ClickHouse string literal.
+fn ch_string(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('\'');
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }

@@ -17,7 +17,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::SinkBatch;
+use super::{SinkBatch, SinkErasure};
 use crate::error::MirrorError;
 use crate::spec::MirrorSpec;
 
@@ -83,6 +83,53 @@ impl KafkaSink {
             producer,
             topic: spec.topic.clone(),
         })
+    }
+
+    /// A tombstone (no value) for each erased event, keyed by its id with header
+    /// `erasure = 1`: a compacted topic then drops the event, and consumers delete it.
+    pub async fn erase(&mut self, e: &SinkErasure<'_>) -> Result<(), MirrorError> {
+        let mut pending = Vec::with_capacity(e.event_ids.len());
+        for id in e.event_ids {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "app_id",
+                    value: Some(e.app_id.as_bytes()),
+                })
+                .insert(Header {
+                    key: "erasure",
+                    value: Some("1".as_bytes()),
+                });
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+                .key(id.as_bytes())
+                .headers(headers);
+            let fut = loop {
+                match self.producer.send_result(record) {
+                    Ok(f) => break f,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec)) => {
+                        record = rec;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((err, _)) => {
+                        return Err(MirrorError::Sink(format!(
+                            "Kafka refused a tombstone: {err}"
+                        )))
+                    }
+                }
+            };
+            pending.push(fut);
+        }
+        for res in futures::future::join_all(pending).await {
+            match res {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => {
+                    return Err(MirrorError::Sink(format!(
+                        "Kafka did not acknowledge a tombstone: {err}"
+                    )))
+                }
+                Err(_) => return Err(MirrorError::Sink("the Kafka producer was closed".into())),
+            }
+        }
+        Ok(())
     }
 
     pub async fn write(&mut self, b: &SinkBatch<'_>) -> Result<(), MirrorError> {

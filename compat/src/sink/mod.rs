@@ -21,6 +21,19 @@ pub struct SinkBatch<'a> {
     pub maybe_sent: bool,
 }
 
+/// What an erasure (issue 29) removes from a sink: the rows of one user or device of an app
+/// from the log entries before `before_index`.
+pub struct SinkErasure<'a> {
+    pub app_id: &'a str,
+    /// A row with any of these user ids or device ids goes.
+    pub user_ids: &'a [String],
+    pub device_ids: &'a [String],
+    pub before_index: u64,
+    /// The erased events' ids (Kafka writes a tombstone for each; the tables delete by the
+    /// identifiers).
+    pub event_ids: &'a [String],
+}
+
 pub enum Sink {
     Postgres(postgres::PgSink),
     ClickHouse(clickhouse::ChSink),
@@ -53,6 +66,16 @@ impl Sink {
             Sink::Postgres(s) => s.write(batch).await,
             Sink::ClickHouse(s) => s.write(batch).await,
             Sink::Kafka(s) => s.write(batch).await,
+        }
+    }
+
+    /// Removes an erasure's rows: Postgres `DELETE`, a ClickHouse mutation waited for until
+    /// done, Kafka tombstones keyed by the erased events' ids. Doing it twice is harmless.
+    pub async fn erase(&mut self, e: &SinkErasure<'_>) -> Result<(), MirrorError> {
+        match self {
+            Sink::Postgres(s) => s.erase(e).await,
+            Sink::ClickHouse(s) => s.erase(e).await,
+            Sink::Kafka(s) => s.erase(e).await,
         }
     }
 }

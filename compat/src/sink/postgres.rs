@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::SinkExt;
 use tokio_postgres::{Client, NoTls};
 
-use super::SinkBatch;
+use super::{SinkBatch, SinkErasure};
 use crate::error::MirrorError;
 use crate::row::{MirrorRow, Pairs};
 use crate::spec::MirrorSpec;
@@ -116,6 +116,23 @@ impl PgSink {
             table: spec.table.clone(),
             column_list,
         })
+    }
+
+    /// `DELETE`s the erasure's rows (by the identifiers, so rows of any batch are found).
+    pub async fn erase(&mut self, e: &SinkErasure<'_>) -> Result<(), MirrorError> {
+        let before = i64::try_from(e.before_index).unwrap_or(i64::MAX);
+        let sql = format!(
+            "DELETE FROM {} WHERE app_id = $1 AND log_index < $2 \
+             AND (user_id = ANY($3) OR device_id = ANY($4))",
+            self.table
+        );
+        let n = self
+            .client
+            .execute(&sql, &[&e.app_id, &before, &e.user_ids, &e.device_ids])
+            .await
+            .map_err(|err| sink_err("erasing rows", err))?;
+        tracing::info!(table = %self.table, rows = n, "erasure: rows deleted from Postgres");
+        Ok(())
     }
 
     pub async fn write(&mut self, b: &SinkBatch<'_>) -> Result<(), MirrorError> {

@@ -11,6 +11,7 @@ mod authz;
 mod backup;
 mod cluster;
 mod dashboard;
+mod erasure;
 mod error;
 mod events;
 mod mirrors;
@@ -136,6 +137,8 @@ fn public(state: AppState) -> Router {
         .route("/api/admin/mirrors/{name}/replay", post(mirrors::replay))
         .route("/api/admin/audit/verify", get(admin::audit_verify))
         .route("/api/admin/apps/{id}/reveal", post(privacy::reveal))
+        .route("/api/admin/erasure", post(erasure::request))
+        .route("/api/admin/erasure/{id}", get(erasure::status))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             authz::authorize,

@@ -26,7 +26,18 @@ fn privacy() -> Value {
                 "device_id": {"type": "string", "enum": ["keep", "hash", "encrypt"], "description": "encrypt: AES-256-GCM-SIV, deterministic (enc1:…), revealed by POST /api/admin/apps/{id}/reveal"},
                 "require_consent": {"type": "boolean", "description": "reject each event without a consent object"}}},
         "Reveal": {"type": "object", "required": ["device_id"], "additionalProperties": false, "properties": {"device_id": {"type": "string", "description": "a stored enc1:… device id"}}},
-        "Revealed": {"type": "object", "properties": {"app_id": {"type": "string"}, "device_id": {"type": "string"}}}
+        "Revealed": {"type": "object", "properties": {"app_id": {"type": "string"}, "device_id": {"type": "string"}}},
+        "Erase": {"type": "object", "required": ["app_id"], "additionalProperties": false, "description": "user_id, device_id or both, as the SDK sent them (their stored forms under the app's privacy settings are erased too)",
+            "properties": {"app_id": {"type": "string"}, "user_id": {"type": "string"}, "device_id": {"type": "string"}}},
+        "EraseAccepted": {"type": "object", "properties": {"request_id": {"type": "string", "format": "uuid"}}},
+        "Erasure": {"type": "object", "description": "this node's progress (each node rewrites its own segments) and each mirror's",
+            "properties": {"request_id": {"type": "string"}, "app_id": {"type": "string"},
+                "state": {"type": "string", "enum": ["pending", "done"], "description": "done: this node holds none of the rows and every mirror deleted them"},
+                "events_erased": {"type": "integer"}, "events": {"type": "integer", "description": "matching events found when the request was applied"},
+                "segments_rewritten": {"type": "integer"}, "segments_pending": {"type": "integer"}, "log_index": {"type": "integer"},
+                "requested_at": {"type": "string", "format": "date-time"}, "sealed": {"type": "boolean", "description": "the identifiers are forgotten on this node"},
+                "node_id": {"type": "integer"},
+                "mirrors": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "done"]}}}}}}
     })
 }
 
@@ -149,6 +160,8 @@ fn bodies(method: &str, path: &str) -> (Option<&'static str>, &'static str) {
         ("GET", "/api/admin/alerts") => (None, "Alerts"),
         ("POST", "/api/admin/mirrors/{name}/replay") => (Some("MirrorReplay"), ""),
         ("POST", "/api/admin/apps/{id}/reveal") => (Some("Reveal"), "Revealed"),
+        ("POST", "/api/admin/erasure") => (Some("Erase"), "EraseAccepted"),
+        ("GET", "/api/admin/erasure/{id}") => (None, "Erasure"),
         _ => (None, ""),
     }
 }

@@ -111,6 +111,28 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
     );
     write_metric(
         out,
+        "unmogrowp_engine_erasure_segments_rewritten_total",
+        "counter",
+        "Segments rewritten (or removed, when nothing else was left) by erasures (issue 29).",
+        c(&st.erasure_segments_rewritten),
+    );
+    write_metric(
+        out,
+        "unmogrowp_engine_erasure_rows_removed_total",
+        "counter",
+        "Rows removed from segments by erasures.",
+        c(&st.erasure_rows_removed),
+    );
+    let erasures = engine.erasures();
+    write_metric(
+        out,
+        "unmogrowp_engine_erasures_pending",
+        "gauge",
+        "Erasures with segments this node has still to rewrite (alert if it stays above 0).",
+        erasures.iter().filter(|e| !e.done()).count() as u64,
+    );
+    write_metric(
+        out,
         "unmogrowp_engine_summaries_rebuilt_total",
         "counter",
         "Segment summaries found missing or damaged when the table was opened (start, snapshot install) and rebuilt from the rows (see the log).",

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use compat::{MirrorError, MirrorRow, MirrorSpec, Sink, SinkBatch};
+use compat::{MirrorError, MirrorRow, MirrorSpec, Sink, SinkBatch, SinkErasure};
 use engine::LogRange;
 
 use super::Live;
@@ -125,6 +125,9 @@ impl Runner {
             *sink = Some(Sink::connect(&self.spec).await?);
             tracing::info!(mirror = %self.spec.name, url = %self.spec.url, "mirror connected to its sink");
         }
+        if self.erase(sink, &p).await? {
+            return Ok(None);
+        }
         // A window read ahead is used only if it starts right after the cursor (a replay or
         // a failure moves the cursor elsewhere). Stored rows of applied entries never change.
         let window = match ahead.take() {
@@ -156,6 +159,47 @@ impl Runner {
         Ok(None)
     }
 
+    /// Removes from the sink the rows of the first erasure it has not done yet whose rows
+    /// were all sent (the cursor passed the entries before it), then records that in the
+    /// log. Returns whether it did one.
+    async fn erase(&self, sink: &mut Option<Sink>, p: &MirrorProgress) -> Result<bool, Step> {
+        let Some(e) = self
+            .engine
+            .erasures()
+            .into_iter()
+            .find(|e| !p.erased.contains(&e.id) && p.cursor + 1 >= e.index)
+        else {
+            return Ok(false);
+        };
+        if !e.sealed && self.spec.takes(&e.app_id) {
+            let Some(sink) = sink.as_mut() else {
+                return Ok(false);
+            };
+            let engine = self.engine.clone();
+            let id = e.id.clone();
+            let event_ids = tokio::task::spawn_blocking(move || engine.erased_event_ids(&id))
+                .await
+                .map_err(|err| Step::Failed(MirrorError::Read(err.to_string())))?
+                .map_err(|err| Step::Failed(MirrorError::Read(err.to_string())))?;
+            sink.erase(&SinkErasure {
+                app_id: &e.app_id,
+                user_ids: &e.user_ids,
+                device_ids: &e.device_ids,
+                before_index: e.index,
+                event_ids: &event_ids,
+            })
+            .await?;
+            tracing::info!(mirror = %self.spec.name, erasure = %e.id, tombstones = event_ids.len(),
+                "erasure done on the mirror's sink");
+        }
+        self.propose(MirrorOp::Erased {
+            name: self.spec.name.clone(),
+            request_id: e.id,
+        })
+        .await?;
+        Ok(true)
+    }
+
     /// The stored rows from entry `from` on, about one batch of them, ending at an entry boundary.
     async fn read(&self, from: u64, span: &mut u64) -> Result<Option<Window>, Step> {
         let want = self.spec.batch_events as u64;
@@ -183,8 +227,11 @@ impl Runner {
                 }
                 let batches = range.read(&view)?;
                 let mut rows = Vec::new();
-                for b in &batches {
-                    rows.extend(compat::rows_of(b)?);
+                for b in batches {
+                    // Rows of an erasure this node has not rewritten away yet never leave.
+                    let b = engine::without_erased(&view.erasures, b)
+                        .map_err(|e| MirrorError::Read(e.to_string()))?;
+                    rows.extend(compat::rows_of(&b)?);
                 }
                 if (rows.len() as u64) < want / 2 && range.to < applied {
                     s = s.saturating_mul(2).min(1 << 20);

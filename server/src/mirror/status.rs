@@ -33,6 +33,22 @@ pub struct MirrorStatus {
 }
 
 impl Mirrors {
+    /// Each runnable mirror's part of erasure `id` (issue 29): `true` once its sink holds
+    /// none of the erased rows.
+    pub fn erasure_states(&self, book: &MirrorBook, id: &str) -> Vec<(String, bool)> {
+        self.configured
+            .iter()
+            .filter_map(|c| match c {
+                Configured::Valid(spec) => Some(spec.name.clone()),
+                Configured::Invalid(_) => None,
+            })
+            .map(|name| {
+                let done = book.get(&name).is_some_and(|p| p.erased.contains(id));
+                (name, done)
+            })
+            .collect()
+    }
+
     /// Every configured mirror's status. `stored` is the number of events the table holds
     /// (every applied entry), `now_ms` the wall clock.
     pub fn status(&self, book: &MirrorBook, stored: u64, now_ms: i64) -> Vec<MirrorStatus> {

@@ -2,6 +2,7 @@
 //! proposer and the query service, plus the background housekeeping task.
 
 mod bootstrap;
+mod erasure;
 pub mod metrics;
 mod retention;
 
@@ -315,6 +316,7 @@ impl Node {
         }));
         tokio::spawn(housekeeping(state.clone()));
         tokio::spawn(retention::run(state.clone()));
+        tokio::spawn(erasure::run(state.clone()));
         Ok(Node { state, _lock: lock })
     }
 

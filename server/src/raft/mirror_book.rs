@@ -50,6 +50,11 @@ pub enum MirrorOp {
         from: u64,
         seen_before: u64,
     },
+    /// The sink holds none of erasure `request_id`'s rows any more (issue 29).
+    Erased {
+        name: String,
+        request_id: String,
+    },
 }
 
 impl MirrorOp {
@@ -60,7 +65,8 @@ impl MirrorOp {
             | MirrorOp::Failed { name, .. }
             | MirrorOp::Pause { name }
             | MirrorOp::Resume { name }
-            | MirrorOp::Replay { name, .. } => name,
+            | MirrorOp::Replay { name, .. }
+            | MirrorOp::Erased { name, .. } => name,
         }
     }
 }
@@ -85,6 +91,9 @@ pub struct MirrorProgress {
     pub last_error_at_ms: Option<i64>,
     pub acked_at_ms: Option<i64>,
     pub lag_ms: i64,
+    /// Erasures whose rows the sink no longer holds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub erased: std::collections::BTreeSet<String>,
 }
 
 /// Every mirror's progress, by name.
@@ -181,6 +190,13 @@ impl MirrorBook {
                 p.seen = *seen_before;
                 p.generation += 1;
                 MirrorOutcome::Applied
+            }
+            MirrorOp::Erased { request_id, .. } => {
+                if p.erased.insert(request_id.clone()) {
+                    MirrorOutcome::Applied
+                } else {
+                    MirrorOutcome::Ignored
+                }
             }
         }
     }

@@ -32,6 +32,19 @@ pub enum Request {
     /// Retention (issue 29): no event of `app_id` before `before_ms` (a UTC day start) is kept
     /// any more, on every node from this entry on ([`engine::Engine::drop_before`]).
     Retention { app_id: String, before_ms: i64 },
+    /// Erasure (issue 29): the stored events of `app_id` with one of these user ids or device
+    /// ids (as sent and as the app's privacy transform stores them), of the entries before
+    /// this one, are removed on every node ([`engine::Engine::erase`]) and from every mirror.
+    Erase {
+        request_id: String,
+        app_id: String,
+        user_ids: Vec<String>,
+        device_ids: Vec<String>,
+        at_ms: i64,
+    },
+    /// Erasure `request_id` is finished on the leader and on every mirror: each node forgets
+    /// its identifiers once its own rewrite is done ([`engine::Engine::complete_erasure`]).
+    EraseComplete { request_id: String },
 }
 
 /// What applying an entry answers.

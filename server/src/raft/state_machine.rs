@@ -245,6 +245,35 @@ impl RaftStateMachine<TypeConfig> for EventStateMachine {
                     })?;
                     Response::None
                 }
+                EntryPayload::Normal(Request::Erase {
+                    request_id,
+                    app_id,
+                    user_ids,
+                    device_ids,
+                    at_ms,
+                }) => {
+                    // Everything before it applied (and flushed by the engine) first.
+                    if let Some(before) = last {
+                        self.apply_chunk(before, &mut chunk, &mut answers)?;
+                    }
+                    let req = engine::EraseRequest {
+                        id: request_id.clone(),
+                        app_id: app_id.clone(),
+                        user_ids: user_ids.clone(),
+                        device_ids: device_ids.clone(),
+                        at_ms: *at_ms,
+                    };
+                    self.engine.erase(req, e.log_id.index).map_err(|err| {
+                        StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
+                    })?;
+                    Response::None
+                }
+                EntryPayload::Normal(Request::EraseComplete { request_id }) => {
+                    self.engine.complete_erasure(request_id).map_err(|err| {
+                        StorageError::from(StorageIOError::apply(e.log_id, AnyError::new(&err)))
+                    })?;
+                    Response::None
+                }
                 EntryPayload::Normal(Request::Mirror(op)) => {
                     if let Some(before) = last {
                         self.apply_chunk(before, &mut chunk, &mut answers)?;

@@ -341,6 +341,18 @@ pub const ROUTES: &[RouteSpec] = &[
         "The device id an app's encrypted device id was made from (privacy.device_id = encrypt); audited",
     ),
     r(
+        "POST",
+        "/api/admin/erasure",
+        Roles(ADMIN, AdminAll),
+        "Erase the events of one user or device of an app everywhere (every node, every mirror): {\"app_id\",\"user_id\"?,\"device_id\"?} → 202 {\"request_id\"}; audited",
+    ),
+    r(
+        "GET",
+        "/api/admin/erasure/{id}",
+        Roles(ADMIN, AdminAll),
+        "An erasure's progress on this node and on each mirror: state pending|done, events_erased, segments_rewritten, mirrors",
+    ),
+    r(
         "GET",
         "/api/admin/audit/verify",
         Roles(ADMIN, AuditRead),
