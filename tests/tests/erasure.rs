@@ -138,14 +138,14 @@ fn erasing_a_user_under_load_through_a_leader_kill_reaches_every_node_and_mirror
             .iter()
             .all(|s| s.as_ref().is_some_and(|s| s["state"] == "done"))
         {
-            break;
+            break last;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(180),
             "not done: {last:?}"
         );
         std::thread::sleep(Duration::from_millis(250));
-    }
+    };
     let s = last[0].clone().expect("status");
     let index = s["log_index"].as_u64().expect("log_index");
     let erased = s["events_erased"].as_u64().expect("events_erased");

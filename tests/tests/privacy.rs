@@ -302,6 +302,50 @@ fn no_raw_identifier_reaches_the_data_dir_or_a_backup_and_counts_stay() {
         !text.contains("secret-") && !text.contains("203.0.113.1"),
         "{text}"
     );
+
+    // Erasure by the identifiers as the SDK sent them: their hashed and encrypted forms go.
+    // User 7 has devices 7 and 37 (2 events each); device 11 is user 11's only one.
+    let a = node.post_json(
+        "/api/admin/erasure",
+        &json!({"app_id": "private", "user_id": "secret-user-7@example.com"}),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    let by_user = a.body["request_id"].as_str().expect("id").to_string();
+    let a = node.post_json(
+        "/api/admin/erasure",
+        &json!({"app_id": "private", "device_id": "secret-device-0011"}),
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    let by_device = a.body["request_id"].as_str().expect("id").to_string();
+    for id in [&by_user, &by_device] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = node.get(&format!("/api/admin/erasure/{id}"));
+            assert_eq!(s.status, 200, "{}", s.body);
+            if s.body["state"] == "done" {
+                assert!(s.body["events_erased"].as_u64() > Some(0), "{}", s.body);
+                break;
+            }
+            assert!(Instant::now() < deadline, "erasure not done: {}", s.body);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert_eq!(
+        counts("private")[0][..2],
+        [json!(64), json!(28)],
+        "6 events and 2 users erased"
+    );
+    assert_eq!(counts("plain")[0][..2], [json!(70), json!(30)]);
+    let audit = node.get("/api/admin/audit?order=desc&action=privacy.erasure");
+    let text = audit.body.to_string();
+    assert!(
+        text.contains(&by_user) && text.contains(&by_device),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret-"),
+        "the audit log names the erased: {text}"
+    );
     node.terminate();
 }
 
