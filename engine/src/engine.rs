@@ -631,6 +631,7 @@ impl Engine {
                 return Ok(e);
             }
         }
+        let t0 = Instant::now();
         // Every row of earlier entries into a segment: the memtable holds none of them after.
         self.flush()?;
         let mut s = self.inner.state.lock();
@@ -691,7 +692,8 @@ impl Engine {
         }
         drop(s);
         tracing::info!(erasure = %e.id, app = %e.app_id, index, events = e.events,
-            segments = e.todo.len(), scanned = candidates.len(), "erasure recorded");
+            segments = e.todo.len(), scanned = candidates.len(),
+            apply_ms = t0.elapsed().as_millis() as u64, "erasure recorded");
         if !e.todo.is_empty() {
             let _ = self.inner.flush_tx.lock().send(Job::Wake);
         }

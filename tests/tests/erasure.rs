@@ -244,13 +244,26 @@ fn erasing_a_user_under_load_through_a_leader_kill_reaches_every_node_and_mirror
     );
     let m = c.nodes[l2].metric("unmogrowp_engine_erasure_rows_removed_total");
     assert!(m.is_some_and(|v| v > 0.0), "{m:?}");
-    // Sealed: the identifiers are forgotten on every node.
+    // Sealed: the identifiers are forgotten on every node, and each node's log is purged
+    // past the request (a snapshot right after), so the raw events leave the log too.
     let t0 = Instant::now();
     while !(0..3).all(|i| status(&c, i, &id).is_some_and(|s| s["sealed"] == true)) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "not sealed everywhere"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(30), "not sealed everywhere");
         std::thread::sleep(Duration::from_millis(200));
+    }
+    for node in &c.nodes {
+        let t0 = Instant::now();
+        loop {
+            let purged = node.metric("unmogrowp_raft_purged_index").unwrap_or(0.0);
+            if purged >= index as f64 {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the log of node {} is not purged past the erasure ({purged} < {index})",
+                node.port
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The erasure task (issue 29; docs/privacy.md): on the leader, once an erasure is done on
 //! this node and on every mirror, its completion is audited and a `EraseComplete` entry goes
 //! through the log, after which every node forgets the erased identifiers as soon as its own
-//! rewrite is done. (Each node rewrites its own segments on its own; `GET
-//! /api/admin/erasure/{id}` on a node shows that node's progress.)
+//! rewrite is done. On every node, once an erasure is sealed there, a snapshot is taken so
+//! the log is purged past the erased events (the log keeps entries until a snapshot covers
+//! them). (Each node rewrites its own segments on its own; `GET /api/admin/erasure/{id}` on a
+//! node shows that node's progress.)
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::AppState;
@@ -14,11 +17,29 @@ const EVERY: Duration = Duration::from_secs(1);
 pub(super) async fn run(state: AppState) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Sealed erasures this process has taken its snapshot after (after a restart, one more).
+    let mut snapshotted: BTreeSet<String> = BTreeSet::new();
     loop {
         tick.tick().await;
         let m = state.raft.metrics().borrow().clone();
         if m.running_state.is_err() {
             return;
+        }
+        let sealed: Vec<String> = state
+            .engine
+            .erasures()
+            .into_iter()
+            .filter(|e| e.sealed && !snapshotted.contains(&e.id))
+            .map(|e| e.id)
+            .collect();
+        if !sealed.is_empty() {
+            match state.raft.trigger().snapshot().await {
+                Ok(()) => {
+                    tracing::info!(erasures = ?sealed, "snapshot after erasure: the log is purged past the erased events");
+                    snapshotted.extend(sealed);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not take the snapshot after an erasure; retrying"),
+            }
         }
         if m.current_leader != Some(state.cfg.node_id) {
             continue;
