@@ -1403,21 +1403,28 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         written.push((meta, keys));
     }
     crash.hit("flush.before_manifest");
-    manifest.edit += 1;
-    if dictionary.is_some() {
-        manifest.dictionary = dictionary;
-    }
-    manifest.flushed_index = Some(job.flushed_index);
-    manifest.checkpoint = job.checkpoint.clone();
-    manifest::store(&inner.io, &root, &manifest, crash)?;
-    crash.hit("flush.after_manifest");
+    // The edit is made to the manifest as it is now, under the lock: apply may have changed it
+    // since the copy above (a retention floor, an erasure's completion), and those changes
+    // must not be lost by writing the copy back.
     let mut s = inner.state.lock();
+    let mut next = s.manifest.clone();
+    next.next_segment_id = next.next_segment_id.max(manifest.next_segment_id);
+    next.segments
+        .extend(written.iter().map(|(seg, _)| seg.clone()));
+    next.edit += 1;
+    if dictionary.is_some() {
+        next.dictionary = dictionary;
+    }
+    next.flushed_index = Some(job.flushed_index);
+    next.checkpoint = job.checkpoint.clone();
+    manifest::store(&inner.io, &root, &next, crash)?;
+    crash.hit("flush.after_manifest");
     for (seg, keys) in written {
         s.files.add(&root, &seg);
         // Its rows' keys went into the day sets when they were applied.
         s.dedupe.add_segment(&seg, keys.has_ids, keys.filter, true);
     }
-    s.manifest = manifest;
+    s.manifest = next;
     s.rotated.pop_front();
     Ok(rows)
 }

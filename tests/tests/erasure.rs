@@ -129,6 +129,24 @@ fn erasing_a_user_under_load_through_a_leader_kill_reaches_every_node_and_mirror
     let ledger = load.stop();
     assert!(ledger.acked() > 2000, "too little load: {}", ledger.acked());
 
+    // No node stopped applying the log (an apply error shuts a node's state machine down).
+    for (i, node) in c.nodes.iter().enumerate() {
+        let st = c.status(i);
+        if st.as_ref().is_some_and(|s| s["state"] == "shutdown") {
+            let errors: Vec<String> = node
+                .log_text()
+                .lines()
+                .filter(|l| l.contains("ERROR") || l.contains("panicked"))
+                .take(10)
+                .map(str::to_string)
+                .collect();
+            panic!(
+                "node {} stopped applying the log: {st:?}\n{}",
+                i + 1,
+                errors.join("\n")
+            );
+        }
+    }
     // Done everywhere: every node's segments, every mirror.
     c.wait_converged(Duration::from_secs(120));
     let t0 = Instant::now();
@@ -248,7 +266,11 @@ fn erasing_a_user_under_load_through_a_leader_kill_reaches_every_node_and_mirror
     // past the request (a snapshot right after), so the raw events leave the log too.
     let t0 = Instant::now();
     while !(0..3).all(|i| status(&c, i, &id).is_some_and(|s| s["sealed"] == true)) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "not sealed everywhere");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not sealed everywhere: {:?}",
+            (0..3).map(|i| status(&c, i, &id)).collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     for node in &c.nodes {

@@ -38,7 +38,9 @@ pub(super) async fn run(state: AppState) {
                     tracing::info!(erasures = ?sealed, "snapshot after erasure: the log is purged past the erased events");
                     snapshotted.extend(sealed);
                 }
-                Err(e) => tracing::warn!(error = %e, "could not take the snapshot after an erasure; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take the snapshot after an erasure; retrying")
+                }
             }
         }
         if m.current_leader != Some(state.cfg.node_id) {
