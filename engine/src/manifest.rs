@@ -151,6 +151,8 @@ impl Manifest {
 }
 
 /// Durably replaces the manifest (crash points: `manifest.after_tmp`, `manifest.after_rename`).
+/// The engine calls it only under its state lock, with the manifest as it is then: one writer
+/// of `manifest.json.tmp` at a time, and no edit made from a stale copy.
 pub(crate) fn store(io: &Io, dir: &Path, m: &Manifest, crash: &CrashPoints) -> Result<()> {
     let body = serde_json::to_vec(m).map_err(|e| EngineError::Corrupt {
         what: "manifest",
