@@ -1074,6 +1074,22 @@ fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Job>) {
                         continue;
                     }
                 }
+                match retention_one(&inner) {
+                    Ok(true) => {
+                        more_to_merge = true;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "retention rewrite failed; retrying");
+                        inner
+                            .stats
+                            .compaction_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        more_to_merge = false;
+                        continue;
+                    }
+                }
                 more_to_merge = match compact_one(&inner, &mut failed_merges) {
                     Ok(merged) => merged,
                     Err((ids, e)) => {
@@ -1202,26 +1218,11 @@ fn erase_one(inner: &Inner) -> Result<bool> {
         s.manifest.next_segment_id += 1;
         (s.root.clone(), e, seg, id)
     };
-    crash.hit("erase.before_write");
-    let mut kept = Vec::new();
-    let mut removed = 0u64;
-    for b in segment::read_segment(&root, &seg)? {
-        let hit = erasure.matches(&b)?;
-        removed += hit.true_count() as u64;
-        let b = arrow::compute::filter_record_batch(&b, &arrow::compute::not(&hit)?)?;
-        if b.num_rows() > 0 {
-            kept.push(b);
-        }
-    }
-    let written = if kept.is_empty() {
-        None
-    } else {
-        match write_rows(inner, &root, id, &kept, &seg, "erase")? {
-            Some(w) => Some(w),
-            None => return Ok(true), // a snapshot replaced the table meanwhile
-        }
+    let Some((written, removed)) =
+        rewrite_without(inner, &root, &seg, id, "erase", |b| erasure.matches(b))?
+    else {
+        return Ok(true); // a snapshot replaced the table meanwhile
     };
-    drop(kept);
     crash.hit("erase.before_manifest");
     let mut s = inner.state.lock();
     if s.root != root || !s.manifest.segments.iter().any(|m| m.id == seg.id) {
@@ -1283,6 +1284,108 @@ fn erase_one(inner: &Inner) -> Result<bool> {
             "could not count the erased days again; restart the node to rebuild them");
     }
     tracing::info!(erasure = %erasure.id, segment = seg.id, removed, "erasure rewrote a segment");
+    Ok(true)
+}
+
+/// What [`rewrite_without`] wrote: the new segment (none if no row was left), and how many
+/// rows it left out.
+type Rewritten = (
+    Option<(SegmentMeta, segment::SegmentKeysOut, crate::DictionaryMeta)>,
+    u64,
+);
+
+/// Reads segment `seg` back and writes its rows but those `drop` picks as segment `id`, with
+/// its summary (crash points `<stage>.before_write`, `<stage>.segment_written`). `None` if a
+/// snapshot replaced the table meanwhile. The caller swaps it in with one manifest edit.
+fn rewrite_without(
+    inner: &Inner,
+    root: &Path,
+    seg: &SegmentMeta,
+    id: u64,
+    stage: &str,
+    drop: impl Fn(&RecordBatch) -> Result<arrow::array::BooleanArray>,
+) -> Result<Option<Rewritten>> {
+    inner.cfg.crash_points.hit(&format!("{stage}.before_write"));
+    let mut kept = Vec::new();
+    let mut removed = 0u64;
+    for b in segment::read_segment(root, seg)? {
+        let hit = drop(&b)?;
+        removed += hit.true_count() as u64;
+        let b = arrow::compute::filter_record_batch(&b, &arrow::compute::not(&hit)?)?;
+        if b.num_rows() > 0 {
+            kept.push(b);
+        }
+    }
+    if kept.is_empty() {
+        return Ok(Some((None, removed)));
+    }
+    Ok(write_rows(inner, root, id, &kept, seg, stage)?.map(|w| (Some(w), removed)))
+}
+
+/// Rewrites one segment that holds rows before its app's retention floor (a month- or
+/// year-bucketed segment spanning the floor when it moved) without those rows. Crash-safe
+/// like a compaction; after a crash the segment still spans the floor and is rewritten
+/// again. The rollups forgot those rows when the floor moved. Returns whether it did anything.
+fn retention_one(inner: &Inner) -> Result<bool> {
+    let crash = &inner.cfg.crash_points;
+    let (root, seg, floor, id) = {
+        let mut s = inner.state.lock();
+        if s.failed.is_some() || s.manifest.retention.is_empty() {
+            return Ok(false);
+        }
+        let erasing = s.manifest.erasing();
+        let found = s.manifest.segments.iter().find_map(|m| {
+            let f = s.manifest.floor(&m.app_id)?;
+            (m.min_ts_ms < f && !erasing.contains(&m.id)).then(|| (m.clone(), f))
+        });
+        let Some((seg, floor)) = found else {
+            return Ok(false);
+        };
+        let id = s.manifest.next_segment_id;
+        s.manifest.next_segment_id += 1;
+        (s.root.clone(), seg, floor, id)
+    };
+    let old = |b: &RecordBatch| -> Result<arrow::array::BooleanArray> {
+        let ts = b
+            .column_by_name(crate::COL_TIMESTAMP)
+            .ok_or_else(|| EngineError::Decode("stored rows lack timestamp".into()))?;
+        let ts = arrow::array::AsArray::as_primitive::<arrow::datatypes::TimestampMillisecondType>(
+            ts.as_ref(),
+        );
+        Ok(ts
+            .iter()
+            .map(|t| Some(t.is_some_and(|t| t < floor)))
+            .collect())
+    };
+    let Some((written, removed)) = rewrite_without(inner, &root, &seg, id, "retention", old)?
+    else {
+        return Ok(true);
+    };
+    let mut s = inner.state.lock();
+    if s.root != root || !s.manifest.segments.iter().any(|m| m.id == seg.id) {
+        return Ok(true);
+    }
+    let mut next = s.manifest.clone();
+    next.segments.retain(|m| m.id != seg.id);
+    if let Some((meta, _, dictionary)) = &written {
+        next.segments.push(meta.clone());
+        next.dictionary = Some(*dictionary);
+    }
+    next.edit += 1;
+    manifest::store(&inner.io, &root, &next, crash)?;
+    s.manifest = next;
+    s.files.retire(seg.id);
+    let in_memory = s.dedupe.remove_segment(seg.id);
+    if let Some((meta, keys, _)) = written {
+        s.files.add(&root, &meta);
+        s.dedupe
+            .add_segment(&meta, keys.has_ids, keys.filter, in_memory);
+    }
+    let st = &inner.stats;
+    st.retention_rows_dropped
+        .fetch_add(removed, Ordering::Relaxed);
+    tracing::info!(app = %seg.app_id, segment = seg.id, floor, removed,
+        "retention: rewrote a segment spanning the floor");
     Ok(true)
 }
 

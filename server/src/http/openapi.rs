@@ -393,6 +393,18 @@ pub(crate) async fn document() -> Json<Value> {
             op["responses"]["503"] = json!({"description": "no_leader / outcome_unknown (retry with the same event_ids) / unavailable: the node's log writer stopped after a failed write or fsync, the message says why (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             op["responses"]["507"] = json!({"description": "insufficient_storage: the data disk is below ingest.min_free_disk_mb; ingest resumes by itself when space returns (Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
         }
+        if r.path == "/api/admin/erasure" {
+            let ok = op["responses"]["200"].take();
+            if let Some(m) = op["responses"].as_object_mut() {
+                m.remove("200");
+            }
+            op["responses"]["202"] = json!({"description": "accepted: the erasure is in the log; follow it with GET /api/admin/erasure/{request_id}", "content": ok["content"].clone()});
+            op["responses"]["400"] = json!({"description": "invalid_request: unknown field, no user_id or device_id, an empty or too long one", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+            op["responses"]["404"] = json!({"description": "not_found: no such app", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        }
+        if r.path == "/api/admin/erasure/{id}" {
+            op["responses"]["404"] = json!({"description": "not_found: no erasure of that id on this node (one just requested may not be applied here yet)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        }
         if r.path.starts_with("/api/admin/mirrors/") {
             op["responses"]["404"] = json!({"description": "not_found: no mirror of that name is configured", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             op["responses"]["409"] = json!({"description": "conflict: the mirror's configuration is invalid, or it has not started yet", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
