@@ -1056,8 +1056,8 @@ fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Job>) {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let Some(inner) = inner.upgrade() else { return };
-                // Erasures first: a person's data waits for nobody's small files.
-                match erase_one(&inner) {
+                // Erasures and retention first: removing data waits for nobody's small files.
+                match erase_one(&inner).and_then(|done| Ok(done || retention_one(&inner)?)) {
                     Ok(true) => {
                         more_to_merge = true;
                         continue;
@@ -1065,23 +1065,7 @@ fn flush_loop(inner: std::sync::Weak<Inner>, rx: mpsc::Receiver<Job>) {
                     Ok(false) => {}
                     Err(e) => {
                         // Retried at the next idle step; reported each time.
-                        tracing::error!(error = %e, "erasure rewrite failed; retrying");
-                        inner
-                            .stats
-                            .compaction_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        more_to_merge = false;
-                        continue;
-                    }
-                }
-                match retention_one(&inner) {
-                    Ok(true) => {
-                        more_to_merge = true;
-                        continue;
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "retention rewrite failed; retrying");
+                        tracing::error!(error = %e, "erasure or retention rewrite failed; retrying");
                         inner
                             .stats
                             .compaction_failures

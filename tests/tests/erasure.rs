@@ -37,6 +37,21 @@ fn without_user(l: &Ledger, user: u64) -> Ledger {
     out
 }
 
+/// Whether any file under `dir` holds `needle`'s bytes.
+fn holds(dir: &std::path::Path, needle: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            holds(&p, needle)
+        } else {
+            std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        }
+    })
+}
+
 fn status(c: &TestCluster, i: usize, id: &str) -> Option<Value> {
     let a = c.nodes[i]
         .try_get(&format!("/api/admin/erasure/{id}"))
@@ -92,6 +107,24 @@ fn erasing_a_user_under_load_through_a_leader_kill_reaches_every_node_and_mirror
     let a = n0.get("/api/admin/erasure/00000000-0000-4000-8000-000000000000");
     assert_eq!(a.status, 404, "{}", a.body);
 
+    // The search used at the end sees event ids in the log files: one of the user's is in
+    // every node's log now.
+    let early = load
+        .ledger
+        .acked
+        .lock()
+        .expect("ledger")
+        .iter()
+        .find(|id| user_of(id) == ERASED_USER)
+        .cloned()
+        .expect("an acknowledged event of the user");
+    for node in &c.nodes {
+        assert!(
+            holds(&node.data_dir.join("log"), &early),
+            "node {} has no log file holding {early}",
+            node.port
+        );
+    }
     let (l, _) = c.wait_leader(Duration::from_secs(30));
     let a = c.nodes[(l + 1) % 3].post_json(
         "/api/admin/erasure",
@@ -276,13 +309,20 @@ fn erasing_a_user_under_load_through_a_leader_kill_reaches_every_node_and_mirror
     for node in &c.nodes {
         let t0 = Instant::now();
         loop {
+            let gone = owed
+                .iter()
+                .filter_map(|k| k.rsplit('/').next())
+                .all(|id| !holds(&node.data_dir.join("log"), id));
             let purged = node.metric("unmogrowp_raft_purged_index").unwrap_or(0.0);
+            if purged >= index as f64 && gone {
+                break;
+            }
             if purged >= index as f64 {
                 break;
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(30),
-                "the log of node {} is not purged past the erasure ({purged} < {index})",
+                "the log of node {} is not purged past the erasure ({purged} < {index}, erased ids gone from its files: {gone})",
                 node.port
             );
             std::thread::sleep(Duration::from_millis(200));

@@ -68,6 +68,7 @@ enum Cmd {
     Truncate { from: u64, done: Done },
     Purge { upto: u64, done: Done },
     Barrier { done: Done },
+    Seal { done: Done },
 }
 
 struct SegmentState {
@@ -197,6 +198,7 @@ impl Wal {
             shared: shared.clone(),
             metrics: metrics.clone(),
             buf: Vec::with_capacity(1 << 20),
+            seal_next: false,
         };
         std::thread::Builder::new()
             .name("wal-writer".into())
@@ -299,6 +301,13 @@ impl Wal {
         self.send(Cmd::Purge { upto, done })
     }
 
+    /// The next record starts a new segment (if the current one holds any): a later purge
+    /// past everything written so far can then delete the files holding it (an erasure
+    /// purges the log past the erased events). `done` runs once earlier writes are durable.
+    pub fn seal_segment(&self, done: Done) -> Result<()> {
+        self.send(Cmd::Seal { done })
+    }
+
     /// `done` runs after every earlier queued write is durable.
     pub fn barrier(&self, done: Done) -> Result<()> {
         self.send(Cmd::Barrier { done })
@@ -388,6 +397,8 @@ struct Writer {
     shared: Arc<RwLock<Shared>>,
     metrics: Arc<WalMetrics>,
     buf: Vec<u8>,
+    /// The next record written starts a new segment ([`Wal::seal_segment`]).
+    seal_next: bool,
 }
 
 impl Writer {
@@ -426,6 +437,10 @@ impl Writer {
                 Cmd::Truncate { from, done } => done(self.guard(|w| w.truncate(from))),
                 Cmd::Purge { upto, done } => done(self.guard(|w| w.purge(upto))),
                 Cmd::Barrier { done } => done(self.guard(|_| Ok(()))),
+                Cmd::Seal { done } => done(self.guard(|w| {
+                    w.seal_next = true;
+                    Ok(())
+                })),
             }
         }
     }
@@ -465,7 +480,9 @@ impl Writer {
         self.buf.clear();
         let t0 = Instant::now();
         for (index, payload) in &records {
-            let full = pos >= self.opts.segment_bytes && (active.count > 0 || !offs.is_empty());
+            let full = (pos >= self.opts.segment_bytes || self.seal_next)
+                && (active.count > 0 || !offs.is_empty());
+            self.seal_next = false;
             if full || *index != expected {
                 // Seal the current segment (its records durable first) and start the next one.
                 self.flush_buf(&active.file, &active.path)?;

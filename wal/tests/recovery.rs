@@ -337,3 +337,46 @@ fn randomly_damaged_segments_never_panic() {
         "opened {opened} refused {refused}"
     );
 }
+
+/// `seal_segment` closes the current file: the next record starts a new one, so a purge past
+/// everything written before deletes every file holding it (an erasure purges the log past
+/// the erased events this way), and the log reads back whole after a reopen.
+#[test]
+fn a_sealed_segment_is_deleted_by_a_purge_past_it() {
+    let d = tempfile::tempdir().unwrap();
+    let big = WalOptions {
+        segment_bytes: 1 << 20,
+        ..opts()
+    };
+    let wal = Wal::open(d.path(), big.clone(), None).unwrap();
+    append_sync(&wal, 1, 51);
+    assert_eq!(segments(d.path()).len(), 1);
+    let (tx, rx) = mpsc::channel();
+    wal.seal_segment(Box::new(move |r| tx.send(r).unwrap()))
+        .unwrap();
+    rx.recv().unwrap().unwrap();
+    append_sync(&wal, 51, 61);
+    assert_eq!(
+        segments(d.path()).len(),
+        2,
+        "the next record started a new file"
+    );
+    let (tx, rx) = mpsc::channel();
+    wal.purge(50, Box::new(move |r| tx.send(r).unwrap()))
+        .unwrap();
+    rx.recv().unwrap().unwrap();
+    let t0 = std::time::Instant::now();
+    while segments(d.path()).len() > 1 {
+        assert!(
+            t0.elapsed().as_secs() < 10,
+            "the sealed file was not deleted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let held = std::fs::read(&segments(d.path())[0]).unwrap();
+    let needle = b"record-50-";
+    assert!(!held.windows(needle.len()).any(|w| w == needle));
+    drop(wal);
+    let wal = Wal::open(d.path(), big, Some(50)).unwrap();
+    assert_eq!(wal.range(), 51..61);
+}

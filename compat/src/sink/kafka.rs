@@ -99,37 +99,12 @@ impl KafkaSink {
                     key: "erasure",
                     value: Some("1".as_bytes()),
                 });
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
                 .key(id.as_bytes())
                 .headers(headers);
-            let fut = loop {
-                match self.producer.send_result(record) {
-                    Ok(f) => break f,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec)) => {
-                        record = rec;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((err, _)) => {
-                        return Err(MirrorError::Sink(format!(
-                            "Kafka refused a tombstone: {err}"
-                        )))
-                    }
-                }
-            };
-            pending.push(fut);
+            pending.push(self.enqueue(record, "tombstone").await?);
         }
-        for res in futures::future::join_all(pending).await {
-            match res {
-                Ok(Ok(_)) => {}
-                Ok(Err((err, _))) => {
-                    return Err(MirrorError::Sink(format!(
-                        "Kafka did not acknowledge a tombstone: {err}"
-                    )))
-                }
-                Err(_) => return Err(MirrorError::Sink("the Kafka producer was closed".into())),
-            }
-        }
-        Ok(())
+        acknowledged(pending, "tombstone").await
     }
 
     pub async fn write(&mut self, b: &SinkBatch<'_>) -> Result<(), MirrorError> {
@@ -153,34 +128,53 @@ impl KafkaSink {
                     key: "log_index",
                     value: Some(index.as_bytes()),
                 });
-            let mut record = FutureRecord::to(&self.topic)
+            let record = FutureRecord::to(&self.topic)
                 .key(r.event_id.as_bytes())
-                .payload(&value)
+                .payload(value.as_slice())
                 .headers(headers);
-            // Enqueued now, acknowledged later; a full queue is waited out, not failed.
-            let fut = loop {
-                match self.producer.send_result(record) {
-                    Ok(f) => break f,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec)) => {
-                        record = rec;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => {
-                        return Err(MirrorError::Sink(format!("Kafka refused a record: {e}")))
-                    }
-                }
-            };
-            pending.push(fut);
+            pending.push(self.enqueue(record, "record").await?);
         }
-        for res in futures::future::join_all(pending).await {
-            match res {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    return Err(MirrorError::Sink(format!("Kafka did not acknowledge: {e}")))
+        acknowledged(pending, "record").await
+    }
+}
+
+impl KafkaSink {
+    /// Enqueues `record` (acknowledged later); a full queue is waited out, not failed.
+    async fn enqueue(
+        &self,
+        mut record: FutureRecord<'_, [u8], [u8]>,
+        what: &str,
+    ) -> Result<rdkafka::producer::DeliveryFuture, MirrorError> {
+        loop {
+            match self.producer.send_result(record) {
+                Ok(f) => return Ok(f),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rec)) => {
+                    record = rec;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err(_) => return Err(MirrorError::Sink("the Kafka producer was closed".into())),
+                Err((e, _)) => {
+                    return Err(MirrorError::Sink(format!("Kafka refused a {what}: {e}")))
+                }
             }
         }
-        Ok(())
     }
+}
+
+/// Waits until the broker acknowledged every enqueued record.
+async fn acknowledged(
+    pending: Vec<rdkafka::producer::DeliveryFuture>,
+    what: &str,
+) -> Result<(), MirrorError> {
+    for res in futures::future::join_all(pending).await {
+        match res {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => {
+                return Err(MirrorError::Sink(format!(
+                    "Kafka did not acknowledge a {what}: {e}"
+                )))
+            }
+            Err(_) => return Err(MirrorError::Sink("the Kafka producer was closed".into())),
+        }
+    }
+    Ok(())
 }
