@@ -28,11 +28,21 @@ const HEAD: usize = 16;
 pub struct DictionaryMeta {
     pub id: u64,
     pub bytes: u64,
+    /// The dictionary whose numbering this file continues, when it is a rewrite of it (the
+    /// names of erased users replaced, [`DictionaryWriter::rewrite`]): summaries made with
+    /// that one stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbering: Option<u64>,
 }
 
 impl DictionaryMeta {
     pub fn file_name(&self) -> String {
         file_name(self.id)
+    }
+
+    /// The id summaries record and are checked against: the same across rewrites.
+    pub fn numbering(&self) -> u64 {
+        self.numbering.unwrap_or(self.id)
     }
 }
 
@@ -125,7 +135,11 @@ impl DictionaryWriter {
     pub(crate) fn new_file(root: &Path, id: u64) -> Self {
         Self {
             root: root.to_path_buf(),
-            meta: DictionaryMeta { id, bytes: 0 },
+            meta: DictionaryMeta {
+                id,
+                bytes: 0,
+                numbering: None,
+            },
             written: HashMap::new(),
         }
     }
@@ -164,30 +178,7 @@ impl DictionaryWriter {
         if root != self.root {
             return Ok(None);
         }
-        let mut out = Vec::new();
-        let mut counts = Vec::new();
-        {
-            let r = rollups.read();
-            for app in r.apps() {
-                let from = self.written.get(&app).copied().unwrap_or(0);
-                let names = r.users_from(&app, from);
-                if names.is_empty() {
-                    continue;
-                }
-                let rec = Record {
-                    app: &app,
-                    first: from as u32,
-                    names: names.iter().map(|n| &**n).collect(),
-                };
-                let body = bincode::serialize(&rec)
-                    .map_err(|e| crate::EngineError::Decode(e.to_string()))?;
-                out.extend_from_slice(&MAGIC.to_le_bytes());
-                out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
-                out.extend_from_slice(&body);
-                counts.push((app, from + names.len()));
-            }
-        }
+        let (out, counts) = records(&rollups.read(), &self.written)?;
         let path = root.join(self.meta.file_name());
         if self.meta.bytes == 0 && !path.exists() {
             io.write_synced(&path, &out)?;
@@ -199,4 +190,62 @@ impl DictionaryWriter {
         self.written.extend(counts);
         Ok(Some(self.meta))
     }
+}
+
+impl DictionaryWriter {
+    /// Writes the whole numbering as the rollups hold it now into a new file (the next id),
+    /// fsynced with its directory, and continues in it: how the names of erased users leave
+    /// the disk ([`Rollups::forget_user`] replaced them in memory). The caller records the
+    /// returned meta in a manifest edit, then removes the old file. Summaries stay valid: the
+    /// numbers did not change ([`DictionaryMeta::numbering`]).
+    pub(crate) fn rewrite(
+        &mut self,
+        io: &Io,
+        root: &Path,
+        rollups: &Rollups,
+    ) -> Result<Option<DictionaryMeta>> {
+        if root != self.root {
+            return Ok(None);
+        }
+        let (out, counts) = records(rollups, &HashMap::new())?;
+        let meta = DictionaryMeta {
+            id: self.meta.id + 1,
+            bytes: out.len() as u64,
+            numbering: Some(self.meta.numbering()),
+        };
+        io.write_synced(&root.join(meta.file_name()), &out)?;
+        io.sync_dir(root)?;
+        self.meta = meta;
+        self.written = counts.into_iter().collect();
+        Ok(Some(meta))
+    }
+}
+
+/// The records numbering each app's users after the `written` ones, and each app's count.
+fn records(
+    r: &Rollups,
+    written: &HashMap<String, usize>,
+) -> Result<(Vec<u8>, Vec<(String, usize)>)> {
+    let mut out = Vec::new();
+    let mut counts = Vec::new();
+    for app in r.apps() {
+        let from = written.get(&app).copied().unwrap_or(0);
+        let names = r.users_from(&app, from);
+        if names.is_empty() {
+            continue;
+        }
+        let rec = Record {
+            app: &app,
+            first: from as u32,
+            names: names.iter().map(|n| &**n).collect(),
+        };
+        let body =
+            bincode::serialize(&rec).map_err(|e| crate::EngineError::Decode(e.to_string()))?;
+        out.extend_from_slice(&MAGIC.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        counts.push((app, from + names.len()));
+    }
+    Ok((out, counts))
 }

@@ -307,7 +307,7 @@ impl Engine {
                     rotated: VecDeque::new(),
                     dedupe,
                     failed: None,
-                    dictionary_id: dictionary.meta().id,
+                    dictionary_id: dictionary.meta().numbering(),
                     step_day_index: Default::default(),
                     memory: MemoryUse::default(),
                     memory_at: None,
@@ -728,14 +728,11 @@ impl Engine {
         }
         let mut next = s.manifest.clone();
         next.erasures[pos].complete = true;
-        let sealed = next.erasures[pos].seal_if_due();
         next.edit += 1;
         let root = s.root.clone();
         manifest::store(&self.inner.io, &root, &next, &self.inner.cfg.crash_points)?;
         s.manifest = next;
-        if sealed {
-            remove_ids_file(&self.inner.io, &root, id)?;
-        }
+        seal_due(&self.inner, &mut s)?;
         Ok(Some(s.manifest.erasures[pos].clone()))
     }
 
@@ -920,7 +917,7 @@ impl Engine {
             .stats
             .summaries_rebuilt
             .fetch_add(rebuilt, Ordering::Relaxed);
-        s.dictionary_id = dictionary.meta().id;
+        s.dictionary_id = dictionary.meta().numbering();
         s.step_day_index.clear();
         *self.inner.rollups.write() = rollups;
         *self.inner.dictionary.lock() = dictionary;
@@ -1224,14 +1221,10 @@ fn erase_one(inner: &Inner) -> Result<bool> {
     x.todo.retain(|p| p.segment != seg.id);
     x.events_erased += removed;
     x.segments_rewritten += 1;
-    let sealed = x.seal_if_due();
     next.edit += 1;
     manifest::store(&inner.io, &root, &next, crash)?;
     crash.hit("erase.after_manifest");
     s.manifest = next;
-    if sealed {
-        remove_ids_file(&inner.io, &root, &erasure.id)?;
-    }
     s.files.retire(seg.id);
     let in_memory = s.dedupe.remove_segment(seg.id);
     if let Some((meta, keys, _)) = written {
@@ -1267,7 +1260,11 @@ fn erase_one(inner: &Inner) -> Result<bool> {
         tracing::error!(error = %e, app = %seg.app_id, ?days,
             "could not count the erased days again; restart the node to rebuild them");
     }
+    drop(rollups);
     tracing::info!(erasure = %erasure.id, segment = seg.id, removed, "erasure rewrote a segment");
+    // The last segment: sealed now if complete (its users' names leave the dictionary only
+    // now that the rollups no longer count them).
+    seal_due(inner, &mut s)?;
     Ok(true)
 }
 
@@ -1373,6 +1370,38 @@ fn retention_one(inner: &Inner) -> Result<bool> {
     Ok(true)
 }
 
+/// Seals the erasures that are complete and done ([`crate::erasure::seal_due`]) in one
+/// manifest edit, then removes their `.ids` files and the replaced dictionary file. Under the
+/// state lock; takes the dictionary, then the rollups (the order the flush thread uses).
+fn seal_due(inner: &Inner, s: &mut State) -> Result<()> {
+    if !s.manifest.erasures.iter().any(|e| e.seal_due()) {
+        return Ok(());
+    }
+    let root = s.root.clone();
+    let old = s.manifest.dictionary;
+    let mut next = s.manifest.clone();
+    let sealed = {
+        let mut dictionary = inner.dictionary.lock();
+        let mut rollups = inner.rollups.write();
+        crate::erasure::seal_due(&inner.io, &root, &mut next, &mut rollups, &mut dictionary)?
+    };
+    next.edit += 1;
+    manifest::store(&inner.io, &root, &next, &inner.cfg.crash_points)?;
+    let renamed = next.dictionary.map(|d| d.id) != old.map(|d| d.id);
+    s.manifest = next;
+    for id in &sealed {
+        remove_ids_file(&inner.io, &root, id)?;
+    }
+    if let (true, Some(old)) = (renamed, old) {
+        let path = root.join(old.file_name());
+        if let Err(e) = inner.io.remove_file(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove the replaced user dictionary; the next open does");
+        }
+    }
+    tracing::info!(erasures = ?sealed, dictionary_rewritten = renamed, "erasures sealed");
+    Ok(())
+}
+
 /// Removes erasure `id`'s file of erased event ids (sealed: nothing needs them any more).
 fn remove_ids_file(io: &Io, root: &Path, id: &str) -> Result<()> {
     let path = crate::erasure::ids_file(root, id);
@@ -1418,7 +1447,7 @@ fn write_rows(
     let summary = SummaryOut {
         builder: SummaryBuilder::new(),
         rollups: &inner.rollups,
-        dictionary_id: dictionary.id,
+        dictionary_id: dictionary.numbering(),
     };
     let (meta, keys) = segment::write_segment(
         &inner.io,
@@ -1470,7 +1499,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
         let summary = dictionary.map(|d| SummaryOut {
             builder: SummaryBuilder::new(),
             rollups: &inner.rollups,
-            dictionary_id: d.id,
+            dictionary_id: d.numbering(),
         });
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;

@@ -81,16 +81,9 @@ impl Erasure {
         self.todo.is_empty()
     }
 
-    /// Forgets the identifiers, once complete everywhere and done here. Returns whether it
-    /// changed anything (the caller then removes the ids file).
-    pub(crate) fn seal_if_due(&mut self) -> bool {
-        if self.sealed || !self.complete || !self.done() {
-            return false;
-        }
-        self.user_ids.clear();
-        self.device_ids.clear();
-        self.sealed = true;
-        true
+    /// Complete everywhere, done here, not sealed yet.
+    pub(crate) fn seal_due(&self) -> bool {
+        !self.sealed && self.complete && self.done()
     }
 
     /// Which rows of `batch` (stored rows, or a projection holding `app_id`, `user_id`,
@@ -300,4 +293,38 @@ pub(crate) fn recount_days(
         rollups.forget_before(app, f);
     }
     Ok(())
+}
+
+/// Seals, in `manifest` (a copy the caller then stores in one edit), every erasure complete
+/// everywhere and done here: its identifiers are cleared, and the erased users' names leave
+/// the user dictionary — replaced in `rollups` and written into a new dictionary file (the
+/// numbering kept) that the edit names — unless rows of them are stored again. Returns the
+/// ids of the erasures sealed (the caller removes their `.ids` files after the edit; the old
+/// dictionary file goes at the next open, or now).
+pub(crate) fn seal_due(
+    io: &crate::io::Io,
+    root: &Path,
+    manifest: &mut crate::Manifest,
+    rollups: &mut Rollups,
+    dictionary: &mut crate::dictionary::DictionaryWriter,
+) -> Result<Vec<String>> {
+    let mut sealed = Vec::new();
+    let mut forgot = 0;
+    for e in manifest.erasures.iter_mut().filter(|e| e.seal_due()) {
+        forgot += e
+            .user_ids
+            .iter()
+            .filter(|u| rollups.forget_user(&e.app_id, u))
+            .count();
+        e.user_ids.clear();
+        e.device_ids.clear();
+        e.sealed = true;
+        sealed.push(e.id.clone());
+    }
+    if forgot > 0 {
+        if let Some(meta) = dictionary.rewrite(io, root, rollups)? {
+            manifest.dictionary = Some(meta);
+        }
+    }
+    Ok(sealed)
 }

@@ -64,7 +64,7 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
     };
     // Written before summaries existed: every segment is read once, quietly.
     expect_summaries &= !manifest.segments.is_empty();
-    let dictionary_id = dict.meta().id;
+    let dictionary_id = dict.meta().numbering();
     let hot_from =
         crate::funnel::day_of(chrono::Utc::now().timestamp_millis()) - i64::from(cfg.hot_days);
     let mut rebuilt: Vec<(SegmentMeta, Option<Summary>)> = Vec::new();
@@ -171,7 +171,7 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
         let mut dirs = BTreeSet::new();
         for (seg, s) in &rebuilt {
             if let Some(s) = s {
-                summary::write(io, root, seg, meta.id, s)?;
+                summary::write(io, root, seg, meta.numbering(), s)?;
                 if let Some(d) = root.join(&seg.path).parent() {
                     dirs.insert(d.to_path_buf());
                 }
@@ -193,6 +193,16 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
                 let found = crate::erasure::scan(root, seg, e)?;
                 dedupe.mask(seg.id, &found.keys);
             }
+        }
+    }
+    // Erasures complete and done but not sealed when the process stopped: sealed now.
+    if manifest.erasures.iter().any(|e| e.seal_due()) {
+        let sealed = crate::erasure::seal_due(io, root, &mut manifest, &mut rollups, &mut dict)?;
+        manifest.edit += 1;
+        manifest::store(io, root, &manifest, &CrashPoints::default())?;
+        remove_other_dictionaries(io, root, manifest.dictionary.map(|d| d.file_name()))?;
+        for id in sealed {
+            let _ = io.remove_file(&crate::erasure::ids_file(root, &id));
         }
     }
     // Rows below a retention floor left in a segment that spans it count no more.

@@ -234,7 +234,7 @@ fn erasing_a_user_and_a_device_leaves_exactly_the_rest_counted_alike() {
 
     // Reopened: the same rows, counted the same, the same answers from dedupe.
     drop(engine);
-    let engine = Engine::open(dir.path(), cfg).unwrap();
+    let engine = Engine::open(dir.path(), cfg.clone()).unwrap();
     assert_eq!(stored(&engine), after);
     check_rollups(&engine, "a");
     check_rollups(&engine, "b");
@@ -246,6 +246,61 @@ fn erasing_a_user_and_a_device_leaves_exactly_the_rest_counted_alike() {
         .clone();
     let again = event("a", start + 3 * DAY, 5, 10, gone[1..].parse().unwrap());
     assert_eq!(apply(&engine, 9, &[again, later]), (1, 1));
+    // A user with no event left: once complete, their name leaves the user dictionary too
+    // (the file is rewritten with the same numbering), and stays out after a reopen.
+    let dict_holds = |engine: &Engine, name: &str| {
+        let mut needle = (name.len() as u64).to_le_bytes().to_vec();
+        needle.extend_from_slice(name.as_bytes());
+        std::fs::read_dir(engine.root())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".dict"))
+            .any(|e| {
+                let b = std::fs::read(e.path()).unwrap();
+                b.windows(needle.len()).any(|w| w == needle.as_slice())
+            })
+    };
+    assert!(dict_holds(&engine, "u3"));
+    // (Both apps have a u3: erased in app a, the name is still there for app b.)
+    let e = engine.erase(req("r3", "a", Some("u3"), None), 10).unwrap();
+    assert!(e.events > 0);
+    wait_done(&engine);
+    assert!(engine.complete_erasure("r3").unwrap().unwrap().sealed);
+    assert_eq!(engine.rollups().user_number("a", "u3"), None);
+    assert!(
+        engine.rollups().user_number("b", "u3").is_some(),
+        "app b keeps its u3"
+    );
+    assert!(dict_holds(&engine, "u3"));
+    assert!(
+        engine
+            .erase(req("r4", "b", Some("u3"), None), 11)
+            .unwrap()
+            .events
+            > 0
+    );
+    wait_done(&engine);
+    assert!(engine.complete_erasure("r4").unwrap().unwrap().sealed);
+    assert!(
+        !dict_holds(&engine, "u3"),
+        "the erased user's name is still in the dictionary"
+    );
+    assert!(dict_holds(&engine, "u4"), "(the search sees the others)");
+    check_rollups(&engine, "a");
+    let rows_now = stored(&engine);
+    drop(engine);
+    let engine = Engine::open(dir.path(), cfg.clone()).unwrap();
+    assert!(!dict_holds(&engine, "u3"));
+    assert_eq!(stored(&engine), rows_now);
+    check_rollups(&engine, "a");
+    check_rollups(&engine, "b");
+    // The same user again later: numbered anew, counted.
+    assert_eq!(
+        apply(&engine, 12, &[event("a", start + DAY, 3, 6, 9_100_000)]),
+        (1, 0)
+    );
+    check_rollups(&engine, "a");
+
     // Replaying an applied erasure changes nothing.
     let r1 = engine.erase(req("r1", "a", Some("u7"), None), 6).unwrap();
     assert!(r1.sealed);

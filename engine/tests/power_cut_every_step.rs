@@ -426,6 +426,10 @@ fn a_power_cut_at_every_step_of_an_erasure_leaves_each_event_whole_or_erased() {
         fs.cut_at(k);
         if engine.erase(erase_request(), 7).is_ok() {
             wait_erased(&engine, Some(&fs), k);
+            // Completion: the seal and the user dictionary rewritten without u3 of app a.
+            if !fs.is_off() {
+                let _ = engine.complete_erasure("erase-u3");
+            }
         }
         let cut = fs.is_off();
         drop(engine);
@@ -454,6 +458,16 @@ fn a_power_cut_at_every_step_of_an_erasure_leaves_each_event_whole_or_erased() {
         }
         engine.erase(erase_request(), 7).unwrap();
         wait_erased(&engine, None, k);
+        let sealed = engine.complete_erasure("erase-u3").unwrap().unwrap();
+        assert!(
+            sealed.sealed && sealed.user_ids.is_empty(),
+            "cut at step {k}"
+        );
+        assert_eq!(
+            engine.rollups().user_number("a", "u3"),
+            None,
+            "cut at step {k}"
+        );
         assert_eq!(
             rows(&engine),
             expected(&after, last),
@@ -474,6 +488,13 @@ fn a_power_cut_at_every_step_of_an_erasure_leaves_each_event_whole_or_erased() {
         assert_eq!(rollups(&engine), expected_rollups(&after, last));
         let e = &engine.erasures()[0];
         assert_eq!(e.events_erased, e.events, "cut at step {k}: progress");
+        assert!(e.sealed, "cut at step {k}");
+        assert_eq!(
+            engine.rollups().user_number("a", "u3"),
+            None,
+            "cut at step {k}: reopened"
+        );
+        assert!(engine.rollups().user_number("b", "u3").is_some());
         cut
     });
     assert!(steps >= 8, "an erasure took only {steps} durable steps");

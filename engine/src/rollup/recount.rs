@@ -24,6 +24,28 @@ impl Rollups {
         self.out_days -= (before - a.pages.out.len()) as u64;
     }
 
+    /// Replaces `user`'s name in `app`'s numbering by a placeholder (erasure: no stored event
+    /// has it any more), so the dictionary written next no longer holds it. False if the
+    /// app does not number it, or if an hour still counts it (rows of it are stored).
+    pub(crate) fn forget_user(&mut self, app: &str, user: &str) -> bool {
+        if self.user_days(app, user).is_none_or(|d| !d.is_empty()) {
+            return false;
+        }
+        let Some(a) = self.apps.get_mut(app) else {
+            return false;
+        };
+        let Some(n) = a.users.remove(user) else {
+            return false;
+        };
+        let gone: Arc<str> = format!("\u{0}erased\u{0}{n}").into();
+        if let Some(slot) = a.names.get_mut(n as usize) {
+            a.name_bytes = a.name_bytes - slot.len() as u64 + gone.len() as u64;
+            *slot = gone.clone();
+        }
+        a.users.insert(gone, n);
+        true
+    }
+
     /// The UTC days on which `app` has events of `user` (None: no stored event has it).
     pub(crate) fn user_days(&self, app: &str, user: &str) -> Option<BTreeSet<i64>> {
         let a = self.apps.get(app)?;
