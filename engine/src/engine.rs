@@ -1210,11 +1210,7 @@ fn erase_one(inner: &Inner) -> Result<bool> {
         return Ok(true); // replaced meanwhile; the new file goes at the next open
     }
     let mut next = s.manifest.clone();
-    next.segments.retain(|m| m.id != seg.id);
-    if let Some((meta, _, dictionary)) = &written {
-        next.segments.push(meta.clone());
-        next.dictionary = Some(*dictionary);
-    }
+    replace_segment(&mut next, seg.id, &written);
     let Some(x) = next.erasures.iter_mut().find(|x| x.id == erasure.id) else {
         return Ok(true);
     };
@@ -1225,13 +1221,7 @@ fn erase_one(inner: &Inner) -> Result<bool> {
     manifest::store(&inner.io, &root, &next, crash)?;
     crash.hit("erase.after_manifest");
     s.manifest = next;
-    s.files.retire(seg.id);
-    let in_memory = s.dedupe.remove_segment(seg.id);
-    if let Some((meta, keys, _)) = written {
-        s.files.add(&root, &meta);
-        s.dedupe
-            .add_segment(&meta, keys.has_ids, keys.filter, in_memory);
-    }
+    swapped(&mut s, &root, seg.id, written);
     let st = &inner.stats;
     st.erasure_segments_rewritten
         .fetch_add(1, Ordering::Relaxed);
@@ -1268,12 +1258,12 @@ fn erase_one(inner: &Inner) -> Result<bool> {
     Ok(true)
 }
 
+/// A segment written with its keys' filter and the dictionary its summary numbers users by.
+type Written = (SegmentMeta, segment::SegmentKeysOut, crate::DictionaryMeta);
+
 /// What [`rewrite_without`] wrote: the new segment (none if no row was left), and how many
 /// rows it left out.
-type Rewritten = (
-    Option<(SegmentMeta, segment::SegmentKeysOut, crate::DictionaryMeta)>,
-    u64,
-);
+type Rewritten = (Option<Written>, u64);
 
 /// Reads segment `seg` back and writes its rows but those `drop` picks as segment `id`, with
 /// its summary (crash points `<stage>.before_write`, `<stage>.segment_written`). `None` if a
@@ -1301,6 +1291,27 @@ fn rewrite_without(
         return Ok(Some((None, removed)));
     }
     Ok(write_rows(inner, root, id, &kept, seg, stage)?.map(|w| (Some(w), removed)))
+}
+
+/// `manifest` with segment `old` replaced by what [`rewrite_without`] wrote (or removed).
+fn replace_segment(manifest: &mut Manifest, old: u64, written: &Option<Written>) {
+    manifest.segments.retain(|m| m.id != old);
+    if let Some((meta, _, dictionary)) = written {
+        manifest.segments.push(meta.clone());
+        manifest.dictionary = Some(*dictionary);
+    }
+}
+
+/// After the manifest edit of [`replace_segment`]: the old file retired once unread, the new
+/// one live, dedupe told (the new segment's keys are in memory if the old one's were).
+fn swapped(s: &mut State, root: &Path, old: u64, written: Option<Written>) {
+    s.files.retire(old);
+    let in_memory = s.dedupe.remove_segment(old);
+    if let Some((meta, keys, _)) = written {
+        s.files.add(root, &meta);
+        s.dedupe
+            .add_segment(&meta, keys.has_ids, keys.filter, in_memory);
+    }
 }
 
 /// Rewrites one segment that holds rows before its app's retention floor (a month- or
@@ -1347,21 +1358,11 @@ fn retention_one(inner: &Inner) -> Result<bool> {
         return Ok(true);
     }
     let mut next = s.manifest.clone();
-    next.segments.retain(|m| m.id != seg.id);
-    if let Some((meta, _, dictionary)) = &written {
-        next.segments.push(meta.clone());
-        next.dictionary = Some(*dictionary);
-    }
+    replace_segment(&mut next, seg.id, &written);
     next.edit += 1;
     manifest::store(&inner.io, &root, &next, crash)?;
     s.manifest = next;
-    s.files.retire(seg.id);
-    let in_memory = s.dedupe.remove_segment(seg.id);
-    if let Some((meta, keys, _)) = written {
-        s.files.add(&root, &meta);
-        s.dedupe
-            .add_segment(&meta, keys.has_ids, keys.filter, in_memory);
-    }
+    swapped(&mut s, &root, seg.id, written);
     let st = &inner.stats;
     st.retention_rows_dropped
         .fetch_add(removed, Ordering::Relaxed);
@@ -1422,7 +1423,7 @@ fn write_rows(
     batches: &[RecordBatch],
     like: &SegmentMeta,
     stage: &str,
-) -> Result<Option<(SegmentMeta, segment::SegmentKeysOut, crate::DictionaryMeta)>> {
+) -> Result<Option<Written>> {
     let granularity = Granularity::of_label(&like.day);
     let mut parts = segment::partition_with(batches, usize::MAX, Some(granularity))?;
     if parts.len() != 1 || parts[0].app_id != like.app_id || parts[0].day != like.day {
