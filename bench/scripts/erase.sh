@@ -8,20 +8,12 @@
 set -euo pipefail
 dir=$1; shift
 addr=${ADDR:-127.0.0.1:18096}
-bin=${UNMOGROWP_BIN:-${CARGO_TARGET_DIR:-target}/release/unmogrowp}
-password=${UNMOGROWP_ADMIN_PASSWORD:-sql-bench-admin-password}
-log=$(mktemp); out=$(mktemp)
-UNMOGROWP_ADMIN_PASSWORD=$password "$bin" serve --data-dir "$dir" --http-addr "$addr" >"$log" 2>&1 &
-pid=$!
+. "$(dirname "$0")/node.sh"
+out=$(mktemp)
+node_start "$dir" "$addr"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log" "$out"' EXIT
-until curl -sf "http://$addr/ready" >/dev/null; do
-  kill -0 $pid 2>/dev/null || { echo "the node exited:"; tail -20 "$log"; exit 1; }
-  sleep 0.2
-done
 sleep "${SETTLE:-5}"
-token=$(curl -s -X POST "http://$addr/api/auth/login" -H 'content-type: application/json' \
-  -d "{\"email\":\"admin@localhost\",\"password\":\"$password\"}" |
-  python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+token=$(node_token)
 api() { curl -s -H "authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
 for body in "$@"; do
   if [ "$body" = top ]; then

@@ -7,20 +7,12 @@
 set -euo pipefail
 dir=$1; runs=$2; shift 2
 addr=${ADDR:-127.0.0.1:18095}
-bin=${UNMOGROWP_BIN:-${CARGO_TARGET_DIR:-target}/release/unmogrowp}
-password=${UNMOGROWP_ADMIN_PASSWORD:-sql-bench-admin-password}
-log=$(mktemp); out=$(mktemp)
-UNMOGROWP_ADMIN_PASSWORD=$password "$bin" serve --data-dir "$dir" --http-addr "$addr" >"$log" 2>&1 &
-pid=$!
+. "$(dirname "$0")/node.sh"
+out=$(mktemp)
+node_start "$dir" "$addr"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log" "$out"' EXIT
-until curl -sf "http://$addr/ready" >/dev/null; do
-  kill -0 $pid 2>/dev/null || { echo "the node exited:"; tail -20 "$log"; exit 1; }
-  sleep 0.2
-done
 sleep "${SETTLE:-8}"
-token=$(curl -s -X POST "http://$addr/api/auth/login" -H 'content-type: application/json' \
-  -d "{\"email\":\"admin@localhost\",\"password\":\"$password\"}" |
-  python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+token=$(node_token)
 for sql in "$@"; do
   body=$(python3 -c 'import json,sys; print(json.dumps({"sql": sys.argv[1]}))' "$sql")
   times=""

@@ -233,6 +233,19 @@ struct State {
     memory_at: Option<Instant>,
 }
 
+impl State {
+    /// Every row in memory: the rotated memtables waiting for their flush, then the active one.
+    fn memory_batches(&mut self) -> Result<Vec<RecordBatch>> {
+        let mut batches: Vec<RecordBatch> = self
+            .rotated
+            .iter()
+            .flat_map(|r| r.batches.iter().cloned())
+            .collect();
+        batches.extend(self.active.batches()?);
+        Ok(batches)
+    }
+}
+
 struct Inner {
     base: PathBuf,
     io: Io,
@@ -859,12 +872,7 @@ impl Engine {
     /// A consistent view for a query: the durable segments and all in-memory rows.
     pub fn read_view(&self) -> Result<ReadView> {
         let mut s = self.inner.state.lock();
-        let mut batches: Vec<RecordBatch> = s
-            .rotated
-            .iter()
-            .flat_map(|r| r.batches.iter().cloned())
-            .collect();
-        batches.extend(s.active.batches()?);
+        let batches = s.memory_batches()?;
         Ok(ReadView {
             root: s.root.clone(),
             pins: s.files.pin(&s.manifest.segments),
@@ -1227,12 +1235,7 @@ fn erase_one(inner: &Inner) -> Result<bool> {
         .fetch_add(1, Ordering::Relaxed);
     st.erasure_rows_removed
         .fetch_add(removed, Ordering::Relaxed);
-    let mut memory: Vec<RecordBatch> = s
-        .rotated
-        .iter()
-        .flat_map(|r| r.batches.iter().cloned())
-        .collect();
-    memory.extend(s.active.batches()?);
+    let memory = s.memory_batches()?;
     let mut rollups = inner.rollups.write();
     let days = crate::erasure::days_of(&seg);
     if let Err(e) = crate::erasure::recount_days(
