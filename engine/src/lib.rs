@@ -52,6 +52,6 @@ pub use rollup::{
 };
 pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
-    COL_TIMESTAMP,
+    COL_TIMESTAMP, LOW_CARDINALITY,
 };
 pub use thread::lower_current_thread_priority;

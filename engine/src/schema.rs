@@ -11,6 +11,22 @@ pub const COL_EVENT_ID: &str = "event_id";
 pub const COL_LOG_INDEX: &str = "log_index";
 pub const COL_RECEIVED_AT: &str = "received_at";
 
+/// String columns with few distinct values per segment (apps, types, platforms, attribution,
+/// currency): segments store them dictionary-encoded, and queries grouping by them work on
+/// the dictionary codes.
+pub const LOW_CARDINALITY: &[&str] = &[
+    COL_APP_ID,
+    COL_EVENT_TYPE,
+    "platform",
+    "app_version",
+    "attribution_source",
+    "attribution_medium",
+    "attribution_campaign",
+    "attribution_content",
+    "attribution_term",
+    "currency",
+];
+
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }

@@ -22,31 +22,22 @@ use crate::manifest::SegmentMeta;
 use crate::rollup::{RollupRow, Rollups};
 use crate::schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
-    COL_TIMESTAMP,
+    COL_TIMESTAMP, LOW_CARDINALITY,
 };
 use crate::summary::SummaryBuilder;
 
 const DAY_MS: i64 = 86_400_000;
 pub(crate) const SEGMENTS_DIR: &str = "segments";
 
-/// Low-cardinality columns, stored dictionary-encoded and not compressed: their pages are
-/// bit-packed/RLE dictionary indices that zstd shrinks by 0–20 % (measured on the benchmark's
-/// segments: app_id 202 → 247 bytes, event_type 367 → 385, platform 16.7 → 13.5 kB per 64k
-/// rows), while every compressed page costs a zstd decoder to read (parquet 55 makes a new
-/// decompression context per page: 10 % of the CPU of a `GROUP BY app_id, event_type`).
-const UNCOMPRESSED: &[&str] = &[
-    COL_APP_ID,
-    COL_EVENT_TYPE,
-    "platform",
-    "app_version",
-    "attribution_source",
-    "attribution_medium",
-    "attribution_campaign",
-    "attribution_content",
-    "attribution_term",
-    "currency",
-    "revenue",
-];
+/// Columns stored not compressed: the [`LOW_CARDINALITY`] strings, dictionary-encoded, whose
+/// pages are bit-packed/RLE dictionary indices that zstd shrinks by 0–20 % (measured on the
+/// benchmark's segments: app_id 202 → 247 bytes, event_type 367 → 385, platform 16.7 → 13.5 kB
+/// per 64k rows), while every compressed page costs a zstd decoder to read (parquet 55 makes a
+/// new decompression context per page: 10 % of the CPU of a `GROUP BY app_id, event_type`);
+/// and `revenue`.
+fn uncompressed() -> impl Iterator<Item = &'static str> {
+    LOW_CARDINALITY.iter().copied().chain(["revenue"])
+}
 
 /// Rows per data page at most. Rows are sorted by (event_type, timestamp) inside a segment, so
 /// smaller pages let the page index skip more of a filter on either; 20k (parquet's default)
@@ -392,8 +383,8 @@ pub(crate) fn write_segment(
         .set_column_statistics_enabled("event_id".into(), EnabledStatistics::None)
         .set_column_statistics_enabled("session_id".into(), EnabledStatistics::None)
         .set_column_statistics_enabled("user_agent".into(), EnabledStatistics::None);
-    for col in UNCOMPRESSED {
-        props = props.set_column_compression((*col).into(), Compression::UNCOMPRESSED);
+    for col in uncompressed() {
+        props = props.set_column_compression(col.into(), Compression::UNCOMPRESSED);
     }
     let props = props.build();
     let pq = |e| EngineError::Parquet {

@@ -29,6 +29,9 @@ pub struct QueryConfig {
     /// Evaluate WHERE filters while decoding Parquet (only matching rows are decoded for the
     /// other columns); off reads whole pages and filters afterwards.
     pub parquet_pushdown_filters: bool,
+    /// Run `GROUP BY` on low-cardinality strings (app, event type, platform, attribution,
+    /// currency) on their dictionary codes; off groups on the decoded strings.
+    pub group_on_dictionary: bool,
     /// Answer aggregations the hourly rollups hold (counts, unique users, revenue of one app
     /// by platform, event type or campaign over a time range) from them instead of a scan.
     pub rollup_answers: bool,
@@ -79,6 +82,7 @@ impl Default for QueryConfig {
             threads: cores,
             thread_nice: 10,
             parquet_pushdown_filters: true,
+            group_on_dictionary: true,
             rollup_answers: true,
             timeout_secs: 60,
             memory_limit_bytes: 0,

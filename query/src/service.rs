@@ -650,6 +650,11 @@ fn session(inner: &Inner, scope: &Scope, now: Option<DateTime<Utc>>) -> Result<S
     let mut physical_rules =
         datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     physical_rules.push(Arc::new(crate::events::TopKBoundRule));
+    if cfg.group_on_dictionary {
+        physical_rules.push(Arc::new(crate::events::DictionaryGroupRule::new(
+            inner.metadata_cache.clone(),
+        )));
+    }
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(session)
         .with_runtime_env(Arc::new(env))

@@ -15,11 +15,18 @@
 //! Measured on the 10M-event benchmark: a one-user scan 450 → 340 ms; but full scans (few,
 //! large reads) were 1.6–1.7× slower read that way (reading overlaps decoding on the
 //! blocking pool), so they keep object_store's reader.
+//!
+//! A factory made [`CachingReaderFactory::with_dictionary`] hands out footers whose Arrow
+//! schema asks for some string columns as `Dictionary(Int32, Utf8)`: the Parquet reader then
+//! keeps their dictionary pages as dictionary arrays instead of copying every row's string
+//! (see `dictionary_group`). Such footers, without their page index, are cached apart from
+//! the plain ones.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use datafusion::datasource::physical_plan::parquet::{
     ParquetFileMetrics, ParquetFileReaderFactory,
@@ -33,9 +40,143 @@ use object_store::ObjectStore;
 use parking_lot::Mutex;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
-use parquet::file::metadata::ParquetMetaData;
+use parquet::arrow::{encode_arrow_schema, parquet_to_arrow_schema, ARROW_SCHEMA_META_KEY};
+use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
+use parquet::file::page_index::index::Index;
 
-type Key = (Path, u64);
+/// A file by path and size, and the dictionary columns its footer was made to ask for
+/// ([`DictionaryColumns::id`]; 0: the footer as stored).
+type Key = (Path, u64, u64);
+
+/// String columns a scan reads as `Dictionary(Int32, Utf8)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DictionaryColumns {
+    names: Vec<String>,
+    /// Columns whose page statistics the footers keep, for a scan filtering rows by them
+    /// (empty: no page index at all).
+    page_index: Vec<String>,
+    /// Tells the cached footers of different column sets apart (never 0).
+    id: u64,
+}
+
+impl DictionaryColumns {
+    pub(crate) fn new(mut names: Vec<String>, mut page_index: Vec<String>) -> Self {
+        use std::hash::{Hash, Hasher};
+        names.sort();
+        names.dedup();
+        page_index.sort();
+        page_index.dedup();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        names.hash(&mut h);
+        page_index.hash(&mut h);
+        Self {
+            id: h.finish().max(1),
+            names,
+            page_index,
+        }
+    }
+
+    /// These columns, the footers with the page statistics of `page_index`.
+    pub(crate) fn with_page_index(&self, page_index: Vec<String>) -> Self {
+        Self::new(self.names.clone(), page_index)
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
+    /// The type a column of `field`'s name and type is read as.
+    pub(crate) fn field(&self, field: &Field) -> Field {
+        if self.contains(field.name()) && field.data_type() == &DataType::Utf8 {
+            field.clone().with_data_type(dictionary_type())
+        } else {
+            field.clone()
+        }
+    }
+
+    /// `schema` with these columns as dictionaries.
+    pub(crate) fn schema(&self, schema: &Schema) -> Schema {
+        Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .map(|f| Arc::new(self.field(f)))
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        )
+    }
+
+    /// `meta` with an Arrow schema asking for these columns as dictionaries, and of its page
+    /// index only what the scan can use: a scan with no filter to prune pages by needs none
+    /// (the footer is then a few kB instead of ~190 kB a segment at 100M events: a second full
+    /// copy of every footer made the 128 MiB cache evict half of itself at every query), one
+    /// filtering by some columns their page statistics and every column's page locations.
+    fn footer(&self, meta: &ParquetMetaData) -> parquet::errors::Result<ParquetMetaData> {
+        let file = meta.file_metadata();
+        let stored = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
+        let mut kv: Vec<KeyValue> = file
+            .key_value_metadata()
+            .map(|kv| {
+                kv.iter()
+                    .filter(|e| e.key != ARROW_SCHEMA_META_KEY)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        kv.push(KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            encode_arrow_schema(&self.schema(&stored)),
+        ));
+        let file = FileMetaData::new(
+            file.version(),
+            file.num_rows(),
+            file.created_by().map(str::to_string),
+            Some(kv),
+            file.schema_descr_ptr(),
+            file.column_orders().cloned(),
+        );
+        let (columns, offsets) = match self.page_index.is_empty() {
+            true => (None, None),
+            false => (self.page_statistics(meta), meta.offset_index().cloned()),
+        };
+        Ok(ParquetMetaDataBuilder::new(file)
+            .set_row_groups(meta.row_groups().to_vec())
+            .set_column_index(columns)
+            .set_offset_index(offsets)
+            .build())
+    }
+}
+
+impl DictionaryColumns {
+    /// `meta`'s page statistics of the [`Self::page_index`] columns (none for the others).
+    fn page_statistics(&self, meta: &ParquetMetaData) -> Option<Vec<Vec<Index>>> {
+        let schema = meta.file_metadata().schema_descr();
+        let kept: Vec<bool> = (0..schema.num_columns())
+            .map(|i| {
+                let column = schema.column(i);
+                let top = column.path().parts().first().cloned();
+                top.is_some_and(|p| self.page_index.contains(&p))
+            })
+            .collect();
+        meta.column_index().map(|groups| {
+            groups
+                .iter()
+                .map(|columns| {
+                    columns
+                        .iter()
+                        .zip(&kept)
+                        .map(|(index, &keep)| if keep { index.clone() } else { Index::NONE })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+}
+
+/// What [`DictionaryColumns`] are read as.
+pub(crate) fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
 
 struct Entry {
     meta: Arc<ParquetMetaData>,
@@ -147,6 +288,7 @@ pub(crate) struct CachingReaderFactory {
     cache: Arc<MetadataCache>,
     /// Read column chunks on the query's thread (see the module docs).
     local_reads: bool,
+    dictionary: Option<Arc<DictionaryColumns>>,
 }
 
 impl CachingReaderFactory {
@@ -159,6 +301,17 @@ impl CachingReaderFactory {
             store,
             cache,
             local_reads,
+            dictionary: None,
+        }
+    }
+
+    /// The same factory, its files' footers asking for `columns` as dictionaries.
+    pub(crate) fn with_dictionary(&self, columns: Arc<DictionaryColumns>) -> Self {
+        Self {
+            store: self.store.clone(),
+            cache: self.cache.clone(),
+            local_reads: self.local_reads,
+            dictionary: Some(columns),
         }
     }
 }
@@ -186,7 +339,8 @@ impl ParquetFileReaderFactory for CachingReaderFactory {
             path: std::path::PathBuf::from(format!("/{location}")),
             file: None,
             local_reads: self.local_reads,
-            key: (location, size),
+            key: (location, size, 0),
+            dictionary: self.dictionary.clone(),
             cache: self.cache.clone(),
             metrics,
         }))
@@ -201,6 +355,7 @@ struct CachingReader {
     file: Option<std::fs::File>,
     local_reads: bool,
     key: Key,
+    dictionary: Option<Arc<DictionaryColumns>>,
     cache: Arc<MetadataCache>,
     metrics: ParquetFileMetrics,
 }
@@ -290,11 +445,28 @@ impl AsyncFileReader for CachingReader {
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
-            if let Some(meta) = self.cache.get(&self.key) {
-                return Ok(meta);
+            let hinted = self
+                .dictionary
+                .as_ref()
+                .map(|d| (d.clone(), (self.key.0.clone(), self.key.1, d.id)));
+            if let Some((_, key)) = &hinted {
+                if let Some(meta) = self.cache.get(key) {
+                    return Ok(meta);
+                }
             }
-            let meta = self.inner.get_metadata(options).await?;
-            self.cache.put(self.key.clone(), meta.clone());
+            let meta = match self.cache.get(&self.key) {
+                Some(meta) => meta,
+                None => {
+                    let meta = self.inner.get_metadata(options).await?;
+                    self.cache.put(self.key.clone(), meta.clone());
+                    meta
+                }
+            };
+            let Some((columns, key)) = hinted else {
+                return Ok(meta);
+            };
+            let meta = Arc::new(columns.footer(&meta)?);
+            self.cache.put(key, meta.clone());
             Ok(meta)
         }
         .boxed()
@@ -320,7 +492,7 @@ mod tests {
     fn hits_misses_and_eviction() {
         let one = meta().memory_size();
         let cache = MetadataCache::new(one * 4);
-        let key = |i: u64| (Path::from(format!("seg/{i}.parquet")), 10);
+        let key = |i: u64| (Path::from(format!("seg/{i}.parquet")), 10, 0);
         assert!(cache.get(&key(0)).is_none());
         for i in 0..4 {
             cache.put(key(i), meta());
@@ -331,7 +503,7 @@ mod tests {
         assert!(cache.get(&key(0)).is_some() && cache.get(&key(4)).is_some());
         assert!(cache.get(&key(1)).is_none() && cache.get(&key(2)).is_none());
         // Same path, other size: another file.
-        assert!(cache.get(&(key(0).0, 11)).is_none());
+        assert!(cache.get(&(key(0).0, 11, 0)).is_none());
         let s = cache.stats();
         assert!(s.bytes <= one * 4 && s.hits == 3 && s.misses == 4, "{s:?}");
     }

@@ -471,7 +471,7 @@ pub(crate) fn orders_as_i64(t: &DataType) -> bool {
 
 /// The `events` column that column `idx` of `plan`'s output is, if it is passed through
 /// unchanged (no expression, no join, no aggregate) from an `events` scan.
-fn table_column(plan: &Arc<dyn ExecutionPlan>, idx: usize) -> Option<String> {
+pub(super) fn table_column(plan: &Arc<dyn ExecutionPlan>, idx: usize) -> Option<String> {
     if let Some(s) = plan.as_any().downcast_ref::<EventsScanExec>() {
         // The scan's output is the table's columns as projected: names are the table's.
         return Some(s.schema().field(idx).name().clone());
