@@ -130,6 +130,10 @@ const ON_CODES: &[&str] = &[
     "SELECT attribution_source AS s, count() AS n FROM events WHERE app_id = 'b' GROUP BY s",
     "SELECT app_id, attribution_source, count() FROM events WHERE timestamp >= '2026-01-03' GROUP BY 1, 2 HAVING count() > 10",
     "SELECT attribution_term, attribution_content, count() FROM events GROUP BY 1, 2",
+    // Apps and a time range: pages pruned by both columns' page index.
+    "SELECT platform, count(), uniq(user_id) FROM events WHERE app_id = 'a' AND timestamp >= '2026-01-02T01:17:00Z' AND timestamp < '2026-01-04T09:20:00Z' GROUP BY platform",
+    // Selective: decoded while filtering (row filter), pages pruned by the page index.
+    "SELECT platform, attribution_source, count(), sum(revenue) FROM events WHERE user_id = 'u3' AND event_type = 'purchase' GROUP BY 1, 2",
 ];
 
 #[tokio::test]

@@ -145,7 +145,7 @@ fn on_codes(
     if args.chain(filters).any(|e| reads_keys(input, &e)) || !passes_through(input, &reads_keys) {
         return Ok(None);
     }
-    let columns = Arc::new(DictionaryColumns::new(names, Vec::new()));
+    let columns = Arc::new(DictionaryColumns::new(names));
     // Planning must not fail for an optimisation: anything unexpected keeps the plan as is.
     let Ok(Some(input)) = dictionary_scan(input, &columns, footers) else {
         return Ok(None);
@@ -222,8 +222,8 @@ fn dictionary_scan(
 fn page_index(files: &FileScanConfig, columns: &DictionaryColumns) -> Option<Vec<String>> {
     let parquet = files.file_source.as_any().downcast_ref::<ParquetSource>()?;
     // A filter on a dictionary column would see dictionaries; one choosing apps is answered
-    // by pruning whole segments; any other prunes pages, so the footers keep the page index
-    // of its columns.
+    // by pruning whole segments; any other prunes pages by every column it names, so the
+    // footers keep the page index of those.
     let mut page_index = Vec::new();
     if let Some(p) = parquet.predicate() {
         for c in collect_columns(p) {
@@ -231,10 +231,11 @@ fn page_index(files: &FileScanConfig, columns: &DictionaryColumns) -> Option<Vec
             if columns.contains(name) {
                 return None;
             }
-            if name != engine::COL_APP_ID {
-                page_index.push(name.clone());
-            }
+            page_index.push(name.clone());
         }
+    }
+    if page_index.iter().all(|n| n == engine::COL_APP_ID) {
+        page_index.clear();
     }
     Some(page_index)
 }
@@ -251,7 +252,13 @@ fn parquet_scan(
         return Ok(None);
     };
     let with_index = !page_index.is_empty();
-    let columns = Arc::new(columns.with_page_index(page_index));
+    let table = &files.file_schema;
+    let mut read: Vec<String> = match files.file_column_projection_indices() {
+        Some(p) => p.iter().map(|&i| table.field(i).name().clone()).collect(),
+        None => table.fields().iter().map(|f| f.name().clone()).collect(),
+    };
+    read.extend(page_index.iter().cloned());
+    let columns = Arc::new(columns.with_page_index(page_index, read));
     let mut config = files.clone();
     config.file_schema = Arc::new(columns.schema(&files.file_schema));
     // The engine's reader, as the scan had it (row-filtered scans read on the query's thread).
@@ -827,7 +834,7 @@ mod tests {
             Field::new("b", DataType::Utf8, true),
         ]));
         let dictionaries =
-            Arc::new(DictionaryColumns::new(vec!["a".into(), "b".into()], vec![]).schema(&strings));
+            Arc::new(DictionaryColumns::new(vec!["a".into(), "b".into()]).schema(&strings));
         let (input, expected) = batches(&dictionaries);
         let count = AggregateExprBuilder::new(count_udaf(), vec![lit(1i64)])
             .schema(strings.clone())

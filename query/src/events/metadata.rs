@@ -43,6 +43,7 @@ use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use parquet::arrow::{encode_arrow_schema, parquet_to_arrow_schema, ARROW_SCHEMA_META_KEY};
 use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, ParquetMetaDataBuilder};
 use parquet::file::page_index::index::Index;
+use parquet::file::page_index::offset_index::OffsetIndexMetaData;
 
 /// A file by path and size, and the dictionary columns its footer was made to ask for
 /// ([`DictionaryColumns::id`]; 0: the footer as stored).
@@ -55,30 +56,38 @@ pub(crate) struct DictionaryColumns {
     /// Columns whose page statistics the footers keep, for a scan filtering rows by them
     /// (empty: no page index at all).
     page_index: Vec<String>,
+    /// Columns whose page locations the footers keep (with a page index: those the scan reads).
+    located: Vec<String>,
     /// Tells the cached footers of different column sets apart (never 0).
     id: u64,
 }
 
 impl DictionaryColumns {
-    pub(crate) fn new(mut names: Vec<String>, mut page_index: Vec<String>) -> Self {
+    /// `names` read as dictionaries, by footers without a page index.
+    pub(crate) fn new(names: Vec<String>) -> Self {
+        Self::with(names, Vec::new(), Vec::new())
+    }
+
+    fn with(mut names: Vec<String>, mut page_index: Vec<String>, mut located: Vec<String>) -> Self {
         use std::hash::{Hash, Hasher};
-        names.sort();
-        names.dedup();
-        page_index.sort();
-        page_index.dedup();
+        for v in [&mut names, &mut page_index, &mut located] {
+            v.sort();
+            v.dedup();
+        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        names.hash(&mut h);
-        page_index.hash(&mut h);
+        (&names, &page_index, &located).hash(&mut h);
         Self {
             id: h.finish().max(1),
             names,
             page_index,
+            located,
         }
     }
 
-    /// These columns, the footers with the page statistics of `page_index`.
-    pub(crate) fn with_page_index(&self, page_index: Vec<String>) -> Self {
-        Self::new(self.names.clone(), page_index)
+    /// These columns, by footers keeping the page statistics of `page_index` and the page
+    /// locations of `read` (the columns the scan reads, which include `page_index`).
+    pub(crate) fn with_page_index(&self, page_index: Vec<String>, read: Vec<String>) -> Self {
+        Self::with(self.names.clone(), page_index, read)
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
@@ -110,7 +119,8 @@ impl DictionaryColumns {
     /// index only what the scan can use: a scan with no filter to prune pages by needs none
     /// (the footer is then a few kB instead of ~190 kB a segment at 100M events: a second full
     /// copy of every footer made the 128 MiB cache evict half of itself at every query), one
-    /// filtering by some columns their page statistics and every column's page locations.
+    /// filtering by some columns their page statistics and the page locations of the columns
+    /// it reads.
     fn footer(&self, meta: &ParquetMetaData) -> parquet::errors::Result<ParquetMetaData> {
         let file = meta.file_metadata();
         let stored = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
@@ -137,7 +147,7 @@ impl DictionaryColumns {
         );
         let (columns, offsets) = match self.page_index.is_empty() {
             true => (None, None),
-            false => (self.page_statistics(meta), meta.offset_index().cloned()),
+            false => (self.page_statistics(meta), self.page_locations(meta)),
         };
         Ok(ParquetMetaDataBuilder::new(file)
             .set_row_groups(meta.row_groups().to_vec())
@@ -150,14 +160,7 @@ impl DictionaryColumns {
 impl DictionaryColumns {
     /// `meta`'s page statistics of the [`Self::page_index`] columns (none for the others).
     fn page_statistics(&self, meta: &ParquetMetaData) -> Option<Vec<Vec<Index>>> {
-        let schema = meta.file_metadata().schema_descr();
-        let kept: Vec<bool> = (0..schema.num_columns())
-            .map(|i| {
-                let column = schema.column(i);
-                let top = column.path().parts().first().cloned();
-                top.is_some_and(|p| self.page_index.contains(&p))
-            })
-            .collect();
+        let kept = Self::leaves(meta, &self.page_index);
         meta.column_index().map(|groups| {
             groups
                 .iter()
@@ -170,6 +173,42 @@ impl DictionaryColumns {
                 })
                 .collect()
         })
+    }
+
+    /// `meta`'s page locations of the [`Self::located`] columns (none for the others, which
+    /// the scan does not read).
+    fn page_locations(&self, meta: &ParquetMetaData) -> Option<Vec<Vec<OffsetIndexMetaData>>> {
+        let kept = Self::leaves(meta, &self.located);
+        meta.offset_index().map(|groups| {
+            groups
+                .iter()
+                .map(|columns| {
+                    columns
+                        .iter()
+                        .zip(&kept)
+                        .map(|(index, &keep)| match keep {
+                            true => index.clone(),
+                            false => OffsetIndexMetaData {
+                                page_locations: Vec::new(),
+                                unencoded_byte_array_data_bytes: None,
+                            },
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    /// For each leaf column of `meta`, whether it belongs to one of the top-level `columns`.
+    fn leaves(meta: &ParquetMetaData, columns: &[String]) -> Vec<bool> {
+        let schema = meta.file_metadata().schema_descr();
+        (0..schema.num_columns())
+            .map(|i| {
+                let column = schema.column(i);
+                let top = column.path().parts().first().cloned();
+                top.is_some_and(|p| columns.contains(&p))
+            })
+            .collect()
     }
 }
 
