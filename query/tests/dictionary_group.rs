@@ -8,6 +8,16 @@
 use engine::{ApplyBatch, Attribution, Engine, EngineConfig, Event};
 use unmogrowp_query::{QueryConfig, QueryService};
 
+mod common;
+use common::{explain, rows};
+
+/// The rows of `sql` as strings, sorted.
+async fn sorted(q: &QueryService, sql: &str) -> Vec<String> {
+    let mut rows = rows(q, sql).await;
+    rows.sort();
+    rows
+}
+
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -91,36 +101,6 @@ fn scan_only() -> QueryConfig {
     }
 }
 
-/// The rows of `sql` as sorted strings.
-async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
-    let (_, batches) = q.run(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = Vec::new();
-    for b in &batches {
-        let cols: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| arrow::util::display::ArrayFormatter::try_new(c, &Default::default()).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                cols.iter()
-                    .map(|c| c.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    out.sort();
-    out
-}
-
-async fn explain(q: &QueryService, sql: &str) -> String {
-    let (_, batches) = q.run(&format!("EXPLAIN {sql}")).await.unwrap();
-    arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string()
-}
-
 const ON_CODES: &[&str] = &[
     "SELECT attribution_source, attribution_medium, count() AS events, uniqExact(device_id) AS devices FROM events GROUP BY attribution_source, attribution_medium",
     "SELECT app_id, count(), sum(revenue), uniqExact(user_id) FROM events GROUP BY app_id",
@@ -140,9 +120,9 @@ const ON_CODES: &[&str] = &[
 async fn grouping_on_codes_answers_as_grouping_on_strings() {
     let (on, off) = services();
     for sql in ON_CODES {
-        let expected = rows(&off, sql).await;
+        let expected = sorted(&off, sql).await;
         assert!(!expected.is_empty(), "{sql}");
-        assert_eq!(rows(&on, sql).await, expected, "{sql}");
+        assert_eq!(sorted(&on, sql).await, expected, "{sql}");
         assert!(
             explain(&on, sql).await.contains("DictionaryGroupExec"),
             "{sql}\n{}",
@@ -169,7 +149,7 @@ async fn keys_read_by_other_operators_stay_strings() {
         // Order-dependent aggregate.
         "SELECT platform, array_agg(event_id ORDER BY event_id) FROM events GROUP BY platform",
     ] {
-        assert_eq!(rows(&on, sql).await, rows(&off, sql).await, "{sql}");
+        assert_eq!(sorted(&on, sql).await, sorted(&off, sql).await, "{sql}");
         let plan = explain(&on, sql).await;
         assert!(!plan.contains("DictionaryGroupExec"), "{sql}\n{plan}");
     }

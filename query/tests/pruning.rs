@@ -6,6 +6,9 @@ use arrow::datatypes::Int64Type;
 use engine::{ApplyBatch, Attribution, Engine, EngineConfig, Event};
 use unmogrowp_query::{QueryConfig, QueryService};
 
+mod common;
+use common::{explain, rows};
+
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -71,13 +74,6 @@ fn dataset() -> QueryService {
 async fn count(q: &QueryService, sql: &str) -> i64 {
     let (_, batches) = q.run(sql).await.unwrap();
     batches[0].column(0).as_primitive::<Int64Type>().value(0)
-}
-
-async fn explain(q: &QueryService, sql: &str) -> String {
-    let (_, batches) = q.run(&format!("EXPLAIN {sql}")).await.unwrap();
-    arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]
@@ -160,28 +156,6 @@ async fn segments_are_pruned_by_app_time_and_receive_time() {
         plan.contains("segments=30 of 30 (pruned 0 by app access, 0 by statistics)"),
         "{plan}"
     );
-}
-
-/// The rows of `sql` as strings, one per row.
-async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
-    let (_, batches) = q.run(sql).await.unwrap();
-    let mut out = Vec::new();
-    for b in &batches {
-        let cols: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| arrow::util::display::ArrayFormatter::try_new(c, &Default::default()).unwrap())
-            .collect();
-        for r in 0..b.num_rows() {
-            out.push(
-                cols.iter()
-                    .map(|c| c.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
-        }
-    }
-    out
 }
 
 /// `ORDER BY <time> LIMIT n` bounds the scan by the best n rows seen (query/src/events/topk.rs):

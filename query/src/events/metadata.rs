@@ -161,18 +161,8 @@ impl DictionaryColumns {
     /// `meta`'s page statistics of the [`Self::page_index`] columns (none for the others).
     fn page_statistics(&self, meta: &ParquetMetaData) -> Option<Vec<Vec<Index>>> {
         let kept = Self::leaves(meta, &self.page_index);
-        meta.column_index().map(|groups| {
-            groups
-                .iter()
-                .map(|columns| {
-                    columns
-                        .iter()
-                        .zip(&kept)
-                        .map(|(index, &keep)| if keep { index.clone() } else { Index::NONE })
-                        .collect()
-                })
-                .collect()
-        })
+        meta.column_index()
+            .map(|groups| only(groups, &kept, || Index::NONE))
     }
 
     /// `meta`'s page locations of the [`Self::located`] columns (none for the others, which
@@ -180,22 +170,10 @@ impl DictionaryColumns {
     fn page_locations(&self, meta: &ParquetMetaData) -> Option<Vec<Vec<OffsetIndexMetaData>>> {
         let kept = Self::leaves(meta, &self.located);
         meta.offset_index().map(|groups| {
-            groups
-                .iter()
-                .map(|columns| {
-                    columns
-                        .iter()
-                        .zip(&kept)
-                        .map(|(index, &keep)| match keep {
-                            true => index.clone(),
-                            false => OffsetIndexMetaData {
-                                page_locations: Vec::new(),
-                                unencoded_byte_array_data_bytes: None,
-                            },
-                        })
-                        .collect()
-                })
-                .collect()
+            only(groups, &kept, || OffsetIndexMetaData {
+                page_locations: Vec::new(),
+                unencoded_byte_array_data_bytes: None,
+            })
         })
     }
 
@@ -210,6 +188,21 @@ impl DictionaryColumns {
             })
             .collect()
     }
+}
+
+/// A page index (row group × leaf column) with the entries of the leaves not `kept` made
+/// `empty`.
+fn only<T: Clone>(groups: &[Vec<T>], kept: &[bool], empty: impl Fn() -> T) -> Vec<Vec<T>> {
+    groups
+        .iter()
+        .map(|columns| {
+            columns
+                .iter()
+                .zip(kept)
+                .map(|(entry, &keep)| if keep { entry.clone() } else { empty() })
+                .collect()
+        })
+        .collect()
 }
 
 /// What [`DictionaryColumns`] are read as.

@@ -1,0 +1,33 @@
+//! Helpers shared by the query integration tests.
+
+use unmogrowp_query::QueryService;
+
+/// The rows of `sql` as strings (columns joined by `|`), in the order returned.
+pub async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
+    let (_, batches) = q.run(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = Vec::new();
+    for b in &batches {
+        let cols: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c, &Default::default()).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            out.push(
+                cols.iter()
+                    .map(|c| c.value(r).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out
+}
+
+/// The plan `EXPLAIN` prints for `sql`.
+pub async fn explain(q: &QueryService, sql: &str) -> String {
+    let (_, batches) = q.run(&format!("EXPLAIN {sql}")).await.unwrap();
+    arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
