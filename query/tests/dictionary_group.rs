@@ -5,11 +5,11 @@
 //! conditions, filters on other columns — and EXPLAIN shows where it applies and where it must
 //! not. (Groups outgrowing the memory pool: the unit test in the module.)
 
-use engine::{ApplyBatch, Attribution, Engine, EngineConfig, Event};
+use engine::{Attribution, Engine, EngineConfig, Event};
 use unmogrowp_query::{QueryConfig, QueryService};
 
 mod common;
-use common::{explain, rows};
+use common::{apply, explain, rows};
 
 /// The rows of `sql` as strings, sorted.
 async fn sorted(q: &QueryService, sql: &str) -> Vec<String> {
@@ -73,18 +73,10 @@ fn services() -> (QueryService, QueryService) {
             }
         }
     }
-    let apply = |index: u64, evs: &[Event]| {
-        engine
-            .apply(ApplyBatch::one_entry(
-                index,
-                evs.iter().map(Event::as_ref).collect(),
-            ))
-            .unwrap();
-    };
-    apply(1, &events);
+    apply(&engine, 1, &events);
     engine.flush().unwrap();
     let late: Vec<Event> = (0..40).map(|i| event("b", 7, i, 90_000 + i)).collect();
-    apply(2, &late);
+    apply(&engine, 2, &late);
     let on = QueryService::new(engine.clone(), cfg.clone()).unwrap();
     let off = QueryConfig {
         group_on_dictionary: false,

@@ -3,11 +3,11 @@
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
-use engine::{ApplyBatch, Attribution, Engine, EngineConfig, Event};
+use engine::{Attribution, Engine, EngineConfig, Event};
 use unmogrowp_query::{QueryConfig, QueryService};
 
 mod common;
-use common::{explain, rows};
+use common::{apply, explain, rows};
 
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -49,20 +49,12 @@ fn dataset() -> QueryService {
             }
         }
     }
-    let apply = |index: u64, evs: &[Event]| {
-        engine
-            .apply(ApplyBatch::one_entry(
-                index,
-                evs.iter().map(Event::as_ref).collect(),
-            ))
-            .unwrap();
-    };
-    apply(1, &events);
+    apply(&engine, 1, &events);
     engine.flush().unwrap();
     let late: Vec<Event> = (0..5)
         .map(|i| event("a", "open", T0 + 9 * DAY + i, 10_000 + i as u64))
         .collect();
-    apply(2, &late);
+    apply(&engine, 2, &late);
     // These tests are about the scan: counts of one app would come from the rollups.
     let cfg = QueryConfig {
         rollup_answers: false,

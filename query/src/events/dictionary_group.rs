@@ -503,17 +503,14 @@ impl Run {
                     let time = self.baseline.elapsed_compute().clone();
                     let timer = time.timer();
                     self.update(&batch)?;
-                    let size = self.groups.size()
-                        + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+                    let size = self.held();
                     if self.reservation.try_resize(size).is_err() {
                         if self.groups.len() == 0 {
                             self.reservation.try_resize(size)?;
                         }
                         self.emit()?;
                         // What the emitted states held is handed on; start over small.
-                        let size = self.groups.size()
-                            + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
-                        self.reservation.resize(size);
+                        self.reservation.resize(self.held());
                     }
                     timer.done();
                 }
@@ -526,6 +523,11 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// Bytes the groups and the aggregates' states hold.
+    fn held(&self) -> usize {
+        self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 
     fn update(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -626,13 +628,16 @@ impl KeyValues {
     }
 
     fn id(&mut self, v: Option<&str>) -> u32 {
-        if let Some(&id) = self.ids.get(&v.map(str::to_string)) {
-            return id;
+        let next = self.values.len() as u32;
+        let value = v.map(str::to_string);
+        match self.ids.entry(value) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.values.push(e.key().clone());
+                e.insert(next);
+                next
+            }
         }
-        let id = self.values.len() as u32;
-        self.values.push(v.map(str::to_string));
-        self.ids.insert(v.map(str::to_string), id);
-        id
     }
 }
 

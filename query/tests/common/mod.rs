@@ -1,6 +1,17 @@
 //! Helpers shared by the query integration tests.
 
+use engine::{ApplyBatch, Engine, Event};
 use unmogrowp_query::QueryService;
+
+/// Applies `events` as log entry `index`.
+pub fn apply(engine: &Engine, index: u64, events: &[Event]) {
+    engine
+        .apply(ApplyBatch::one_entry(
+            index,
+            events.iter().map(Event::as_ref).collect(),
+        ))
+        .unwrap();
+}
 
 /// The rows of `sql` as strings (columns joined by `|`), in the order returned.
 pub async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
