@@ -30,6 +30,7 @@ use crate::memory::MemoryUse;
 use crate::memtable::Memtable;
 use crate::pins::{LiveFiles, SegmentPins};
 use crate::rollup::{RollupRow, Rollups};
+use crate::scrub::SegmentChecks;
 use crate::segment::{self, Granularity, SegmentFormat, SummaryOut, SEGMENTS_DIR};
 use crate::step_days;
 use crate::summary::SummaryBuilder;
@@ -72,11 +73,29 @@ pub struct ReadView {
     /// them all yet): readers that copy rows elsewhere leave those rows out
     /// ([`crate::without_erased`]).
     pub erasures: Vec<crate::Erasure>,
+    /// The node's segment checks: a reader calls [`ReadView::check`] on the segments it is
+    /// about to read.
+    pub checks: SegmentChecks,
 }
 
 impl ReadView {
     pub fn segment_path(&self, s: &SegmentMeta) -> PathBuf {
         self.root.join(&s.path)
+    }
+
+    /// Fails naming the first damaged one of `segments` (checking those never checked
+    /// before, which reads them whole: only the first reads after an open wait for that).
+    pub fn check(&self, segments: &[SegmentMeta]) -> Result<()> {
+        self.checks.check_all(&self.root, segments)
+    }
+
+    /// Those of `segments` not checked yet (a reader on an async runtime checks them off it).
+    pub fn unchecked(&self, segments: &[SegmentMeta]) -> Vec<SegmentMeta> {
+        segments
+            .iter()
+            .filter(|s| !self.checks.is_known(&self.root, s))
+            .cloned()
+            .collect()
     }
 }
 
@@ -196,6 +215,79 @@ fn load_dedupe_window(inner: std::sync::Weak<Inner>, root: PathBuf) {
     }
 }
 
+/// The background scrub of generation `root`: checks every segment not checked yet (newest
+/// first: recent days are read most), then every `engine.scrub_interval_hours` reads them
+/// all again. Ends when the engine is dropped or another generation was installed (which
+/// starts its own).
+fn scrub_loop(inner: std::sync::Weak<Inner>, root: PathBuf) {
+    let mut again = false;
+    loop {
+        let t0 = Instant::now();
+        let Some(i) = inner.upgrade() else { return };
+        let (checks, interval, mut segments) = {
+            let s = i.state.lock();
+            if s.root != root {
+                return;
+            }
+            (
+                i.checks.clone(),
+                i.cfg.scrub_interval_hours,
+                s.manifest.segments.clone(),
+            )
+        };
+        drop(i);
+        checks.keep_only(&root, &segments);
+        segments.sort_by_key(|s| std::cmp::Reverse(s.id));
+        let mut bytes = 0u64;
+        for seg in &segments {
+            // A segment compacted or rewritten meanwhile is skipped (its file may be gone);
+            // the one being read is pinned, so compaction leaves its file until it is read.
+            let _pin = {
+                let Some(i) = inner.upgrade() else { return };
+                let s = i.state.lock();
+                if s.root != root {
+                    return;
+                }
+                if !s.manifest.segments.iter().any(|m| m.id == seg.id) {
+                    continue;
+                }
+                s.files.pin(std::slice::from_ref(seg))
+            };
+            if !again && checks.is_known(&root, seg) {
+                continue;
+            }
+            bytes += seg.bytes;
+            // Damage is recorded and reported by the check itself.
+            let _ = if again {
+                checks.recheck(&root, seg)
+            } else {
+                checks.check(&root, seg)
+            };
+        }
+        checks.pass_done();
+        let damaged = checks.damaged().len();
+        tracing::info!(
+            segments = segments.len(),
+            bytes,
+            damaged,
+            ms = t0.elapsed().as_millis() as u64,
+            "segment scrub pass done"
+        );
+        if interval == 0 {
+            return;
+        }
+        let until = Instant::now() + Duration::from_secs(interval * 3600);
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_secs(1));
+            match inner.upgrade() {
+                Some(i) if i.state.lock().root == root => {}
+                _ => return,
+            }
+        }
+        again = true;
+    }
+}
+
 /// What the flush thread is sent.
 enum Job {
     Flush(Arc<Rotated>),
@@ -261,6 +353,8 @@ struct Inner {
     dictionary: Mutex<DictionaryWriter>,
     /// [`EngineConfig::memory_budget_bytes`] ([`crate::memory`]).
     memory_budget: u64,
+    /// What is known of the segment files' integrity ([`crate::scrub`]).
+    checks: SegmentChecks,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -290,13 +384,14 @@ impl Engine {
         std::fs::create_dir_all(&base).map_err(|e| EngineError::io(&base, e))?;
         let root = resolve_generation(&io, &base)?;
         let t0 = Instant::now();
+        let checks = SegmentChecks::default();
         let generation::Loaded {
             manifest,
             dedupe,
             rollups,
             dictionary,
             rebuilt,
-        } = generation::load(&io, &root, &cfg)?;
+        } = generation::load(&io, &root, &cfg, cfg.verify_segments_on_open, &checks)?;
         tracing::info!(root = %root.display(), segments = manifest.segments.len(),
             flushed_index = ?manifest.flushed_index, summaries_rebuilt = rebuilt,
             open_ms = t0.elapsed().as_millis() as u64, "engine opened");
@@ -331,6 +426,7 @@ impl Engine {
                 rollups: RwLock::new(rollups),
                 dictionary: Mutex::new(dictionary),
                 memory_budget: cfg_budget,
+                checks,
                 io,
             }),
         };
@@ -344,7 +440,40 @@ impl Engine {
             })
             .map_err(|e| EngineError::io(&engine.inner.base, e))?;
         engine.start_window_loader()?;
+        engine.start_scrub()?;
         Ok(engine)
+    }
+
+    /// Starts the background scrub of the live generation (`engine.scrub_segments`).
+    fn start_scrub(&self) -> Result<()> {
+        if !self.inner.cfg.scrub_segments {
+            return Ok(());
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let root = self.inner.state.lock().root.clone();
+        let nice = self.inner.cfg.flush_thread_nice;
+        std::thread::Builder::new()
+            .name("engine-scrub".into())
+            .spawn(move || {
+                crate::thread::lower_current_thread_priority(nice);
+                scrub_loop(weak, root)
+            })
+            .map(|_| ())
+            .map_err(|e| EngineError::io(&self.inner.base, e))
+    }
+
+    /// The checks of this node's segment files: what the scrub and the readers found.
+    pub fn segment_checks(&self) -> &SegmentChecks {
+        &self.inner.checks
+    }
+
+    /// What the checks know of the live table's segments ([`crate::scrub`]).
+    pub fn scrub_stats(&self) -> crate::ScrubStats {
+        let (root, segments) = {
+            let s = self.inner.state.lock();
+            (s.root.clone(), s.manifest.segments.clone())
+        };
+        self.inner.checks.stats(&root, &segments)
     }
 
     fn start_window_loader(&self) -> Result<()> {
@@ -886,15 +1015,26 @@ impl Engine {
                 .filter(|e| !e.done())
                 .cloned()
                 .collect(),
+            checks: self.inner.checks.clone(),
         })
     }
 
     /// Like [`Engine::flush`], also pinning the files of the returned manifest so they stay on
     /// disk (e.g. while a snapshot links them) even if compaction retires them meanwhile.
+    /// The segments are checked first (those not checked yet are read whole): a copy of the
+    /// table never carries a damaged file.
     pub fn flush_pinned(&self) -> Result<(Manifest, SegmentPins)> {
         self.flush()?;
-        let s = self.inner.state.lock();
-        Ok((s.manifest.clone(), s.files.pin(&s.manifest.segments)))
+        let (root, manifest, pins) = {
+            let s = self.inner.state.lock();
+            (
+                s.root.clone(),
+                s.manifest.clone(),
+                s.files.pin(&s.manifest.segments),
+            )
+        };
+        self.inner.checks.check_all(&root, &manifest.segments)?;
+        Ok((manifest, pins))
     }
 
     /// Directory of the live generation (segment paths in the manifest are relative to it).
@@ -919,7 +1059,7 @@ impl Engine {
             rollups,
             dictionary,
             rebuilt,
-        } = generation::load(io, &new_root, &self.inner.cfg)?;
+        } = generation::load(io, &new_root, &self.inner.cfg, true, &self.inner.checks)?;
         set_current(io, &self.inner.base, &next_gen)?;
         self.inner
             .stats
@@ -939,7 +1079,9 @@ impl Engine {
         s.checkpoint = manifest.checkpoint.clone();
         s.stored_rows = manifest.live_rows();
         drop(s);
+        self.inner.checks.forget_under(&old_root);
         self.start_window_loader()?;
+        self.start_scrub()?;
         if let Err(e) = self.inner.io.remove_dir_all(&old_root) {
             tracing::warn!(path = %old_root.display(), error = %e, "could not remove old generation");
         }
@@ -1126,7 +1268,7 @@ fn compact_one(
     crash.hit("compact.before_write");
     let mut batches = Vec::new();
     for seg in &picked {
-        batches.extend(segment::read_segment(&root, seg).map_err(fail)?);
+        batches.extend(segment::read_segment(&inner.checks, &root, seg).map_err(fail)?);
     }
     let written = write_rows(inner, &root, id, &batches, &picked[0], "compact").map_err(fail)?;
     drop(batches);
@@ -1282,7 +1424,7 @@ fn rewrite_without(
     inner.cfg.crash_points.hit(&format!("{stage}.before_write"));
     let mut kept = Vec::new();
     let mut removed = 0u64;
-    for b in segment::read_segment(root, seg)? {
+    for b in segment::read_segment(&inner.checks, root, seg)? {
         let hit = drop(&b)?;
         removed += hit.true_count() as u64;
         let b = arrow::compute::filter_record_batch(&b, &arrow::compute::not(&hit)?)?;
@@ -1464,6 +1606,7 @@ fn write_rows(
         stage,
         Some(summary),
     )?;
+    inner.checks.written(root, &meta);
     Ok(Some((meta, keys, dictionary)))
 }
 
@@ -1518,6 +1661,7 @@ fn flush_one(inner: &Inner, job: &Rotated) -> Result<u64> {
             "flush",
             summary,
         )?;
+        inner.checks.written(&root, &meta);
         rows += meta.rows;
         manifest.segments.push(meta.clone());
         written.push((meta, keys));

@@ -16,6 +16,7 @@ use crate::error::{EngineError, Result};
 use crate::io::Io;
 use crate::manifest::{self, Manifest, SegmentMeta};
 use crate::rollup::Rollups;
+use crate::scrub::SegmentChecks;
 use crate::segment::{self, SEGMENTS_DIR};
 use crate::summary::{self, Summary, SummaryBuilder};
 
@@ -34,7 +35,18 @@ pub(crate) struct Loaded {
 /// segments, and making the dedupe set and the rollups from the summaries — or from the rows
 /// of the segments whose summary is missing, damaged, or made with another dictionary, whose
 /// summaries are then rewritten (reported as a warning and in [`Loaded::rebuilt`]).
-pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
+///
+/// With `verify_all` (`engine.verify_segments_on_open`, and always for an installed
+/// snapshot), every segment file is checked (size, xxh3) before this returns and a damaged one
+/// fails it; else `checks` checks them before their first read and in the background
+/// ([`crate::scrub`]).
+pub(crate) fn load(
+    io: &Io,
+    root: &Path,
+    cfg: &EngineConfig,
+    verify_all: bool,
+    checks: &SegmentChecks,
+) -> Result<Loaded> {
     let mut manifest = manifest::load(root)?.unwrap_or_default();
     let tmp = root.join(format!("{}.tmp", manifest::MANIFEST_FILE));
     if tmp.exists() {
@@ -75,10 +87,8 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
     // merging them (here, in manifest order).
     std::thread::scope(|scope| -> Result<()> {
         let verifier = scope.spawn(|| -> Result<()> {
-            if cfg.verify_segments_on_open {
-                segments
-                    .iter()
-                    .try_for_each(|seg| segment::verify(root, seg))?;
+            if verify_all {
+                checks.check_all(root, segments)?;
             }
             Ok(())
         });
@@ -140,6 +150,8 @@ pub(crate) fn load(io: &Io, root: &Path, cfg: &EngineConfig) -> Result<Loaded> {
                         tracing::warn!(segment = %seg.path, %reason,
                             "segment summary missing or damaged: rebuilding it from the segment's rows");
                     }
+                    // Rows of a damaged file must not become a summary that checks out.
+                    checks.check(root, seg)?;
                     let mut b = SummaryBuilder::new();
                     segment::read_stored_rows(root, seg, |row| {
                         rollups.add(row.rollup);

@@ -27,6 +27,7 @@ mod memtable;
 mod pins;
 mod rollup;
 mod schema;
+mod scrub;
 mod segment;
 mod step_days;
 mod summary;
@@ -54,4 +55,5 @@ pub use schema::{
     events_schema, COL_APP_ID, COL_EVENT_ID, COL_EVENT_TYPE, COL_LOG_INDEX, COL_RECEIVED_AT,
     COL_TIMESTAMP, LOW_CARDINALITY,
 };
+pub use scrub::{ScrubStats, SegmentChecks};
 pub use thread::lower_current_thread_priority;

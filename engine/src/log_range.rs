@@ -165,11 +165,12 @@ impl LogRange {
     }
 }
 
-/// A segment's Parquet reader (not yet built) and its path.
+/// A segment's Parquet reader (not yet built) and its path, once the file checks out.
 fn open(
     view: &ReadView,
     seg: &SegmentMeta,
 ) -> Result<(PathBuf, ParquetRecordBatchReaderBuilder<File>)> {
+    view.check(std::slice::from_ref(seg))?;
     let path = view.segment_path(seg);
     let file = File::open(&path).map_err(|e| EngineError::io(&path, e))?;
     let builder =

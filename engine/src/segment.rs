@@ -283,9 +283,15 @@ fn ranks<K: Ord + Copy>(distinct: &[K]) -> (Vec<u32>, Vec<K>) {
     (rank, order.iter().map(|&i| distinct[i as usize]).collect())
 }
 
-/// Reads a whole segment back (for compaction), checking it against its manifest entry.
-pub(crate) fn read_segment(root: &Path, meta: &SegmentMeta) -> Result<Vec<RecordBatch>> {
-    verify(root, meta)?;
+/// Reads a whole segment back (compaction, rewrites), checked against its manifest entry
+/// first (unless `checks` already did): a damaged file must not become a new one that checks
+/// out.
+pub(crate) fn read_segment(
+    checks: &crate::scrub::SegmentChecks,
+    root: &Path,
+    meta: &SegmentMeta,
+) -> Result<Vec<RecordBatch>> {
+    checks.check(root, meta)?;
     let path = root.join(&meta.path);
     let pq = |e| EngineError::Parquet {
         path: path.clone(),

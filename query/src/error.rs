@@ -72,6 +72,11 @@ impl From<datafusion::error::DataFusionError> for QueryError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         use arrow::error::ArrowError as A;
         use datafusion::error::DataFusionError as D;
+        // The storage's own error (a damaged segment the scan refused) keeps its kind.
+        let e = match engine_error(e) {
+            Ok(engine) => return QueryError::Engine(engine),
+            Err(e) => e,
+        };
         let message = || e.strip_backtrace().to_string();
         match e.find_root() {
             D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
@@ -116,6 +121,21 @@ impl From<datafusion::error::DataFusionError> for QueryError {
             },
             _ => QueryError::Execution(message()),
         }
+    }
+}
+
+/// The engine's error, when that is what `e` carries (directly or under context).
+fn engine_error(
+    e: datafusion::error::DataFusionError,
+) -> Result<engine::EngineError, datafusion::error::DataFusionError> {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::External(b) => b
+            .downcast::<engine::EngineError>()
+            .map(|b| *b)
+            .map_err(D::External),
+        D::Context(c, inner) => engine_error(*inner).map_err(|e| D::Context(c, Box::new(e))),
+        other => Err(other),
     }
 }
 

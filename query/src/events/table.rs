@@ -275,6 +275,7 @@ impl TableProvider for EventsTable {
                 summary.pruned_by_filters += before - view.segments.len();
             }
         }
+        check_segments(&view).await?;
         summary.rows_kept = view.segments.iter().map(|s| s.rows).sum();
         summary.memtable_batches = view.batches.len();
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
@@ -303,6 +304,28 @@ impl TableProvider for EventsTable {
         };
         Ok(Arc::new(EventsScanExec::new(input, summary, view.pins)))
     }
+}
+
+/// Fails naming a damaged one of the segments the scan will read. Those never checked since
+/// the open (the background scrub has not reached them) are read whole first, on a blocking
+/// thread: a scan never reads a file that does not match its manifest checksum.
+async fn check_segments(view: &engine::ReadView) -> DfResult<()> {
+    let unchecked = view.unchecked(&view.segments);
+    if !unchecked.is_empty() {
+        let checks = view.checks.clone();
+        let root = view.root.clone();
+        let check = move || checks.check_all(&root, &unchecked);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt
+                .spawn_blocking(check)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+            Err(_) => check(),
+        }
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    }
+    view.check(&view.segments)
+        .map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
 /// The apps `filter` restricts `app_id` to, if it is an equality or a (non-negated) IN-list of

@@ -4,7 +4,7 @@ use engine::{ApplyBatch, Engine, Event};
 use unmogrowp_query::QueryService;
 
 /// Applies `events` as log entry `index`.
-pub fn apply(engine: &Engine, index: u64, events: &[Event]) {
+pub(crate) fn apply(engine: &Engine, index: u64, events: &[Event]) {
     engine
         .apply(ApplyBatch::one_entry(
             index,
@@ -14,7 +14,7 @@ pub fn apply(engine: &Engine, index: u64, events: &[Event]) {
 }
 
 /// The rows of `sql` as strings (columns joined by `|`), in the order returned.
-pub async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
+pub(crate) async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
     let (_, batches) = q.run(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let mut out = Vec::new();
     for b in &batches {
@@ -36,7 +36,7 @@ pub async fn rows(q: &QueryService, sql: &str) -> Vec<String> {
 }
 
 /// The plan `EXPLAIN` prints for `sql`.
-pub async fn explain(q: &QueryService, sql: &str) -> String {
+pub(crate) async fn explain(q: &QueryService, sql: &str) -> String {
     let (_, batches) = q.run(&format!("EXPLAIN {sql}")).await.unwrap();
     arrow::util::pretty::pretty_format_batches(&batches)
         .unwrap()

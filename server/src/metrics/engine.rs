@@ -138,6 +138,35 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
         "Segment summaries found missing or damaged when the table was opened (start, snapshot install) and rebuilt from the rows (see the log).",
         c(&st.summaries_rebuilt),
     );
+    let scrub = engine.scrub_stats();
+    for (name, kind, help, v) in [
+        (
+            "unmogrowp_engine_segments_damaged",
+            "gauge",
+            "Segments whose file does not match its manifest size and xxh3: reads of them fail and /ready says not ready (alert at > 0; restore the node from a replica).",
+            scrub.damaged,
+        ),
+        (
+            "unmogrowp_engine_segments_unchecked",
+            "gauge",
+            "Segments not checked against their checksum since the open (the scrub's backlog; a read checks a segment first).",
+            scrub.unchecked,
+        ),
+        (
+            "unmogrowp_engine_scrub_passes_total",
+            "counter",
+            "Background scrub passes completed over every segment (one after the open, then every engine.scrub_interval_hours).",
+            scrub.passes,
+        ),
+        (
+            "unmogrowp_engine_scrub_bytes_read_total",
+            "counter",
+            "Bytes read to check segments against their checksums (scrub and first reads).",
+            scrub.bytes_read,
+        ),
+    ] {
+        write_metric(out, name, kind, help, v);
+    }
     let d = engine.dedupe_stats();
     for (name, kind, help, v) in [
         (

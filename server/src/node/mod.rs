@@ -369,6 +369,15 @@ impl AppState {
                 );
             }
         }
+        if let Some((path, reason)) = self.engine.segment_checks().damaged().first() {
+            return (
+                false,
+                format!(
+                    "segment {} is damaged ({reason}): queries reading it fail; restore this node from a replica (docs/operations.md)",
+                    path.display()
+                ),
+            );
+        }
         (true, format!("leader is node {leader}"))
     }
 }
