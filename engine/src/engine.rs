@@ -148,11 +148,12 @@ fn now_ms() -> i64 {
 /// How often the housekeeping tick measures the rollups' sets for the memory budget.
 const BUDGET_EVERY: Duration = Duration::from_secs(30);
 
-/// What dedupe reads from stored segments.
-struct Stored;
+/// What dedupe reads from stored segments (checked first, like every read of a segment).
+struct Stored<'a>(&'a SegmentChecks);
 
-impl dedupe::StoredKeys for Stored {
+impl dedupe::StoredKeys for Stored<'_> {
     fn keys(&self, root: &Path, seg: &SegmentMeta) -> Result<Vec<(u128, i64)>> {
+        self.0.check(root, seg)?;
         segment::read_keys(root, seg)
     }
 
@@ -174,16 +175,21 @@ fn load_dedupe_window(inner: std::sync::Weak<Inner>, root: PathBuf) {
     let t0 = Instant::now();
     loop {
         let Some(i) = inner.upgrade() else { return };
-        let todo: Vec<SegmentMeta> = {
+        let checks = i.checks.clone();
+        // Pinned while read: compaction may retire them meanwhile.
+        let (todo, _pins): (Vec<SegmentMeta>, _) = {
             let s = i.state.lock();
             if s.root != root {
                 return;
             }
-            s.dedupe
+            let todo: Vec<SegmentMeta> = s
+                .dedupe
                 .window_to_load(now_ms())
                 .into_iter()
                 .filter(|m| !tried.contains(&m.id))
-                .collect()
+                .collect();
+            let pins = s.files.pin(&todo);
+            (todo, pins)
         };
         drop(i);
         if todo.is_empty() {
@@ -196,7 +202,10 @@ fn load_dedupe_window(inner: std::sync::Weak<Inner>, root: PathBuf) {
         }
         for seg in todo {
             tried.insert(seg.id);
-            let keys = match segment::read_keys(&root, &seg) {
+            let keys = match checks
+                .check(&root, &seg)
+                .and_then(|()| segment::read_keys(&root, &seg))
+            {
                 Ok(k) => k,
                 Err(e) => {
                     // Left to its filter (and read, and reported, when asked).
@@ -467,6 +476,24 @@ impl Engine {
         &self.inner.checks
     }
 
+    /// The live table's segments found damaged: (file, reason).
+    pub fn damaged_segments(&self) -> Vec<(PathBuf, String)> {
+        let mut found = self.inner.checks.damaged();
+        if found.is_empty() {
+            return found;
+        }
+        let live: HashSet<PathBuf> = {
+            let s = self.inner.state.lock();
+            s.manifest
+                .segments
+                .iter()
+                .map(|m| s.root.join(&m.path))
+                .collect()
+        };
+        found.retain(|(p, _)| live.contains(p));
+        found
+    }
+
     /// What the checks know of the live table's segments ([`crate::scrub`]).
     pub fn scrub_stats(&self) -> crate::ScrubStats {
         let (root, segments) = {
@@ -552,10 +579,13 @@ impl Engine {
                 }
                 if let Some(id) = e.event_id {
                     let k = dedupe::key(e.app_id, id);
-                    if !s
-                        .dedupe
-                        .insert(e.app_id, k, e.timestamp_ms, *index, &Stored)?
-                    {
+                    if !s.dedupe.insert(
+                        e.app_id,
+                        k,
+                        e.timestamp_ms,
+                        *index,
+                        &Stored(&self.inner.checks),
+                    )? {
                         out.duplicates += 1;
                         continue;
                     }

@@ -97,7 +97,7 @@ fn a_damaged_segment_is_refused_at_its_first_read_and_never_merged() {
     // Refused again on every read, reported, the intact ones readable.
     assert!(view.check(&view.segments).is_err());
     assert!(view.check(&view.segments[2..]).is_ok());
-    assert_eq!(engine.segment_checks().damaged()[0].0, files[1]);
+    assert_eq!(engine.damaged_segments()[0].0, files[1]);
     drop(view);
 
     // Compaction (4 small segments of one day) must not make the damage a checked-out file.
@@ -127,7 +127,7 @@ fn the_scrub_finds_damage_after_the_open_and_strict_open_refuses() {
     let st = engine.scrub_stats();
     assert_eq!((st.intact, st.damaged, st.unchecked), (2, 1, 0), "{st:?}");
     assert!(st.bytes_read > 0);
-    let damaged = engine.segment_checks().damaged();
+    let damaged = engine.damaged_segments();
     assert_eq!(damaged.len(), 1);
     assert_eq!(damaged[0].0, files[2]);
     drop(engine);

@@ -285,9 +285,17 @@ pub fn running_pid(pid_file: &Path) -> Option<u32> {
 }
 
 /// The last `n` lines of a node's log (empty if it cannot be read).
+/// The last `n` lines of a node's log, without the frames of a backtrace (an error printed
+/// with `RUST_BACKTRACE` set ends in dozens of them and would hide the error itself).
 fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let frame = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("at ")
+            || t.split_once(": ")
+                .is_some_and(|(k, _)| k.parse::<u32>().is_ok())
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !frame(l)).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 

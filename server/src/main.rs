@@ -304,8 +304,26 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
         socket.bind(addr)?;
         socket.listen(LISTEN_BACKLOG)
     };
-    listen().map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    // A node restarted right after a kill -9 can find its port still held for a moment: the
+    // killed process's threads release their sockets after its main thread is reported dead
+    // (a supervisor or `local-cluster start` restarts it then). Busy ports are tried again.
+    let deadline = std::time::Instant::now() + BIND_RETRY;
+    loop {
+        match listen() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%addr, "address in use; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            other => return other.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}")),
+        }
+    }
 }
+
+/// How long a busy listen address is tried again at start.
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn serve(cfg: ServerConfig) -> anyhow::Result<()> {
     let addr = cfg.http_addr;

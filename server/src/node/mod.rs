@@ -369,7 +369,7 @@ impl AppState {
                 );
             }
         }
-        if let Some((path, reason)) = self.engine.segment_checks().damaged().first() {
+        if let Some((path, reason)) = self.engine.damaged_segments().first() {
             return (
                 false,
                 format!(
