@@ -458,14 +458,28 @@ impl Engine {
         if !self.inner.cfg.scrub_segments {
             return Ok(());
         }
+        self.spawn_for_generation("engine-scrub", scrub_loop)
+    }
+
+    fn start_window_loader(&self) -> Result<()> {
+        self.spawn_for_generation("engine-dedupe-window", load_dedupe_window)
+    }
+
+    /// Runs `work` for the live generation on a thread of its own, at the flush thread's
+    /// priority; it ends when the engine is dropped or another generation is installed.
+    fn spawn_for_generation(
+        &self,
+        name: &str,
+        work: fn(std::sync::Weak<Inner>, PathBuf),
+    ) -> Result<()> {
         let weak = Arc::downgrade(&self.inner);
         let root = self.inner.state.lock().root.clone();
         let nice = self.inner.cfg.flush_thread_nice;
         std::thread::Builder::new()
-            .name("engine-scrub".into())
+            .name(name.into())
             .spawn(move || {
                 crate::thread::lower_current_thread_priority(nice);
-                scrub_loop(weak, root)
+                work(weak, root)
             })
             .map(|_| ())
             .map_err(|e| EngineError::io(&self.inner.base, e))
@@ -501,20 +515,6 @@ impl Engine {
             (s.root.clone(), s.manifest.segments.clone())
         };
         self.inner.checks.stats(&root, &segments)
-    }
-
-    fn start_window_loader(&self) -> Result<()> {
-        let weak = Arc::downgrade(&self.inner);
-        let root = self.inner.state.lock().root.clone();
-        let nice = self.inner.cfg.flush_thread_nice;
-        std::thread::Builder::new()
-            .name("engine-dedupe-window".into())
-            .spawn(move || {
-                crate::thread::lower_current_thread_priority(nice);
-                load_dedupe_window(weak, root)
-            })
-            .map(|_| ())
-            .map_err(|e| EngineError::io(&self.inner.base, e))
     }
 
     pub fn config(&self) -> &EngineConfig {
