@@ -313,10 +313,23 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Stops the nodes `local-cluster` started in a directory when the test ends, passed or
+/// failed (a failed assertion must not leave three nodes running).
+struct StopOnDrop(String);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(binary())
+            .args(["local-cluster", "stop", "--dir", &self.0])
+            .output();
+    }
+}
+
 #[test]
 fn local_cluster_starts_only_what_is_not_running_and_stops_all() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_string_lossy().into_owned();
+    let _stop = StopOnDrop(d.clone());
     let port = free_block();
     let p = port.to_string();
     let out = local_cluster(&["start", "--nodes", "3", "--dir", &d, "--http-port", &p]);
