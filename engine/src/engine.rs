@@ -9,14 +9,14 @@
 //! ```
 //! A new generation is only created when a snapshot is installed.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::EngineConfig;
 use crate::dedupe::{self, DedupeSet};
@@ -24,6 +24,7 @@ use crate::dictionary::DictionaryWriter;
 use crate::error::{EngineError, Result};
 use crate::event::{ApplyOutcome, EventRef};
 use crate::generation;
+use crate::hour_days;
 use crate::io::Io;
 use crate::manifest::{self, Manifest, SegmentMeta};
 use crate::memory::MemoryUse;
@@ -326,9 +327,9 @@ struct State {
     failed: Option<String>,
     /// The user dictionary the live generation's summaries number users by.
     dictionary_id: u64,
-    /// Highest log index that added step times to each UTC day (days with rows not yet in a
-    /// segment stay in memory).
-    step_day_index: std::collections::BTreeMap<i64, u64>,
+    /// Highest log index that added a row to each UTC day: days with rows not yet in a
+    /// segment keep their hours and step times in memory (the summaries lack those rows).
+    unflushed_days: std::collections::BTreeMap<i64, u64>,
     /// The last measure against the memory budget, and when it was taken.
     memory: MemoryUse,
     memory_at: Option<Instant>,
@@ -425,7 +426,7 @@ impl Engine {
                     dedupe,
                     failed: None,
                     dictionary_id: dictionary.meta().numbering(),
-                    step_day_index: Default::default(),
+                    unflushed_days: Default::default(),
                     memory: MemoryUse::default(),
                     memory_at: None,
                 }),
@@ -545,6 +546,62 @@ impl Engine {
         self.inner.rollups.read()
     }
 
+    /// [`Self::rollups`] with every day of `app`'s `hours` (hour numbers, end exclusive) in
+    /// memory: days left in the segments' summaries (older than `hot_days` at open, or sent
+    /// out by the memory budget) are read back first — disk reads, so call it off the async
+    /// runtime when [`Rollups::hour_days_out`] names any. While the guard is held, no day
+    /// leaves memory.
+    pub fn rollups_over(
+        &self,
+        app: &str,
+        hours: std::ops::Range<i64>,
+    ) -> Result<RwLockReadGuard<'_, Rollups>> {
+        // The budget may send days out between the read and the restore: a few tries.
+        for _ in 0..8 {
+            let r = self.inner.rollups.read();
+            let out = r.hour_days_out(app, hours.clone());
+            if out.is_empty() {
+                return Ok(r);
+            }
+            drop(r);
+            let (root, segments, dictionary_id, _pins) = self.app_segments(app);
+            let days: BTreeSet<i64> = out.iter().copied().collect();
+            let part = hour_days::read_days(
+                &self.inner.checks,
+                &root,
+                &segments,
+                dictionary_id,
+                app,
+                &days,
+                &mut |f| f(&self.inner.rollups.read()),
+            )?;
+            let mut w = self.inner.rollups.write();
+            w.restore_hours(app, &out, part);
+            let r = RwLockWriteGuard::downgrade(w);
+            if r.hour_days_out(app, hours.clone()).is_empty() {
+                return Ok(r);
+            }
+        }
+        Err(EngineError::Config(format!(
+            "the rollups of {app} kept leaving memory while being read: engine.memory_budget_mb is too small for them"
+        )))
+    }
+
+    /// `app`'s segments, pinned, with the generation root and the dictionary their summaries
+    /// number users by.
+    fn app_segments(&self, app: &str) -> (PathBuf, Vec<SegmentMeta>, u64, SegmentPins) {
+        let s = self.inner.state.lock();
+        let segs: Vec<SegmentMeta> = s
+            .manifest
+            .segments
+            .iter()
+            .filter(|m| m.app_id == app)
+            .cloned()
+            .collect();
+        let pins = s.files.pin(&segs);
+        (s.root.clone(), segs, s.dictionary_id, pins)
+    }
+
     /// The last log index applied (`None` before the first on an empty table). Cheap: readers
     /// that only need to know whether anything new arrived ask this before taking a view.
     pub fn applied_index(&self) -> Option<u64> {
@@ -591,18 +648,31 @@ impl Engine {
                     }
                 }
                 s.active.push(e, *index)?;
-                if e.user_id.is_some() {
-                    let day = crate::funnel::day_of(e.timestamp_ms);
-                    if rollups.steps_out(e.app_id, day) {
-                        let segs = step_days::segments_of(&s.manifest.segments, e.app_id, day);
-                        let steps =
-                            step_days::read_day(&s.root, &segs, s.dictionary_id, day, &mut |f| {
-                                f(&rollups)
-                            })?;
-                        rollups.restore_steps(e.app_id, day, steps);
-                    }
-                    s.step_day_index.insert(day, *index);
+                let day = crate::funnel::day_of(e.timestamp_ms);
+                // A row on a day left in the summaries: the day comes back first (rare: late
+                // events, replays).
+                if rollups.hours_out(e.app_id, day) {
+                    let days = BTreeSet::from([day]);
+                    let part = hour_days::read_days(
+                        &self.inner.checks,
+                        &s.root,
+                        &s.manifest.segments,
+                        s.dictionary_id,
+                        e.app_id,
+                        &days,
+                        &mut |f| f(&rollups),
+                    )?;
+                    rollups.restore_hours(e.app_id, &[day], part);
                 }
+                if e.user_id.is_some() && rollups.steps_out(e.app_id, day) {
+                    let segs = step_days::segments_of(&s.manifest.segments, e.app_id, day);
+                    let steps =
+                        step_days::read_day(&s.root, &segs, s.dictionary_id, day, &mut |f| {
+                            f(&rollups)
+                        })?;
+                    rollups.restore_steps(e.app_id, day, steps);
+                }
+                s.unflushed_days.insert(day, *index);
                 rollups.add(RollupRow {
                     app_id: e.app_id,
                     event_type: e.event_type,
@@ -657,7 +727,7 @@ impl Engine {
         let now = now_ms();
         s.dedupe.evict(now, flushed);
         let done = flushed.unwrap_or(0);
-        s.step_day_index.retain(|_, i| *i > done);
+        s.unflushed_days.retain(|_, i| *i > done);
         self.keep_within_budget(&mut s, now, resident);
         Ok(())
     }
@@ -672,7 +742,8 @@ impl Engine {
             _ => 0,
         };
         let budget = self.inner.memory_budget.saturating_sub(other_bytes);
-        let horizon = crate::funnel::day_of(now) - i64::from(self.inner.cfg.hot_days);
+        let today = crate::funnel::day_of(now);
+        let horizon = today - i64::from(self.inner.cfg.hot_days);
         // Measured every few seconds (it walks every bitmap), under the read lock: dashboards
         // keep reading meanwhile.
         let (sets, dictionary_bytes) = if s.memory_at.is_none_or(|t| t.elapsed() >= BUDGET_EVERY) {
@@ -682,19 +753,39 @@ impl Engine {
         } else {
             (s.memory.rollup_bytes, s.memory.dictionary_bytes)
         };
-        // What never leaves memory: the sets and the dictionaries numbering them.
+        // The dictionaries numbering users never leave memory.
         let rollup_bytes = sets + dictionary_bytes;
         let mut rollups = self.inner.rollups.write();
         let dedupe_bytes = s.dedupe.bytes();
-        let busy = &s.step_day_index;
+        let busy = &s.unflushed_days;
+        let evictable = |d: i64| d < horizon && !busy.contains_key(&d);
+        // Step days first, then days of hours (least recently used first, each), then the
+        // dedupe filters and days.
         let step_room = budget.saturating_sub(rollup_bytes + dedupe_bytes);
-        let sent = rollups.evict_steps(step_room, |d| d < horizon && !busy.contains_key(&d));
+        let sent = rollups.evict_steps(step_room, evictable);
         let step_bytes = rollups.step_bytes();
+        let excess = (rollup_bytes + step_bytes + dedupe_bytes).saturating_sub(budget);
+        // Today and yesterday stay whatever `hot_days` says (the last 24 hours are read by
+        // every scrape of `/metrics`).
+        // An app with an erasure not yet sealed keeps its days: sealing checks in memory that
+        // no hour counts an erased user any more.
+        let erasing: HashSet<&str> = s
+            .manifest
+            .erasures
+            .iter()
+            .filter(|e| !e.sealed)
+            .map(|e| e.app_id.as_str())
+            .collect();
+        let freed = rollups.evict_hours(excess, |app, d| {
+            evictable(d) && d < horizon.min(today - 1) && !erasing.contains(app)
+        });
         drop(rollups);
-        if sent > 0 {
+        let (sets, rollup_bytes) = (sets.saturating_sub(freed), rollup_bytes.saturating_sub(freed));
+        if sent > 0 || freed > 0 {
             tracing::debug!(
-                days = sent,
-                "funnel step days left in the summaries (memory budget)"
+                step_days = sent,
+                hour_bytes = freed,
+                "rollup days left in the summaries (memory budget)"
             );
         }
         let flushed = s.manifest.flushed_index;
@@ -714,7 +805,7 @@ impl Engine {
         };
         if memory.over() > 0 && s.memory.over() == 0 {
             tracing::warn!(?memory,
-                "engine state exceeds engine.memory_budget_mb: the rollups and the hot days' step times cannot leave memory");
+                "engine state exceeds engine.memory_budget_mb: the user dictionaries and the hot days' rollups cannot leave memory");
         }
         s.memory = memory;
     }
@@ -806,6 +897,31 @@ impl Engine {
         let t0 = Instant::now();
         // Every row of earlier entries into a segment: the memtable holds none of them after.
         self.flush()?;
+        // The days out of memory counting the users, from the summaries, before the lock.
+        let out = if req.device_ids.is_empty() {
+            let (looked, numbers) = {
+                let r = self.inner.rollups.read();
+                let days = r.hour_days_out(&req.app_id, i64::MIN..i64::MAX);
+                let numbers: roaring::RoaringBitmap = req
+                    .user_ids
+                    .iter()
+                    .filter_map(|u| r.user_number(&req.app_id, u))
+                    .collect();
+                (days.into_iter().collect::<BTreeSet<i64>>(), numbers)
+            };
+            let (root, segments, dictionary_id, _pins) = self.app_segments(&req.app_id);
+            let found = crate::erasure::user_days_out(
+                &root,
+                &segments,
+                dictionary_id,
+                &req.app_id,
+                &looked,
+                &numbers,
+            );
+            (looked, found)
+        } else {
+            Default::default()
+        };
         let mut s = self.inner.state.lock();
         if let Some(e) = known(&s) {
             return Ok(e);
@@ -826,7 +942,7 @@ impl Engine {
         };
         let candidates: Vec<SegmentMeta> = {
             let r = self.inner.rollups.read();
-            crate::erasure::candidates(&s.manifest.segments, &r, &e)
+            crate::erasure::candidates(&s.manifest.segments, &r, &e, &out)
                 .into_iter()
                 .cloned()
                 .collect()
@@ -937,18 +1053,7 @@ impl Engine {
             .read()
             .step_days_out(app, from_ms, to_ms, window_ms);
         if !out.is_empty() {
-            let (root, segments, dictionary_id, _pins) = {
-                let s = self.inner.state.lock();
-                let segs: Vec<SegmentMeta> = s
-                    .manifest
-                    .segments
-                    .iter()
-                    .filter(|m| m.app_id == app)
-                    .cloned()
-                    .collect();
-                let pins = s.files.pin(&segs);
-                (s.root.clone(), segs, s.dictionary_id, pins)
-            };
+            let (root, segments, dictionary_id, _pins) = self.app_segments(app);
             let mut loaded = Vec::with_capacity(out.len());
             for day in out {
                 let segs = step_days::segments_of(&segments, app, day);
@@ -1096,7 +1201,7 @@ impl Engine {
             .summaries_rebuilt
             .fetch_add(rebuilt, Ordering::Relaxed);
         s.dictionary_id = dictionary.meta().numbering();
-        s.step_day_index.clear();
+        s.unflushed_days.clear();
         *self.inner.rollups.write() = rollups;
         *self.inner.dictionary.lock() = dictionary;
         s.files = LiveFiles::new(io, &new_root, &manifest.segments);

@@ -181,18 +181,56 @@ pub(crate) fn scan(root: &Path, seg: &SegmentMeta, e: &Erasure) -> Result<Found>
     Ok(found)
 }
 
+/// Of `out` (days of `app` whose hours are out of memory), those counting one of the users
+/// numbered `numbers`: read from the summaries of `segments` covering them (all of a
+/// segment's days, if its summary is unusable). Before the erasure takes the engine's locks:
+/// summaries are read, not rows.
+pub(crate) fn user_days_out(
+    root: &Path,
+    segments: &[SegmentMeta],
+    dictionary_id: u64,
+    app: &str,
+    out: &BTreeSet<i64>,
+    numbers: &roaring::RoaringBitmap,
+) -> BTreeSet<i64> {
+    let mut found = BTreeSet::new();
+    if numbers.is_empty() {
+        return found;
+    }
+    for seg in segments.iter().filter(|s| s.app_id == app) {
+        let days: BTreeSet<i64> = out.range(days_of(seg)).copied().collect();
+        if days.is_empty() {
+            continue;
+        }
+        match crate::summary::read(root, seg, dictionary_id) {
+            Ok(s) => found.extend(s.part.days_with_users(numbers).intersection(&days)),
+            Err(_) => found.extend(days),
+        }
+    }
+    found
+}
+
 /// The segments that may hold rows `e` removes: the app's segments of entries before it —
 /// for a user, only those covering a day the rollups count them on (and the few spanning a
-/// month or more).
+/// month or more). Days out of memory: those of `out` (the days then out, and of them those
+/// counting the users, [`user_days_out`], looked at before the lock), and any gone out since.
 pub(crate) fn candidates<'a>(
     segments: &'a [SegmentMeta],
     rollups: &Rollups,
     e: &'a Erasure,
+    out: &(BTreeSet<i64>, BTreeSet<i64>),
 ) -> Vec<&'a SegmentMeta> {
     let days: Option<BTreeSet<i64>> = e.device_ids.is_empty().then(|| {
+        let (looked, found) = out;
+        let gone_since = rollups
+            .hour_days_out(&e.app_id, i64::MIN..i64::MAX)
+            .into_iter()
+            .filter(|d| !looked.contains(d));
         e.user_ids
             .iter()
             .flat_map(|u| rollups.user_days(&e.app_id, u).unwrap_or_default())
+            .chain(found.iter().copied())
+            .chain(gone_since)
             .collect()
     });
     segments

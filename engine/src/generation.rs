@@ -77,8 +77,10 @@ pub(crate) fn load(
     // Written before summaries existed: every segment is read once, quietly.
     expect_summaries &= !manifest.segments.is_empty();
     let dictionary_id = dict.meta().numbering();
-    let hot_from =
-        crate::funnel::day_of(chrono::Utc::now().timestamp_millis()) - i64::from(cfg.hot_days);
+    let today = crate::funnel::day_of(chrono::Utc::now().timestamp_millis());
+    let hot_from = today - i64::from(cfg.hot_days);
+    // Hours: today and yesterday always (the last 24 hours are read by every scrape).
+    let hour_from = hot_from.min(today - 1);
     let mut rebuilt: Vec<(SegmentMeta, Option<Summary>)> = Vec::new();
     let use_summaries = manifest.dictionary.is_some() && expect_summaries;
     let segments = &manifest.segments;
@@ -103,10 +105,10 @@ pub(crate) fn load(
                 for seg in segments.iter().skip(j).step_by(k) {
                     let read = if use_summaries {
                         summary::read(root, seg, dictionary_id).map(|mut s| {
-                            // Step times of older days stay in the summary until a funnel
-                            // needs them.
+                            // Older days stay in the summary until a reader needs them.
                             let old = s.part.drop_steps_before(hot_from);
-                            (s, old)
+                            let old_hours = s.part.drop_hours_before(hour_from);
+                            (s, old, old_hours)
                         })
                     } else {
                         Err("no summary expected".into())
@@ -128,21 +130,24 @@ pub(crate) fn load(
             let read = readers[i % k]
                 .recv()
                 .map_err(|_| EngineError::Decode("a summary reader stopped".into()))?;
-            let read = read.and_then(|(s, old)| {
+            let read = read.and_then(|(s, old, old_hours)| {
                 let known = rollups.user_count(&seg.app_id);
                 match s.part.max_user() {
                     Some(m) if m as usize >= known => Err(format!(
                         "it refers to user {m}, the dictionary numbers {known}"
                     )),
-                    _ => Ok((s, old)),
+                    _ => Ok((s, old, old_hours)),
                 }
             });
             match read {
-                Ok((s, old)) => {
+                Ok((s, old, old_hours)) => {
                     dedupe.add_segment(seg, s.keys > 0, s.filter, false);
                     rollups.merge(&seg.app_id, s.part);
                     for day in old {
                         rollups.mark_steps_out(&seg.app_id, day);
+                    }
+                    for day in old_hours {
+                        rollups.mark_hours_out(&seg.app_id, day);
                     }
                 }
                 Err(reason) => {
@@ -170,8 +175,9 @@ pub(crate) fn load(
             .join()
             .unwrap_or_else(|_| Err(EngineError::Decode("segment verification panicked".into())))
     })?;
-    // Step days read from rows (rebuilt summaries) before the hot days go out like the rest.
+    // Days read from rows (rebuilt summaries) before the hot days go out like the rest.
     rollups.evict_steps(0, |day| day < hot_from);
+    rollups.evict_hours(u64::MAX, |_, day| day < hour_from);
     // Lists grown by doubling while rebuilding: up to half of them was slack.
     rollups.shrink_to_fit();
     let count = rebuilt.len() as u64;

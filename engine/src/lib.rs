@@ -19,6 +19,7 @@ mod funnel;
 mod gather;
 mod generation;
 mod hash128;
+mod hour_days;
 mod io;
 mod log_range;
 mod manifest;

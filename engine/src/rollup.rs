@@ -60,7 +60,9 @@ struct CampaignStats {
 }
 
 mod campaigns;
+mod hour_pages;
 mod hours;
+mod pages;
 mod part;
 mod recount;
 mod retention;
@@ -146,6 +148,22 @@ struct Hour {
 /// Campaign stats by the app's campaign number.
 type Campaigns = BTreeMap<u32, CampaignStats>;
 
+/// Bytes of the user sets of `c` (for the memory budget).
+fn campaign_bytes(c: &Campaigns) -> u64 {
+    c.values().map(|s| s.users.bytes()).sum()
+}
+
+impl Hour {
+    /// Bytes of the hour's user sets (serialized size of its bitmaps).
+    fn bytes(&self) -> u64 {
+        let bytes = |b: &RoaringBitmap| b.serialized_size() as u64;
+        bytes(&self.users)
+            + self.platforms.values().map(|p| bytes(&p.users)).sum::<u64>()
+            + self.by_type.values().map(|t| bytes(&t.users)).sum::<u64>()
+            + campaign_bytes(&self.campaigns)
+    }
+}
+
 impl CampaignStats {
     fn count(
         slice: &mut Campaigns,
@@ -204,7 +222,9 @@ struct AppRollup {
     /// copy-on-write like the hours.
     steps: BTreeMap<i64, Arc<DaySteps>>,
     /// Which step days are out of memory, and when loaded ones were last used.
-    pages: step_pages::StepPages,
+    pages: pages::Pages,
+    /// Which days of hours and campaign days are out of memory (both of a day go together).
+    hour_pages: pages::Pages,
 }
 
 /// All apps' rollups.
@@ -215,6 +235,8 @@ pub struct Rollups {
     clock: std::sync::atomic::AtomicU64,
     /// Step days out of memory over all apps: while 0, apply checks nothing per event.
     out_days: u64,
+    /// Days of hours out of memory over all apps (the same for hours).
+    hour_out_days: u64,
     /// Reused buffer for [`campaign_code`].
     code: String,
 }
@@ -372,10 +394,8 @@ impl Rollups {
             .split_off(&before_ms.div_euclid(24 * HOUR_MS));
         let day = day_of(before_ms);
         a.steps = a.steps.split_off(&day);
-        let kept = a.pages.out.split_off(&day);
-        self.out_days -= a.pages.out.len() as u64;
-        a.pages.out = kept;
-        a.pages.used.forget_before(day);
+        self.out_days -= a.pages.forget_before(day);
+        self.hour_out_days -= a.hour_pages.forget_before(day);
     }
 
     /// Gives back the spare capacity of the funnel step lists (after a rebuild).
@@ -401,16 +421,8 @@ impl Rollups {
                 + a.names.capacity() as u64 * 16;
             s.hours += a.hours.len() as u64;
             s.funnel_bytes += a.steps.values().map(|d| d.bytes()).sum::<u64>();
-            for d in a.campaign_days.values() {
-                s.bitmap_bytes += d.values().map(|c| c.users.bytes()).sum::<u64>();
-            }
-            for h in a.hours.values() {
-                s.bitmap_bytes += h.users.serialized_size() as u64;
-                let bytes = |b: &RoaringBitmap| b.serialized_size() as u64;
-                s.bitmap_bytes += h.platforms.values().map(|p| bytes(&p.users)).sum::<u64>();
-                s.bitmap_bytes += h.by_type.values().map(|t| bytes(&t.users)).sum::<u64>();
-                s.bitmap_bytes += h.campaigns.values().map(|c| c.users.bytes()).sum::<u64>();
-            }
+            s.bitmap_bytes += a.campaign_days.values().map(|d| campaign_bytes(d)).sum::<u64>();
+            s.bitmap_bytes += a.hours.values().map(|h| h.bytes()).sum::<u64>();
         }
         s
     }
@@ -424,15 +436,22 @@ impl Rollups {
 
     /// The rollups of `app` over `hours` (hour numbers, end exclusive): cheap (reference
     /// counts), so the caller can drop the lock before adding them up.
+    /// Days of `hours` that are out of memory are missing: readers load them first
+    /// ([`crate::Engine::rollups_over`]).
     pub fn hours(&self, app: &str, hours: Range<i64>) -> Hours {
-        Hours(self.apps.get(app).map_or_else(Vec::new, |a| {
-            a.hours.range(hours).map(|(h, x)| (*h, x.clone())).collect()
-        }))
+        let Some(a) = self.apps.get(app) else {
+            return Hours(Vec::new());
+        };
+        let taken: Vec<(i64, Arc<Hour>)> =
+            a.hours.range(hours).map(|(h, x)| (*h, x.clone())).collect();
+        self.touch_hours(a, taken.iter().map(|(h, _)| h.div_euclid(24)));
+        Hours(taken)
     }
 
     /// The campaigns of `app` over `hours` (hour numbers, end exclusive): whole UTC days from
     /// the per-day sets, the hours before the first and after the last whole day from the
-    /// hours. Cheap, like [`Rollups::hours`]; add up with [`CampaignSets::totals`].
+    /// hours. Cheap, like [`Rollups::hours`] (and like it, missing the days out of memory);
+    /// add up with [`CampaignSets::totals`].
     pub fn campaigns(&self, app: &str, hours: Range<i64>) -> CampaignSets {
         let Some(a) = self.apps.get(app) else {
             return CampaignSets(Vec::new());
@@ -446,13 +465,17 @@ impl Rollups {
             }
         };
         if first_day >= end_day {
-            take_hours(hours);
+            take_hours(hours.clone());
         } else {
             take_hours(hours.start..first_day * 24);
             take_hours(end_day * 24..hours.end);
             for (_, d) in a.campaign_days.range(first_day..end_day) {
                 out.push(CampaignSlice::Day(d.clone()));
             }
+        }
+        if !hours.is_empty() {
+            let days = hours.start.div_euclid(24)..=(hours.end - 1).div_euclid(24);
+            self.touch_hours(a, a.campaign_days.range(days).map(|(d, _)| *d));
         }
         CampaignSets(out)
     }

@@ -87,7 +87,8 @@ fn stored(engine: &Engine) -> Vec<(String, String, String, String)> {
 fn check_rollups(engine: &Engine, app: &str) {
     let rows: Vec<_> = stored(engine).into_iter().filter(|r| r.0 == app).collect();
     let users: BTreeSet<&String> = rows.iter().map(|r| &r.1).collect();
-    let t = engine.rollups().totals(app, 0..i64::MAX / HOUR / 2);
+    let r = engine.rollups_over(app, 0..i64::MAX / HOUR / 2).expect("rollups");
+    let t = r.totals(app, 0..i64::MAX / HOUR / 2);
     assert_eq!(t.events, rows.len() as u64, "events of {app}");
     assert_eq!(t.users, users.len() as u64, "users of {app}");
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
@@ -98,7 +99,7 @@ fn check_rollups(engine: &Engine, app: &str) {
             .or_default() += 1;
     }
     assert_eq!(t.by_type, by_type, "events by type of {app}");
-    let c = engine.rollups().campaigns(app, 0..i64::MAX / HOUR / 2);
+    let c = r.campaigns(app, 0..i64::MAX / HOUR / 2);
     let counted: u64 = c.totals().iter().map(|c| c.events).sum();
     assert_eq!(counted, rows.len() as u64, "campaign events of {app}");
 }

@@ -132,11 +132,11 @@ fn expected_rollups(log: &BTreeMap<u64, Vec<Event>>, upto: Option<u64>) -> AppCo
 
 /// What the engine's rollups (loaded from summaries, or rebuilt) say per app.
 fn rollups(engine: &Engine) -> AppCounts {
-    let r = engine.rollups();
-    r.apps()
-        .into_iter()
+    let apps = engine.rollups().apps();
+    apps.into_iter()
         .map(|a| {
-            let t = r.totals(&a, i64::MIN / 2..i64::MAX / 2);
+            let all = i64::MIN / 2..i64::MAX / 2;
+            let t = engine.rollups_over(&a, all.clone()).expect("rollups").totals(&a, all);
             (a, (t.by_type, t.users))
         })
         .filter(|(_, (by_type, _))| !by_type.is_empty())

@@ -65,9 +65,11 @@ fn rows(engine: &Engine, app: &str) -> u64 {
 }
 
 fn counted(engine: &Engine, app: &str, start: i64) -> u64 {
+    let hours = (start - DAY) / HOUR..(start + 10 * DAY) / HOUR;
     engine
-        .rollups()
-        .totals(app, (start - DAY) / HOUR..(start + 10 * DAY) / HOUR)
+        .rollups_over(app, hours.clone())
+        .expect("rollups")
+        .totals(app, hours)
         .events
 }
 

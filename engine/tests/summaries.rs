@@ -101,11 +101,11 @@ fn fingerprint(engine: &Engine) -> String {
             (*app, f)
         })
         .collect();
-    let r = engine.rollups();
     let base = T0 / HOUR_MS;
     let all = base - 24..base + 24 * 6;
     let mut out = String::new();
     for app in APPS {
+        let r = engine.rollups_over(app, all.clone()).expect("rollups");
         let hours = r.hours(app, all.clone());
         out += &format!("{app} buckets {:?}\n", hours.buckets(1));
         out += &format!("{app} days {:?}\n", hours.buckets(24));

@@ -28,6 +28,38 @@ impl RollupPart {
         self.steps.retain(|(d, _)| days.contains(d));
     }
 
+    /// Keeps only the hours and campaign days of `days`, and no step times (loading days of
+    /// hours back, [`Rollups::restore_hours`]).
+    pub(crate) fn keep_hour_days(&mut self, days: &std::collections::BTreeSet<i64>) {
+        self.hours.retain(|(h, _)| days.contains(&h.div_euclid(24)));
+        self.campaign_days.retain(|(d, _)| days.contains(d));
+        self.steps.clear();
+    }
+
+    /// Takes the hours and campaign days of the days before `day` out of the part, returning
+    /// those days.
+    pub(crate) fn drop_hours_before(&mut self, day: i64) -> std::collections::BTreeSet<i64> {
+        let mut old: std::collections::BTreeSet<i64> = self
+            .hours
+            .iter()
+            .map(|(h, _)| h.div_euclid(24))
+            .filter(|d| *d < day)
+            .collect();
+        old.extend(self.campaign_days.iter().map(|(d, _)| *d).filter(|d| *d < day));
+        self.hours.retain(|(h, _)| h.div_euclid(24) >= day);
+        self.campaign_days.retain(|(d, _)| *d >= day);
+        old
+    }
+
+    /// The days whose hours count one of `users`.
+    pub(crate) fn days_with_users(&self, users: &RoaringBitmap) -> std::collections::BTreeSet<i64> {
+        self.hours
+            .iter()
+            .filter(|(_, h)| !h.users.is_disjoint(users))
+            .map(|(h, _)| h.div_euclid(24))
+            .collect()
+    }
+
     /// Takes the step times of `day` out of the part.
     pub(crate) fn take_steps(&mut self, day: i64) -> Option<DaySteps> {
         let i = self.steps.iter().position(|(d, _)| *d == day)?;
@@ -83,7 +115,13 @@ impl PartBuilder {
     }
 
     pub(crate) fn finish(self) -> RollupPart {
-        let mut app = self.app;
+        self.app.into_part()
+    }
+}
+
+impl AppRollup {
+    fn into_part(self) -> RollupPart {
+        let mut app = self;
         for d in app.steps.values_mut() {
             Arc::make_mut(d).shrink_to_fit();
         }
@@ -209,6 +247,15 @@ impl Rollups {
                 Entry::Occupied(mut o) => Arc::make_mut(o.get_mut()).merge(steps),
             }
         }
+    }
+
+    /// Takes what `app_id` counted out, as one part (parts merged here to be merged into
+    /// other rollups at once, [`Rollups::restore_hours`]).
+    pub(crate) fn take_part(&mut self, app_id: &str) -> RollupPart {
+        self.apps
+            .remove(app_id)
+            .map(AppRollup::into_part)
+            .unwrap_or_default()
     }
 
     /// Numbers `names` as `app_id`'s next users, in order (loading a persisted dictionary).

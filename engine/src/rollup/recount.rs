@@ -9,8 +9,8 @@ use super::*;
 
 impl Rollups {
     /// Forgets everything `app` counted on `days` (UTC day numbers): hours, campaign days and
-    /// step days, in memory or out (the days' steps are in memory again once parts covering
-    /// them are merged).
+    /// step days, in memory or out (the days are in memory again once parts covering them
+    /// are merged).
     pub(crate) fn clear_days(&mut self, app: &str, days: &RangeInclusive<i64>) {
         let Some(a) = self.apps.get_mut(app) else {
             return;
@@ -19,9 +19,8 @@ impl Rollups {
         a.hours.retain(|h, _| !hours.contains(h));
         a.campaign_days.retain(|d, _| !days.contains(d));
         a.steps.retain(|d, _| !days.contains(d));
-        let before = a.pages.out.len();
-        a.pages.out.retain(|d| !days.contains(d));
-        self.out_days -= (before - a.pages.out.len()) as u64;
+        self.out_days -= a.pages.clear(days);
+        self.hour_out_days -= a.hour_pages.clear(days);
     }
 
     /// Replaces `user`'s name in `app`'s numbering by a placeholder (erasure: no stored event

@@ -2,38 +2,12 @@
 //! may be left in the segments' summaries ("out") and loaded again on demand by the engine
 //! ([`crate::Engine::step_days`]). Which loaded days go out first: the least recently used.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use super::*;
 
-/// When each loaded day of an app was last used (a stamp of [`Rollups::clock`]).
-#[derive(Debug, Default)]
-pub(super) struct Used(parking_lot::Mutex<BTreeMap<i64, u64>>);
-
-impl Used {
-    pub(super) fn forget_before(&self, day: i64) {
-        let mut m = self.0.lock();
-        *m = m.split_off(&day);
-    }
-
-    fn touch(&self, days: impl Iterator<Item = i64>, now: u64) {
-        let mut m = self.0.lock();
-        for d in days {
-            m.insert(d, now);
-        }
-    }
-}
-
-/// The step days of apps: which are out.
-#[derive(Debug, Default)]
-pub(super) struct StepPages {
-    pub(super) out: BTreeSet<i64>,
-    pub(super) used: Used,
-}
-
 impl Rollups {
-    fn tick(&self) -> u64 {
+    pub(super) fn tick(&self) -> u64 {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -79,7 +53,7 @@ impl Rollups {
             Some(a) => a,
             None => self.apps.entry(app.into()).or_default(),
         };
-        if !a.steps.contains_key(&day) && a.pages.out.insert(day) {
+        if !a.steps.contains_key(&day) && a.pages.mark_out(day) {
             self.out_days += 1;
         }
     }
@@ -103,10 +77,9 @@ impl Rollups {
         }
         let mut candidates: Vec<(u64, Box<str>, i64, u64)> = Vec::new();
         for (name, a) in &self.apps {
-            let used = a.pages.used.0.lock();
             for (day, steps) in &a.steps {
                 if evictable(*day) {
-                    let stamp = used.get(day).copied().unwrap_or(0);
+                    let stamp = a.pages.used.stamp(*day);
                     candidates.push((stamp, name.clone(), *day, steps.bytes()));
                 }
             }
@@ -119,8 +92,7 @@ impl Rollups {
             }
             if let Some(a) = self.apps.get_mut(&name) {
                 a.steps.remove(&day);
-                a.pages.used.0.lock().remove(&day);
-                if a.pages.out.insert(day) {
+                if a.pages.mark_out(day) {
                     self.out_days += 1;
                 }
                 total = total.saturating_sub(bytes);

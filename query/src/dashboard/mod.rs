@@ -74,8 +74,15 @@ impl QueryService {
 }
 
 impl Dashboard<'_> {
-    fn rollups<T>(&self, f: impl FnOnce(&Rollups) -> T) -> T {
-        f(&self.svc.engine().rollups())
+    /// `f` of the rollups with every day of `app`'s `hours` in memory (days the engine left in
+    /// the segments' summaries are read back first).
+    async fn rollups<T: Send + 'static>(
+        &self,
+        app: &str,
+        hours: std::ops::Range<i64>,
+        f: impl FnOnce(&Rollups) -> T + Send + 'static,
+    ) -> Result<T> {
+        Ok(crate::rollup::rollups_over(self.svc.engine(), app, hours, f).await?)
     }
 
     async fn rows(&self, ask: &Ask, sql: &str) -> Result<Vec<Map<String, Value>>> {
@@ -100,7 +107,11 @@ impl Dashboard<'_> {
     /// "from","to","source"}` (`conversion_rate`: purchases / installs, null without installs).
     pub async fn stats(&self, ask: &Ask) -> Result<Value> {
         if let Some(hours) = ask.rollup_hours() {
-            let t = self.rollups(|x| x.hours(&ask.app, hours)).totals();
+            let app = ask.app.clone();
+            let t = self
+                .rollups(&ask.app, hours.clone(), move |x| x.hours(&app, hours))
+                .await?
+                .totals();
             let n = |k: &str| t.by_type.get(k).copied().unwrap_or(0);
             let rate = (n("install") > 0).then(|| n("purchase") as f64 / n("install") as f64);
             return Ok(json!({
@@ -138,8 +149,10 @@ impl Dashboard<'_> {
                 Interval::Hour => 1,
                 Interval::Day => 24,
             };
+            let app = ask.app.clone();
             let points: Vec<Value> = self
-                .rollups(|x| x.hours(&ask.app, hours))
+                .rollups(&ask.app, hours.clone(), move |x| x.hours(&app, hours))
+                .await?
                 .buckets(width)
                 .into_iter()
                 .map(|b| {
@@ -158,7 +171,11 @@ impl Dashboard<'_> {
     /// `{"rows":[{"platform","events","users"}],"source"}`, most events first.
     pub async fn platforms(&self, ask: &Ask) -> Result<Value> {
         if let Some(hours) = ask.rollup_hours() {
-            let t = self.rollups(|x| x.hours(&ask.app, hours)).totals();
+            let app = ask.app.clone();
+            let t = self
+                .rollups(&ask.app, hours.clone(), move |x| x.hours(&app, hours))
+                .await?
+                .totals();
             let mut rows: Vec<(String, (u64, u64))> = t.platforms.into_iter().collect();
             rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
             let rows: Vec<Value> = rows
@@ -176,7 +193,11 @@ impl Dashboard<'_> {
     /// "users"}],"source"}`: the `limit` campaigns with most installs, then revenue.
     pub async fn top_campaigns(&self, ask: &Ask, limit: usize) -> Result<Value> {
         if let Some(hours) = ask.rollup_hours() {
-            let mut rows = self.rollups(|x| x.campaigns(&ask.app, hours)).totals();
+            let app = ask.app.clone();
+            let mut rows = self
+                .rollups(&ask.app, hours.clone(), move |x| x.campaigns(&app, hours))
+                .await?
+                .totals();
             // The scan's order: installs, revenue (both descending), then the names.
             rows.sort_by(|a, b| {
                 b.installs
@@ -216,12 +237,12 @@ impl Dashboard<'_> {
         };
         if let Some(hours) = ask.rollup_hours() {
             let active_hours = hours.start..hours.end + i64::from(days) * 24;
-            let (first, active) = self.rollups(|x| {
-                (
-                    x.hours(&ask.app, hours.clone()),
-                    x.hours(&ask.app, active_hours),
-                )
-            });
+            let app = ask.app.clone();
+            let (first, active) = self
+                .rollups(&ask.app, hours.start..active_hours.end, move |x| {
+                    (x.hours(&app, hours), x.hours(&app, active_hours))
+                })
+                .await?;
             let cohorts = engine::retention(&first, &active, cohort_event, days)
                 .into_iter()
                 .map(|c| (utc_day(c.day_ms), c.retained))

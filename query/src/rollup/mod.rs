@@ -22,7 +22,10 @@
 //! Revenue sums are exact to the micro-unit (the rollups add whole micro-units); a scan adds
 //! `f64`s and can differ in the last digits. `query.rollup_answers = false` turns it off.
 
+mod over;
 mod table;
+
+pub(crate) use over::rollups_over;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -36,7 +36,7 @@ use engine::{
 use futures::StreamExt;
 use roaring::RoaringBitmap;
 
-use super::{Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
+use super::{rollups_over, Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
 use crate::events::EventsTable;
 
 /// The name the replaced aggregation's scan shows in plans.
@@ -306,7 +306,7 @@ impl ExecutionPlan for RollupAnswerExec {
             let mut groups = BTreeMap::new();
             for app in &spec.apps {
                 let users = spec.measures.contains(&Measure::Users);
-                for (k, g) in whole_hours(&engine, app, spec.dim, users, hours.clone()) {
+                for (k, g) in whole_hours(&engine, app, spec.dim, users, hours.clone()).await? {
                     groups.insert((app.clone(), k), g);
                 }
             }
@@ -331,37 +331,35 @@ impl ExecutionPlan for RollupAnswerExec {
 }
 
 /// The rollups' groups over the whole hours (the lock is held only to take the hours).
-fn whole_hours(
+async fn whole_hours(
     engine: &Engine,
     app: &str,
     dim: Dim,
     users: bool,
     hours: Range<i64>,
-) -> BTreeMap<Key, GroupTotals> {
+) -> DfResult<BTreeMap<Key, GroupTotals>> {
     let text = |m: BTreeMap<String, GroupTotals>| {
         m.into_iter()
             .map(|(k, g)| (Key::Text(k), g))
             .collect::<BTreeMap<_, _>>()
     };
-    let dim = match dim {
-        Dim::Campaign => {
-            let sets = engine.rollups().campaigns(app, hours);
-            return text(sets.by_campaign());
-        }
-        Dim::Buckets(width) => {
-            let taken = engine.rollups().hours(app, hours);
-            return taken
-                .bucket_groups(width, users)
-                .into_iter()
-                .map(|(k, g)| (Key::Time(k), g))
-                .collect();
-        }
-        Dim::All => RollupDim::All,
-        Dim::Platform => RollupDim::Platform,
-        Dim::EventType => RollupDim::EventType,
-    };
-    let taken = engine.rollups().hours(app, hours);
-    text(taken.groups(dim, users))
+    let name = app.to_string();
+    let range = hours.clone();
+    if dim == Dim::Campaign {
+        let sets = rollups_over(engine, app, hours, move |r| r.campaigns(&name, range)).await?;
+        return Ok(text(sets.by_campaign()));
+    }
+    let taken = rollups_over(engine, app, hours, move |r| r.hours(&name, range)).await?;
+    Ok(match dim {
+        Dim::Buckets(width) => taken
+            .bucket_groups(width, users)
+            .into_iter()
+            .map(|(k, g)| (Key::Time(k), g))
+            .collect(),
+        Dim::Platform => text(taken.groups(RollupDim::Platform, users)),
+        Dim::EventType => text(taken.groups(RollupDim::EventType, users)),
+        Dim::All | Dim::Campaign => text(taken.groups(RollupDim::All, users)),
+    })
 }
 
 /// Several apps' groups added up into one per key (app `""`), users counted by their

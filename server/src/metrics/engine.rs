@@ -248,6 +248,11 @@ pub fn collect(out: &mut String, engine: &engine::Engine) {
             engine.rollups().step_days_out_count(),
         ),
         (
+            "unmogrowp_rollup_days_out",
+            "(app, UTC day)s of hourly rollups (with their campaign days) left in the segments' summaries: older than engine.hot_days at open, or sent out by the memory budget; read back when a reader needs them.",
+            engine.rollups().hour_days_out_count(),
+        ),
+        (
             "unmogrowp_rollup_funnel_budget_bytes",
             "engine.memory_budget_mb, which the funnel step times share with the rollups' sets and the dedupe state (see unmogrowp_engine_memory_bytes).",
             engine.config().memory_budget_bytes(),
