@@ -51,7 +51,8 @@ pub struct EngineConfig {
     /// filters, funnel step times), MiB; 0: a quarter of the machine's memory. Beyond it,
     /// what the segments' summaries can give back leaves memory ([`crate::memory`]).
     pub memory_budget_mb: u64,
-    /// UTC days of step times always held in memory (today and the days before it).
+    /// UTC days of funnel step times and of the rollups' hours always held in memory (today
+    /// and the days before it; hours: at least today and yesterday).
     pub hot_days: u32,
 }
 

@@ -12,9 +12,10 @@
 //!
 //! The housekeeping tick keeps the total within the budget by sending out of memory, in this
 //! order, what can be read back from the segments' summaries: funnel step days older than
-//! `hot_days` (least recently used first), then key filters, then whole dedupe days older than
-//! yesterday. The rollups' sets and the hot days are never sent out; if they alone exceed the
-//! budget, [`MemoryUse::over`] says by how much.
+//! `hot_days` (least recently used first), then days of the rollups' hours older than
+//! `hot_days` (the same), then key filters, then whole dedupe days older than yesterday. The
+//! user dictionaries and the hot days are never sent out; if they alone exceed the budget,
+//! [`MemoryUse::over`] says by how much.
 
 /// This machine's physical memory (`MemTotal`), bytes; 4 GiB if it cannot be read. The
 /// defaults of the engine's budget and of the queries' memory limits are shares of it.
