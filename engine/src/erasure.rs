@@ -202,8 +202,8 @@ pub(crate) fn user_days_out(
         if days.is_empty() {
             continue;
         }
-        match crate::summary::read(root, seg, dictionary_id) {
-            Ok(s) => found.extend(s.part.days_with_users(numbers).intersection(&days)),
+        match crate::summary::read_hours(root, seg, dictionary_id) {
+            Ok(part) => found.extend(part.days_with_users(numbers).intersection(&days)),
             Err(_) => found.extend(days),
         }
     }

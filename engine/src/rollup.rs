@@ -74,7 +74,7 @@ mod user_set;
 pub use campaigns::CampaignSets;
 use campaigns::{group_count, CampaignSlice};
 pub use hours::Hours;
-pub(crate) use part::{PartBuilder, RollupPart};
+pub(crate) use part::{HoursOnly, PartBuilder, RollupPart};
 pub use retention::{retention, Cohort};
 use user_set::{Union, UserSet};
 

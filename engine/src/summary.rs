@@ -23,7 +23,7 @@ use crate::dedupe;
 use crate::error::{EngineError, Result};
 use crate::io::Io;
 use crate::manifest::SegmentMeta;
-use crate::rollup::{PartBuilder, RollupPart, Rollups};
+use crate::rollup::{HoursOnly, PartBuilder, RollupPart, Rollups};
 use crate::segment::{self, StoredRow};
 
 const MAGIC: &[u8; 8] = b"UMGPSUMM";
@@ -140,6 +140,32 @@ pub(crate) fn read(
     seg: &SegmentMeta,
     dictionary_id: u64,
 ) -> std::result::Result<Summary, String> {
+    let (part, keys, filter) = read_as::<RollupPart>(root, seg, dictionary_id)?;
+    let filter: Option<StoredFilter> = bincode::deserialize(&filter).map_err(|e| e.to_string())?;
+    Ok(Summary {
+        part,
+        keys,
+        filter: filter.map(BinaryFuse16::from),
+    })
+}
+
+/// [`read`], only the rollup part's hours and campaign days (loading days of hours back):
+/// the step times, serialized after them, are not decoded, nor is the key filter.
+pub(crate) fn read_hours(
+    root: &Path,
+    seg: &SegmentMeta,
+    dictionary_id: u64,
+) -> std::result::Result<RollupPart, String> {
+    Ok(read_as::<HoursOnly>(root, seg, dictionary_id)?.0.into())
+}
+
+/// The checked summary of `seg`: its rollup part decoded as `T` (a prefix of it will do:
+/// trailing bytes are allowed), its key count and the key filter's bytes.
+fn read_as<T: serde::de::DeserializeOwned>(
+    root: &Path,
+    seg: &SegmentMeta,
+    dictionary_id: u64,
+) -> std::result::Result<(T, u64, Vec<u8>), String> {
     let path = root.join(path_of(&seg.path));
     let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
     let (h, at) = header(&bytes, seg)?;
@@ -158,14 +184,8 @@ pub(crate) fn read(
     }
     let raw =
         zstd::bulk::decompress(rollup, h.rollup_raw_bytes as usize).map_err(|e| e.to_string())?;
-    let part: RollupPart = bincode::deserialize(&raw).map_err(|e| e.to_string())?;
-    let filter: Option<StoredFilter> = bincode::deserialize(filter).map_err(|e| e.to_string())?;
-    let filter = filter.map(BinaryFuse16::from);
-    Ok(Summary {
-        part,
-        keys: h.keys,
-        filter,
-    })
+    let part: T = bincode::deserialize(&raw).map_err(|e| e.to_string())?;
+    Ok((part, h.keys, filter.to_vec()))
 }
 
 /// The checked header of a summary file starting with `bytes` (at least up to the end of

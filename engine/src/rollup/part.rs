@@ -19,6 +19,27 @@ pub(crate) struct RollupPart {
     steps: Vec<(i64, DaySteps)>,
 }
 
+/// The front of a serialized [`RollupPart`] — its campaigns, hours and campaign days, in
+/// the same order — decoded without the step times that follow (loading days of hours back,
+/// [`crate::summary::read_hours`]).
+#[derive(Debug, Deserialize)]
+pub(crate) struct HoursOnly {
+    campaigns: Vec<CampaignKey>,
+    hours: Vec<(i64, Hour)>,
+    campaign_days: Vec<(i64, Campaigns)>,
+}
+
+impl From<HoursOnly> for RollupPart {
+    fn from(h: HoursOnly) -> Self {
+        RollupPart {
+            campaigns: h.campaigns,
+            hours: h.hours,
+            campaign_days: h.campaign_days,
+            steps: Vec::new(),
+        }
+    }
+}
+
 impl RollupPart {
     /// Keeps only what the part counted on `days` (UTC day numbers; erasure recounts them).
     pub(crate) fn keep_days(&mut self, days: &std::ops::RangeInclusive<i64>) {
@@ -293,5 +314,54 @@ impl Rollups {
             .get(app_id)
             .and_then(|a| a.names.get(from..))
             .map_or_else(Vec::new, <[Arc<str>]>::to_vec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// [`HoursOnly`] reads the front of a serialized part: the same hours and campaign days,
+    /// without decoding the step times that follow.
+    #[test]
+    fn hours_only_decodes_the_front_of_a_part() {
+        let mut b = PartBuilder::default();
+        for i in 0..500u32 {
+            let user = format!("u{i}");
+            let row = RollupRow {
+                app_id: "a",
+                event_type: if i % 3 == 0 { "install" } else { "open" },
+                timestamp_ms: i64::from(i) * 600_000,
+                user_id: Some(&user),
+                platform: "ios",
+                revenue: (i % 5 == 0).then_some(1.5),
+                campaign: (i % 2 == 0).then_some("c"),
+                source: Some("s"),
+                medium: None,
+            };
+            b.add(&row, Some(i));
+        }
+        let part = b.finish();
+        assert!(!part.steps.is_empty() && !part.campaign_days.is_empty());
+        let bytes = bincode::serialize(&part).unwrap();
+        let front: RollupPart = bincode::deserialize::<HoursOnly>(&bytes).unwrap().into();
+        assert!(front.steps.is_empty());
+        let same = |a: &dyn erased::Ser, b: &dyn erased::Ser| a.bytes() == b.bytes();
+        assert!(same(&front.campaigns, &part.campaigns));
+        assert!(same(&front.hours, &part.hours));
+        assert!(same(&front.campaign_days, &part.campaign_days));
+    }
+
+    /// Compared as they are stored (a campaign's key is not: its number is).
+    mod erased {
+        pub(super) trait Ser {
+            fn bytes(&self) -> Vec<u8>;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn bytes(&self) -> Vec<u8> {
+                bincode::serialize(self).unwrap()
+            }
+        }
     }
 }
