@@ -559,13 +559,13 @@ impl Engine {
         // The budget may send days out between the read and the restore: a few tries.
         for _ in 0..8 {
             let r = self.inner.rollups.read();
-            let out = r.hour_days_out(app, hours.clone());
+            let out = r.hour_days_out_numbered(app, hours.clone());
             if out.is_empty() {
                 return Ok(r);
             }
             drop(r);
             let (root, segments, dictionary_id, _pins) = self.app_segments(app);
-            let days: BTreeSet<i64> = out.iter().copied().collect();
+            let days: BTreeSet<i64> = out.iter().map(|(d, _)| *d).collect();
             let part = hour_days::read_days(
                 &self.inner.checks,
                 &root,
@@ -651,7 +651,8 @@ impl Engine {
                 let day = crate::funnel::day_of(e.timestamp_ms);
                 // A row on a day left in the summaries: the day comes back first (rare: late
                 // events, replays).
-                if rollups.hours_out(e.app_id, day) {
+                let gone = rollups.hour_days_out_numbered(e.app_id, day * 24..day * 24 + 1);
+                if !gone.is_empty() {
                     let days = BTreeSet::from([day]);
                     let part = hour_days::read_days(
                         &self.inner.checks,
@@ -662,7 +663,7 @@ impl Engine {
                         &days,
                         &mut |f| f(&rollups),
                     )?;
-                    rollups.restore_hours(e.app_id, &[day], part);
+                    rollups.restore_hours(e.app_id, &gone, part);
                 }
                 if e.user_id.is_some() && rollups.steps_out(e.app_id, day) {
                     let segs = step_days::segments_of(&s.manifest.segments, e.app_id, day);
@@ -780,7 +781,10 @@ impl Engine {
             evictable(d) && d < horizon.min(today - 1) && !erasing.contains(app)
         });
         drop(rollups);
-        let (sets, rollup_bytes) = (sets.saturating_sub(freed), rollup_bytes.saturating_sub(freed));
+        let (sets, rollup_bytes) = (
+            sets.saturating_sub(freed),
+            rollup_bytes.saturating_sub(freed),
+        );
         if sent > 0 || freed > 0 {
             tracing::debug!(
                 step_days = sent,

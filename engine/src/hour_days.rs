@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::error::{EngineError, Result};
 use crate::funnel::day_of;
 use crate::manifest::SegmentMeta;
-use crate::rollup::{PartBuilder, RollupPart, Rollups};
+use crate::rollup::{PartBuilder, RollupPart, Rollups, WithRollups};
 use crate::scrub::SegmentChecks;
 use crate::segment;
 use crate::summary;
@@ -25,7 +25,7 @@ pub(crate) fn read_days(
     dictionary_id: u64,
     app: &str,
     days: &BTreeSet<i64>,
-    rollups: &mut dyn FnMut(&mut dyn FnMut(&Rollups)),
+    rollups: &mut WithRollups<'_>,
 ) -> Result<RollupPart> {
     let covering: Vec<&SegmentMeta> = segments
         .iter()

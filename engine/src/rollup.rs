@@ -145,6 +145,10 @@ struct Hour {
     campaigns: Campaigns,
 }
 
+/// Runs a function with the live rollups under the caller's lock (readers from the segments
+/// that number users by them only when a summary is unusable).
+pub(crate) type WithRollups<'a> = dyn FnMut(&mut dyn FnMut(&Rollups)) + 'a;
+
 /// Campaign stats by the app's campaign number.
 type Campaigns = BTreeMap<u32, CampaignStats>;
 
@@ -158,7 +162,11 @@ impl Hour {
     fn bytes(&self) -> u64 {
         let bytes = |b: &RoaringBitmap| b.serialized_size() as u64;
         bytes(&self.users)
-            + self.platforms.values().map(|p| bytes(&p.users)).sum::<u64>()
+            + self
+                .platforms
+                .values()
+                .map(|p| bytes(&p.users))
+                .sum::<u64>()
             + self.by_type.values().map(|t| bytes(&t.users)).sum::<u64>()
             + campaign_bytes(&self.campaigns)
     }
@@ -421,7 +429,11 @@ impl Rollups {
                 + a.names.capacity() as u64 * 16;
             s.hours += a.hours.len() as u64;
             s.funnel_bytes += a.steps.values().map(|d| d.bytes()).sum::<u64>();
-            s.bitmap_bytes += a.campaign_days.values().map(|d| campaign_bytes(d)).sum::<u64>();
+            s.bitmap_bytes += a
+                .campaign_days
+                .values()
+                .map(|d| campaign_bytes(d))
+                .sum::<u64>();
             s.bitmap_bytes += a.hours.values().map(|h| h.bytes()).sum::<u64>();
         }
         s

@@ -197,6 +197,7 @@ impl SegmentChecks {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn meta(path: &str, bytes: u64, xxh3: u64) -> SegmentMeta {

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::funnel::{day_of, DaySteps};
 use crate::manifest::SegmentMeta;
-use crate::rollup::Rollups;
+use crate::rollup::WithRollups;
 use crate::segment;
 use crate::summary;
 
@@ -27,7 +27,7 @@ pub(crate) fn read_day(
     segments: &[SegmentMeta],
     dictionary_id: u64,
     day: i64,
-    rollups: &mut dyn FnMut(&mut dyn FnMut(&Rollups)),
+    rollups: &mut WithRollups<'_>,
 ) -> Result<DaySteps> {
     let mut out = DaySteps::default();
     for seg in segments {

@@ -87,7 +87,9 @@ fn stored(engine: &Engine) -> Vec<(String, String, String, String)> {
 fn check_rollups(engine: &Engine, app: &str) {
     let rows: Vec<_> = stored(engine).into_iter().filter(|r| r.0 == app).collect();
     let users: BTreeSet<&String> = rows.iter().map(|r| &r.1).collect();
-    let r = engine.rollups_over(app, 0..i64::MAX / HOUR / 2).expect("rollups");
+    let r = engine
+        .rollups_over(app, 0..i64::MAX / HOUR / 2)
+        .expect("rollups");
     let t = r.totals(app, 0..i64::MAX / HOUR / 2);
     assert_eq!(t.events, rows.len() as u64, "events of {app}");
     assert_eq!(t.users, users.len() as u64, "users of {app}");

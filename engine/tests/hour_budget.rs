@@ -100,10 +100,7 @@ fn answers(engine: &Engine, all: Range<i64>) -> String {
         out += &format!("by campaign {range:?} {:?}\n", c.by_campaign());
     }
     let first = r.hours("a", all.start..all.start + 5 * 24);
-    out += &format!(
-        "retention {:?}\n",
-        retention(&first, &h, "install", 3)
-    );
+    out += &format!("retention {:?}\n", retention(&first, &h, "install", 3));
     out
 }
 
@@ -145,9 +142,15 @@ fn old_days_of_hours_leave_memory_and_come_back_with_the_same_answers() {
     engine.flush().expect("flush");
     engine.tick_within(None).expect("tick");
     let before = engine.memory_use();
-    assert!(before.rollup_bytes > 0 && before.step_bytes > 0, "{before:?}");
+    assert!(
+        before.rollup_bytes > 0 && before.step_bytes > 0,
+        "{before:?}"
+    );
     let day0 = all.start..all.start + 24;
-    engine.rollups_over("a", day0.clone()).expect("day 0").totals("a", day0);
+    engine
+        .rollups_over("a", day0.clone())
+        .expect("day 0")
+        .totals("a", day0);
     let other = budget - before.held() + before.step_bytes + before.rollup_bytes / 2;
     engine
         .tick_within(Some(before.held() + other))
@@ -262,7 +265,10 @@ fn an_erasure_finds_a_user_on_days_out_of_memory() {
     assert_eq!(e.todo.len(), 2, "the segments of days 3 and 11 only: {e:?}");
     let t0 = Instant::now();
     while !engine.erasures().iter().all(|e| e.done()) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "erasure never finished");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "erasure never finished"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
@@ -277,7 +283,13 @@ fn an_erasure_finds_a_user_on_days_out_of_memory() {
     assert_eq!(after.events, before.events - u7);
     assert_eq!(after.users, before.users - 1);
     // Sealed: no hour counts u7 any more, so the name leaves the dictionary.
-    assert!(engine.complete_erasure("r1").expect("seal").expect("known").sealed);
+    assert!(
+        engine
+            .complete_erasure("r1")
+            .expect("seal")
+            .expect("known")
+            .sealed
+    );
     assert_eq!(engine.rollups().user_number("a", "u7"), None);
     assert!(engine.rollups().user_number("a", "u8").is_some());
 }

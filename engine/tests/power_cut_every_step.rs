@@ -136,7 +136,10 @@ fn rollups(engine: &Engine) -> AppCounts {
     apps.into_iter()
         .map(|a| {
             let all = i64::MIN / 2..i64::MAX / 2;
-            let t = engine.rollups_over(&a, all.clone()).expect("rollups").totals(&a, all);
+            let t = engine
+                .rollups_over(&a, all.clone())
+                .expect("rollups")
+                .totals(&a, all);
             (a, (t.by_type, t.users))
         })
         .filter(|(_, (by_type, _))| !by_type.is_empty())

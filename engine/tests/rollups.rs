@@ -117,7 +117,9 @@ fn check(engine: &Engine, events: &[Event], stage: &str) {
     ];
     for app in ["app0", "app1", "app2"] {
         // Days older than `hot_days` were left in the summaries at open: read back here.
-        let r = engine.rollups_over(app, base - 10..base + 100).expect("rollups");
+        let r = engine
+            .rollups_over(app, base - 10..base + 100)
+            .expect("rollups");
         for hours in ranges.clone() {
             let got = r.totals(app, hours.clone());
             let want = expected(events, app, hours.clone());

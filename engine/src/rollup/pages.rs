@@ -4,7 +4,7 @@
 //! with their campaign days ([`super::hour_pages`]) are paged this way, each by its own
 //! [`Pages`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 /// When each loaded day of an app was last used (a stamp of [`super::Rollups::clock`]).
@@ -28,10 +28,13 @@ impl Used {
     }
 }
 
-/// Which days are out, and when loaded ones were last used.
+/// Which days are out (each with the number of its going out, so a reader that read a day
+/// back can tell whether it went out again meanwhile), and when loaded ones were last used.
 #[derive(Debug, Default)]
 pub(super) struct Pages {
-    pub(super) out: BTreeSet<i64>,
+    out: BTreeMap<i64, u64>,
+    /// Days sent out so far.
+    sent: u64,
     pub(super) used: Used,
 }
 
@@ -39,7 +42,40 @@ impl Pages {
     /// Marks `day` out; false if it already was.
     pub(super) fn mark_out(&mut self, day: i64) -> bool {
         self.used.remove(day);
-        self.out.insert(day)
+        if self.out.contains_key(&day) {
+            return false;
+        }
+        self.sent += 1;
+        self.out.insert(day, self.sent);
+        true
+    }
+
+    pub(super) fn is_out(&self, day: i64) -> bool {
+        self.out.contains_key(&day)
+    }
+
+    pub(super) fn any_out(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The days of `days` that are out, each with the number of its going out.
+    pub(super) fn out_in(&self, days: RangeInclusive<i64>) -> Vec<(i64, u64)> {
+        self.out.range(days).map(|(d, n)| (*d, *n)).collect()
+    }
+
+    /// `day` is in memory again; false if it was not out.
+    pub(super) fn take(&mut self, day: i64) -> bool {
+        self.out.remove(&day).is_some()
+    }
+
+    /// `day` is in memory again if it is out since its going out numbered `n` (not out and
+    /// back and out again since it was listed); false, and nothing changed, otherwise.
+    pub(super) fn take_if(&mut self, day: i64, n: u64) -> bool {
+        if self.out.get(&day) != Some(&n) {
+            return false;
+        }
+        self.out.remove(&day);
+        true
     }
 
     /// Forgets the days before `day`, out or loaded; returns how many out days went.
@@ -56,7 +92,7 @@ impl Pages {
     /// many were.
     pub(super) fn clear(&mut self, days: &RangeInclusive<i64>) -> u64 {
         let before = self.out.len();
-        self.out.retain(|d| !days.contains(d));
+        self.out.retain(|d, _| !days.contains(d));
         (before - self.out.len()) as u64
     }
 }

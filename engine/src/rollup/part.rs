@@ -66,7 +66,12 @@ impl RollupPart {
             .map(|(h, _)| h.div_euclid(24))
             .filter(|d| *d < day)
             .collect();
-        old.extend(self.campaign_days.iter().map(|(d, _)| *d).filter(|d| *d < day));
+        old.extend(
+            self.campaign_days
+                .iter()
+                .map(|(d, _)| *d)
+                .filter(|d| *d < day),
+        );
         self.hours.retain(|(h, _)| h.div_euclid(24) >= day);
         self.campaign_days.retain(|(d, _)| *d >= day);
         old

@@ -18,7 +18,7 @@ impl Rollups {
             && self
                 .apps
                 .get(app)
-                .is_some_and(|a| !a.pages.out.is_empty() && a.pages.out.contains(&day))
+                .is_some_and(|a| a.pages.any_out() && a.pages.is_out(day))
     }
 
     /// The days a funnel over `[from_ms, to_ms)` with `window_ms` needs that are out.
@@ -27,7 +27,11 @@ impl Rollups {
             return Vec::new();
         };
         let (first, last) = step_range(from_ms, to_ms, window_ms);
-        a.pages.out.range(first..=last).copied().collect()
+        a.pages
+            .out_in(first..=last)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
     }
 
     /// Puts `app`'s step times of `day` back (loaded from the summaries). False, and nothing
@@ -37,7 +41,7 @@ impl Rollups {
         let Some(a) = self.apps.get_mut(app) else {
             return false;
         };
-        if !a.pages.out.remove(&day) {
+        if !a.pages.take(day) {
             return false;
         }
         self.out_days -= 1;
