@@ -200,6 +200,10 @@ storage = dashboard("unmogrowp-storage", "UnMoGrowP · Storage & queries",
         panel("Parquet footer cache hit ratio",
               [f'rate(unmogrowp_query_metadata_cache_hits_total{{{I}}}[{R}]) / (rate(unmogrowp_query_metadata_cache_hits_total{{{I}}}[{R}]) + rate(unmogrowp_query_metadata_cache_misses_total{{{I}}}[{R}]))'],
               unit="percentunit"),
+        panel("Parquet footer cache held (query.parquet_metadata_cache_bytes)",
+              [f'unmogrowp_query_metadata_cache_bytes{{{I}}}'], unit="bytes"),
+        panel("Parquet footers evicted per second (steadily > 0: the cache is too small)",
+              [f'rate(unmogrowp_query_metadata_cache_evictions_total{{{I}}}[{R}])'], unit="ops"),
     ]),
 ])
 

@@ -665,13 +665,14 @@ impl Engine {
                     )?;
                     rollups.restore_hours(e.app_id, &gone, part);
                 }
-                if e.user_id.is_some() && rollups.steps_out(e.app_id, day) {
+                let steps_out = rollups.step_day_out(e.app_id, day);
+                if let Some(n) = steps_out.filter(|_| e.user_id.is_some()) {
                     let segs = step_days::segments_of(&s.manifest.segments, e.app_id, day);
                     let steps =
                         step_days::read_day(&s.root, &segs, s.dictionary_id, day, &mut |f| {
                             f(&rollups)
                         })?;
-                    rollups.restore_steps(e.app_id, day, steps);
+                    rollups.restore_steps(e.app_id, day, n, steps);
                 }
                 s.unflushed_days.insert(day, *index);
                 rollups.add(RollupRow {
@@ -901,31 +902,7 @@ impl Engine {
         let t0 = Instant::now();
         // Every row of earlier entries into a segment: the memtable holds none of them after.
         self.flush()?;
-        // The days out of memory counting the users, from the summaries, before the lock.
-        let out = if req.device_ids.is_empty() {
-            let (looked, numbers) = {
-                let r = self.inner.rollups.read();
-                let days = r.hour_days_out(&req.app_id, i64::MIN..i64::MAX);
-                let numbers: roaring::RoaringBitmap = req
-                    .user_ids
-                    .iter()
-                    .filter_map(|u| r.user_number(&req.app_id, u))
-                    .collect();
-                (days.into_iter().collect::<BTreeSet<i64>>(), numbers)
-            };
-            let (root, segments, dictionary_id, _pins) = self.app_segments(&req.app_id);
-            let found = crate::erasure::user_days_out(
-                &root,
-                &segments,
-                dictionary_id,
-                &req.app_id,
-                &looked,
-                &numbers,
-            );
-            (looked, found)
-        } else {
-            Default::default()
-        };
+        let out = self.erasure_days_out(&req);
         let mut s = self.inner.state.lock();
         if let Some(e) = known(&s) {
             return Ok(e);
@@ -997,6 +974,35 @@ impl Engine {
         self.inner.state.lock().manifest.erasures.clone()
     }
 
+    /// For an erasure of users (not devices): the days of `req.app_id` whose hours are out of
+    /// memory, and of them those counting one of the users — read from the summaries, before
+    /// the erasure takes the engine's lock ([`crate::erasure::user_days_out`]).
+    fn erasure_days_out(&self, req: &crate::EraseRequest) -> (BTreeSet<i64>, BTreeSet<i64>) {
+        if !req.device_ids.is_empty() {
+            return Default::default();
+        }
+        let (looked, numbers) = {
+            let r = self.inner.rollups.read();
+            let days = r.hour_days_out(&req.app_id, i64::MIN..i64::MAX);
+            let numbers: roaring::RoaringBitmap = req
+                .user_ids
+                .iter()
+                .filter_map(|u| r.user_number(&req.app_id, u))
+                .collect();
+            (days.into_iter().collect::<BTreeSet<i64>>(), numbers)
+        };
+        let (root, segments, dictionary_id, _pins) = self.app_segments(&req.app_id);
+        let found = crate::erasure::user_days_out(
+            &root,
+            &segments,
+            dictionary_id,
+            &req.app_id,
+            &looked,
+            &numbers,
+        );
+        (looked, found)
+    }
+
     /// The ids of the events erasure `id` removed (empty once sealed, or if none had one).
     pub fn erased_event_ids(&self, id: &str) -> Result<Vec<String>> {
         if !crate::erasure::valid_id(id) {
@@ -1051,35 +1057,44 @@ impl Engine {
         to_ms: i64,
         window_ms: i64,
     ) -> Result<crate::StepDays> {
-        let out = self
-            .inner
-            .rollups
-            .read()
-            .step_days_out(app, from_ms, to_ms, window_ms);
-        if !out.is_empty() {
+        // The budget may send days out between the read and the restore: a few tries.
+        for _ in 0..8 {
+            let out = self
+                .inner
+                .rollups
+                .read()
+                .step_days_out(app, from_ms, to_ms, window_ms);
+            if out.is_empty() {
+                break;
+            }
             let (root, segments, dictionary_id, _pins) = self.app_segments(app);
             let mut loaded = Vec::with_capacity(out.len());
-            for day in out {
+            for (day, n) in out {
                 let segs = step_days::segments_of(&segments, app, day);
                 let steps = step_days::read_day(&root, &segs, dictionary_id, day, &mut |f| {
                     f(&self.inner.rollups.read())
                 })?;
-                loaded.push((day, steps));
+                loaded.push((day, n, steps));
             }
             // Restored and taken under one lock: the housekeeping tick (memory budget) must
             // not send a restored day out again before this funnel has it.
             let mut r = self.inner.rollups.write();
-            for (day, steps) in loaded {
-                // Unless apply loaded it meanwhile (it adds rows only to loaded days).
-                r.restore_steps(app, day, steps);
+            for (day, n, steps) in loaded {
+                // Only if still out since listed: apply may have loaded it meanwhile (it adds
+                // rows only to loaded days), and then the budget sent it out again.
+                r.restore_steps(app, day, n, steps);
             }
-            return Ok(r.step_days(app, from_ms, to_ms, window_ms));
+            if r.step_days_out(app, from_ms, to_ms, window_ms).is_empty() {
+                return Ok(r.step_days(app, from_ms, to_ms, window_ms));
+            }
         }
-        Ok(self
-            .inner
-            .rollups
-            .read()
-            .step_days(app, from_ms, to_ms, window_ms))
+        let r = self.inner.rollups.read();
+        if !r.step_days_out(app, from_ms, to_ms, window_ms).is_empty() {
+            return Err(EngineError::Config(format!(
+                "the funnel step times of {app} kept leaving memory while being read: engine.memory_budget_mb is too small for them"
+            )));
+        }
+        Ok(r.step_days(app, from_ms, to_ms, window_ms))
     }
 
     /// What the dedupe state holds (for `/metrics`).

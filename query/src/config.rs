@@ -53,6 +53,9 @@ pub struct QueryConfig {
     /// Queries one user may run at once; more get 429.
     pub max_concurrent_queries_per_user: usize,
     /// Memory for decoded Parquet footers of segment files, kept between queries (0: off).
+    /// Only footers of files that still exist are kept, so the cache holds about 200 kB per
+    /// segment a query has read (≈120 MB at 100M events, ≈0.8 GB at 500M); what it holds
+    /// counts against `engine.memory_budget_mb` like the rest of the process.
     pub parquet_metadata_cache_bytes: usize,
     /// Largest string, binary or list value a function may build (`repeat`, `lpad`,
     /// `concat`, `||`, `array_repeat`, `range`, …); past it the query gets 422.
@@ -91,7 +94,7 @@ impl Default for QueryConfig {
             max_spill_bytes: 10 << 30,
             max_concurrent_queries: 8,
             max_concurrent_queries_per_user: 4,
-            parquet_metadata_cache_bytes: 128 << 20,
+            parquet_metadata_cache_bytes: 1 << 30,
             max_value_bytes: 64 << 20,
             max_statement_bytes: ComplexityLimits::default().max_statement_bytes,
             max_expression_depth: ComplexityLimits::default().max_expression_depth,

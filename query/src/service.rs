@@ -267,6 +267,14 @@ impl QueryService {
         self.inner.metadata_cache.stats()
     }
 
+    /// Drops the cached footers of segment files that no longer exist (a stat per cached
+    /// file: call it off the async runtime, now and then); returns how many went.
+    pub fn forget_deleted_footers(&self) -> usize {
+        self.inner
+            .metadata_cache
+            .forget_missing(std::path::Path::new("/"))
+    }
+
     /// Bytes of spill files currently on disk.
     pub fn spill_bytes(&self) -> u64 {
         self.inner.base_env.disk_manager.used_disk_space()

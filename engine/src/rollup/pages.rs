@@ -63,11 +63,6 @@ impl Pages {
         self.out.range(days).map(|(d, n)| (*d, *n)).collect()
     }
 
-    /// `day` is in memory again; false if it was not out.
-    pub(super) fn take(&mut self, day: i64) -> bool {
-        self.out.remove(&day).is_some()
-    }
-
     /// `day` is in memory again if it is out since its going out numbered `n` (not out and
     /// back and out again since it was listed); false, and nothing changed, otherwise.
     pub(super) fn take_if(&mut self, day: i64, n: u64) -> bool {

@@ -6,7 +6,7 @@
 
 mod sql;
 
-use engine::{Rollups, HOUR_MS};
+use engine::{CampaignSets, Hours, Rollups, HOUR_MS};
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
@@ -85,6 +85,16 @@ impl Dashboard<'_> {
         Ok(crate::rollup::rollups_over(self.svc.engine(), app, hours, f).await?)
     }
 
+    /// `app`'s hours over `hours` (hour numbers, end exclusive).
+    async fn hours(&self, app: &str, hours: std::ops::Range<i64>) -> Result<Hours> {
+        Ok(crate::rollup::hours_over(self.svc.engine(), app, hours).await?)
+    }
+
+    /// `app`'s campaign days over `hours`.
+    async fn campaigns(&self, app: &str, hours: std::ops::Range<i64>) -> Result<CampaignSets> {
+        Ok(crate::rollup::campaigns_over(self.svc.engine(), app, hours).await?)
+    }
+
     async fn rows(&self, ask: &Ask, sql: &str) -> Result<Vec<Map<String, Value>>> {
         let opts = QueryOptions {
             user: ask.user.clone(),
@@ -107,11 +117,7 @@ impl Dashboard<'_> {
     /// "from","to","source"}` (`conversion_rate`: purchases / installs, null without installs).
     pub async fn stats(&self, ask: &Ask) -> Result<Value> {
         if let Some(hours) = ask.rollup_hours() {
-            let app = ask.app.clone();
-            let t = self
-                .rollups(&ask.app, hours.clone(), move |x| x.hours(&app, hours))
-                .await?
-                .totals();
+            let t = self.hours(&ask.app, hours).await?.totals();
             let n = |k: &str| t.by_type.get(k).copied().unwrap_or(0);
             let rate = (n("install") > 0).then(|| n("purchase") as f64 / n("install") as f64);
             return Ok(json!({
@@ -149,9 +155,8 @@ impl Dashboard<'_> {
                 Interval::Hour => 1,
                 Interval::Day => 24,
             };
-            let app = ask.app.clone();
             let points: Vec<Value> = self
-                .rollups(&ask.app, hours.clone(), move |x| x.hours(&app, hours))
+                .hours(&ask.app, hours)
                 .await?
                 .buckets(width)
                 .into_iter()
@@ -171,11 +176,7 @@ impl Dashboard<'_> {
     /// `{"rows":[{"platform","events","users"}],"source"}`, most events first.
     pub async fn platforms(&self, ask: &Ask) -> Result<Value> {
         if let Some(hours) = ask.rollup_hours() {
-            let app = ask.app.clone();
-            let t = self
-                .rollups(&ask.app, hours.clone(), move |x| x.hours(&app, hours))
-                .await?
-                .totals();
+            let t = self.hours(&ask.app, hours).await?.totals();
             let mut rows: Vec<(String, (u64, u64))> = t.platforms.into_iter().collect();
             rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
             let rows: Vec<Value> = rows
@@ -193,11 +194,7 @@ impl Dashboard<'_> {
     /// "users"}],"source"}`: the `limit` campaigns with most installs, then revenue.
     pub async fn top_campaigns(&self, ask: &Ask, limit: usize) -> Result<Value> {
         if let Some(hours) = ask.rollup_hours() {
-            let app = ask.app.clone();
-            let mut rows = self
-                .rollups(&ask.app, hours.clone(), move |x| x.campaigns(&app, hours))
-                .await?
-                .totals();
+            let mut rows = self.campaigns(&ask.app, hours).await?.totals();
             // The scan's order: installs, revenue (both descending), then the names.
             rows.sort_by(|a, b| {
                 b.installs

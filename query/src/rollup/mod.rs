@@ -25,7 +25,7 @@
 mod over;
 mod table;
 
-pub(crate) use over::rollups_over;
+pub(crate) use over::{campaigns_over, hours_over, rollups_over};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

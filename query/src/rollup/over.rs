@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use datafusion::common::{DataFusionError, Result as DfResult};
-use engine::{Engine, Rollups};
+use engine::{CampaignSets, Engine, Hours, Rollups};
 
 /// `f` of the rollups with every day of `app`'s `hours` (hour numbers, end exclusive) in
 /// memory. An engine error comes back as DataFusion's `External` (the query's error keeps
@@ -27,4 +27,20 @@ pub(crate) async fn rollups_over<T: Send + 'static>(
         .await
         .map_err(|e| DataFusionError::ExecutionJoin(e))?
         .map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+/// `app`'s hours over `hours` (see [`rollups_over`]).
+pub(crate) async fn hours_over(engine: &Engine, app: &str, hours: Range<i64>) -> DfResult<Hours> {
+    let (name, range) = (app.to_string(), hours.clone());
+    rollups_over(engine, app, hours, move |r| r.hours(&name, range)).await
+}
+
+/// `app`'s campaign days over `hours` (see [`rollups_over`]).
+pub(crate) async fn campaigns_over(
+    engine: &Engine,
+    app: &str,
+    hours: Range<i64>,
+) -> DfResult<CampaignSets> {
+    let (name, range) = (app.to_string(), hours.clone());
+    rollups_over(engine, app, hours, move |r| r.campaigns(&name, range)).await
 }

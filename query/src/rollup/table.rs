@@ -36,7 +36,9 @@ use engine::{
 use futures::StreamExt;
 use roaring::RoaringBitmap;
 
-use super::{rollups_over, Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER};
+use super::{
+    campaigns_over, hours_over, Dim, Measure, Spec, COL_EVENT_TYPE, COL_REVENUE, COL_USER,
+};
 use crate::events::EventsTable;
 
 /// The name the replaced aggregation's scan shows in plans.
@@ -343,13 +345,12 @@ async fn whole_hours(
             .map(|(k, g)| (Key::Text(k), g))
             .collect::<BTreeMap<_, _>>()
     };
-    let name = app.to_string();
-    let range = hours.clone();
     if dim == Dim::Campaign {
-        let sets = rollups_over(engine, app, hours, move |r| r.campaigns(&name, range)).await?;
-        return Ok(text(sets.by_campaign()));
+        return Ok(text(
+            campaigns_over(engine, app, hours).await?.by_campaign(),
+        ));
     }
-    let taken = rollups_over(engine, app, hours, move |r| r.hours(&name, range)).await?;
+    let taken = hours_over(engine, app, hours).await?;
     Ok(match dim {
         Dim::Buckets(width) => taken
             .bucket_groups(width, users)

@@ -117,6 +117,12 @@ pub fn collect(out: &mut String, query: &query::QueryService) {
             "Footer reads that went to the file.",
             mc.misses,
         ),
+        (
+            "unmogrowp_query_metadata_cache_evictions_total",
+            "counter",
+            "Cached footers dropped to make room (query.parquet_metadata_cache_bytes is too small for the footers queries read).",
+            mc.evictions,
+        ),
     ] {
         write_metric(out, name, kind, help, value);
     }

@@ -411,6 +411,9 @@ async fn purge_sessions(state: &AppState) {
 /// less than this.
 const CATCH_UP_AFTER_INSTALL: Duration = Duration::from_secs(10);
 
+/// How often the footers of deleted segment files leave the query footer cache.
+const FOOTER_PURGE_EVERY: Duration = Duration::from_secs(60);
+
 /// Rotates old memtables into Parquet and takes a snapshot (which purges the log) once the log
 /// has grown past `raft.snapshot_log_bytes`.
 ///
@@ -424,6 +427,7 @@ async fn housekeeping(state: AppState) {
     let mut last_trigger: Option<Instant> = None;
     let mut deferring = false;
     let mut last_session_purge = Instant::now();
+    let mut last_footer_purge = Instant::now();
     // The first verification soon after start, then every interval.
     let mut last_audit_verify: Option<Instant> = None;
     loop {
@@ -435,6 +439,12 @@ async fn housekeeping(state: AppState) {
         if last_session_purge.elapsed() >= purge_every {
             last_session_purge = Instant::now();
             purge_sessions(&state).await;
+        }
+        if last_footer_purge.elapsed() >= FOOTER_PURGE_EVERY {
+            // Compaction, retention and erasure replace segment files: their cached footers go.
+            last_footer_purge = Instant::now();
+            let query = state.query.clone();
+            let _ = tokio::task::spawn_blocking(move || query.forget_deleted_footers()).await;
         }
         let verify_every = state.cfg.auth.audit_verify_interval_secs;
         if verify_every > 0
