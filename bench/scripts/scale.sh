@@ -19,6 +19,7 @@ step() { echo; echo "== $* ($(date -u +%H:%M:%S))"; }
 
 if [ ! -d "$dir" ]; then
   [ -n "$events" ] || { echo "$dir does not exist: give the number of events to generate" >&2; exit 2; }
+  mkdir -p "$(dirname "$dir")"
   free_gb=$(df -BG --output=avail "$(dirname "$dir")" | tail -1 | tr -dc 0-9)
   need_gb=$(( events / 1000000000 * 32 + 8 ))
   [ "$free_gb" -ge "$need_gb" ] || { echo "$free_gb GB free, ~$need_gb GB needed" >&2; exit 2; }
