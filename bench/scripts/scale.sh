@@ -11,10 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=$1; events=${2:-}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/unmogrowp-target}"
-# (not exported: the server reads UNMOGROWP_* variables as its configuration)
-bin="$CARGO_TARGET_DIR/release/unmogrowp"
 export UNMOGROWP_ADMIN_PASSWORD="${UNMOGROWP_ADMIN_PASSWORD:-sql-bench-admin-password}"
 gen="$CARGO_TARGET_DIR/release/unmogrowp-bench"
+# node_start, node_token; its $bin is the release server
+. bench/scripts/node.sh
 step() { echo; echo "== $* ($(date -u +%H:%M:%S))"; }
 
 if [ ! -d "$dir" ]; then
@@ -46,19 +46,10 @@ step "first dashboard requests over 30 days of app_00 after a start"
 bench/scripts/first_request.sh "$dir" app_00
 
 step "dashboard suite (p50/p99, DuckDB on the same files), RSS after"
-addr=127.0.0.1:18096
-log=$(mktemp)
-UNMOGROWP_ENGINE__COMPACTION_MIN_SEGMENTS=0 "$bin" serve --data-dir "$dir" \
-  --http-addr "$addr" >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
-until curl -sf "http://$addr/ready" >/dev/null; do
-  kill -0 $pid 2>/dev/null || { echo "the node exited:"; tail -20 "$log"; exit 1; }
-  sleep 0.2
-done
+UNMOGROWP_ENGINE__COMPACTION_MIN_SEGMENTS=0 node_start "$dir" 127.0.0.1:18096
 until grep -q "dedupe window loaded" "$log"; do sleep 1; done
-python3 bench/sql/dashboard.py --url "http://$addr" --password "$UNMOGROWP_ADMIN_PASSWORD" \
+python3 bench/sql/dashboard.py --url "http://$node_addr" --password "$UNMOGROWP_ADMIN_PASSWORD" \
   --segments "$(ls -d "$dir"/table/gen-*/segments | head -1)" --runs "${RUNS:-5}" --duckdb-runs 1
 echo "RSS after the suite: $(awk '/VmRSS/ {printf "%.2f GB", $2 * 1024 / 1e9}' /proc/$pid/status), peak $(awk '/VmHWM/ {printf "%.2f GB", $2 * 1024 / 1e9}' /proc/$pid/status)"
-curl -s "http://$addr/metrics" |
+curl -s "http://$node_addr/metrics" |
   grep -E '^unmogrowp_engine_memory|^unmogrowp_rollup_days_out |^unmogrowp_query_metadata_cache_(bytes|evictions)'

@@ -143,17 +143,7 @@ mod tests {
     use super::*;
 
     fn row(ts: i64, user: &str) -> RollupRow<'_> {
-        RollupRow {
-            app_id: "a",
-            event_type: "open",
-            timestamp_ms: ts,
-            user_id: Some(user),
-            platform: "ios",
-            revenue: None,
-            campaign: None,
-            source: None,
-            medium: None,
-        }
+        crate::rollup::tests::row("a", "open", ts, Some(user), "ios", None)
     }
 
     const DAY_MS: i64 = 24 * HOUR_MS;

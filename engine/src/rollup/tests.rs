@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
 
-fn row<'a>(
+/// A row of `app` without attribution (shared with the paging modules' tests).
+pub(super) fn row<'a>(
     app: &'a str,
     kind: &'a str,
     ts: i64,
