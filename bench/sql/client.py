@@ -25,22 +25,34 @@ class Appliance:
     def __init__(self, url, password):
         u = urllib.parse.urlparse(url)
         self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+        self.password = password
+        self.login()
+
+    def login(self):
         self.conn.request("POST", "/api/auth/login",
-                          json.dumps({"email": "admin@localhost", "password": password}),
+                          json.dumps({"email": "admin@localhost", "password": self.password}),
                           {"content-type": "application/json"})
         self.token = json.loads(self.conn.getresponse().read())["access_token"]
 
-    def get(self, path):
+    def send(self, path):
         try:
             self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
-            r = self.conn.getresponse()
+            return self.conn.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             # The server closed the idle keep-alive connection (e.g. while DuckDB ran): the
             # request never started; send it again on a new connection.
             self.conn.close()
             self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
-            r = self.conn.getresponse()
+            return self.conn.getresponse()
+
+    def get(self, path):
+        r = self.send(path)
         body = r.read()
+        if r.status == 401:
+            # The access token expired (a suite over 1B events outlasts it): log in again.
+            self.login()
+            r = self.send(path)
+            body = r.read()
         if r.status != 200:
             raise RuntimeError(f"GET {path}: {r.status} {body[:300]!r}")
         return json.loads(body)

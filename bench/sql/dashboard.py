@@ -5,6 +5,8 @@ the equivalent SQL over the very same segment files. The rollup-backed endpoints
 timed with source=scan (the same answer computed by SQL inside the appliance).
 
   python3 bench/sql/dashboard.py --url http://127.0.0.1:18080 --password PW --segments DIR
+  (--only top-campaigns,funnel: the endpoints whose names start so; --scan-runs 0: no
+  source=scan timings, default max(5, runs / 5))
 """
 
 import time
@@ -28,7 +30,7 @@ def timed(fn, runs):
 
 
 def main():
-    a = arguments(__doc__, runs=50, duckdb_runs=10)
+    a = arguments(__doc__, runs=50, duckdb_runs=10, only="", scan_runs=-1)
     app = Appliance(a.url, a.password)
     to = (int(time.time() * 1000) // HOUR + 1) * HOUR
     frm = to - 30 * DAY
@@ -88,6 +90,8 @@ def main():
     print("| endpoint | source | p50 | p99 | DuckDB p50 | DuckDB p99 | p50 vs DuckDB |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, path, has_rollup, sql in cases:
+        if a.only and not any(name.startswith(o) for o in a.only.split(",")):
+            continue
         d50, d99, _ = timed(lambda: db.execute(sql).fetchall(), a.duckdb_runs)
         try:
             p50, p99, out = timed(get(path), a.runs)
@@ -97,9 +101,10 @@ def main():
             continue
         src = out.get("source", "scan")
         print(f"| {name} | {src} | {p50:.1f} | {p99:.1f} | {d50:.1f} | {d99:.1f} | {p50 / d50:.2f} |", flush=True)
-        if has_rollup:
+        scan_runs = max(5, a.runs // 5) if a.scan_runs < 0 else a.scan_runs
+        if has_rollup and scan_runs > 0:
             try:
-                s50, s99, _ = timed(get(path + "&source=scan"), max(5, a.runs // 5))
+                s50, s99, _ = timed(get(path + "&source=scan"), scan_runs)
                 print(f"| {name} | scan | {s50:.1f} | {s99:.1f} | {d50:.1f} | {d99:.1f} | {s50 / d50:.2f} |",
                       flush=True)
             except RuntimeError as e:
