@@ -35,14 +35,15 @@ class Appliance:
         self.token = json.loads(self.conn.getresponse().read())["access_token"]
 
     def send(self, path):
+        send = lambda: self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
         try:
-            self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
+            send()
             return self.conn.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             # The server closed the idle keep-alive connection (e.g. while DuckDB ran): the
             # request never started; send it again on a new connection.
             self.conn.close()
-            self.conn.request("GET", path, headers={"authorization": f"Bearer {self.token}"})
+            send()
             return self.conn.getresponse()
 
     def get(self, path):

@@ -92,7 +92,7 @@ def main():
     for name, path, has_rollup, sql in cases:
         if a.only and not any(name.startswith(o) for o in a.only.split(",")):
             continue
-        d50, d99, _ = timed(lambda: db.execute(sql).fetchall(), a.duckdb_runs)
+        d50, d99, want = timed(lambda: db.execute(sql).fetchall(), a.duckdb_runs)
         try:
             p50, p99, out = timed(get(path), a.runs)
         except RuntimeError as e:
@@ -110,7 +110,6 @@ def main():
             except RuntimeError as e:
                 print(f"| {name} | scan | failed: {str(e)[:40]}… {str(e)[-120:]} | | {d50:.1f} | {d99:.1f} | |",
                       flush=True)
-        want = db.execute(sql).fetchall()
         if name == "stats":
             got = [(out["total_events"], out["active_users"])]
             want = [(want[0][0], want[0][1])]
